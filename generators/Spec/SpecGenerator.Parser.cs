@@ -1,0 +1,700 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using SpecKit.Generators.Spec.Model;
+
+namespace SpecKit.Generators.Spec;
+
+/// <summary>
+/// Reads one spec file. The format is line-oriented, after arch/arm64/tools/sysreg: a
+/// keyword starts each line, blocks end with End&lt;Keyword&gt;, <c>#</c> starts a comment,
+/// and a quoted string at the end of a line cites where the line's fact comes from.
+/// The parser never throws on bad input: every problem becomes a diagnostic at its column.
+/// </summary>
+internal sealed class SpecParser
+{
+    private readonly string _path;
+    private readonly string _text;
+    private readonly List<DiagnosticInfo> _diagnostics = [];
+    private readonly List<LayoutDecl> _layouts = [];
+    private readonly List<ConstantsDecl> _constants = [];
+    private readonly List<WalkerDecl> _walkers = [];
+    private VariantHeader? _variant;
+    private bool _sawStatement;
+
+    private SpecParser(string path, string text)
+    {
+        _path = path;
+        _text = text;
+    }
+
+    public static SpecDocument Parse(string path, string text)
+    {
+        var parser = new SpecParser(path, text);
+        parser.ParseFile();
+        return new SpecDocument(
+            path,
+            parser._variant,
+            parser._layouts.ToEquatableArray(),
+            parser._constants.ToEquatableArray(),
+            parser._walkers.ToEquatableArray(),
+            parser._diagnostics.ToEquatableArray());
+    }
+
+    private void ParseFile()
+    {
+        var lines = SplitLines();
+        var i = 0;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var keyword = line.Tokens[0];
+            if (keyword.Text != "Variant")
+            {
+                _sawStatement = true;
+            }
+
+            switch (keyword.Text)
+            {
+                case "Variant":
+                    ParseVariant(line);
+                    break;
+                case "Layout":
+                    ParseLayout(line, lines, ref i);
+                    break;
+                case "Constants":
+                    ParseConstants(line, lines, ref i);
+                    break;
+                case "Walker":
+                    ParseWalker(line, lines, ref i);
+                    break;
+                case "EndLayout" or "EndConstants" or "EndWalker" or "EndEnum":
+                    Report(Diagnostics.UnexpectedEnd, keyword, keyword.Text, keyword.Text.Substring(3) + " block");
+                    break;
+                default:
+                    Report(
+                        Diagnostics.UnknownKeyword,
+                        keyword,
+                        keyword.Text,
+                        IsBlockMember(keyword.Text)
+                            ? "outside a block: it belongs inside a Layout, Constants or Walker block"
+                            : "at the top level: expected Layout, Constants, Walker or Variant");
+                    break;
+            }
+        }
+    }
+
+    private static bool IsBlockMember(string keyword) => keyword is "Field" or "Enum" or "Reserved" or "Ignored" or "Value"
+        or "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address" or "Level";
+
+    private void ParseVariant(Line line)
+    {
+        if (_sawStatement || _variant is not null)
+        {
+            Report(Diagnostics.MisplacedVariant, line.Tokens[0], "Variant must be the first statement of its file, and a file names one variant");
+            return;
+        }
+
+        if (!ExpectName(line, 1, "a variant", out var name) || !ExpectTitle(line, 2, "Variant " + name, out var title))
+        {
+            return;
+        }
+
+        _variant = new VariantHeader(name, title, Span(line.Tokens[1]));
+    }
+
+    private void ParseLayout(Line header, List<Line> lines, ref int i)
+    {
+        var hasName = ExpectName(header, 1, "a layout", out var name);
+        var title = "";
+        if (hasName)
+        {
+            ExpectTitle(header, 2, "Layout " + name, out title);
+        }
+
+        var fields = new List<FieldDecl>();
+        var context = "Layout " + (hasName ? name : "?");
+        var closed = false;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var keyword = line.Tokens[0];
+            if (keyword.Text == "EndLayout")
+            {
+                ExpectNothingAfter(line, 1);
+                closed = true;
+                break;
+            }
+
+            switch (keyword.Text)
+            {
+                case "Field":
+                    if (ParseField(line, FieldKind.Field, context) is { } field)
+                    {
+                        fields.Add(field);
+                    }
+
+                    break;
+                case "Reserved":
+                case "Ignored":
+                    if (ParseField(line, keyword.Text == "Reserved" ? FieldKind.Reserved : FieldKind.Ignored, context) is { } range)
+                    {
+                        fields.Add(range);
+                    }
+
+                    break;
+                case "Enum":
+                    if (ParseEnum(line, lines, ref i, context) is { } enumField)
+                    {
+                        fields.Add(enumField);
+                    }
+
+                    break;
+                case "Layout" or "Constants" or "Walker" or "Variant":
+                    // A new top-level block means this one was never closed: report it and let
+                    // the outer loop parse the new block rather than lose it.
+                    i--;
+                    Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndLayout");
+                    AddLayout();
+                    return;
+                default:
+                    Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected Field, Enum, Reserved, Ignored or EndLayout");
+                    break;
+            }
+        }
+
+        if (!closed)
+        {
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndLayout");
+        }
+
+        AddLayout();
+
+        void AddLayout()
+        {
+            if (hasName)
+            {
+                _layouts.Add(new LayoutDecl(name, title, Span(header.Tokens[1]), fields.ToEquatableArray()));
+            }
+        }
+    }
+
+    /// <summary><c>Field hi[:lo] Name "source"</c>, or <c>Reserved|Ignored hi[:lo] "source"</c>.</summary>
+    private FieldDecl? ParseField(Line line, FieldKind kind, string context)
+    {
+        var named = kind is FieldKind.Field or FieldKind.Enum;
+        var usage = named
+            ? $"{line.Tokens[0].Text} expects bits, a name and a source, e.g. {line.Tokens[0].Text} 51:12 Pfn \"spte.h SPTE_BASE_ADDR_MASK\""
+            : $"{line.Tokens[0].Text} expects bits and a source, e.g. {line.Tokens[0].Text} 62:59 \"SDM Vol.3A Table 4-20\"";
+        if (line.Tokens.Count < 2 || line.Tokens[1].IsString)
+        {
+            Report(Diagnostics.Syntax, line.Tokens[0], $"{usage} (in {context})");
+            return null;
+        }
+
+        if (!ParseBits(line.Tokens[1], out var hi, out var lo))
+        {
+            return null;
+        }
+
+        string? name = null;
+        var next = 2;
+        if (named)
+        {
+            if (!ExpectName(line, 2, $"a field of {context}", out var fieldName))
+            {
+                return null;
+            }
+
+            name = fieldName;
+            next = 3;
+        }
+
+        var what = named ? $"{context.Substring(context.IndexOf(' ') + 1)}.{name}" : $"{kind} {line.Tokens[1].Text} in {context}";
+        var source = ExpectSource(line, next, what);
+        return new FieldDecl(kind, name, hi, lo, source, Span(line.Tokens[1]), EquatableArray<EnumMemberDecl>.Empty);
+    }
+
+    private FieldDecl? ParseEnum(Line header, List<Line> lines, ref int i, string context)
+    {
+        var field = ParseField(header, FieldKind.Enum, context);
+        var members = new List<EnumMemberDecl>();
+        var closed = false;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var first = line.Tokens[0];
+            if (first.Text == "EndEnum")
+            {
+                ExpectNothingAfter(line, 1);
+                closed = true;
+                break;
+            }
+
+            if (first.Text is "EndLayout" or "Field" or "Enum" or "Reserved" or "Ignored" or "Layout" or "Constants" or "Walker")
+            {
+                i--;
+                break;
+            }
+
+            // An enum member: <value> <Name>
+            if (!TryParseNumber(first, out var value, report: true))
+            {
+                continue;
+            }
+
+            if (ExpectName(line, 1, "an enum member", out var memberName))
+            {
+                ExpectNothingAfter(line, 2);
+                members.Add(new EnumMemberDecl(memberName, value, Span(line.Tokens[1])));
+            }
+        }
+
+        if (!closed)
+        {
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], $"Enum {field?.Name ?? header.Tokens[1].Text} in {context}", "EndEnum");
+        }
+
+        return field is null ? null : field with { Members = members.ToEquatableArray() };
+    }
+
+    private void ParseConstants(Line header, List<Line> lines, ref int i)
+    {
+        var hasName = ExpectName(header, 1, "a Constants block", out var name);
+        var title = "";
+        if (hasName)
+        {
+            ExpectTitle(header, 2, "Constants " + name, out title);
+        }
+
+        var context = "Constants " + (hasName ? name : "?");
+        var values = new List<ValueDecl>();
+        var closed = false;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var keyword = line.Tokens[0];
+            if (keyword.Text == "EndConstants")
+            {
+                ExpectNothingAfter(line, 1);
+                closed = true;
+                break;
+            }
+
+            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Variant")
+            {
+                i--;
+                break;
+            }
+
+            if (keyword.Text != "Value")
+            {
+                Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected Value or EndConstants");
+                continue;
+            }
+
+            if (ParseValue(line, context) is { } value)
+            {
+                values.Add(value);
+            }
+        }
+
+        if (!closed)
+        {
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndConstants");
+        }
+
+        if (hasName)
+        {
+            _constants.Add(new ConstantsDecl(name, title, Span(header.Tokens[1]), values.ToEquatableArray()));
+        }
+    }
+
+    /// <summary><c>Value NAME = expr "source"</c>.</summary>
+    private ValueDecl? ParseValue(Line line, string context)
+    {
+        if (!ExpectName(line, 1, $"a value in {context}", out var name))
+        {
+            return null;
+        }
+
+        if (line.Tokens.Count < 3 || line.Tokens[2].Text != "=")
+        {
+            Report(Diagnostics.Syntax, line.Tokens.Count > 2 ? line.Tokens[2] : line.Tokens[1], $"Value {name} expects '=' and an expression, e.g. Value {name} = bit(63) | 0x5a0 \"spte.h\"");
+            return null;
+        }
+
+        var last = line.Tokens.Count - 1;
+        var source = line.Tokens[last].IsString ? line.Tokens[last].Text : null;
+        var exprEnd = source is null ? line.Tokens.Count : last;
+        if (exprEnd <= 3)
+        {
+            Report(Diagnostics.Syntax, line.Tokens[2], $"Value {name} has no expression after '='");
+            return null;
+        }
+
+        if (source is null)
+        {
+            Report(Diagnostics.MissingSource, line.Tokens[1], "Value " + name);
+        }
+
+        var start = line.Tokens[3].Start;
+        var end = line.Tokens[exprEnd - 1].Start + line.Tokens[exprEnd - 1].Length;
+        var text = _text.Substring(start, end - start);
+        var expr = new ExprParser(this, line, text, start).ParseWhole();
+        return expr is null ? null : new ValueDecl(name, expr, text, source, Span(line.Tokens[1]));
+    }
+
+    private void ParseWalker(Line header, List<Line> lines, ref int i)
+    {
+        var hasName = ExpectName(header, 1, "a walker", out var name);
+        var title = "";
+        if (hasName)
+        {
+            ExpectTitle(header, 2, "Walker " + name, out title);
+        }
+
+        var context = "Walker " + (hasName ? name : "?");
+        var properties = new List<WalkerProperty>();
+        var levels = new List<WalkerLevel>();
+        var closed = false;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var keyword = line.Tokens[0];
+            switch (keyword.Text)
+            {
+                case "EndWalker":
+                    ExpectNothingAfter(line, 1);
+                    closed = true;
+                    break;
+                case "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address":
+                    {
+                        var values = new List<string>();
+                        var k = 1;
+                        for (; k < line.Tokens.Count && !line.Tokens[k].IsString; k++)
+                        {
+                            values.Add(line.Tokens[k].Text);
+                        }
+
+                        if (values.Count == 0)
+                        {
+                            Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value");
+                            break;
+                        }
+
+                        var source = ExpectSource(line, k, $"{keyword.Text} of {context}");
+                        properties.Add(new WalkerProperty(keyword.Text, values.ToEquatableArray(), source, Span(keyword)));
+                        break;
+                    }
+
+                case "Level":
+                    if (ParseLevel(line, context) is { } level)
+                    {
+                        levels.Add(level);
+                    }
+
+                    break;
+                case "Layout" or "Constants" or "Walker" or "Variant":
+                    i--;
+                    goto done;
+                default:
+                    Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected PageShift, LevelBits, RootLevels, Present, Huge, Address, Level or EndWalker");
+                    break;
+            }
+
+            if (closed)
+            {
+                break;
+            }
+        }
+
+    done:
+        if (!closed)
+        {
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndWalker");
+        }
+
+        if (hasName)
+        {
+            _walkers.Add(new WalkerDecl(name, title, Span(header.Tokens[1]), properties.ToEquatableArray(), levels.ToEquatableArray()));
+        }
+    }
+
+    /// <summary><c>Level n Name Leaf|Table "source"</c>.</summary>
+    private WalkerLevel? ParseLevel(Line line, string context)
+    {
+        if (line.Tokens.Count < 4 || line.Tokens[1].IsString || line.Tokens[3].IsString)
+        {
+            Report(Diagnostics.Syntax, line.Tokens[0], $"Level in {context} expects a number, a name, Leaf or Table, and a source, e.g. Level 2 Pde Leaf \"PG_LEVEL_2M\"");
+            return null;
+        }
+
+        if (!TryParseNumber(line.Tokens[1], out var level, report: true) || !ExpectName(line, 2, $"a level of {context}", out var name))
+        {
+            return null;
+        }
+
+        var kind = line.Tokens[3];
+        if (kind.Text is not ("Leaf" or "Table"))
+        {
+            Report(Diagnostics.UnknownKeyword, kind, kind.Text, $"in Level {name} of {context}: expected Leaf or Table");
+            return null;
+        }
+
+        var source = ExpectSource(line, 4, $"Level {level} of {context}");
+        return new WalkerLevel((int)Math.Min(level, int.MaxValue), name, kind.Text == "Leaf", source, Span(line.Tokens[1]));
+    }
+
+    private bool ParseBits(Token token, out int hi, out int lo)
+    {
+        hi = lo = 0;
+        var colon = token.Text.IndexOf(':');
+        var hiText = colon < 0 ? token.Text : token.Text.Substring(0, colon);
+        var loText = colon < 0 ? hiText : token.Text.Substring(colon + 1);
+        if (!int.TryParse(hiText, NumberStyles.None, CultureInfo.InvariantCulture, out hi)
+            || !int.TryParse(loText, NumberStyles.None, CultureInfo.InvariantCulture, out lo))
+        {
+            Report(Diagnostics.MalformedNumber, token, token.Text, "bits are written as a decimal bit number, or high:low such as 51:12");
+            return false;
+        }
+
+        return true;
+    }
+
+    internal bool TryParseNumber(Token token, out ulong value, bool report) =>
+        TryParseNumber(token.Text, out value) || (report && ReportNumber(token));
+
+    private bool ReportNumber(Token token)
+    {
+        Report(Diagnostics.MalformedNumber, token, token.Text, "write a decimal number, 0x followed by hex digits, or 0b followed by binary digits");
+        return false;
+    }
+
+    internal static bool TryParseNumber(string text, out ulong value)
+    {
+        value = 0;
+        var clean = text.Replace("_", "");
+        if (clean.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            return clean.Length > 2 && ulong.TryParse(clean.Substring(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
+        }
+
+        if (clean.StartsWith("0b", StringComparison.OrdinalIgnoreCase))
+        {
+            if (clean.Length == 2 || clean.Length > 66)
+            {
+                return false;
+            }
+
+            foreach (var c in clean.Substring(2))
+            {
+                if (c is not ('0' or '1'))
+                {
+                    return false;
+                }
+
+                value = (value << 1) | (uint)(c - '0');
+            }
+
+            return true;
+        }
+
+        return clean.Length > 0 && ulong.TryParse(clean, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+    }
+
+    private bool ExpectName(Line line, int index, string what, out string name)
+    {
+        name = "";
+        if (index >= line.Tokens.Count || line.Tokens[index].IsString)
+        {
+            var at = index < line.Tokens.Count ? line.Tokens[index] : line.Tokens[line.Tokens.Count - 1];
+            Report(Diagnostics.Syntax, at, $"{line.Tokens[0].Text} needs a name for {what}");
+            return false;
+        }
+
+        name = line.Tokens[index].Text;
+        if (!IsIdentifier(name))
+        {
+            Report(Diagnostics.InvalidName, line.Tokens[index], name, what);
+            return false;
+        }
+
+        return true;
+    }
+
+    private bool ExpectTitle(Line line, int index, string what, out string title)
+    {
+        title = "";
+        if (index < line.Tokens.Count && line.Tokens[index].IsString)
+        {
+            title = line.Tokens[index].Text;
+            ExpectNothingAfter(line, index + 1);
+            return true;
+        }
+
+        Report(Diagnostics.Syntax, index < line.Tokens.Count ? line.Tokens[index] : line.Tokens[line.Tokens.Count - 1], $"{what} needs a quoted title that says what it describes");
+        return false;
+    }
+
+    private string? ExpectSource(Line line, int index, string what)
+    {
+        if (index < line.Tokens.Count && line.Tokens[index].IsString)
+        {
+            ExpectNothingAfter(line, index + 1);
+            return line.Tokens[index].Text.Length == 0 ? ReportMissing() : line.Tokens[index].Text;
+        }
+
+        if (index < line.Tokens.Count)
+        {
+            Report(Diagnostics.Syntax, line.Tokens[index], $"Unexpected '{line.Tokens[index].Text}' in {what}: expected a quoted source citation");
+            return null;
+        }
+
+        return ReportMissing();
+
+        string? ReportMissing()
+        {
+            Report(Diagnostics.MissingSource, line.Tokens[Math.Min(index, line.Tokens.Count) - 1], what);
+            return null;
+        }
+    }
+
+    private void ExpectNothingAfter(Line line, int index)
+    {
+        if (index < line.Tokens.Count)
+        {
+            Report(Diagnostics.Syntax, line.Tokens[index], $"Unexpected '{line.Tokens[index].Text}' after {line.Tokens[0].Text}");
+        }
+    }
+
+    internal static bool IsIdentifier(string name)
+    {
+        if (name.Length == 0 || !(char.IsLetter(name[0]) || name[0] == '_'))
+        {
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsLetterOrDigit(c) || c == '_'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    internal SourceSpan Span(Token token) => Span(token.Line, token.Start, token.Length);
+
+    internal SourceSpan Span(int line, int start, int length) =>
+        SourceSpan.At(_path, start, length, line, start - LineStart(start));
+
+    private int LineStart(int offset)
+    {
+        var i = offset;
+        while (i > 0 && _text[i - 1] != '\n')
+        {
+            i--;
+        }
+
+        return i;
+    }
+
+    internal void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, Token token, params string[] args) =>
+        _diagnostics.Add(DiagnosticInfo.Create(descriptor, Span(token), args));
+
+    internal void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, SourceSpan span, params string[] args) =>
+        _diagnostics.Add(DiagnosticInfo.Create(descriptor, span, args));
+
+    /// <summary>Splits the file into lines of tokens: words, and quoted strings (quotes removed).</summary>
+    private List<Line> SplitLines()
+    {
+        var lines = new List<Line>();
+        var lineNumber = 0;
+        var pos = 0;
+        while (pos <= _text.Length)
+        {
+            var end = _text.IndexOf('\n', pos);
+            if (end < 0)
+            {
+                end = _text.Length;
+            }
+
+            var tokens = new List<Token>();
+            var i = pos;
+            var lineEnd = end > pos && _text[end - 1] == '\r' ? end - 1 : end;
+            while (i < lineEnd)
+            {
+                var c = _text[i];
+                if (c is ' ' or '\t')
+                {
+                    i++;
+                }
+                else if (c == '#')
+                {
+                    break;
+                }
+                else if (c == '"')
+                {
+                    var close = _text.IndexOf('"', i + 1, lineEnd - i - 1);
+                    if (close < 0)
+                    {
+                        _diagnostics.Add(DiagnosticInfo.Create(Diagnostics.Syntax, Span(lineNumber, i, lineEnd - i), "Unterminated string: a quoted citation must close on the same line"));
+                        i = lineEnd;
+                        break;
+                    }
+
+                    tokens.Add(new Token(_text.Substring(i + 1, close - i - 1), i, close - i + 1, lineNumber, IsString: true));
+                    i = close + 1;
+                }
+                else
+                {
+                    var start = i;
+                    while (i < lineEnd && _text[i] is not (' ' or '\t' or '"' or '#'))
+                    {
+                        i++;
+                    }
+
+                    tokens.Add(new Token(_text.Substring(start, i - start), start, i - start, lineNumber, IsString: false));
+                }
+            }
+
+            lines.Add(new Line(tokens));
+            lineNumber++;
+            pos = end + 1;
+        }
+
+        return lines;
+    }
+
+    internal sealed record Token(string Text, int Start, int Length, int Line, bool IsString);
+
+    internal sealed record Line(List<Token> Tokens);
+}

@@ -1,0 +1,365 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using SpecKit.Generators.Spec.Model;
+
+namespace SpecKit.Generators.Spec;
+
+/// <summary>
+/// Checks the parsed spec as a whole and resolves it into models: the base, and the base
+/// with each variant laid over it. A broken item is reported and left out of its model;
+/// the rest is still emitted, so one typo does not cascade into hundreds of C# errors.
+/// </summary>
+internal sealed class SpecValidator
+{
+    public const string BaseNamespace = "SpecKit.Mmu";
+
+    private readonly List<DiagnosticInfo> _diagnostics = [];
+
+    public static SpecSet Resolve(IReadOnlyList<SpecDocument> documents)
+    {
+        var validator = new SpecValidator();
+        var units = validator.ResolveAll(documents.OrderBy(d => d.Path, StringComparer.Ordinal).ToList());
+        var diagnostics = documents.OrderBy(d => d.Path, StringComparer.Ordinal).SelectMany(d => d.Diagnostics).Concat(validator._diagnostics);
+        return new SpecSet(units.ToEquatableArray(), diagnostics.ToEquatableArray());
+    }
+
+    private List<EmitUnit> ResolveAll(List<SpecDocument> documents)
+    {
+        var baseDocs = documents.Where(d => d.Variant is null).ToList();
+        var layouts = Collect(baseDocs.SelectMany(d => d.Layouts), l => l.Name, l => l.Span, "Layout");
+        var constants = Collect(baseDocs.SelectMany(d => d.Constants), c => c.Name, c => c.Span, "Constants");
+        var walkers = Collect(baseDocs.SelectMany(d => d.Walkers), w => w.Name, w => w.Span, "Walker");
+        CheckValueNamesUnique(constants.Values);
+
+        var units = new List<EmitUnit>();
+        var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
+        units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, baseDocs));
+
+        var variants = documents.Where(d => d.Variant is not null).GroupBy(d => d.Variant!.Name, StringComparer.Ordinal);
+        foreach (var group in variants.OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var docs = group.ToList();
+            var header = docs[0].Variant!;
+            var model = new ModelId($"{BaseNamespace}.Variants.{header.Name}", header.Name, header.Title);
+            var vLayouts = new Dictionary<string, LayoutDecl>(layouts, StringComparer.Ordinal);
+            var vConstants = new Dictionary<string, ConstantsDecl>(constants, StringComparer.Ordinal);
+            var vWalkers = new Dictionary<string, WalkerDecl>(walkers, StringComparer.Ordinal);
+            var overridden = new Dictionary<string, SourceSpan>(StringComparer.Ordinal);
+
+            foreach (var doc in docs)
+            {
+                foreach (var layout in doc.Layouts)
+                {
+                    Override(header, vLayouts, layout.Name, layout, layout.Span, "Layout", overridden);
+                }
+
+                foreach (var walker in doc.Walkers)
+                {
+                    Override(header, vWalkers, walker.Name, walker, walker.Span, "Walker", overridden);
+                }
+
+                foreach (var block in doc.Constants)
+                {
+                    if (!vConstants.TryGetValue(block.Name, out var baseBlock))
+                    {
+                        Report(Diagnostics.OverrideMissing, block.Span, header.Name, "Constants " + block.Name);
+                        continue;
+                    }
+
+                    // A variant's Constants block changes the values it names and keeps the rest.
+                    var values = baseBlock.Values.ToList();
+                    foreach (var value in block.Values)
+                    {
+                        var index = values.FindIndex(v => v.Name == value.Name);
+                        if (index < 0)
+                        {
+                            Report(Diagnostics.OverrideMissing, value.Span, header.Name, $"Value {value.Name} in Constants {block.Name}");
+                        }
+                        else if (NotOverriddenTwice("Value " + value.Name, value.Span, overridden))
+                        {
+                            values[index] = value;
+                        }
+                    }
+
+                    vConstants[block.Name] = baseBlock with { Values = values.ToEquatableArray() };
+                }
+            }
+
+            units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, docs.Concat(baseDocs).ToList()));
+        }
+
+        return units;
+    }
+
+    private void Override<T>(VariantHeader header, Dictionary<string, T> items, string name, T item, SourceSpan span, string kind, Dictionary<string, SourceSpan> overridden)
+    {
+        if (!items.ContainsKey(name))
+        {
+            Report(Diagnostics.OverrideMissing, span, header.Name, $"{kind} {name}");
+        }
+        else if (NotOverriddenTwice($"{kind} {name}", span, overridden))
+        {
+            items[name] = item;
+        }
+    }
+
+    private bool NotOverriddenTwice(string key, SourceSpan span, Dictionary<string, SourceSpan> overridden)
+    {
+        if (overridden.TryGetValue(key, out var first))
+        {
+            Report(Diagnostics.Duplicate, span, $"The override of {key}", first.Display);
+            return false;
+        }
+
+        overridden[key] = span;
+        return true;
+    }
+
+    private IEnumerable<EmitUnit> ResolveModel(
+        ModelId model,
+        Dictionary<string, LayoutDecl> layouts,
+        Dictionary<string, ConstantsDecl> constants,
+        Dictionary<string, WalkerDecl> walkers,
+        List<SpecDocument> documents)
+    {
+        // Layouts are checked once per declaration, not once per model that shares them.
+        var resolvedLayouts = new Dictionary<string, LayoutModel>(StringComparer.Ordinal);
+        foreach (var layout in layouts.Values.OrderBy(l => l.Name, StringComparer.Ordinal))
+        {
+            if (CheckLayout(layout) is { } resolved)
+            {
+                resolvedLayouts[layout.Name] = resolved;
+            }
+        }
+
+        var files = documents.Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
+        yield return new ModelInfoUnit(model, files);
+
+        foreach (var layout in resolvedLayouts.Values)
+        {
+            yield return new LayoutUnit(model, layout);
+        }
+
+        var evaluator = new ValueEvaluator(this, layouts, constants);
+        foreach (var block in constants.Values.OrderBy(c => c.Name, StringComparer.Ordinal))
+        {
+            var values = new List<ValueModel>();
+            foreach (var value in block.Values)
+            {
+                if (evaluator.Evaluate(value) is { } result && value.Source is not null)
+                {
+                    values.Add(new ValueModel(value.Name, result, value.Text, value.Source, Origin(value.Span)));
+                }
+            }
+
+            yield return new ConstantsUnit(model, new ConstantsModel(block.Name, block.Title, Origin(block.Span), values.ToEquatableArray()));
+        }
+
+        foreach (var walker in walkers.Values.OrderBy(w => w.Name, StringComparer.Ordinal))
+        {
+            if (new WalkerChecker(this, walker, layouts).Check() is { } resolved)
+            {
+                yield return new WalkerUnit(model, resolved);
+                yield return new IterUnit(model, resolved);
+            }
+        }
+    }
+
+    private readonly Dictionary<LayoutDecl, LayoutModel?> _checkedLayouts = [];
+
+    private LayoutModel? CheckLayout(LayoutDecl layout)
+    {
+        if (_checkedLayouts.TryGetValue(layout, out var cached))
+        {
+            return cached;
+        }
+
+        var ok = true;
+        var owner = new bool[64];
+        var ownerField = new FieldDecl?[64];
+        var names = new Dictionary<string, FieldDecl>(StringComparer.Ordinal);
+        foreach (var field in layout.Fields)
+        {
+            var what = $"{layout.Name}.{field.DisplayName}";
+            if (field.Source is null)
+            {
+                ok = false; // reported by the parser
+            }
+
+            if (field.Hi > 63 || field.Lo > 63)
+            {
+                Report(Diagnostics.BitsOutOfRange, field.Span, what, $"{field.Bits} go beyond bit 63 of a 64-bit entry");
+                ok = false;
+                continue;
+            }
+
+            if (field.Hi < field.Lo)
+            {
+                Report(Diagnostics.BitsOutOfRange, field.Span, what, $"the high bit {field.Hi} is below the low bit {field.Lo}; write high:low, e.g. {field.Lo}:{field.Hi}");
+                ok = false;
+                continue;
+            }
+
+            if (field.Name is { } name)
+            {
+                if (names.TryGetValue(name, out var first))
+                {
+                    Report(Diagnostics.Duplicate, field.Span, $"Field {layout.Name}.{name}", first.Span.Display);
+                    ok = false;
+                }
+                else
+                {
+                    names[name] = field;
+                }
+
+                if (name is "Raw" or "Mask" or "ReservedMask" or "IgnoredMask" || name.EndsWith("Mask", StringComparison.Ordinal) || name.EndsWith("Shift", StringComparison.Ordinal))
+                {
+                    Report(Diagnostics.InvalidName, field.Span, name, $"a field of {layout.Name} (the names Raw, *Mask and *Shift are taken by the generated struct)");
+                    ok = false;
+                }
+            }
+
+            if (field.Kind == FieldKind.Enum)
+            {
+                ok &= CheckEnum(layout, field);
+            }
+
+            for (var bit = field.Lo; bit <= field.Hi; bit++)
+            {
+                if (owner[bit])
+                {
+                    var other = ownerField[bit]!;
+                    Report(Diagnostics.Overlap, field.Span, what, field.Bits, $"{layout.Name}.{other.DisplayName}", other.Bits);
+                    ok = false;
+                    break;
+                }
+            }
+
+            for (var bit = field.Lo; bit <= field.Hi; bit++)
+            {
+                owner[bit] = true;
+                ownerField[bit] ??= field;
+            }
+        }
+
+        for (var bit = 0; bit < 64; bit++)
+        {
+            if (owner[bit])
+            {
+                continue;
+            }
+
+            var hi = bit;
+            while (hi < 63 && !owner[hi + 1])
+            {
+                hi++;
+            }
+
+            Report(Diagnostics.Gap, layout.Span, layout.Name, hi == bit ? $"bit {bit}" : $"bits {hi}:{bit}");
+            ok = false;
+            bit = hi;
+        }
+
+        var model = ok
+            ? new LayoutModel(
+                layout.Name,
+                layout.Title,
+                Origin(layout.Span),
+                layout.Fields
+                    .OrderByDescending(f => f.Lo)
+                    .Select(f => new FieldModel(f.Kind, f.Name ?? "", f.Hi, f.Lo, f.Source!, f.Members.Select(m => new EnumMemberModel(m.Name, m.Value)).ToEquatableArray()))
+                    .ToEquatableArray())
+            : null;
+        _checkedLayouts[layout] = model;
+        return model;
+    }
+
+    private bool CheckEnum(LayoutDecl layout, FieldDecl field)
+    {
+        var ok = true;
+        var seen = new Dictionary<string, EnumMemberDecl>(StringComparer.Ordinal);
+        var width = field.Width;
+        foreach (var member in field.Members)
+        {
+            if (width < 64 && member.Value >> width != 0)
+            {
+                Report(Diagnostics.EnumValueTooWide, member.Span, $"{layout.Name}.{field.Name}.{member.Name}", $"0x{member.Value:x}", width.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{layout.Name}.{field.Name} ({field.Bits})");
+                ok = false;
+            }
+
+            if (seen.TryGetValue(member.Name, out var first))
+            {
+                Report(Diagnostics.Duplicate, member.Span, $"Enum member {layout.Name}.{field.Name}.{member.Name}", first.Span.Display);
+                ok = false;
+            }
+            else
+            {
+                seen[member.Name] = member;
+            }
+        }
+
+        if (field.Members.Count == 0)
+        {
+            Report(Diagnostics.Syntax, field.Span, $"Enum {layout.Name}.{field.Name} names no values: list them as '<value> <Name>' lines before EndEnum");
+            ok = false;
+        }
+
+        return ok;
+    }
+
+    private Dictionary<string, T> Collect<T>(IEnumerable<T> items, Func<T, string> name, Func<T, SourceSpan> span, string kind)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (result.TryGetValue(name(item), out var first))
+            {
+                Report(Diagnostics.Duplicate, span(item), $"{kind} {name(item)}", span(first).Display);
+            }
+            else
+            {
+                result[name(item)] = item;
+            }
+        }
+
+        return result;
+    }
+
+    private void CheckValueNamesUnique(IEnumerable<ConstantsDecl> blocks)
+    {
+        var seen = new Dictionary<string, ValueDecl>(StringComparer.Ordinal);
+        foreach (var value in blocks.SelectMany(b => b.Values))
+        {
+            if (seen.TryGetValue(value.Name, out var first))
+            {
+                Report(Diagnostics.Duplicate, value.Span, "Value " + value.Name, first.Span.Display);
+            }
+            else
+            {
+                seen[value.Name] = value;
+            }
+        }
+    }
+
+    internal void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, SourceSpan span, params string[] args)
+    {
+        var diagnostic = DiagnosticInfo.Create(descriptor, span, args);
+
+        // Base items are checked again for every variant model; say each thing once.
+        if (!_diagnostics.Contains(diagnostic))
+        {
+            _diagnostics.Add(diagnostic);
+        }
+    }
+
+    internal static string Origin(SourceSpan span) => $"{DisplayPath(span.Path)}:{span.Line + 1}";
+
+    /// <summary>The path from the <c>spec/</c> folder on, so generated code names no machine's directories.</summary>
+    internal static string DisplayPath(string path)
+    {
+        var normalized = path.Replace('\\', '/');
+        var at = normalized.LastIndexOf("/spec/", StringComparison.Ordinal);
+        return at >= 0 ? normalized.Substring(at + 1) : normalized;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Text;
+using DiffPlex.DiffBuilder;
+using DiffPlex.DiffBuilder.Model;
+
+namespace SpecKit.Testing;
+
+/// <summary>
+/// Snapshot verification with Verify's conventions: the expected text lives in
+/// <c>{name}.verified.{ext}</c>; a mismatch writes <c>{name}.received.{ext}</c> beside it and
+/// fails with a unified diff. Snapshots are UTF-8 without a BOM and LF-only, so they diff
+/// cleanly in review on every platform.
+///
+/// Accept mode: with <c>SPECKIT_ACCEPT=1</c> a mismatch overwrites the verified file instead
+/// of failing. It is refused when <c>CI=true</c>, so CI can never bless its own output.
+/// To accept every received file at once run <c>scripts/accept-snapshots</c>.
+/// </summary>
+public static class Snapshot
+{
+    private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
+
+    public static bool AcceptMode
+    {
+        get
+        {
+            var accept = Environment.GetEnvironmentVariable("SPECKIT_ACCEPT") is "1" or "true";
+            if (accept && string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new SnapshotMismatchException("SPECKIT_ACCEPT is refused when CI=true: accept snapshots locally and commit the .verified files.");
+            }
+
+            return accept;
+        }
+    }
+
+    /// <summary>Normalizes line endings and the trailing newline, so editors cannot cause a mismatch.</summary>
+    public static string Normalize(string text) => text.Replace("\r\n", "\n").TrimStart('\uFEFF').TrimEnd('\n') + "\n";
+
+    /// <summary>Checks <paramref name="actual"/> against <c>{directory}/{name}.verified.{extension}</c>.</summary>
+    public static void Verify(string directory, string name, string actual, string extension = "txt")
+    {
+        var verifiedPath = Path.Combine(directory, $"{name}.verified.{extension}");
+        var receivedPath = Path.Combine(directory, $"{name}.received.{extension}");
+        var normalized = Normalize(actual);
+        var expected = File.Exists(verifiedPath) ? Normalize(File.ReadAllText(verifiedPath)) : null;
+
+        if (expected == normalized)
+        {
+            File.Delete(receivedPath);
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        if (AcceptMode)
+        {
+            File.WriteAllText(verifiedPath, normalized, Utf8NoBom);
+            File.Delete(receivedPath);
+            return;
+        }
+
+        File.WriteAllText(receivedPath, normalized, Utf8NoBom);
+        var message = new StringBuilder();
+        if (expected is null)
+        {
+            message.AppendLine($"No snapshot yet: {RepoPaths.Relative(verifiedPath)} does not exist.");
+            message.AppendLine($"Review {RepoPaths.Relative(receivedPath)} and rename it to .verified to accept it.");
+        }
+        else
+        {
+            message.AppendLine($"Snapshot mismatch: {RepoPaths.Relative(verifiedPath)}");
+            message.AppendLine($"Received: {RepoPaths.Relative(receivedPath)} (rename to .verified to accept, or run scripts/accept-snapshots)");
+            message.Append(UnifiedDiff(expected, normalized, RepoPaths.Relative(verifiedPath), RepoPaths.Relative(receivedPath)));
+        }
+
+        throw new SnapshotMismatchException(message.ToString());
+    }
+
+    /// <summary>
+    /// Lists verified files under <paramref name="directory"/> that no test claimed, so a renamed
+    /// or deleted scenario does not leave a stale snapshot behind.
+    /// </summary>
+    public static IReadOnlyList<string> Unclaimed(string directory, IEnumerable<string> claimedNames, string extension)
+    {
+        var claimed = new HashSet<string>(claimedNames.Select(n => $"{n}.verified.{extension}"), StringComparer.Ordinal);
+        return Directory.Exists(directory)
+            ? Directory.GetFiles(directory, $"*.verified.{extension}")
+                .Select(Path.GetFileName)
+                .Where(f => !claimed.Contains(f!))
+                .Select(f => f!)
+                .Order(StringComparer.Ordinal)
+                .ToList()
+            : [];
+    }
+
+    /// <summary>A unified diff with three lines of context, as <c>git diff</c> shows it.</summary>
+    public static string UnifiedDiff(string expected, string actual, string expectedName, string actualName)
+    {
+        var lines = new InlineDiffBuilder(new DiffPlex.Differ()).BuildDiffModel(expected, actual, ignoreWhitespace: false).Lines;
+        var text = new StringBuilder();
+        text.AppendLine($"--- {expectedName}");
+        text.AppendLine($"+++ {actualName}");
+        const int context = 3;
+        var changed = lines.Select((l, i) => (l, i)).Where(x => x.l.Type != ChangeType.Unchanged).Select(x => x.i).ToList();
+        var i = 0;
+        while (i < changed.Count)
+        {
+            var start = Math.Max(0, changed[i] - context);
+            var end = changed[i];
+            while (i < changed.Count && changed[i] <= end + (2 * context))
+            {
+                end = changed[i++];
+            }
+
+            end = Math.Min(lines.Count - 1, end + context);
+            var oldLine = 1 + lines.Take(start).Count(l => l.Type != ChangeType.Inserted);
+            var newLine = 1 + lines.Take(start).Count(l => l.Type != ChangeType.Deleted);
+            var hunk = lines.Skip(start).Take(end - start + 1).ToList();
+            text.AppendLine($"@@ -{oldLine},{hunk.Count(l => l.Type != ChangeType.Inserted)} +{newLine},{hunk.Count(l => l.Type != ChangeType.Deleted)} @@");
+            foreach (var line in hunk)
+            {
+                var prefix = line.Type switch
+                {
+                    ChangeType.Inserted => '+',
+                    ChangeType.Deleted => '-',
+                    _ => ' ',
+                };
+                text.Append(prefix).AppendLine(line.Text);
+            }
+        }
+
+        return text.ToString();
+    }
+}
+
+public sealed class SnapshotMismatchException(string message) : Exception(message);

@@ -119,6 +119,7 @@ internal sealed class SpecParser
 
         var fields = new List<FieldDecl>();
         var context = "Layout " + (hasName ? name : "?");
+        var errorsBefore = _diagnostics.Count;
         var closed = false;
         while (i < lines.Count)
         {
@@ -184,7 +185,7 @@ internal sealed class SpecParser
         {
             if (hasName)
             {
-                _layouts.Add(new LayoutDecl(name, title, Span(header.Tokens[1]), fields.ToEquatableArray()));
+                _layouts.Add(new LayoutDecl(name, title, Span(header.Tokens[1]), fields.ToEquatableArray(), _diagnostics.Count > errorsBefore));
             }
         }
     }

@@ -175,7 +175,7 @@ internal sealed class SpecValidator
             return cached;
         }
 
-        var ok = true;
+        var ok = !layout.Incomplete;
         var owner = new bool[64];
         var ownerField = new FieldDecl?[64];
         var names = new Dictionary<string, FieldDecl>(StringComparer.Ordinal);
@@ -243,7 +243,9 @@ internal sealed class SpecValidator
             }
         }
 
-        for (var bit = 0; bit < 64; bit++)
+        // A gap beside a field already reported is that field's bits, not news.
+        var reportGaps = ok;
+        for (var bit = 0; bit < 64 && reportGaps; bit++)
         {
             if (owner[bit])
             {

@@ -1,7 +1,11 @@
 namespace SpecKit.Generators.Spec.Model;
 
-/// <summary>A 64-bit entry layout: every bit belongs to exactly one field, reserved or ignored range.</summary>
-internal sealed record LayoutDecl(string Name, string Title, SourceSpan Span, EquatableArray<FieldDecl> Fields);
+/// <summary>
+/// A 64-bit entry layout: every bit belongs to exactly one field, reserved or ignored range.
+/// <see cref="Incomplete"/> says the parser already reported a line of it, so the bits that
+/// line would have declared are not reported again as a gap.
+/// </summary>
+internal sealed record LayoutDecl(string Name, string Title, SourceSpan Span, EquatableArray<FieldDecl> Fields, bool Incomplete);
 
 internal enum FieldKind
 {

@@ -17,10 +17,14 @@ public static class SpecDriver
             .Select(p => new SpecFile(RepoPaths.Relative(p), File.ReadAllText(p)))
             .ToList();
 
-    public static GeneratorDriver CreateDriver(IEnumerable<SpecFile> files) =>
+    public static AdditionalText ToText(SpecFile file) => new InMemoryText(file.Path, file.Text);
+
+    public static GeneratorDriver CreateDriver(IEnumerable<SpecFile> files) => CreateDriver(files.Select(ToText));
+
+    public static GeneratorDriver CreateDriver(IEnumerable<AdditionalText> texts) =>
         CSharpGeneratorDriver.Create(
             [new SpecGenerator().AsSourceGenerator()],
-            additionalTexts: files.Select(f => (AdditionalText)new InMemoryText(f.Path, f.Text)).ToImmutableArray(),
+            additionalTexts: texts.ToImmutableArray(),
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     public static Compilation EmptyCompilation() => CSharpCompilation.Create("SpecKit.Mmu.Probe");

@@ -1,0 +1,60 @@
+using SpecKit.Spec.Tests.Support;
+
+namespace SpecKit.Spec.Tests;
+
+/// <summary>
+/// The malformed-spec corpus: each file in BadSpecs/ names the diagnostic it must produce on
+/// its first line (<c># expect: SPECnnn</c>), and its full diagnostics are a snapshot beside it.
+/// Each is compiled together with the real spec, so the errors must point into the bad file
+/// and nowhere else, and the generator must not throw.
+/// </summary>
+public class BadSpecTests
+{
+    private static readonly string Dir = Path.Combine(RepoPaths.Root, "tests", "Spec.Tests", "BadSpecs");
+
+    private static List<string> FileNames() =>
+        Directory.GetFiles(Dir)
+            .Where(f => !f.Contains(".verified.", StringComparison.Ordinal) && !f.Contains(".received.", StringComparison.Ordinal))
+            .Select(f => Path.GetFileName(f))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+    public static TheoryData<string> Files() => new(FileNames());
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void Bad_spec_reports_its_diagnostic_in_its_own_file(string name)
+    {
+        var path = Path.Combine(Dir, name);
+        var text = File.ReadAllText(path);
+        var expected = text.Split('\n')[0].Replace("# expect:", "", StringComparison.Ordinal).Trim();
+        var relative = RepoPaths.Relative(path);
+
+        var result = SpecDriver.Run(SpecDriver.RealSpec().Append(new SpecFile(relative, text)));
+
+        Assert.Null(result.Exception);
+        Assert.NotEmpty(result.Diagnostics);
+        Assert.Contains(result.Diagnostics, d => d.Id == expected);
+        Assert.All(result.Diagnostics, d => Assert.Equal(relative, d.Location.GetLineSpan().Path));
+        Snapshot.Verify(Dir, Path.GetFileNameWithoutExtension(name), SpecDriver.Render(result.Diagnostics));
+    }
+
+    [Fact]
+    public void The_corpus_covers_at_least_twenty_malformed_specs_and_every_snapshot_has_a_spec() 
+    {
+        var names = FileNames();
+        Assert.True(names.Count >= 20, $"only {names.Count} malformed specs");
+        Assert.Empty(Snapshot.Unclaimed(Dir, names.Select(Path.GetFileNameWithoutExtension)!, "txt"));
+    }
+
+    [Fact]
+    public void Every_spec_diagnostic_id_is_exercised_by_the_corpus()
+    {
+        var expected = FileNames().Select(name => File.ReadAllText(Path.Combine(Dir, name)).Split('\n')[0]).ToList();
+        var ids = typeof(SpecKit.Generators.Spec.SpecGenerator).Assembly.GetType("SpecKit.Generators.Spec.Diagnostics")!
+            .GetFields().Where(f => f.FieldType == typeof(Microsoft.CodeAnalysis.DiagnosticDescriptor))
+            .Select(f => ((Microsoft.CodeAnalysis.DiagnosticDescriptor)f.GetValue(null)!).Id)
+            .Where(id => id != "SPEC099"); // internal errors are covered by the fuzz test
+        Assert.All(ids, id => Assert.Contains(expected, line => line.Contains(id, StringComparison.Ordinal)));
+    }
+}

@@ -54,7 +54,7 @@ internal static partial class SpecEmitter
             {
                 w.Line("var text = new global::System.Text.StringBuilder();");
                 w.Line($"text.Append(\"{name}(0x\").Append(Raw.ToString(\"x16\", global::System.Globalization.CultureInfo.InvariantCulture)).Append(':');");
-                foreach (var field in named)
+                foreach (var field in named.OrderBy(f => f.Lo))
                 {
                     if (field.Kind == FieldKind.Enum)
                     {

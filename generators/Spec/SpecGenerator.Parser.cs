@@ -268,7 +268,7 @@ internal sealed class SpecParser
 
         if (!closed)
         {
-            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], $"Enum {field?.Name ?? header.Tokens[1].Text} in {context}", "EndEnum");
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], $"Enum {field?.Name ?? "?"} in {context}", "EndEnum");
         }
 
         return field is null ? null : field with { Members = members.ToEquatableArray() };
@@ -594,9 +594,21 @@ internal sealed class SpecParser
         }
     }
 
+    /// <summary>C# keywords: a name the emitter could not use as it is.</summary>
+    private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal)
+    {
+        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const", "continue",
+        "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern", "false", "finally",
+        "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface", "internal", "is", "lock",
+        "long", "namespace", "new", "null", "object", "operator", "out", "override", "params", "private", "protected",
+        "public", "readonly", "ref", "return", "sbyte", "sealed", "short", "sizeof", "stackalloc", "static", "string",
+        "struct", "switch", "this", "throw", "true", "try", "typeof", "uint", "ulong", "unchecked", "unsafe", "ushort",
+        "using", "virtual", "void", "volatile", "while",
+    };
+
     internal static bool IsIdentifier(string name)
     {
-        if (name.Length == 0 || !(char.IsLetter(name[0]) || name[0] == '_'))
+        if (name.Length == 0 || !(char.IsLetter(name[0]) || name[0] == '_') || Keywords.Contains(name))
         {
             return false;
         }

@@ -133,6 +133,7 @@ internal sealed class SpecValidator
             }
         }
 
+        CheckTypeNames(layouts.Values, constants.Values, walkers.Values);
         var files = documents.Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
         yield return new ModelInfoUnit(model, files);
 
@@ -275,6 +276,26 @@ internal sealed class SpecValidator
             : null;
         _checkedLayouts[layout] = model;
         return model;
+    }
+
+    /// <summary>Every generated type shares one namespace, so two spec items must not generate the same type name.</summary>
+    private void CheckTypeNames(IEnumerable<LayoutDecl> layouts, IEnumerable<ConstantsDecl> constants, IEnumerable<WalkerDecl> walkers)
+    {
+        var names = new Dictionary<string, SourceSpan?>(StringComparer.Ordinal) { ["SpecModel"] = null };
+        var generated = layouts.SelectMany(l => new[] { (l.Name, l.Span) }.Concat(l.Fields.Where(f => f.Kind == FieldKind.Enum && f.Name is not null).Select(f => (l.Name + f.Name, f.Span))))
+            .Concat(constants.Select(c => (c.Name, c.Span)))
+            .Concat(walkers.SelectMany(w => new[] { (w.Name + "Walker", w.Span), (w.Name + "Iter", w.Span), (w.Name + "IterPath", w.Span) }));
+        foreach (var (name, span) in generated.OrderBy(g => g.Span.Path, StringComparer.Ordinal).ThenBy(g => g.Span.Start))
+        {
+            if (names.TryGetValue(name, out var first))
+            {
+                Report(Diagnostics.Duplicate, span, $"Generated type {name}", first?.Display ?? "SpecKit's own SpecModel class");
+            }
+            else
+            {
+                names[name] = span;
+            }
+        }
     }
 
     private bool CheckEnum(LayoutDecl layout, FieldDecl field)

@@ -70,7 +70,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var info = DiagnosticInfo.Create(Diagnostics.InternalError, SourceSpan.At(path, 0, 0, 0, 0), $"parsing {SpecValidator.DisplayPath(path)}", e.Message);
+            var info = DiagnosticInfo.Create(Diagnostics.InternalError, SourceSpan.At(path, 0, 0, 0, 0), $"parsing {SpecValidator.DisplayPath(path)}", $"{e.GetType().Name} in {e.TargetSite?.Name}: {e.Message}");
             return new SpecDocument(path, null, EquatableArray<LayoutDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, EquatableArray<WalkerDecl>.Empty, new[] { info }.ToEquatableArray());
         }
     }
@@ -83,7 +83,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var info = DiagnosticInfo.Create(Diagnostics.InternalError, null, "checking the spec", e.Message);
+            var info = DiagnosticInfo.Create(Diagnostics.InternalError, null, "checking the spec", $"{e.GetType().Name} in {e.TargetSite?.Name}: {e.Message}");
             return new SpecSet(EquatableArray<EmitUnit>.Empty, new[] { info }.ToEquatableArray());
         }
     }

@@ -140,21 +140,21 @@ public readonly partial struct LegacySpte : global::System.IEquatable<LegacySpte
     {
         var text = new global::System.Text.StringBuilder();
         text.Append("LegacySpte(0x").Append(Raw.ToString("x16", global::System.Globalization.CultureInfo.InvariantCulture)).Append(':');
-        if (Nx) text.Append(" Nx");
-        text.Append(" AdType=").Append(AdType);
-        if (Pfn != 0) text.Append(" Pfn=0x").Append(Pfn.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (MmuPresent) text.Append(" MmuPresent");
-        if (MmuWritable) text.Append(" MmuWritable");
-        if (HostWritable) text.Append(" HostWritable");
-        if (Global) text.Append(" Global");
-        if (PageSize) text.Append(" PageSize");
-        if (Dirty) text.Append(" Dirty");
-        if (Accessed) text.Append(" Accessed");
-        if (Pcd) text.Append(" Pcd");
-        if (Pwt) text.Append(" Pwt");
-        if (User) text.Append(" User");
-        if (Writable) text.Append(" Writable");
         if (Present) text.Append(" Present");
+        if (Writable) text.Append(" Writable");
+        if (User) text.Append(" User");
+        if (Pwt) text.Append(" Pwt");
+        if (Pcd) text.Append(" Pcd");
+        if (Accessed) text.Append(" Accessed");
+        if (Dirty) text.Append(" Dirty");
+        if (PageSize) text.Append(" PageSize");
+        if (Global) text.Append(" Global");
+        if (HostWritable) text.Append(" HostWritable");
+        if (MmuWritable) text.Append(" MmuWritable");
+        if (MmuPresent) text.Append(" MmuPresent");
+        if (Pfn != 0) text.Append(" Pfn=0x").Append(Pfn.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        text.Append(" AdType=").Append(AdType);
+        if (Nx) text.Append(" Nx");
         if ((Raw & ReservedMask) != 0) text.Append(" Reserved=0x").Append((Raw & ReservedMask).ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
         return text.Append(')').ToString();
     }

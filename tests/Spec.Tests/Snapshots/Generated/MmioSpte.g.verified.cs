@@ -97,12 +97,12 @@ public readonly partial struct MmioSpte : global::System.IEquatable<MmioSpte>
     {
         var text = new global::System.Text.StringBuilder();
         text.Append("MmioSpte(0x").Append(Raw.ToString("x16", global::System.Globalization.CultureInfo.InvariantCulture)).Append(':');
-        if (SuppressVe) text.Append(" SuppressVe");
-        if (GenHigh != 0) text.Append(" GenHigh=0x").Append(GenHigh.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (Gpa != 0) text.Append(" Gpa=0x").Append(Gpa.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (MmuPresent) text.Append(" MmuPresent");
-        if (GenLow != 0) text.Append(" GenLow=0x").Append(GenLow.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
         if (Value != 0) text.Append(" Value=0x").Append(Value.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (GenLow != 0) text.Append(" GenLow=0x").Append(GenLow.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (MmuPresent) text.Append(" MmuPresent");
+        if (Gpa != 0) text.Append(" Gpa=0x").Append(Gpa.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (GenHigh != 0) text.Append(" GenHigh=0x").Append(GenHigh.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (SuppressVe) text.Append(" SuppressVe");
         if ((Raw & ReservedMask) != 0) text.Append(" Reserved=0x").Append((Raw & ReservedMask).ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
         return text.Append(')').ToString();
     }

@@ -128,18 +128,18 @@ public readonly partial struct GuestPte4K : global::System.IEquatable<GuestPte4K
     {
         var text = new global::System.Text.StringBuilder();
         text.Append("GuestPte4K(0x").Append(Raw.ToString("x16", global::System.Globalization.CultureInfo.InvariantCulture)).Append(':');
-        if (Nx) text.Append(" Nx");
-        if (ProtKey != 0) text.Append(" ProtKey=0x").Append(ProtKey.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (PageAddr != 0) text.Append(" PageAddr=0x").Append(PageAddr.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (Global) text.Append(" Global");
-        if (Pat) text.Append(" Pat");
-        if (Dirty) text.Append(" Dirty");
-        if (Accessed) text.Append(" Accessed");
-        if (Pcd) text.Append(" Pcd");
-        if (Pwt) text.Append(" Pwt");
-        if (User) text.Append(" User");
-        if (Writable) text.Append(" Writable");
         if (Present) text.Append(" Present");
+        if (Writable) text.Append(" Writable");
+        if (User) text.Append(" User");
+        if (Pwt) text.Append(" Pwt");
+        if (Pcd) text.Append(" Pcd");
+        if (Accessed) text.Append(" Accessed");
+        if (Dirty) text.Append(" Dirty");
+        if (Pat) text.Append(" Pat");
+        if (Global) text.Append(" Global");
+        if (PageAddr != 0) text.Append(" PageAddr=0x").Append(PageAddr.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (ProtKey != 0) text.Append(" ProtKey=0x").Append(ProtKey.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (Nx) text.Append(" Nx");
         if ((Raw & ReservedMask) != 0) text.Append(" Reserved=0x").Append((Raw & ReservedMask).ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
         return text.Append(')').ToString();
     }

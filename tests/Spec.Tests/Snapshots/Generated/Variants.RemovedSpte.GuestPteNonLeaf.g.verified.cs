@@ -101,15 +101,15 @@ public readonly partial struct GuestPteNonLeaf : global::System.IEquatable<Guest
     {
         var text = new global::System.Text.StringBuilder();
         text.Append("GuestPteNonLeaf(0x").Append(Raw.ToString("x16", global::System.Globalization.CultureInfo.InvariantCulture)).Append(':');
-        if (Nx) text.Append(" Nx");
-        if (TableAddr != 0) text.Append(" TableAddr=0x").Append(TableAddr.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
-        if (PageSize) text.Append(" PageSize");
-        if (Accessed) text.Append(" Accessed");
-        if (Pcd) text.Append(" Pcd");
-        if (Pwt) text.Append(" Pwt");
-        if (User) text.Append(" User");
-        if (Writable) text.Append(" Writable");
         if (Present) text.Append(" Present");
+        if (Writable) text.Append(" Writable");
+        if (User) text.Append(" User");
+        if (Pwt) text.Append(" Pwt");
+        if (Pcd) text.Append(" Pcd");
+        if (Accessed) text.Append(" Accessed");
+        if (PageSize) text.Append(" PageSize");
+        if (TableAddr != 0) text.Append(" TableAddr=0x").Append(TableAddr.ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
+        if (Nx) text.Append(" Nx");
         if ((Raw & ReservedMask) != 0) text.Append(" Reserved=0x").Append((Raw & ReservedMask).ToString("x", global::System.Globalization.CultureInfo.InvariantCulture));
         return text.Append(')').ToString();
     }

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using SpecKit.Generators.Spec;
+
+namespace SpecKit.Spec.Tests;
+
+/// <summary>
+/// The generator in a real <c>dotnet build</c>, not only under the in-memory driver: it loads
+/// as an analyzer, its types compile into a program that uses them, and a malformed spec fails
+/// the build with the spec file, line and column in the compiler's own error format.
+/// </summary>
+[Trait("Category", "build")]
+public class RealBuildTests
+{
+    private static string CreateProject(string specText, string program)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "speckit-build-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "spec"));
+        File.WriteAllText(Path.Combine(dir, "spec", "probe.layout"), specText);
+        File.WriteAllText(Path.Combine(dir, "Program.cs"), program);
+        File.WriteAllText(Path.Combine(dir, "Probe.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+              </PropertyGroup>
+              <ItemGroup>
+                <Analyzer Include="{typeof(SpecGenerator).Assembly.Location}" />
+                <AdditionalFiles Include="spec/**/*.layout" />
+              </ItemGroup>
+            </Project>
+            """);
+
+        // An empty Directory.Build.props stops MSBuild from picking up any above the temp folder.
+        File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
+        return dir;
+    }
+
+    private static (int ExitCode, string Output) Run(string dir, string arguments)
+    {
+        var start = new ProcessStartInfo("dotnet", arguments)
+        {
+            WorkingDirectory = dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result + stderr);
+    }
+
+    private const string GoodSpec = """
+        Layout ProbeSpte "a probe entry"
+          Field    0      Present     "test"
+          Field    51:12  Pfn         "test"
+          Ignored  11:1               "test"
+          Ignored  63:52              "test"
+        EndLayout
+        """;
+
+    [Fact]
+    public void The_generator_loads_in_a_real_build_and_its_types_run()
+    {
+        var dir = CreateProject(GoodSpec, """
+            var spte = new SpecKit.Mmu.ProbeSpte(0).WithPresent(true).WithPfn(0x1234);
+            System.Console.WriteLine(spte);
+            return spte.Raw == 0x1234001UL ? 0 : 1;
+            """);
+        try
+        {
+            var (exit, output) = Run(dir, "run");
+            Assert.True(exit == 0, output);
+            Assert.Contains("ProbeSpte(0x0000000001234001: Present Pfn=0x1234)", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_malformed_spec_fails_the_build_at_its_file_line_and_column()
+    {
+        var bad = GoodSpec.Replace("Field    51:12  Pfn", "Field    51:11  Pfn", StringComparison.Ordinal);
+        var dir = CreateProject(bad, "return 0;");
+        try
+        {
+            var (exit, output) = Run(dir, "build");
+            Assert.True(exit != 0, output);
+            var specPath = Path.Combine(dir, "spec", "probe.layout");
+            Assert.True(output.Contains($"{specPath}(4,12): error SPEC006: ProbeSpte.Ignored 11:1 (bits 11:1) overlaps ProbeSpte.Pfn (bits 51:11)", StringComparison.Ordinal), output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -14,14 +14,6 @@ internal static partial class SpecEmitter
         var g = walker.Name + "Walker";
         var it = walker.Name + "Iter";
         var w = Header(unit.Model, walker.Origin, $"Walker {walker.Name} iterator (tdp_iter.c)");
-        w.Line("/// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>");
-        w.Line($"[global::System.Runtime.CompilerServices.InlineArray({g}.MaxRootLevel)]");
-        using (w.Block($"public struct {it}Path"))
-        {
-            w.Line("private ulong[] _table;");
-        }
-
-        w.Line();
         w.Line("/// <summary>");
         w.Line($"/// struct tdp_iter: a pre-order walk of the paging structure under one root, heading for");
         w.Line("/// <see cref=\"NextLastLevelGfn\"/>. Use it as the kernel's for_each_tdp_pte does:");
@@ -38,7 +30,8 @@ internal static partial class SpecEmitter
             w.Line("/// <summary><see cref=\"NextLastLevelGfn\"/> when the walk last (re)started: the forward-progress mark.</summary>");
             w.Line("public ulong YieldedGfn;");
             w.Line();
-            w.Line($"public {it}Path PtPath;");
+            w.Line("/// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>");
+            w.Line("public ulong[][] PtPath;");
             w.Line();
             w.Line("/// <summary>sptep: the current entry is <c>SptepTable[SptepIndex]</c>.</summary>");
             w.Line("public ulong[] SptepTable;");
@@ -92,6 +85,7 @@ internal static partial class SpecEmitter
                 w.Line("    RootLevel = rootLevel,");
                 w.Line("    MinLevel = minLevel,");
                 w.Line("    SptepTable = tables[rootPfn],");
+                w.Line($"    PtPath = new ulong[{g}.MaxRootLevel][],");
                 w.Line("};");
                 w.Line("iter.PtPath[rootLevel - 1] = iter.SptepTable;");
                 w.Line("iter.Restart();");
@@ -100,6 +94,7 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>tdp_iter_restart(): back to the root, heading for <see cref=\"NextLastLevelGfn\"/> again.</summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("public void Restart()"))
             {
                 w.Line("Yielded = false;");
@@ -115,7 +110,27 @@ internal static partial class SpecEmitter
             w.Line("/// tdp_iter_next(): step down into a present non-leaf entry, else to the side, else up and");
             w.Line("/// to the side until the root table's last entry has been passed.");
             w.Line("/// </summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("public void Next()"))
+            {
+                w.Comment("The common case, kept small enough to inline into the caller's loop: at the lowest level");
+                w.Comment("try_step_down() cannot succeed, so this is try_step_side() within the same table.");
+                using (w.Block($"if (Level == MinLevel && !Yielded && SptepIndex != {g}.EntriesPerTable - 1)"))
+                {
+                    w.Line($"Gfn += {g}.PagesPerHpage(Level);");
+                    w.Line("NextLastLevelGfn = Gfn;");
+                    w.Line("SptepIndex++;");
+                    w.Line("OldSpte = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(SptepTable), SptepIndex);");
+                    w.Line("return;");
+                }
+
+                w.Line();
+                w.Line("NextSlow();");
+            }
+
+            w.Line();
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
+            using (w.Block("private void NextSlow()"))
             {
                 using (w.Block("if (Yielded)"))
                 {
@@ -164,6 +179,7 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>tdp_iter_refresh_sptep(): recompute the entry from the table at this level and re-read it.</summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private void RefreshSptep()"))
             {
                 w.Line("SptepTable = PtPath[Level - 1];");
@@ -173,6 +189,7 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>try_step_down(): re-read the entry first, so a table unlinked meanwhile is not followed.</summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private bool TryStepDown()"))
             {
                 using (w.Block("if (Level == MinLevel)"))
@@ -197,6 +214,7 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>try_step_side(): the next entry in this table, unless this was the last one.</summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private bool TryStepSide()"))
             {
                 using (w.Block($"if (SptepIndex == {g}.EntriesPerTable - 1)"))
@@ -214,6 +232,7 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>try_step_up(): back to the parent entry, unless this is the root.</summary>");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private bool TryStepUp()"))
             {
                 using (w.Block("if (Level == RootLevel)"))

@@ -5,13 +5,6 @@
 
 namespace SpecKit.Mmu;
 
-/// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>
-[global::System.Runtime.CompilerServices.InlineArray(TdpWalker.MaxRootLevel)]
-public struct TdpIterPath
-{
-    private ulong[] _table;
-}
-
 /// <summary>
 /// struct tdp_iter: a pre-order walk of the paging structure under one root, heading for
 /// <see cref="NextLastLevelGfn"/>. Use it as the kernel's for_each_tdp_pte does:
@@ -28,7 +21,8 @@ public struct TdpIter
     /// <summary><see cref="NextLastLevelGfn"/> when the walk last (re)started: the forward-progress mark.</summary>
     public ulong YieldedGfn;
 
-    public TdpIterPath PtPath;
+    /// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>
+    public ulong[][] PtPath;
 
     /// <summary>sptep: the current entry is <c>SptepTable[SptepIndex]</c>.</summary>
     public ulong[] SptepTable;
@@ -82,6 +76,7 @@ public struct TdpIter
             RootLevel = rootLevel,
             MinLevel = minLevel,
             SptepTable = tables[rootPfn],
+            PtPath = new ulong[TdpWalker.MaxRootLevel][],
         };
         iter.PtPath[rootLevel - 1] = iter.SptepTable;
         iter.Restart();
@@ -89,6 +84,7 @@ public struct TdpIter
     }
 
     /// <summary>tdp_iter_restart(): back to the root, heading for <see cref="NextLastLevelGfn"/> again.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Restart()
     {
         Yielded = false;
@@ -103,7 +99,25 @@ public struct TdpIter
     /// tdp_iter_next(): step down into a present non-leaf entry, else to the side, else up and
     /// to the side until the root table's last entry has been passed.
     /// </summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Next()
+    {
+        // The common case, kept small enough to inline into the caller's loop: at the lowest level
+        // try_step_down() cannot succeed, so this is try_step_side() within the same table.
+        if (Level == MinLevel && !Yielded && SptepIndex != TdpWalker.EntriesPerTable - 1)
+        {
+            Gfn += TdpWalker.PagesPerHpage(Level);
+            NextLastLevelGfn = Gfn;
+            SptepIndex++;
+            OldSpte = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(SptepTable), SptepIndex);
+            return;
+        }
+
+        NextSlow();
+    }
+
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void NextSlow()
     {
         if (Yielded)
         {
@@ -147,6 +161,7 @@ public struct TdpIter
     }
 
     /// <summary>tdp_iter_refresh_sptep(): recompute the entry from the table at this level and re-read it.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void RefreshSptep()
     {
         SptepTable = PtPath[Level - 1];
@@ -155,6 +170,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_down(): re-read the entry first, so a table unlinked meanwhile is not followed.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepDown()
     {
         if (Level == MinLevel)
@@ -176,6 +192,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_side(): the next entry in this table, unless this was the last one.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepSide()
     {
         if (SptepIndex == TdpWalker.EntriesPerTable - 1)
@@ -191,6 +208,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_up(): back to the parent entry, unless this is the root.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepUp()
     {
         if (Level == RootLevel)

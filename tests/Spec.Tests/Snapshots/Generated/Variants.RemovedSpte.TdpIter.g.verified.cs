@@ -6,13 +6,6 @@
 
 namespace SpecKit.Mmu.Variants.RemovedSpte;
 
-/// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>
-[global::System.Runtime.CompilerServices.InlineArray(TdpWalker.MaxRootLevel)]
-public struct TdpIterPath
-{
-    private ulong[] _table;
-}
-
 /// <summary>
 /// struct tdp_iter: a pre-order walk of the paging structure under one root, heading for
 /// <see cref="NextLastLevelGfn"/>. Use it as the kernel's for_each_tdp_pte does:
@@ -29,7 +22,8 @@ public struct TdpIter
     /// <summary><see cref="NextLastLevelGfn"/> when the walk last (re)started: the forward-progress mark.</summary>
     public ulong YieldedGfn;
 
-    public TdpIterPath PtPath;
+    /// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>
+    public ulong[][] PtPath;
 
     /// <summary>sptep: the current entry is <c>SptepTable[SptepIndex]</c>.</summary>
     public ulong[] SptepTable;
@@ -83,6 +77,7 @@ public struct TdpIter
             RootLevel = rootLevel,
             MinLevel = minLevel,
             SptepTable = tables[rootPfn],
+            PtPath = new ulong[TdpWalker.MaxRootLevel][],
         };
         iter.PtPath[rootLevel - 1] = iter.SptepTable;
         iter.Restart();
@@ -90,6 +85,7 @@ public struct TdpIter
     }
 
     /// <summary>tdp_iter_restart(): back to the root, heading for <see cref="NextLastLevelGfn"/> again.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Restart()
     {
         Yielded = false;
@@ -104,7 +100,25 @@ public struct TdpIter
     /// tdp_iter_next(): step down into a present non-leaf entry, else to the side, else up and
     /// to the side until the root table's last entry has been passed.
     /// </summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Next()
+    {
+        // The common case, kept small enough to inline into the caller's loop: at the lowest level
+        // try_step_down() cannot succeed, so this is try_step_side() within the same table.
+        if (Level == MinLevel && !Yielded && SptepIndex != TdpWalker.EntriesPerTable - 1)
+        {
+            Gfn += TdpWalker.PagesPerHpage(Level);
+            NextLastLevelGfn = Gfn;
+            SptepIndex++;
+            OldSpte = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(SptepTable), SptepIndex);
+            return;
+        }
+
+        NextSlow();
+    }
+
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void NextSlow()
     {
         if (Yielded)
         {
@@ -148,6 +162,7 @@ public struct TdpIter
     }
 
     /// <summary>tdp_iter_refresh_sptep(): recompute the entry from the table at this level and re-read it.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void RefreshSptep()
     {
         SptepTable = PtPath[Level - 1];
@@ -156,6 +171,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_down(): re-read the entry first, so a table unlinked meanwhile is not followed.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepDown()
     {
         if (Level == MinLevel)
@@ -177,6 +193,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_side(): the next entry in this table, unless this was the last one.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepSide()
     {
         if (SptepIndex == TdpWalker.EntriesPerTable - 1)
@@ -192,6 +209,7 @@ public struct TdpIter
     }
 
     /// <summary>try_step_up(): back to the parent entry, unless this is the root.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool TryStepUp()
     {
         if (Level == RootLevel)

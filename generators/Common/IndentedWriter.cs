@@ -30,7 +30,11 @@ internal sealed class IndentedWriter
     /// <summary>Writes <paramref name="header"/>, an opening brace, and indents until the returned scope ends.</summary>
     public Scope Block(string header, string close = "}")
     {
-        Line(header);
+        if (header.Length > 0)
+        {
+            Line(header);
+        }
+
         Line("{");
         _depth++;
         return new Scope(this, close);

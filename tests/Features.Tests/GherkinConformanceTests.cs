@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace SpecKit.Features.Tests;
+namespace SpecKit.Tests.Features;
 
 /// <summary>
 /// The parser against the official Gherkin corpus: every good file must give the corpus's

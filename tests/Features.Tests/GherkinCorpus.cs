@@ -1,4 +1,4 @@
-namespace SpecKit.Features.Tests;
+namespace SpecKit.Tests.Features;
 
 /// <summary>
 /// The Gherkin conformance corpus (cucumber/gherkin testdata), which CI puts in

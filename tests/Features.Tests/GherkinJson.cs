@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace SpecKit.Features.Tests;
+namespace SpecKit.Tests.Features;
 
 /// <summary>
 /// Writes our AST in the JSON shape of the corpus's .ast.ndjson (Cucumber messages), and

@@ -1,4 +1,4 @@
-namespace SpecKit.Features.Tests;
+namespace SpecKit.Tests.Features;
 
 /// <summary>The parser on small inline examples, one construct at a time.</summary>
 public sealed class GherkinParserTests

@@ -1,4 +1,4 @@
-namespace SpecKit.Features.Tests;
+namespace SpecKit.Tests.Features;
 
 /// <summary>
 /// The parser runs inside the compiler, where an exception would break the build, so it

@@ -1,0 +1,12 @@
+namespace SpecKit.Features;
+
+/// <summary>Which scenario is running: for messages, snapshot names and hooks.</summary>
+/// <param name="FeatureFile">The feature file relative to the repository, e.g. <c>features/tdp/zap.feature</c>.</param>
+/// <param name="ExampleLabel">For a row of a Scenario Outline, the row's values, e.g. <c>level=2, gfn=0x200</c>.</param>
+public sealed record ScenarioInfo(
+    string FeatureFile,
+    string FeatureName,
+    string ScenarioName,
+    string? ExampleLabel,
+    int Line,
+    IReadOnlyList<string> Tags);

@@ -1,0 +1,4 @@
+# expect: FEAT002
+Feature: Ambiguous step
+  Scenario: Two definitions match
+    Then the log is empty

@@ -34,6 +34,19 @@ internal static class FeatureEmitter
             w.Line($"private const string FeatureName = {ArgumentConverter.StringLiteral(feature.FeatureName)};");
             w.Line();
             w.Line("private static readonly string FeatureDirectory = global::System.IO.Path.GetDirectoryName(global::System.IO.Path.Combine(global::SpecKit.Testing.RepoPaths.Root, FeatureFile))!;");
+            w.Line();
+            w.Line("/// <summary>Every scenario and example row of this feature, so a check can find snapshots that no scenario owns.</summary>");
+            w.Line("public static readonly global::SpecKit.Features.ScenarioInfo[] Scenarios =");
+            w.Line("[");
+            foreach (var test in feature.Tests)
+            {
+                foreach (var row in test.Rows)
+                {
+                    w.Line($"    new(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {(row.Label is null ? "null" : ArgumentConverter.StringLiteral(row.Label))}, {Int(test.Line)}, []),");
+                }
+            }
+
+            w.Line("];");
             foreach (var test in feature.Tests)
             {
                 w.Line();

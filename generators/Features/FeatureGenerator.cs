@@ -77,11 +77,16 @@ public sealed class FeatureGenerator : IIncrementalGenerator
             }
         });
 
-        context.RegisterSourceOutput(bindings.WithTrackingName(TrackingNames.StepLibrary), static (spc, set) =>
+        // The step library shows each step as a feature really uses it, so it reads every feature;
+        // it is one small file, and the feature classes above do not depend on it.
+        var library = bindings.Combine(features.Collect())
+            .Select(static (x, _) => StepLibraryEmitter.Emit(x.Left, x.Right))
+            .WithTrackingName(TrackingNames.StepLibrary);
+        context.RegisterSourceOutput(library, static (spc, text) =>
         {
-            if (set.Steps.Count > 0)
+            if (text.Length > 0)
             {
-                spc.AddSource(StepLibraryEmitter.HintName, StepLibraryEmitter.Emit(set));
+                spc.AddSource(StepLibraryEmitter.HintName, text);
             }
         });
     }

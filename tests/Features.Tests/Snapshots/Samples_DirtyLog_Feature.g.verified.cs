@@ -15,6 +15,16 @@ public sealed partial class Samples_DirtyLog_Feature
 
     private static readonly string FeatureDirectory = global::System.IO.Path.GetDirectoryName(global::System.IO.Path.Combine(global::SpecKit.Testing.RepoPaths.Root, FeatureFile))!;
 
+    /// <summary>Every scenario and example row of this feature, so a check can find snapshots that no scenario owns.</summary>
+    public static readonly global::SpecKit.Features.ScenarioInfo[] Scenarios =
+    [
+        new(FeatureFile, FeatureName, "A write is logged once", null, 8, []),
+        new(FeatureFile, FeatureName, "Zapping at <level>", "level=pte", 18, []),
+        new(FeatureFile, FeatureName, "Zapping at <level>", "level=Pde", 18, []),
+        new(FeatureFile, FeatureName, "Zapping at <level>", "level=pdpte", 18, []),
+        new(FeatureFile, FeatureName, "Bytes: A byte", null, 39, []),
+    ];
+
     [global::Xunit.Fact(DisplayName = "A write is logged once")]
     [global::Xunit.Trait("Category", "dirty-log")]
     public void AWriteIsLoggedOnce()

@@ -14,6 +14,7 @@ public sealed class ScenarioContext : IDisposable
     private readonly List<object> _created = [];
     private readonly HashSet<Type> _resolving = [];
     private readonly string _featureDirectory;
+    private readonly List<Scrubber> _scrubbers = [.. Snapshot.DefaultScrubbers];
     private int _unnamedSnapshots;
 
     public ScenarioContext(ScenarioInfo info, string featureDirectory)
@@ -59,6 +60,12 @@ public sealed class ScenarioContext : IDisposable
     }
 
     /// <summary>
+    /// Adds a scrubber for this scenario's snapshots, for values a step knows vary between runs
+    /// (e.g. host PFNs of page tables when allocation order is not part of the behaviour).
+    /// </summary>
+    public void AddScrubber(string name, string pattern) => _scrubbers.Add(new Scrubber(name, pattern));
+
+    /// <summary>
     /// Checks <paramref name="actual"/> against the scenario's snapshot,
     /// <c>{Feature}.{Scenario}[.{example}][.{name}].verified.txt</c> in the feature's <c>snapshots/</c> folder.
     /// A scenario with several snapshots names them, or they are numbered in order.
@@ -68,7 +75,7 @@ public sealed class ScenarioContext : IDisposable
         name ??= _unnamedSnapshots++ == 0 ? null : _unnamedSnapshots.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var snapshotName = SnapshotName(Info, name);
         SnapshotRegistry.Claim(_featureDirectory, snapshotName);
-        Snapshot.Verify(Path.Combine(_featureDirectory, "snapshots"), snapshotName, actual);
+        Snapshot.Verify(Path.Combine(_featureDirectory, "snapshots"), snapshotName, actual, "txt", _scrubbers);
     }
 
     /// <summary>The snapshot's file name without <c>.verified.txt</c>, with characters a file name cannot hold replaced.</summary>

@@ -32,15 +32,50 @@ public static class Snapshot
         }
     }
 
+    /// <summary>
+    /// Replaces each scrubber's matches with <c>{Name_n}</c>, numbering distinct values in order of
+    /// appearance so that "the same value twice" stays visible after scrubbing.
+    /// </summary>
+    public static string Scrub(string text, IEnumerable<Scrubber> scrubbers)
+    {
+        foreach (var scrubber in scrubbers)
+        {
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            text = scrubber.Pattern.Replace(text, m =>
+            {
+                if (!seen.TryGetValue(m.Value, out var n))
+                {
+                    n = seen.Count + 1;
+                    seen[m.Value] = n;
+                }
+
+                return $"{{{scrubber.Name}_{n}}}";
+            });
+        }
+
+        return text;
+    }
+
     /// <summary>Normalizes line endings and the trailing newline, so editors cannot cause a mismatch.</summary>
     public static string Normalize(string text) => text.Replace("\r\n", "\n").TrimStart('\uFEFF').TrimEnd('\n') + "\n";
 
+    /// <summary>
+    /// Scrubbers applied to every snapshot before comparison: values that change from run to run
+    /// (GUIDs, timestamps) are replaced by stable placeholders, as Verify does. Durations are not
+    /// scrubbed by default because "10 ms" is often part of a step; a scenario adds what it needs.
+    /// </summary>
+    public static readonly IReadOnlyList<Scrubber> DefaultScrubbers =
+    [
+        new("Guid", @"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        new("DateTime", @"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\b"),
+    ];
+
     /// <summary>Checks <paramref name="actual"/> against <c>{directory}/{name}.verified.{extension}</c>.</summary>
-    public static void Verify(string directory, string name, string actual, string extension = "txt")
+    public static void Verify(string directory, string name, string actual, string extension = "txt", IEnumerable<Scrubber>? scrubbers = null)
     {
         var verifiedPath = Path.Combine(directory, $"{name}.verified.{extension}");
         var receivedPath = Path.Combine(directory, $"{name}.received.{extension}");
-        var normalized = Normalize(actual);
+        var normalized = Normalize(Scrub(actual, scrubbers ?? DefaultScrubbers));
         var expected = File.Exists(verifiedPath) ? Normalize(File.ReadAllText(verifiedPath)) : null;
 
         if (expected == normalized)
@@ -94,7 +129,7 @@ public static class Snapshot
     /// <summary>A unified diff with three lines of context, as <c>git diff</c> shows it.</summary>
     public static string UnifiedDiff(string expected, string actual, string expectedName, string actualName)
     {
-        var lines = new InlineDiffBuilder(new DiffPlex.Differ()).BuildDiffModel(expected, actual, ignoreWhitespace: false).Lines;
+        var lines = new InlineDiffBuilder(new DiffPlex.Differ()).BuildDiffModel(expected.TrimEnd('\n'), actual.TrimEnd('\n'), ignoreWhitespace: false).Lines;
         var text = new StringBuilder();
         text.AppendLine($"--- {expectedName}");
         text.AppendLine($"+++ {actualName}");
@@ -132,3 +167,11 @@ public static class Snapshot
 }
 
 public sealed class SnapshotMismatchException(string message) : Exception(message);
+
+/// <summary>A named pattern whose matches vary between runs and are replaced in snapshots.</summary>
+public sealed class Scrubber(string name, string pattern)
+{
+    public string Name { get; } = name;
+
+    public System.Text.RegularExpressions.Regex Pattern { get; } = new(pattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+}

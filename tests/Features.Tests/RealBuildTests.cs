@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using SpecKit.Generators.Features;
+
+namespace SpecKit.Tests.Features;
+
+/// <summary>
+/// The feature generator in a real <c>dotnet build</c>: a feature with an undefined step fails
+/// the build, and the error names the .feature file and line, with a paste-ready definition.
+/// (The behaviour suite in tests/Behaviour is the real build that passes.)
+/// </summary>
+[Trait("Category", "build")]
+public class RealBuildTests
+{
+    [Fact]
+    public async Task An_undefined_step_fails_the_build_at_the_feature_line()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "speckit-features-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "features"));
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
+            File.WriteAllText(Path.Combine(dir, "Probe.csproj"), $"""
+                <Project Sdk="Microsoft.NET.Sdk">
+                  <PropertyGroup>
+                    <TargetFramework>net10.0</TargetFramework>
+                    <Nullable>enable</Nullable>
+                  </PropertyGroup>
+                  <ItemGroup>
+                    <Analyzer Include="{typeof(FeatureGenerator).Assembly.Location}" />
+                    <Reference Include="{typeof(SpecKit.Features.GivenAttribute).Assembly.Location}" />
+                    <Reference Include="{typeof(SpecKit.Testing.Snapshot).Assembly.Location}" />
+                    <AdditionalFiles Include="features/**/*.feature" />
+                  </ItemGroup>
+                </Project>
+                """);
+            File.WriteAllText(Path.Combine(dir, "Steps.cs"), """
+                using SpecKit.Features;
+
+                [Binding]
+                public sealed class Steps
+                {
+                    [Given("a VM with {int} vCPU(s)")]
+                    public void AVm(int vcpus)
+                    {
+                    }
+                }
+                """);
+            File.WriteAllText(Path.Combine(dir, "features", "broken.feature"), """
+                Feature: Broken
+                  Scenario: A step nobody defined
+                    Given a VM with 2 vCPUs
+                    When the guest writes gfn 0x10
+                """);
+
+            var start = new ProcessStartInfo("dotnet", "build")
+            {
+                WorkingDirectory = dir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+            start.Environment["DOTNET_NOLOGO"] = "1";
+            using var process = Process.Start(start)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            var output = await process.StandardOutput.ReadToEndAsync() + await stderr;
+            await process.WaitForExitAsync();
+
+            Assert.True(process.ExitCode != 0, output);
+            var feature = Path.Combine(dir, "features", "broken.feature");
+            Assert.True(
+                output.Contains($"{feature}(4,5): error FEAT001: Undefined step: When the guest writes gfn 0x10. Add a step definition: [When(\"the guest writes gfn {{int}}\")] public void TheGuestWritesGfn(int p0)", StringComparison.Ordinal),
+                output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -4,8 +4,8 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using SpecKit.Generators.Features;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Bench;
 
@@ -23,7 +23,7 @@ public class FeatureGeneratorBench
     [GlobalSetup]
     public void Setup()
     {
-        _features = Enumerable.Range(0, 200).Select(f => (AdditionalText)new Text($"/bench/features/f{f}.feature", FeatureText.Make(f, 10))).ToImmutableArray();
+        _features = Enumerable.Range(0, 200).Select(f => (AdditionalText)new InMemoryText($"/bench/features/f{f}.feature", FeatureText.Make(f, 10))).ToImmutableArray();
         _compilation = FeatureText.Compilation("bench", [FeatureText.Steps]);
     }
 
@@ -50,13 +50,6 @@ public class FeatureGeneratorBench
         public void Initialize(IncrementalGeneratorInitializationContext context) =>
             context.RegisterSourceOutput(context.AdditionalTextsProvider.Select((t, ct) => t.GetText(ct)?.Length ?? 0).Collect(), (_, _) => { });
     }
-
-    private sealed class Text(string path, string text) : AdditionalText
-    {
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
-    }
 }
 
 /// <summary>
@@ -75,7 +68,7 @@ public class ScenarioOverheadBench
     [GlobalSetup]
     public void Setup()
     {
-        var feature = (AdditionalText)new FeatureTextFile("/bench/features/trivial.feature", FeatureText.Make(0, Scenarios));
+        var feature = (AdditionalText)new InMemoryText("/bench/features/trivial.feature", FeatureText.Make(0, Scenarios));
         var compilation = FeatureText.Compilation("trivial", [FeatureText.Steps]);
         CSharpGeneratorDriver.Create([new FeatureGenerator().AsSourceGenerator()], additionalTexts: [feature], parseOptions: new CSharpParseOptions(LanguageVersion.Latest))
             .RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics);
@@ -111,13 +104,6 @@ public class ScenarioOverheadBench
         {
             test();
         }
-    }
-
-    private sealed class FeatureTextFile(string path, string text) : AdditionalText
-    {
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
     }
 }
 

@@ -2,8 +2,8 @@ using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using SpecKit.Generators.Spec;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Bench;
 
@@ -24,7 +24,7 @@ public class SpecGeneratorBench
     {
         _texts = Directory.GetFiles(Path.Combine(RepoRoot.Find(), "spec"), "*", SearchOption.AllDirectories)
             .Where(p => SpecGenerator.Extensions.Any(e => p.EndsWith(e, StringComparison.Ordinal)))
-            .Select(p => (AdditionalText)new Text(p, File.ReadAllText(p)))
+            .Select(p => (AdditionalText)new InMemoryText(p, File.ReadAllText(p)))
             .ToImmutableArray();
         _compilation = CSharpCompilation.Create("Bench");
     }
@@ -45,12 +45,5 @@ public class SpecGeneratorBench
     {
         public void Initialize(IncrementalGeneratorInitializationContext context) =>
             context.RegisterSourceOutput(context.AdditionalTextsProvider.Select((t, ct) => t.GetText(ct)?.Length ?? 0).Collect(), (_, _) => { });
-    }
-
-    private sealed class Text(string path, string text) : AdditionalText
-    {
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
     }
 }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using SpecKit.Generators.Features;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Tests.Features;
 
@@ -14,11 +14,10 @@ public class RealBuildTests
     [Fact]
     public async Task An_undefined_step_fails_the_build_at_the_feature_line()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "speckit-features-" + Guid.NewGuid().ToString("N"));
+        var dir = DotnetCli.ScratchProject("speckit-features-");
         Directory.CreateDirectory(Path.Combine(dir, "features"));
         try
         {
-            File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
             File.WriteAllText(Path.Combine(dir, "Probe.csproj"), $"""
                 <Project Sdk="Microsoft.NET.Sdk">
                   <PropertyGroup>
@@ -52,20 +51,9 @@ public class RealBuildTests
                     When the guest writes gfn 0x10
                 """);
 
-            var start = new ProcessStartInfo("dotnet", "build")
-            {
-                WorkingDirectory = dir,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            start.Environment["DOTNET_NOLOGO"] = "1";
-            using var process = Process.Start(start)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            var output = await process.StandardOutput.ReadToEndAsync() + await stderr;
-            await process.WaitForExitAsync();
+            var (exit, output) = await DotnetCli.RunAsync(dir, "build");
 
-            Assert.True(process.ExitCode != 0, output);
+            Assert.True(exit != 0, output);
             var feature = Path.Combine(dir, "features", "broken.feature");
             Assert.True(
                 output.Contains($"{feature}(4,5): error FEAT001: Undefined step: When the guest writes gfn 0x10. Add a step definition: [When(\"the guest writes gfn {{int}}\")] public void TheGuestWritesGfn(int p0)", StringComparison.Ordinal),

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using SpecKit.Generators.Spec;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Spec.Tests;
 
@@ -13,7 +13,7 @@ public class RealBuildTests
 {
     private static string CreateProject(string specText, string program)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "speckit-build-" + Guid.NewGuid().ToString("N"));
+        var dir = DotnetCli.ScratchProject("speckit-build-");
         Directory.CreateDirectory(Path.Combine(dir, "spec"));
         File.WriteAllText(Path.Combine(dir, "spec", "probe.layout"), specText);
         File.WriteAllText(Path.Combine(dir, "Program.cs"), program);
@@ -31,27 +31,7 @@ public class RealBuildTests
               </ItemGroup>
             </Project>
             """);
-
-        // An empty Directory.Build.props stops MSBuild from picking up any above the temp folder.
-        File.WriteAllText(Path.Combine(dir, "Directory.Build.props"), "<Project />");
         return dir;
-    }
-
-    private static (int ExitCode, string Output) Run(string dir, string arguments)
-    {
-        var start = new ProcessStartInfo("dotnet", arguments)
-        {
-            WorkingDirectory = dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result + stderr);
     }
 
     private const string GoodSpec = """
@@ -64,7 +44,7 @@ public class RealBuildTests
         """;
 
     [Fact]
-    public void The_generator_loads_in_a_real_build_and_its_types_run()
+    public async Task The_generator_loads_in_a_real_build_and_its_types_run()
     {
         var dir = CreateProject(GoodSpec, """
             var spte = new SpecKit.Mmu.ProbeSpte(0).WithPresent(true).WithPfn(0x1234);
@@ -73,7 +53,7 @@ public class RealBuildTests
             """);
         try
         {
-            var (exit, output) = Run(dir, "run");
+            var (exit, output) = await DotnetCli.RunAsync(dir, "run");
             Assert.True(exit == 0, output);
             Assert.Contains("ProbeSpte(0x0000000001234001: Present Pfn=0x1234)", output, StringComparison.Ordinal);
         }
@@ -84,13 +64,13 @@ public class RealBuildTests
     }
 
     [Fact]
-    public void A_malformed_spec_fails_the_build_at_its_file_line_and_column()
+    public async Task A_malformed_spec_fails_the_build_at_its_file_line_and_column()
     {
         var bad = GoodSpec.Replace("Field    51:12  Pfn", "Field    51:11  Pfn", StringComparison.Ordinal);
         var dir = CreateProject(bad, "return 0;");
         try
         {
-            var (exit, output) = Run(dir, "build");
+            var (exit, output) = await DotnetCli.RunAsync(dir, "build");
             Assert.True(exit != 0, output);
             var specPath = Path.Combine(dir, "spec", "probe.layout");
             Assert.True(output.Contains($"{specPath}(4,12): error SPEC006: ProbeSpte.Ignored 11:1 (bits 11:1) overlaps ProbeSpte.Pfn (bits 51:11)", StringComparison.Ordinal), output);

@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using SpecKit.Generators.Features;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Tests.Features.Support;
 
@@ -38,23 +38,5 @@ public static class FeatureDriver
         return (driver.GetRunResult().Results.Single(), output);
     }
 
-    /// <summary>path(line,col): error ID: message, sorted, 1-based, as a build log shows it.</summary>
-    public static string Render(IEnumerable<Diagnostic> diagnostics) =>
-        string.Join(
-            "\n",
-            diagnostics
-                .Select(d =>
-                {
-                    var span = d.Location.GetLineSpan();
-                    var where = d.Location == Microsoft.CodeAnalysis.Location.None ? "(no location)" : $"{span.Path}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1})";
-                    return $"{where}: {d.Severity.ToString().ToLowerInvariant()} {d.Id}: {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
-                })
-                .Order(StringComparer.Ordinal));
-
-    private sealed class InMemoryText(string path, string text) : AdditionalText
-    {
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
-    }
+    public static string Render(IEnumerable<Diagnostic> diagnostics) => DiagnosticText.Render(diagnostics);
 }

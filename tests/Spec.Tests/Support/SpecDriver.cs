@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using SpecKit.Generators.Spec;
+using SpecKit.Testing.Generators;
 
 namespace SpecKit.Spec.Tests.Support;
 
@@ -32,25 +32,7 @@ public static class SpecDriver
     public static GeneratorRunResult Run(IEnumerable<SpecFile> files) =>
         CreateDriver(files).RunGenerators(EmptyCompilation()).GetRunResult().Results.Single();
 
-    /// <summary>path(line,col): error ID: message, 1-based, sorted: the form a build log shows.</summary>
-    public static string Render(IEnumerable<Diagnostic> diagnostics) =>
-        string.Join(
-            "\n",
-            diagnostics
-                .Select(d =>
-                {
-                    var span = d.Location.GetLineSpan();
-                    var where = d.Location == Location.None ? "(no location)" : $"{span.Path}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1})";
-                    return $"{where}: {d.Severity.ToString().ToLowerInvariant()} {d.Id}: {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
-                })
-                .Order(StringComparer.Ordinal));
-
-    private sealed class InMemoryText(string path, string text) : AdditionalText
-    {
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
-    }
+    public static string Render(IEnumerable<Diagnostic> diagnostics) => DiagnosticText.Render(diagnostics);
 }
 
 public sealed record SpecFile(string Path, string Text);

@@ -14,7 +14,9 @@ public class GeneratedSourceTests
     public void The_real_spec_generates_without_diagnostics()
     {
         var result = SpecDriver.Run(SpecDriver.RealSpec());
-        Assert.Equal("", SpecDriver.Render(result.Diagnostics));
+        var diagnostics = SpecDriver.Render(result.Diagnostics);
+        Snapshot.Verify(Dir, "diagnostics", diagnostics.Length == 0 ? "(no diagnostics)" : diagnostics);
+        Assert.Empty(result.Diagnostics);
     }
 
     public static TheoryData<string> HintNames()

@@ -44,6 +44,10 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor MisplacedVariant = Error("SPEC017", "Misplaced Variant", "{0}");
 
+    public static readonly DiagnosticDescriptor InvalidPolicyValue = Error("SPEC018", "Invalid policy value", "{0}: '{1}' is not a value of {2}; expected {3}");
+
+    public static readonly DiagnosticDescriptor MissingPolicyKey = Error("SPEC019", "Missing policy key", "Operation {0} does not say {1}: add '{1} <{2}> \"source\"'");
+
     public static readonly DiagnosticDescriptor InternalError = Error("SPEC099", "Spec generator internal error", "The spec generator failed while {0}: {1}. This is a bug in SpecKit; the spec was not changed.");
 
     public static DiagnosticDescriptor Find(string id) => id switch
@@ -65,6 +69,8 @@ internal static class Diagnostics
         "SPEC015" => Syntax,
         "SPEC016" => UnexpectedEnd,
         "SPEC017" => MisplacedVariant,
+        "SPEC018" => InvalidPolicyValue,
+        "SPEC019" => MissingPolicyKey,
         _ => InternalError,
     };
 

@@ -16,6 +16,8 @@ internal static partial class SpecEmitter
         ConstantsUnit constants => EmitConstants(constants),
         WalkerUnit walker => EmitWalker(walker),
         IterUnit iter => EmitIter(iter),
+        OperationUnit operation => EmitOperation(operation),
+        PolicyIndexUnit index => EmitPolicyIndex(index),
         _ => throw new System.InvalidOperationException($"no emitter for {unit.GetType().Name}"),
     };
 

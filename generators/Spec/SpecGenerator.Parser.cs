@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using SpecKit.Generators.Spec.Model;
 
 namespace SpecKit.Generators.Spec;
@@ -19,6 +20,7 @@ internal sealed class SpecParser
     private readonly List<LayoutDecl> _layouts = [];
     private readonly List<ConstantsDecl> _constants = [];
     private readonly List<WalkerDecl> _walkers = [];
+    private readonly List<OperationDecl> _operations = [];
     private VariantHeader? _variant;
     private bool _sawStatement;
 
@@ -38,6 +40,7 @@ internal sealed class SpecParser
             parser._layouts.ToEquatableArray(),
             parser._constants.ToEquatableArray(),
             parser._walkers.ToEquatableArray(),
+            parser._operations.ToEquatableArray(),
             parser._diagnostics.ToEquatableArray());
     }
 
@@ -73,7 +76,10 @@ internal sealed class SpecParser
                 case "Walker":
                     ParseWalker(line, lines, ref i);
                     break;
-                case "EndLayout" or "EndConstants" or "EndWalker" or "EndEnum":
+                case "Operation":
+                    ParseOperation(line, lines, ref i);
+                    break;
+                case "EndLayout" or "EndConstants" or "EndWalker" or "EndEnum" or "EndOperation":
                     Report(Diagnostics.UnexpectedEnd, keyword, keyword.Text, keyword.Text.Substring(3) + " block");
                     break;
                 default:
@@ -82,8 +88,8 @@ internal sealed class SpecParser
                         keyword,
                         keyword.Text,
                         IsBlockMember(keyword.Text)
-                            ? "outside a block: it belongs inside a Layout, Constants or Walker block"
-                            : "at the top level: expected Layout, Constants, Walker or Variant");
+                            ? "outside a block: it belongs inside a Layout, Constants, Walker or Operation block"
+                            : "at the top level: expected Layout, Constants, Walker, Operation or Variant");
                     break;
             }
         }
@@ -161,7 +167,7 @@ internal sealed class SpecParser
                     }
 
                     break;
-                case "Layout" or "Constants" or "Walker" or "Variant":
+                case "Layout" or "Constants" or "Walker" or "Operation" or "Variant":
                     // A new top-level block means this one was never closed: report it and let
                     // the outer loop parse the new block rather than lose it.
                     i--;
@@ -247,7 +253,7 @@ internal sealed class SpecParser
                 break;
             }
 
-            if (first.Text is "EndLayout" or "Field" or "Enum" or "Reserved" or "Ignored" or "Layout" or "Constants" or "Walker")
+            if (first.Text is "EndLayout" or "Field" or "Enum" or "Reserved" or "Ignored" or "Layout" or "Constants" or "Walker" or "Operation")
             {
                 i--;
                 break;
@@ -302,7 +308,7 @@ internal sealed class SpecParser
                 break;
             }
 
-            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Variant")
+            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Operation" or "Variant")
             {
                 i--;
                 break;
@@ -421,7 +427,7 @@ internal sealed class SpecParser
                     }
 
                     break;
-                case "Layout" or "Constants" or "Walker" or "Variant":
+                case "Layout" or "Constants" or "Walker" or "Operation" or "Variant":
                     i--;
                     goto done;
                 default:
@@ -444,6 +450,75 @@ internal sealed class SpecParser
         if (hasName)
         {
             _walkers.Add(new WalkerDecl(name, title, Span(header.Tokens[1]), properties.ToEquatableArray(), levels.ToEquatableArray()));
+        }
+    }
+
+    /// <summary><c>Operation Name "title"</c>, then <c>Key Value... "source"</c> lines, then <c>EndOperation</c>.</summary>
+    private void ParseOperation(Line header, List<Line> lines, ref int i)
+    {
+        var hasName = ExpectName(header, 1, "an operation", out var name);
+        var title = "";
+        if (hasName)
+        {
+            ExpectTitle(header, 2, "Operation " + name, out title);
+        }
+
+        var context = "Operation " + (hasName ? name : "?");
+        var entries = new List<PolicyEntry>();
+        var closed = false;
+        while (i < lines.Count)
+        {
+            var line = lines[i++];
+            if (line.Tokens.Count == 0)
+            {
+                continue;
+            }
+
+            var keyword = line.Tokens[0];
+            if (keyword.Text == "EndOperation")
+            {
+                ExpectNothingAfter(line, 1);
+                closed = true;
+                break;
+            }
+
+            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Operation" or "Variant")
+            {
+                i--;
+                break;
+            }
+
+            if (!PolicyKeys.Values.ContainsKey(keyword.Text))
+            {
+                Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected {string.Join(", ", PolicyKeys.Values.Keys)} or EndOperation");
+                continue;
+            }
+
+            var k = 1;
+            for (; k < line.Tokens.Count && !line.Tokens[k].IsString; k++)
+            {
+            }
+
+            if (k == 1)
+            {
+                Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value: one of {string.Join(", ", PolicyKeys.Values[keyword.Text])}");
+                continue;
+            }
+
+            var values = line.Tokens.Skip(1).Take(k - 1).ToList();
+            var source = ExpectSource(line, k, $"{keyword.Text} of {context}");
+            var valueSpan = Span(line.Tokens[1].Line, values[0].Start, values[values.Count - 1].Start + values[values.Count - 1].Length - values[0].Start);
+            entries.Add(new PolicyEntry(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword), valueSpan));
+        }
+
+        if (!closed)
+        {
+            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndOperation");
+        }
+
+        if (hasName)
+        {
+            _operations.Add(new OperationDecl(name, title, Span(header.Tokens[1]), entries.ToEquatableArray()));
         }
     }
 

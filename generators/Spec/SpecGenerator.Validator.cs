@@ -30,11 +30,12 @@ internal sealed class SpecValidator
         var layouts = Collect(baseDocs.SelectMany(d => d.Layouts), l => l.Name, l => l.Span, "Layout");
         var constants = Collect(baseDocs.SelectMany(d => d.Constants), c => c.Name, c => c.Span, "Constants");
         var walkers = Collect(baseDocs.SelectMany(d => d.Walkers), w => w.Name, w => w.Span, "Walker");
+        var operations = Collect(baseDocs.SelectMany(d => d.Operations), o => o.Name, o => o.Span, "Operation");
         CheckValueNamesUnique(constants.Values);
 
         var units = new List<EmitUnit>();
         var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
-        units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, baseDocs));
+        units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, operations, baseDocs));
 
         var variants = documents.Where(d => d.Variant is not null).GroupBy(d => d.Variant!.Name, StringComparer.Ordinal);
         foreach (var group in variants.OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -45,6 +46,7 @@ internal sealed class SpecValidator
             var vLayouts = new Dictionary<string, LayoutDecl>(layouts, StringComparer.Ordinal);
             var vConstants = new Dictionary<string, ConstantsDecl>(constants, StringComparer.Ordinal);
             var vWalkers = new Dictionary<string, WalkerDecl>(walkers, StringComparer.Ordinal);
+            var vOperations = new Dictionary<string, OperationDecl>(operations, StringComparer.Ordinal);
             var overridden = new Dictionary<string, SourceSpan>(StringComparer.Ordinal);
 
             foreach (var doc in docs)
@@ -57,6 +59,20 @@ internal sealed class SpecValidator
                 foreach (var walker in doc.Walkers)
                 {
                     Override(header, vWalkers, walker.Name, walker, walker.Span, "Walker", overridden);
+                }
+
+                foreach (var operation in doc.Operations)
+                {
+                    if (!vOperations.TryGetValue(operation.Name, out var baseOperation))
+                    {
+                        Report(Diagnostics.OverrideMissing, operation.Span, header.Name, "Operation " + operation.Name);
+                    }
+                    else if (NotOverriddenTwice("Operation " + operation.Name, operation.Span, overridden))
+                    {
+                        // A variant's Operation block changes the keys it names and keeps the rest.
+                        var entries = baseOperation.Entries.Where(e => operation.Entries.All(o => o.Key != e.Key)).Concat(operation.Entries);
+                        vOperations[operation.Name] = baseOperation with { Title = operation.Title, Entries = entries.ToEquatableArray() };
+                    }
                 }
 
                 foreach (var block in doc.Constants)
@@ -86,7 +102,7 @@ internal sealed class SpecValidator
                 }
             }
 
-            units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, docs.Concat(baseDocs).ToList()));
+            units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, vOperations, docs.Concat(baseDocs).ToList()));
         }
 
         return units;
@@ -121,6 +137,7 @@ internal sealed class SpecValidator
         Dictionary<string, LayoutDecl> layouts,
         Dictionary<string, ConstantsDecl> constants,
         Dictionary<string, WalkerDecl> walkers,
+        Dictionary<string, OperationDecl> operations,
         List<SpecDocument> documents)
     {
         // Layouts are checked once per declaration, not once per model that shares them.
@@ -165,6 +182,70 @@ internal sealed class SpecValidator
                 yield return new IterUnit(model, resolved);
             }
         }
+
+        var policies = new List<string>();
+        foreach (var operation in operations.Values.OrderBy(o => o.Name, StringComparer.Ordinal))
+        {
+            if (CheckOperation(operation) is { } resolved)
+            {
+                policies.Add(resolved.Name);
+                yield return new OperationUnit(model, resolved);
+            }
+        }
+
+        if (operations.Count > 0)
+        {
+            yield return new PolicyIndexUnit(model, policies.ToEquatableArray());
+        }
+    }
+
+    private OperationModel? CheckOperation(OperationDecl operation)
+    {
+        var ok = true;
+        var seen = new Dictionary<string, PolicyEntry>(StringComparer.Ordinal);
+        foreach (var entry in operation.Entries)
+        {
+            ok &= entry.Source is not null;
+            if (seen.TryGetValue(entry.Key, out var first))
+            {
+                Report(Diagnostics.Duplicate, entry.Span, $"{entry.Key} of Operation {operation.Name}", first.Span.Display);
+                ok = false;
+                continue;
+            }
+
+            seen[entry.Key] = entry;
+            var allowed = PolicyKeys.Values[entry.Key];
+            if (!PolicyKeys.Lists.Contains(entry.Key) && entry.Values.Count != 1)
+            {
+                Report(Diagnostics.InvalidPolicyValue, entry.ValueSpan, $"Operation {operation.Name}", string.Join(" ", entry.Values), entry.Key, "exactly one of " + string.Join(", ", allowed));
+                ok = false;
+                continue;
+            }
+
+            foreach (var value in entry.Values.Where(v => !allowed.Contains(v)))
+            {
+                Report(Diagnostics.InvalidPolicyValue, entry.ValueSpan, $"Operation {operation.Name}", value, entry.Key, (PolicyKeys.Lists.Contains(entry.Key) ? "any of " : "one of ") + string.Join(", ", allowed));
+                ok = false;
+            }
+        }
+
+        foreach (var key in PolicyKeys.Required.Where(k => !seen.ContainsKey(k)))
+        {
+            Report(Diagnostics.MissingPolicyKey, operation.Span, operation.Name, key, string.Join("|", PolicyKeys.Values[key]));
+            ok = false;
+        }
+
+        if (!ok)
+        {
+            return null;
+        }
+
+        var entries = PolicyKeys.Values.Keys
+            .Select(key => seen.TryGetValue(key, out var e)
+                ? new ResolvedEntry(key, e.Values, e.Source!)
+                : new ResolvedEntry(key, new[] { PolicyKeys.Defaults[key] }.ToEquatableArray(), "default"))
+            .ToEquatableArray();
+        return new OperationModel(operation.Name, operation.Title, Origin(operation.Span), entries);
     }
 
     private readonly Dictionary<LayoutDecl, LayoutModel?> _checkedLayouts = [];
@@ -281,7 +362,7 @@ internal sealed class SpecValidator
     /// <summary>Every generated type shares one namespace, so two spec items must not generate the same type name.</summary>
     private void CheckTypeNames(IEnumerable<LayoutDecl> layouts, IEnumerable<ConstantsDecl> constants, IEnumerable<WalkerDecl> walkers)
     {
-        var names = new Dictionary<string, SourceSpan?>(StringComparer.Ordinal) { ["SpecModel"] = null };
+        var names = new Dictionary<string, SourceSpan?>(StringComparer.Ordinal) { ["SpecModel"] = null, ["MmuPolicy"] = null };
         var generated = layouts.SelectMany(l => new[] { (l.Name, l.Span) }.Concat(l.Fields.Where(f => f.Kind == FieldKind.Enum && f.Name is not null).Select(f => (l.Name + f.Name, f.Span))))
             .Concat(constants.Select(c => (c.Name, c.Span)))
             .Concat(walkers.SelectMany(w => new[] { (w.Name + "Walker", w.Span), (w.Name + "Iter", w.Span), (w.Name + "IterPath", w.Span) }));

@@ -8,8 +8,9 @@ namespace SpecKit.Generators.Spec;
 
 /// <summary>
 /// Reads <c>spec/**/*.{layout,walker,policy}</c> (passed as AdditionalFiles) and emits the
-/// MMU model: one C# file per layout, constants block, walker and iterator, for the base
-/// spec and again for each variant in its own namespace. This file is the pipeline only.
+/// MMU model: one C# file per layout, constants block, walker, iterator and operation policy,
+/// for the base spec and again for each variant in its own namespace. This file is the
+/// pipeline only.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed class SpecGenerator : IIncrementalGenerator
@@ -71,7 +72,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var info = DiagnosticInfo.Create(Diagnostics.InternalError, SourceSpan.At(path, 0, 0, 0, 0), $"parsing {SpecValidator.DisplayPath(path)}", $"{e.GetType().Name} in {e.TargetSite?.Name}: {e.Message}");
-            return new SpecDocument(path, null, EquatableArray<LayoutDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, EquatableArray<WalkerDecl>.Empty, new[] { info }.ToEquatableArray());
+            return new SpecDocument(path, null, EquatableArray<LayoutDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, EquatableArray<WalkerDecl>.Empty, EquatableArray<OperationDecl>.Empty, new[] { info }.ToEquatableArray());
         }
     }
 

@@ -48,7 +48,10 @@ public class IncrementalityTests
 
         var units = result.TrackedSteps[TrackingNames.Units].SelectMany(s => s.Outputs).ToList();
         var modified = units.Where(o => o.Reason is IncrementalStepRunReason.Modified or IncrementalStepRunReason.New).Select(o => Hint(o.Value)).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(["MmioSpte.g.cs", "Variants.RemovedSpte.MmioSpte.g.cs"], modified);
+        // The layout is regenerated in the base model and in every variant model, and nothing else is.
+        var expected = units.Select(o => Hint(o.Value)).Where(h => h == "MmioSpte.g.cs" || h.EndsWith(".MmioSpte.g.cs", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(expected.Count >= 2);
+        Assert.Equal(expected, modified);
         Assert.All(units.Where(o => !modified.Contains(Hint(o.Value))), o => Assert.Equal(IncrementalStepRunReason.Unchanged, o.Reason));
     }
 

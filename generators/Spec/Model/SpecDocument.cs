@@ -10,6 +10,7 @@ internal sealed record SpecDocument(
     EquatableArray<LayoutDecl> Layouts,
     EquatableArray<ConstantsDecl> Constants,
     EquatableArray<WalkerDecl> Walkers,
+    EquatableArray<OperationDecl> Operations,
     EquatableArray<DiagnosticInfo> Diagnostics);
 
 internal sealed record VariantHeader(string Name, string Title, SourceSpan Span);

@@ -20,6 +20,7 @@ public static partial class SpecModel
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
         "spec/layouts/spte-values.layout",
+        "spec/policy/tdp-range-ops.policy",
         "spec/walkers/tdp.walker",
     ];
 }

@@ -21,6 +21,7 @@ public static partial class SpecModel
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
         "spec/layouts/spte-values.layout",
+        "spec/policy/tdp-range-ops.policy",
         "spec/variants/removed-spte-0x5a0.layout",
         "spec/walkers/tdp.walker",
     ];

@@ -1,0 +1,35 @@
+using System.Collections.Generic;
+
+namespace SpecKit.Generators.Spec;
+
+/// <summary>
+/// The keys an <c>Operation</c> block may set and the values each takes. They map one to one
+/// onto the runtime's <c>OperationPolicy</c> (src/Mmu/Policy), which the operations consult.
+/// </summary>
+internal static class PolicyKeys
+{
+    public static readonly Dictionary<string, string[]> Values = new()
+    {
+        ["Exists"] = ["Yes", "No"],
+        ["Invocation"] = ["Standalone", "InsideInvalidation"],
+        ["Lock"] = ["Read", "Write", "None"],
+        ["Visits"] = ["Leaves", "AllLevels"],
+        ["Changes"] = ["Zap", "Writable", "MmuWritable", "Dirty", "Accessed", "Split", "Recover", "Pfn"],
+        ["RecordsDirty"] = ["Yes", "No"],
+        ["RecordsAccessed"] = ["Yes", "No"],
+        ["Flush"] = ["Never", "OnChange", "Caller", "Always"],
+        ["Yield"] = ["No", "FlushFirst", "WithoutFlush"],
+    };
+
+    /// <summary>Keys that take a list of values; the others take exactly one.</summary>
+    public static readonly HashSet<string> Lists = ["Changes"];
+
+    /// <summary>Keys the base spec must give for every operation; the rest have defaults.</summary>
+    public static readonly string[] Required = ["Lock", "Visits", "Changes", "RecordsDirty", "RecordsAccessed", "Flush", "Yield"];
+
+    public static readonly Dictionary<string, string> Defaults = new()
+    {
+        ["Exists"] = "Yes",
+        ["Invocation"] = "Standalone",
+    };
+}

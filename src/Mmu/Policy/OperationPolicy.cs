@@ -1,0 +1,94 @@
+namespace SpecKit.Mmu.Policy;
+
+// The runtime side of spec/**/*.policy: the spec generator emits one OperationPolicy per
+// Operation block (MmuPolicy.<Name> in each model's namespace), and the MMU operations
+// consult them, so a variant that changes a key changes what the model does.
+
+public enum MmuLock
+{
+    None,
+    Read,
+    Write,
+}
+
+public enum Visits
+{
+    Leaves,
+    AllLevels,
+}
+
+[Flags]
+public enum SpteChange
+{
+    None = 0,
+    Zap = 1,
+    Writable = 2,
+    MmuWritable = 4,
+    Dirty = 8,
+    Accessed = 16,
+    Split = 32,
+    Recover = 64,
+    Pfn = 128,
+}
+
+public enum FlushPolicy
+{
+    /// <summary>The change never needs a TLB flush.</summary>
+    Never,
+
+    /// <summary>Any change sets the operation's pending flush.</summary>
+    OnChange,
+
+    /// <summary>The operation reports what it changed; its caller flushes (once, for many).</summary>
+    Caller,
+
+    /// <summary>The operation always flushes when it is done.</summary>
+    Always,
+}
+
+public enum YieldPolicy
+{
+    No,
+
+    /// <summary>Flush any pending flush before dropping mmu_lock (tdp_mmu_iter_cond_resched).</summary>
+    FlushFirst,
+
+    /// <summary>Drop mmu_lock with nothing to flush.</summary>
+    WithoutFlush,
+}
+
+public enum Invocation
+{
+    Standalone,
+
+    /// <summary>Only ever called between invalidate_range_start and invalidate_range_end.</summary>
+    InsideInvalidation,
+}
+
+/// <summary>One operation's rules, with the spec line they come from.</summary>
+public sealed record OperationPolicy(
+    string Name,
+    string Title,
+    bool Exists,
+    Invocation Invocation,
+    MmuLock Lock,
+    Visits Visits,
+    SpteChange Changes,
+    bool RecordsDirty,
+    bool RecordsAccessed,
+    FlushPolicy Flush,
+    YieldPolicy Yield,
+    string Origin);
+
+/// <summary>A model's operation policies, by name.</summary>
+public sealed class MmuRules(string model, IReadOnlyList<OperationPolicy> operations)
+{
+    private readonly Dictionary<string, OperationPolicy> _byName = operations.ToDictionary(o => o.Name, StringComparer.Ordinal);
+
+    public string Model { get; } = model;
+
+    public IReadOnlyList<OperationPolicy> Operations { get; } = operations;
+
+    public OperationPolicy this[string name] =>
+        _byName.TryGetValue(name, out var policy) ? policy : throw new KeyNotFoundException($"model '{Model}' declares no operation {name}");
+}

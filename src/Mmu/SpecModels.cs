@@ -35,4 +35,8 @@ public static class SpecModels
             ?? throw new ArgumentException($"{type} in model '{model}' has no constant {constant}", nameof(constant));
         return Convert.ToUInt64(field.GetRawConstantValue(), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    /// <summary>The MMU policy a model's spec declares, to run a <see cref="Kvm.Kvm"/> under.</summary>
+    public static Policy.MmuRules Rules(string model) =>
+        (Policy.MmuRules)Type(model, "MmuPolicy").GetField("Rules", BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!;
 }

@@ -1,0 +1,21 @@
+@tdp
+Feature: The TDP MMU fault path
+  kvm_tdp_mmu_map() after make_spte(): a new writable leaf is W + MMU-writable + Dirty and
+  Accessed; huge pages follow the host mapping level unless the slot is dirty-tracked.
+
+  Scenario: A write fault maps a writable, dirty 4K leaf
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    When vCPU 0 writes gfn 0x3
+    Then the SPTE for gfn 0x3 maps the host page behind it, writable
+    And the SPTE tree matches the snapshot
+
+  Scenario: Huge host pages are mapped huge, and split to 4K once dirty logging starts
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x205
+    When dirty logging is enabled on memslot 0
+    And vCPU 0 writes gfn 0x205
+    Then the SPTE for gfn 0x205 maps the host page behind it, writable
+    And the SPTE tree matches the snapshot
+    And the log matches the snapshot

@@ -1,0 +1,65 @@
+namespace SpecKit.Mmu.Host;
+
+/// <summary>One host page table entry backing a guest frame: which host page, and whether it is writable.</summary>
+public readonly record struct HostPte(ulong Pfn, bool Writable);
+
+/// <summary>
+/// The primary MMU: the host page tables behind every memslot. Host PTE changes (migration,
+/// swap-out, a KSM merge, mprotect, munmap, copy-on-write) are what MMU notifiers tell KVM about.
+/// The notifier calls themselves are made by <see cref="Kvm.Kvm"/>, which owns this.
+/// </summary>
+public sealed class HostMm
+{
+    private readonly Dictionary<ulong, HostPte> _ptes = [];
+    private readonly Dictionary<ulong, int> _mappingLevel = [];
+    private ulong _nextPfn = 0x100000;
+
+    /// <summary>The host PTE for <paramref name="gfn"/>'s host address, or null when nothing is mapped there.</summary>
+    public HostPte? Lookup(ulong gfn) => _ptes.TryGetValue(gfn, out var pte) ? pte : null;
+
+    /// <summary>Pages copied on write, e.g. after a KSM merge: a write fault must break the sharing first.</summary>
+    public HashSet<ulong> CopyOnWrite { get; } = [];
+
+    /// <summary>A host page fault: populate the host PTE with a fresh page (no notifier: nothing was mapped).</summary>
+    public HostPte FaultIn(ulong gfn)
+    {
+        if (Lookup(gfn) is { } pte)
+        {
+            return pte;
+        }
+
+        var fresh = new HostPte(_nextPfn++, Writable: true);
+        _ptes[gfn] = fresh;
+        return fresh;
+    }
+
+    /// <summary>Maps <paramref name="count"/> frames from <paramref name="gfn"/> to consecutive host pages, aligned so huge pages are possible.</summary>
+    public void Populate(ulong gfn, ulong count, int hostLevel)
+    {
+        var align = 1UL << (9 * (hostLevel - 1));
+        _nextPfn = (_nextPfn + align - 1) & ~(align - 1);
+        for (ulong i = 0; i < count; i++)
+        {
+            _ptes[gfn + i] = new HostPte(_nextPfn++, Writable: true);
+            _mappingLevel[gfn + i] = hostLevel;
+        }
+    }
+
+    /// <summary>The host mapping level (THP: 2M or 1G) of <paramref name="gfn"/>'s page: host_pfn_mapping_level().</summary>
+    public int MappingLevel(ulong gfn) => _mappingLevel.TryGetValue(gfn, out var level) ? level : 1;
+
+    internal void Set(ulong gfn, HostPte? pte)
+    {
+        _mappingLevel.Remove(gfn);
+        if (pte is { } p)
+        {
+            _ptes[gfn] = p;
+        }
+        else
+        {
+            _ptes.Remove(gfn);
+        }
+    }
+
+    internal ulong NewPfn() => _nextPfn++;
+}

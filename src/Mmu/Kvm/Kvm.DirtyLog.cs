@@ -1,0 +1,139 @@
+namespace SpecKit.Mmu.Kvm;
+
+public sealed partial class Kvm
+{
+    /// <summary>Guest writes to dirty-tracked slots since the last fetch, per slot: what the next fetch must report, once.</summary>
+    private readonly Dictionary<int, HashSet<ulong>> _writtenSinceFetch = [];
+    private readonly Dictionary<int, HashSet<ulong>> _reportedBefore = [];
+
+    /// <summary>
+    /// kvm_mmu_slot_apply_flags(): enabling dirty logging write-protects every leaf down to 4K
+    /// (huge pages too, so the next write splits them) and always flushes; disabling it flushes
+    /// so huge pages can come back on the next faults.
+    /// </summary>
+    public void SetMemslotFlags(int id, MemslotFlags flags)
+    {
+        var slot = Slot(id);
+        var wasLogging = slot.DirtyTracked;
+        slot.Flags = flags;
+        if (!wasLogging && slot.DirtyTracked)
+        {
+            _writtenSinceFetch[id] = [];
+            _reportedBefore[id] = [];
+            Mmu.WrprotGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
+            FlushRemoteTlbs($"dirty logging enabled on memslot {id}");
+        }
+        else if (wasLogging && !slot.DirtyTracked)
+        {
+            FlushRemoteTlbs($"dirty logging disabled on memslot {id}");
+        }
+
+        CheckInvariants("KVM_SET_USER_MEMORY_REGION");
+    }
+
+    /// <summary>
+    /// KVM_GET_DIRTY_LOG without manual protect (kvm_get_dirty_log_protect): for each word,
+    /// take and clear it, re-protect its pages, then flush once if anything was set.
+    /// </summary>
+    public ulong[] GetDirtyLog(int id)
+    {
+        var slot = Slot(id);
+        var snapshot = new ulong[slot.DirtyBitmap.Length];
+        var flush = false;
+        for (var i = 0; i < snapshot.Length; i++)
+        {
+            var mask = slot.DirtyBitmap[i];
+            slot.DirtyBitmap[i] = 0;
+            snapshot[i] = mask;
+            if (mask != 0)
+            {
+                flush = true;
+                Mmu.ClearDirtyPtMasked(slot.BaseGfn + ((ulong)i * 64), mask);
+            }
+        }
+
+        if (flush)
+        {
+            FlushRemoteTlbs($"KVM_GET_DIRTY_LOG memslot {id}");
+        }
+
+        Log.Add($"KVM_GET_DIRTY_LOG memslot {id}: {DirtyRanges(slot.BaseGfn, snapshot)}");
+        CheckReportedOnce(slot, snapshot);
+        CheckInvariants("KVM_GET_DIRTY_LOG");
+        return snapshot;
+    }
+
+    private void RecordWrite(ulong gfn, bool write)
+    {
+        if (write && FindSlot(gfn) is { DirtyTracked: true } slot)
+        {
+            _writtenSinceFetch[slot.Id].Add(gfn);
+        }
+    }
+
+    /// <summary>Every guest write while logging is reported exactly once: in the first fetch after it, and not again.</summary>
+    private void CheckReportedOnce(KvmMemorySlot slot, ulong[] snapshot)
+    {
+        if (!_writtenSinceFetch.TryGetValue(slot.Id, out var written))
+        {
+            return;
+        }
+
+        var reported = Gfns(slot.BaseGfn, snapshot).ToHashSet();
+        foreach (var gfn in written.Where(g => !reported.Contains(g)).Order())
+        {
+            Violate("dirty page lost", $"gfn 0x{gfn:x} was written but not reported");
+        }
+
+        foreach (var gfn in reported.Where(g => !written.Contains(g)).Order())
+        {
+            Violate("dirty page reported twice", $"gfn 0x{gfn:x} was reported{(_reportedBefore[slot.Id].Contains(gfn) ? " before" : "")} and not written since");
+        }
+
+        _reportedBefore[slot.Id].UnionWith(reported);
+        written.Clear();
+    }
+
+    public static IEnumerable<ulong> Gfns(ulong baseGfn, ulong[] bitmap)
+    {
+        for (var i = 0; i < bitmap.Length; i++)
+        {
+            for (var bit = 0; bit < 64; bit++)
+            {
+                if ((bitmap[i] & (1UL << bit)) != 0)
+                {
+                    yield return baseGfn + ((ulong)i * 64) + (ulong)bit;
+                }
+            }
+        }
+    }
+
+    /// <summary>A bitmap as GFN ranges, e.g. <c>0x10-0x11, 0x200</c>, or <c>none</c>.</summary>
+    public static string DirtyRanges(ulong baseGfn, ulong[] bitmap)
+    {
+        var ranges = new List<string>();
+        ulong? first = null, last = null;
+        foreach (var gfn in Gfns(baseGfn, bitmap))
+        {
+            if (last is { } l && gfn == l + 1)
+            {
+                last = gfn;
+                continue;
+            }
+
+            Flush();
+            first = last = gfn;
+        }
+
+        Flush();
+        return ranges.Count == 0 ? "none" : string.Join(", ", ranges);
+
+        void Flush()
+        {
+            if (first is { } f)
+            {
+                ranges.Add(f == last ? $"0x{f:x}" : $"0x{f:x}-0x{last:x}");
+            }
+        }
+    }
+}

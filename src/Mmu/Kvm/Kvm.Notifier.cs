@@ -1,0 +1,180 @@
+using SpecKit.Mmu.Host;
+using SpecKit.Mmu.Policy;
+
+namespace SpecKit.Mmu.Kvm;
+
+public sealed partial class Kvm
+{
+    /// <summary>mmu_invalidate_seq: bumped at the end of every invalidation.</summary>
+    public ulong MmuInvalidateSeq { get; private set; }
+
+    /// <summary>mmu_invalidate_in_progress.</summary>
+    public long MmuInvalidateInProgress { get; private set; }
+
+    public ulong MmuInvalidateRangeStart { get; private set; } = InvalidGpa;
+
+    public ulong MmuInvalidateRangeEnd { get; private set; } = InvalidGpa;
+
+    /// <summary>
+    /// kvm_mmu_notifier_invalidate_range_start(): begin (count up, reset the range when first),
+    /// widen the range, zap the leaves (kvm_unmap_gfn_range) and flush if anything was zapped.
+    /// </summary>
+    public void InvalidateRangeStart(ulong start, ulong end, string why)
+    {
+        if (!Memslots.Any(s => s.BaseGfn < end && start < s.BaseGfn + s.Npages))
+        {
+            Log.Add($"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why}): no memslot, nothing to do");
+            return;
+        }
+
+        MmuInvalidateInProgress++;
+        if (MmuInvalidateInProgress == 1)
+        {
+            MmuInvalidateRangeStart = MmuInvalidateRangeEnd = InvalidGpa;
+        }
+
+        // kvm_mmu_invalidate_range_add(): ranges only widen until every invalidation has ended.
+        MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
+        MmuInvalidateRangeEnd = MmuInvalidateRangeEnd == InvalidGpa ? end : Math.Max(MmuInvalidateRangeEnd, end);
+        Log.Add($"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why}): in progress {MmuInvalidateInProgress}");
+        if (Mmu.ZapLeafs(start, end, flush: false))
+        {
+            FlushRemoteTlbs("invalidate_range_start");
+        }
+    }
+
+    /// <summary>kvm_mmu_notifier_invalidate_range_end(): seq++ then in_progress--.</summary>
+    public void InvalidateRangeEnd(ulong start, ulong end)
+    {
+        if (!Memslots.Any(s => s.BaseGfn < end && start < s.BaseGfn + s.Npages))
+        {
+            return;
+        }
+
+        MmuInvalidateSeq++;
+        MmuInvalidateInProgress--;
+        KvmWarn.On(MmuInvalidateInProgress < 0, "kvm_mmu_invalidate_end: in_progress went negative");
+        Log.Add($"invalidate_range_end [0x{start:x}, 0x{end:x}): seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
+        while (MmuInvalidateInProgress == 0 && _afterInvalidation.TryDequeue(out var access))
+        {
+            access();
+        }
+    }
+
+    /// <summary>vCPU accesses that hit RET_PF_RETRY because an invalidation covered their GFN.</summary>
+    private readonly Queue<Action> _afterInvalidation = new();
+
+    /// <summary>mmu_invalidate_retry_gfn(): must a fault that sampled <paramref name="seq"/> retry?</summary>
+    public bool MmuInvalidateRetryGfn(ulong seq, ulong gfn)
+    {
+        if (MmuInvalidateInProgress != 0)
+        {
+            KvmWarn.On(MmuInvalidateRangeStart == InvalidGpa, "mmu_invalidate_retry_gfn: in progress without a range");
+            if (gfn >= MmuInvalidateRangeStart && gfn < MmuInvalidateRangeEnd)
+            {
+                return true;
+            }
+        }
+
+        return seq != MmuInvalidateSeq;
+    }
+
+    /// <summary>
+    /// .change_pte() as the model's policy has it: gone (v6.10+), always inside an invalidation
+    /// (after 6bdb913f0a70, asserting the count is elevated as c13fda237f08 does), or standalone
+    /// (before it: update in place and bump the sequence).
+    /// </summary>
+    private void ChangePte(ulong gfn, HostPte pte)
+    {
+        var policy = Rules["ChangePte"];
+        if (!policy.Exists)
+        {
+            return;
+        }
+
+        if (policy.Invocation == Invocation.InsideInvalidation)
+        {
+            KvmWarn.On(MmuInvalidateInProgress == 0, "kvm_mmu_notifier_change_pte: notifier count not elevated");
+        }
+
+        var changed = Mmu.SetSpteGfn(gfn, pte.Pfn, pte.Writable);
+        Log.Add($"change_pte gfn 0x{gfn:x} -> host pfn 0x{pte.Pfn:x}: {(changed ? "SPTE updated in place" : "no present SPTE, nothing to do")}");
+        if (policy.Invocation == Invocation.Standalone)
+        {
+            MmuInvalidateSeq++;
+        }
+    }
+
+    /// <summary>
+    /// The primary MMU changes the host PTE for <paramref name="gfn"/>, telling KVM the way the mm of
+    /// this model's kernel does: set_pte_at_notify() (change_pte) inside or without an invalidation,
+    /// or (v6.10+) only invalidate_range_start/end around a plain set_pte_at().
+    /// </summary>
+    public void ChangeHostPte(ulong gfn, HostPte? pte, string why)
+    {
+        var changePte = Rules["ChangePte"];
+        var viaChangePte = pte is not null && changePte.Exists;
+        if (viaChangePte && changePte.Invocation == Invocation.Standalone)
+        {
+            Host.Set(gfn, pte);
+            ChangePte(gfn, pte!.Value);
+            return;
+        }
+
+        InvalidateRangeStart(gfn, gfn + 1, why);
+        Host.Set(gfn, pte);
+        if (viaChangePte)
+        {
+            ChangePte(gfn, pte!.Value);
+        }
+
+        InvalidateRangeEnd(gfn, gfn + 1);
+    }
+
+    /// <summary>KSM merges the page behind <paramref name="gfn"/> into a shared, read-only, copy-on-write page.</summary>
+    public void KsmMerge(ulong gfn)
+    {
+        var shared = new HostPte(Host.NewPfn(), Writable: false);
+        Host.CopyOnWrite.Add(gfn);
+        ChangeHostPte(gfn, shared, "KSM merge");
+    }
+
+    /// <summary>A write to a copy-on-write page breaks the sharing: a fresh writable page replaces it.</summary>
+    public void BreakCow(ulong gfn)
+    {
+        Host.CopyOnWrite.Remove(gfn);
+        ChangeHostPte(gfn, new HostPte(Host.NewPfn(), Writable: true), "copy-on-write break");
+    }
+
+    /// <summary>Page migration: the same data at a new host page.</summary>
+    public void Migrate(ulong gfn) => ChangeHostPte(gfn, new HostPte(Host.NewPfn(), Writable: Host.Lookup(gfn)?.Writable ?? true), "migration");
+
+    /// <summary>Swap-out of [start, end): one invalidation, then the host PTEs are gone until the next host fault.</summary>
+    public void SwapOut(ulong start, ulong end)
+    {
+        InvalidateRangeStart(start, end, "swap-out");
+        for (var gfn = start; gfn < end; gfn++)
+        {
+            Host.Set(gfn, null);
+        }
+
+        InvalidateRangeEnd(start, end);
+    }
+
+    /// <summary>mprotect(PROT_READ): the host PTE stays but loses write permission.</summary>
+    public void MprotectReadOnly(ulong gfn)
+    {
+        var pte = Host.Lookup(gfn) ?? throw new InvalidOperationException($"gfn 0x{gfn:x} has no host page");
+        InvalidateRangeStart(gfn, gfn + 1, "mprotect read-only");
+        Host.Set(gfn, pte with { Writable = false });
+        InvalidateRangeEnd(gfn, gfn + 1);
+    }
+
+    /// <summary>clear_young / clear_flush_young / test_young: never mark the page accessed (seed 001), flush per policy.</summary>
+    public bool Age(ulong start, ulong end, string notifier)
+    {
+        var young = Mmu.AgeGfnRange(start, end, testOnly: notifier == "test_young");
+        Log.Add($"{notifier} [0x{start:x}, 0x{end:x}): {(young ? "young" : "old")}");
+        return young;
+    }
+}

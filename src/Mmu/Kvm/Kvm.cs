@@ -1,0 +1,123 @@
+using SpecKit.Mmu.Host;
+using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Tdp;
+
+namespace SpecKit.Mmu.Kvm;
+
+/// <summary>
+/// struct kvm: memslots over host memory, the TDP MMU, vCPUs with TLBs, the MMU-notifier state
+/// and the dirty log, all run under one model's <see cref="MmuRules"/> from the spec. Every
+/// change is logged in kernel terms so that scenarios can snapshot what happened.
+/// </summary>
+public sealed partial class Kvm
+{
+    public const ulong InvalidGpa = ulong.MaxValue;
+
+    public Kvm(MmuRules rules)
+    {
+        Rules = rules;
+        Mmu = new TdpMmu(this);
+    }
+
+    public MmuRules Rules { get; }
+
+    public HostMm Host { get; } = new();
+
+    public TdpMmu Mmu { get; }
+
+    public List<KvmMemorySlot> Memslots { get; } = [];
+
+    public List<KvmVcpu> Vcpus { get; } = [];
+
+    /// <summary>What happened, in order: faults, notifier calls, flushes, ioctls.</summary>
+    public List<string> Log { get; } = [];
+
+    /// <summary>Broken invariants not yet claimed by the scenario.</summary>
+    public List<Violation> Violations { get; } = [];
+
+    /// <summary>Where mmu_lock is contended, so a range operation yields there.</summary>
+    public MmuContention Contention { get; } = new();
+
+    /// <summary>Run while mmu_lock is dropped by a yielding operation: what other threads do meanwhile.</summary>
+    public Queue<Action> WhileUnlocked { get; } = new();
+
+    /// <summary>Run in a fault after the PFN is resolved and before mmu_lock is taken: the window an invalidation can race.</summary>
+    public Queue<Action> BeforeFaultTakesLock { get; } = new();
+
+    public KvmVcpu CreateVcpu()
+    {
+        var vcpu = new KvmVcpu(Vcpus.Count);
+        Vcpus.Add(vcpu);
+        return vcpu;
+    }
+
+    /// <summary>KVM_SET_USER_MEMORY_REGION: a new slot, its host memory mapped with <paramref name="hostLevel"/> pages.</summary>
+    public KvmMemorySlot CreateMemslot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, int hostLevel)
+    {
+        var slot = new KvmMemorySlot(id, baseGfn, npages, MemslotFlags.None);
+        Memslots.Add(slot);
+        Host.Populate(baseGfn, npages, hostLevel);
+        Log.Add($"memslot {id}: gfn 0x{baseGfn:x}..0x{baseGfn + npages - 1:x}, host pages {LevelName(hostLevel)}");
+        if (flags != MemslotFlags.None)
+        {
+            SetMemslotFlags(id, flags);
+        }
+
+        return slot;
+    }
+
+    public KvmMemorySlot? FindSlot(ulong gfn) => Memslots.FirstOrDefault(s => s.Contains(gfn));
+
+    public KvmMemorySlot Slot(int id) => Memslots.FirstOrDefault(s => s.Id == id) ?? throw new ArgumentException($"no memslot {id}");
+
+    /// <summary>kvm_flush_remote_tlbs(): every vCPU drops its cached translations.</summary>
+    public void FlushRemoteTlbs(string reason)
+    {
+        foreach (var vcpu in Vcpus)
+        {
+            vcpu.Tlb.Clear();
+        }
+
+        Log.Add($"flush remote TLBs ({reason})");
+    }
+
+    public void MarkPageDirty(ulong gfn) => FindSlot(gfn)?.MarkPageDirty(gfn);
+
+    /// <summary>kvm_set_pfn_accessed(): the model keeps a count so scenarios can see that aging never calls it.</summary>
+    public void MarkPageAccessed(ulong gfn)
+    {
+        PagesMarkedAccessed.Add(gfn);
+        Log.Add($"mark page accessed gfn 0x{gfn:x}");
+    }
+
+    public HashSet<ulong> PagesMarkedAccessed { get; } = [];
+
+    internal void MmuLockDropped(string operation, ulong gfn)
+    {
+        Log.Add($"{operation}: mmu_lock dropped at gfn 0x{gfn:x}");
+        while (WhileUnlocked.TryDequeue(out var action))
+        {
+            action();
+        }
+    }
+
+    /// <summary>Records a broken invariant; the scenario fails at its end unless a step claims it.</summary>
+    internal void Violate(string rule, string detail)
+    {
+        var violation = new Violation(rule, detail);
+        Violations.Add(violation);
+        Log.Add("INVARIANT BROKEN: " + violation);
+    }
+
+    internal static string LevelName(int level) => level switch { 1 => "4K", 2 => "2M", 3 => "1G", _ => "L" + level };
+}
+
+/// <summary>The GFNs at which a range operation finds mmu_lock contended and yields (once each).</summary>
+public sealed class MmuContention
+{
+    private readonly HashSet<ulong> _at = [];
+
+    public void At(ulong gfn) => _at.Add(gfn);
+
+    public bool ShouldYield(ulong gfn) => _at.Remove(gfn);
+}

@@ -1,0 +1,172 @@
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
+
+namespace SpecKit.Mmu.Tdp;
+
+public sealed partial class TdpMmu
+{
+    /// <summary>
+    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end). Returns whether a flush is still
+    /// owed; a flush before a yield settles what was pending then (policy ZapLeafs).
+    /// </summary>
+    public bool ZapLeafs(ulong start, ulong end, bool flush)
+    {
+        var policy = Rules["ZapLeafs"];
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent || !iter.IsLast)
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
+            Record(policy, iter.Gfn);
+            flush |= policy.Flush == FlushPolicy.OnChange;
+        }
+
+        return flush;
+    }
+
+    /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; MMU-writable stays (policy WrprotGfnRange).</summary>
+    public bool WrprotGfnRange(ulong start, ulong end, int minLevel)
+    {
+        var policy = Rules["WrprotGfnRange"];
+        var changed = false;
+        var flush = false;
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || !MakeSpte.IsWritable(iter.OldSpte))
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, iter.OldSpte & ~EptSpte.WritableMask, policy.Name);
+            Record(policy, iter.Gfn);
+            changed = true;
+        }
+
+        return changed;
+    }
+
+    /// <summary>
+    /// clear_dirty_pt_masked(): re-protect the 4K leaves of one 64-page bitmap word by clearing W
+    /// (the model has no PML, so dirty tracking is by write protection), policy ClearDirtyPtMasked.
+    /// </summary>
+    public void ClearDirtyPtMasked(ulong gfn, ulong mask)
+    {
+        var policy = Rules["ClearDirtyPtMasked"];
+        if (mask == 0)
+        {
+            return;
+        }
+
+        var start = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(mask);
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < gfn + 64 && mask != 0; iter.Next())
+        {
+            if (iter.Level > 1 || (mask & (1UL << (int)(iter.Gfn - gfn))) == 0)
+            {
+                continue;
+            }
+
+            mask &= ~(1UL << (int)(iter.Gfn - gfn));
+            if (!iter.IsPresent || !MakeSpte.IsWritable(iter.OldSpte))
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, iter.OldSpte & ~EptSpte.WritableMask, policy.Name);
+            Record(policy, iter.Gfn);
+        }
+    }
+
+    /// <summary>kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves; returns whether any was young (policy AgeGfnRange).</summary>
+    public bool AgeGfnRange(ulong start, ulong end, bool testOnly)
+    {
+        var policy = Rules["AgeGfnRange"];
+        var young = false;
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (!iter.IsPresent || !iter.IsLast || (iter.OldSpte & EptSpte.AccessedMask) == 0)
+            {
+                continue;
+            }
+
+            young = true;
+            if (testOnly)
+            {
+                return true;
+            }
+
+            SetSpte(ref iter, iter.OldSpte & ~EptSpte.AccessedMask, policy.Name);
+            Record(policy, iter.Gfn);
+        }
+
+        if (young && !testOnly && policy.Flush is FlushPolicy.Always or FlushPolicy.OnChange)
+        {
+            _kvm.FlushRemoteTlbs(policy.Name);
+        }
+
+        return young;
+    }
+
+    /// <summary>
+    /// kvm_tdp_mmu_set_spte_gfn() (.change_pte(), v5.10..v6.9): zap the present 4K leaf, flush, and
+    /// install the new host page read-only (kvm_mmu_changed_pte_notifier_make_spte). A non-present
+    /// SPTE is left alone, which is every case once the call sits inside an invalidation that
+    /// already zapped it (seed 000). Returns whether an SPTE changed.
+    /// </summary>
+    public bool SetSpteGfn(ulong gfn, ulong newPfn, bool newHostPteWritable)
+    {
+        var policy = Rules["ChangePte"];
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
+        {
+            if (iter.Level != 1)
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent)
+            {
+                return false;
+            }
+
+            var old = iter.OldSpte;
+            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
+            _kvm.FlushRemoteTlbs($"{policy.Name}: gfn 0x{gfn:x}");
+            if (!newHostPteWritable)
+            {
+                var spte = new EptSpte(old).WithPfn(newPfn).WithWritable(false).WithHostWritable(false).WithMmuWritable(false).WithAccessed(false);
+                SetSpte(ref iter, spte.Raw, policy.Name);
+            }
+
+            Record(policy, gfn);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>What the policy says to record for a changed SPTE: dirty and accessed bits in the log and page.</summary>
+    private void Record(OperationPolicy policy, ulong gfn)
+    {
+        if (policy.RecordsDirty)
+        {
+            _kvm.MarkPageDirty(gfn);
+        }
+
+        if (policy.RecordsAccessed)
+        {
+            _kvm.MarkPageAccessed(gfn);
+        }
+    }
+}

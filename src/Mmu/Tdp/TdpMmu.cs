@@ -1,0 +1,148 @@
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.PageTables;
+using SpecKit.Mmu.Policy;
+
+namespace SpecKit.Mmu.Tdp;
+
+/// <summary>RET_PF_* (mmu_internal.h).</summary>
+public enum PageFaultResult
+{
+    Continue,
+    Retry,
+    Emulate,
+    WriteProtected,
+    Invalid,
+    Fixed,
+    Spurious,
+}
+
+/// <summary>
+/// The TDP MMU (arch/x86/kvm/mmu/tdp_mmu.c): one root, the fault path, and the range operations,
+/// each consulting its <see cref="OperationPolicy"/> from the spec for what it records, flushes
+/// and whether it may yield.
+/// </summary>
+public sealed partial class TdpMmu
+{
+    public const int RootLevel = 4;
+
+    private readonly Kvm.Kvm _kvm;
+
+    public TdpMmu(Kvm.Kvm kvm)
+    {
+        _kvm = kvm;
+        Root = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+    }
+
+    public PageTableStore Tables { get; } = new();
+
+    public ulong Root { get; }
+
+    private MmuRules Rules => _kvm.Rules;
+
+    /// <summary>The leaf SPTE that maps <paramref name="gfn"/>, with its level, or null.</summary>
+    public (ulong Spte, int Level)? LeafFor(ulong gfn)
+    {
+        var table = Tables[Root];
+        for (var level = RootLevel; level >= 1; level--)
+        {
+            var spte = table[TdpWalker.SpteIndex(gfn, level)];
+            if (!TdpWalker.IsShadowPresent(spte))
+            {
+                return null;
+            }
+
+            if (TdpWalker.IsLastSpte(spte, level))
+            {
+                return (spte, level);
+            }
+
+            table = Tables[TdpWalker.SpteToPfn(spte)];
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// tdp_mmu_set_spte() + handle_changed_spte(): write the SPTE, then check the rules a change
+    /// must keep and free any page table it unlinked.
+    /// </summary>
+    internal void SetSpte(ref TdpIter iter, ulong newSpte, string operation)
+    {
+        var old = iter.OldSpte;
+        iter.Sptep = newSpte;
+        iter.OldSpte = newSpte;
+        HandleChangedSpte(iter.Gfn, old, newSpte, iter.Level, operation);
+    }
+
+    private void HandleChangedSpte(ulong gfn, ulong old, ulong @new, int level, string operation)
+    {
+        var wasPresent = TdpWalker.IsShadowPresent(old);
+        var isPresent = TdpWalker.IsShadowPresent(@new);
+        var wasLeaf = wasPresent && TdpWalker.IsLastSpte(old, level);
+        var isLeaf = isPresent && TdpWalker.IsLastSpte(@new, level);
+
+        // handle_changed_spte(): a present leaf may not be replaced by one with another PFN;
+        // the MMU notifier must have zapped it first (this is the BUG() in the kernel).
+        KvmWarn.On(
+            wasLeaf && isLeaf && TdpWalker.SpteToPfn(old) != TdpWalker.SpteToPfn(@new),
+            $"{operation}: present leaf at gfn 0x{gfn:x} changed PFN 0x{TdpWalker.SpteToPfn(old):x} -> 0x{TdpWalker.SpteToPfn(@new):x} without a zap");
+        if (isLeaf)
+        {
+            CheckWritableInvariants(@new, gfn, operation);
+        }
+
+        if (wasPresent && !wasLeaf && (isLeaf || !isPresent))
+        {
+            HandleRemovedPt(TdpWalker.SpteToPfn(old), gfn, level - 1, operation);
+        }
+    }
+
+    /// <summary>
+    /// check_spte_writable_invariants(): only (HostW, MmuW, W) = 111, 110, 100 and 000 are legal.
+    /// </summary>
+    private static void CheckWritableInvariants(ulong spte, ulong gfn, string operation)
+    {
+        var e = new EptSpte(spte);
+        KvmWarn.On(e.MmuWritable && !e.HostWritable, $"{operation}: gfn 0x{gfn:x} is MMU-writable but not host-writable");
+        KvmWarn.On(e.Writable && !e.MmuWritable, $"{operation}: gfn 0x{gfn:x} is writable but not MMU-writable");
+    }
+
+    /// <summary>handle_removed_pt(): freeze every entry of an unlinked table, recurse, then free it.</summary>
+    private void HandleRemovedPt(ulong tablePfn, ulong baseGfn, int level, string operation)
+    {
+        var table = Tables[tablePfn];
+        for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+        {
+            var old = table[i];
+            table[i] = SpteValues.FROZEN_SPTE;
+            if (TdpWalker.IsShadowPresent(old))
+            {
+                HandleChangedSpte(baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level)), old, SpteValues.FROZEN_SPTE, level, operation);
+            }
+        }
+
+        Tables.Free(tablePfn);
+    }
+
+    /// <summary>
+    /// The yield point of a range operation (tdp_mmu_iter_cond_resched): the scenario decides when
+    /// mmu_lock is contended; a pending flush happens first when the policy says so.
+    /// </summary>
+    private bool CondResched(ref TdpIter iter, OperationPolicy policy, ref bool flush)
+    {
+        if (policy.Yield == YieldPolicy.No || !_kvm.Contention.ShouldYield(iter.Gfn) || !iter.CanYield)
+        {
+            return false;
+        }
+
+        if (flush && policy.Yield == YieldPolicy.FlushFirst)
+        {
+            _kvm.FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
+            flush = false;
+        }
+
+        iter.Yield();
+        _kvm.MmuLockDropped(policy.Name, iter.NextLastLevelGfn);
+        return true;
+    }
+}

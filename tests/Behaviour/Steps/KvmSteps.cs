@@ -1,0 +1,156 @@
+using System.Globalization;
+using SpecKit.Features;
+using SpecKit.Mmu;
+using SpecKit.Mmu.Kvm;
+
+namespace SpecKit.Behaviour.Steps;
+
+/// <summary>The VM a scenario runs, under one model's policy; shared by the step classes of a scenario.</summary>
+public sealed class KvmWorld
+{
+    private Kvm? _kvm;
+
+    public Kvm Kvm => _kvm ?? throw new InvalidOperationException("no VM yet: start the scenario with 'Given a VM ...'");
+
+    /// <summary>The VM, or null in scenarios that never made one.</summary>
+    public Kvm? Current => _kvm;
+
+    public string Model { get; private set; } = "base";
+
+    public ulong[]? LastFetch { get; set; }
+
+    public void Create(string model, int vcpus)
+    {
+        Model = model;
+        _kvm = new Kvm(SpecModels.Rules(model));
+        for (var i = 0; i < vcpus; i++)
+        {
+            _kvm.CreateVcpu();
+        }
+    }
+}
+
+/// <summary>Steps that build a VM, run vCPUs, and drive the primary MMU, notifiers and dirty log.</summary>
+[Binding]
+public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
+{
+    private Kvm Kvm => world.Kvm;
+
+    [Given("a VM with {int} vCPU(s)")]
+    public void AVm(int vcpus) => world.Create("base", vcpus);
+
+    [Given("a VM under the {word} model with {int} vCPU(s)")]
+    public void AVmUnder(string model, int vcpus) => world.Create(model, vcpus);
+
+    [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
+    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.None, hostLevel);
+
+    [Given("dirty logging is enabled on memslot {int}")]
+    [When("dirty logging is enabled on memslot {int}")]
+    public void EnableLogging(int id) => Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemslotFlags.LogDirtyPages);
+
+    [Given("vCPU {int} has read gfn {gfn}")]
+    [When("vCPU {int} reads gfn {gfn}")]
+    public void Reads(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: false);
+
+    [Given("vCPU {int} has written gfn {gfn}")]
+    [When("vCPU {int} writes gfn {gfn}")]
+    public void Writes(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: true);
+
+    [When("vCPU {int} writes gfns {}")]
+    public void WritesMany(int vcpu, string gfns)
+    {
+        foreach (var gfn in gfns.Split(", ").Select(HexParameterTypes.Gfn))
+        {
+            Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: true);
+        }
+    }
+
+    [When("all vCPUs are paused")]
+    public void PauseAll()
+    {
+        foreach (var vcpu in Kvm.Vcpus)
+        {
+            vcpu.Paused = true;
+        }
+
+        Kvm.Log.Add("all vCPUs paused");
+    }
+
+    [When("the dirty log of memslot {int} is fetched")]
+    [When("the dirty log of memslot {int} is fetched again")]
+    public void Fetch(int id) => world.LastFetch = Kvm.GetDirtyLog(id);
+
+    [Then("the fetch reports {}")]
+    public void FetchReports(string ranges) =>
+        Assert.Equal(ranges, Kvm.DirtyRanges(Kvm.Memslots[0].BaseGfn, world.LastFetch ?? throw new InvalidOperationException("nothing was fetched")));
+
+    [When("KSM merges the page behind gfn {gfn}")]
+    public void KsmMerge(ulong gfn) => Kvm.KsmMerge(gfn);
+
+    [When("the host migrates the page behind gfn {gfn}")]
+    public void Migrate(ulong gfn) => Kvm.Migrate(gfn);
+
+    [When("the host migrates the page behind gfn {gfn} while vCPU {int} faults on it for a {word}")]
+    public void MigrateDuringFault(ulong gfn, int vcpu, string access)
+    {
+        Kvm.BeforeFaultTakesLock.Enqueue(() => Kvm.Migrate(gfn));
+        Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: access == "write");
+    }
+
+    [When("the primary MMU ages gfns [{gfn}, {gfn}) with {word}")]
+    public void Age(ulong start, ulong end, string notifier) => Kvm.Age(start, end, notifier);
+
+    [When("the host swaps out gfns [{gfn}, {gfn}) with mmu_lock contended at gfn {gfn}, while vCPU {int} reads gfn {gfn}")]
+    public void SwapOutContended(ulong start, ulong end, ulong contendedAt, int vcpu, ulong readGfn)
+    {
+        Kvm.Contention.At(contendedAt);
+        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(Kvm.Vcpus[vcpu], readGfn, write: false));
+        Kvm.SwapOut(start, end);
+    }
+
+    [Then("the SPTE for gfn {gfn} maps the host page behind it, {word}")]
+    public void SpteMapsHostPage(ulong gfn, string writability)
+    {
+        var leaf = Kvm.Mmu.LeafFor(gfn) ?? throw new Xunit.Sdk.XunitException($"gfn 0x{gfn:x} has no SPTE");
+        var host = Kvm.Host.Lookup(gfn) ?? throw new Xunit.Sdk.XunitException($"gfn 0x{gfn:x} has no host page");
+        Assert.Equal(host.Pfn, TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1)));
+        Assert.Equal(writability == "writable", new EptSpte(leaf.Spte).Writable);
+    }
+
+    [Then("gfn {gfn} has no SPTE")]
+    public void NoSpte(ulong gfn) => Assert.Null(Kvm.Mmu.LeafFor(gfn));
+
+    [Then("no page was marked accessed")]
+    public void NoPageAccessed() => Assert.Empty(Kvm.PagesMarkedAccessed);
+
+    [Then("the checker reports {string}")]
+    public void CheckerReports(string rule)
+    {
+        var found = Kvm.Violations.Where(v => v.Rule == rule).ToList();
+        Assert.True(found.Count > 0, $"expected the checker to report '{rule}'; it reported: {(Kvm.Violations.Count == 0 ? "nothing" : string.Join("; ", Kvm.Violations))}");
+        Kvm.Violations.RemoveAll(v => v.Rule == rule);
+    }
+
+    [Then("the checker reports nothing")]
+    public void CheckerReportsNothing() => Assert.True(Kvm.Violations.Count == 0, "the checker reported: " + string.Join("; ", Kvm.Violations));
+
+    [Then("the SPTE tree matches the snapshot")]
+    public void SpteTreeSnapshot() => context.Verify(Kvm.DescribeSptes(), "sptes");
+
+    [Then("the log matches the snapshot")]
+    public void LogSnapshot() => context.Verify(string.Join("\n", Kvm.Log), "log");
+
+    /// <summary>Invariants hold at the end of every scenario unless a step claimed the breach it expected.</summary>
+    [AfterScenario]
+    public void NoUnclaimedViolations()
+    {
+        if (world.Current is { } kvm)
+        {
+            kvm.CheckInvariants("the scenario");
+            Assert.True(kvm.Violations.Count == 0, "Invariants broken: " + string.Join("; ", kvm.Violations));
+        }
+    }
+
+    internal static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
+}

@@ -12,6 +12,20 @@ public sealed partial class Kvm
     /// </summary>
     public void Access(KvmVcpu vcpu, ulong gfn, bool write)
     {
+        var outer = RunningVcpu;
+        RunningVcpu = vcpu;
+        try
+        {
+            AccessAsRunning(vcpu, gfn, write);
+        }
+        finally
+        {
+            RunningVcpu = outer;
+        }
+    }
+
+    private void AccessAsRunning(KvmVcpu vcpu, ulong gfn, bool write)
+    {
         var what = $"vCPU {vcpu.Id} {(write ? "writes" : "reads")} gfn 0x{gfn:x}";
         if (vcpu.Tlb.TryGetValue(gfn, out var cached) && (!write || cached.Writable))
         {
@@ -98,7 +112,7 @@ public sealed partial class Kvm
         var pages = TdpWalker.PagesPerHpage(level);
         var hostPfn = hostPte.Pfn & ~(pages - 1);
         var result = Mmu.Map(gfn, level, hostPfn, write, hostPte.Writable, slot);
-        CheckInvariants("kvm_tdp_page_fault");
+        AfterOperation("kvm_tdp_page_fault");
         return result;
     }
 

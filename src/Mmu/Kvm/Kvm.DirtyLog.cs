@@ -20,15 +20,30 @@ public sealed partial class Kvm
         {
             _writtenSinceFetch[id] = [];
             _reportedBefore[id] = [];
-            Mmu.WrprotGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
-            FlushRemoteTlbs($"dirty logging enabled on memslot {id}");
+            if (InitiallySet)
+            {
+                // kvm_mmu_slot_apply_flags(): with INITIALLY_SET every page starts dirty and nothing
+                // is write-protected; each KVM_CLEAR_DIRTY_LOG protects what it clears.
+                Array.Fill(slot.DirtyBitmap, ulong.MaxValue);
+                for (var gfn = slot.BaseGfn; gfn < slot.BaseGfn + slot.Npages; gfn++)
+                {
+                    _writtenSinceFetch[id].Add(gfn);
+                }
+
+                Log.Add($"dirty logging enabled on memslot {id}: initially set, nothing write-protected");
+            }
+            else
+            {
+                Mmu.WrprotGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
+                FlushRemoteTlbs($"dirty logging enabled on memslot {id}");
+            }
         }
         else if (wasLogging && !slot.DirtyTracked)
         {
             FlushRemoteTlbs($"dirty logging disabled on memslot {id}");
         }
 
-        CheckInvariants("KVM_SET_USER_MEMORY_REGION");
+        AfterOperation("KVM_SET_USER_MEMORY_REGION");
     }
 
     /// <summary>
@@ -38,6 +53,19 @@ public sealed partial class Kvm
     public ulong[] GetDirtyLog(int id)
     {
         var slot = Slot(id);
+        if (DirtyRing is not null)
+        {
+            throw new InvalidOperationException("KVM_GET_DIRTY_LOG: -ENXIO, the dirty ring replaces the bitmap");
+        }
+
+        if (ManualProtect.HasFlag(ManualProtectFlags.Enable))
+        {
+            // With manual protect GET only copies: no clearing, no protection, no flush.
+            var copy = (ulong[])slot.DirtyBitmap.Clone();
+            Log.Add($"KVM_GET_DIRTY_LOG memslot {id} (manual protect): {DirtyRanges(slot.BaseGfn, copy)}");
+            return copy;
+        }
+
         var snapshot = new ulong[slot.DirtyBitmap.Length];
         var flush = false;
         for (var i = 0; i < snapshot.Length; i++)
@@ -58,9 +86,30 @@ public sealed partial class Kvm
         }
 
         Log.Add($"KVM_GET_DIRTY_LOG memslot {id}: {DirtyRanges(slot.BaseGfn, snapshot)}");
-        CheckReportedOnce(slot, snapshot);
-        CheckInvariants("KVM_GET_DIRTY_LOG");
+        if (CheckEveryOperation)
+        {
+            CheckReportedOnce(slot, snapshot);
+        }
+
+        AfterOperation("KVM_GET_DIRTY_LOG");
         return snapshot;
+    }
+
+    /// <summary>With manual protect, a page counts as reported when KVM_CLEAR_DIRTY_LOG clears it: it must have been written since.</summary>
+    private void CheckClearedOnce(KvmMemorySlot slot, ulong[] cleared)
+    {
+        if (!CheckEveryOperation || !_writtenSinceFetch.TryGetValue(slot.Id, out var written))
+        {
+            return;
+        }
+
+        foreach (var gfn in Gfns(slot.BaseGfn, cleared))
+        {
+            if (!written.Remove(gfn))
+            {
+                Violate("dirty page reported twice", $"gfn 0x{gfn:x} was cleared from the log again without a write since");
+            }
+        }
     }
 
     private void RecordWrite(ulong gfn, bool write)
@@ -108,31 +157,45 @@ public sealed partial class Kvm
         }
     }
 
-    /// <summary>A bitmap as GFN ranges, e.g. <c>0x10-0x11, 0x200</c>, or <c>none</c>.</summary>
+    /// <summary>A bitmap as GFN ranges, e.g. <c>0x10-0x11, 0x200</c>, or <c>none</c>; whole words are taken 64 bits at a time.</summary>
     public static string DirtyRanges(ulong baseGfn, ulong[] bitmap)
     {
-        var ranges = new List<string>();
-        ulong? first = null, last = null;
-        foreach (var gfn in Gfns(baseGfn, bitmap))
+        var ranges = new System.Text.StringBuilder();
+        ulong? first = null;
+        ulong last = 0;
+        for (var w = 0; w < bitmap.Length; w++)
         {
-            if (last is { } l && gfn == l + 1)
+            var word = bitmap[w];
+            var wordBase = baseGfn + ((ulong)w * 64);
+            if (word == ulong.MaxValue && first is not null && last + 1 == wordBase)
             {
-                last = gfn;
+                last = wordBase + 63;
                 continue;
             }
 
-            Flush();
-            first = last = gfn;
+            while (word != 0)
+            {
+                var gfn = wordBase + (ulong)System.Numerics.BitOperations.TrailingZeroCount(word);
+                word &= word - 1;
+                if (first is not null && gfn == last + 1)
+                {
+                    last = gfn;
+                    continue;
+                }
+
+                Append();
+                first = last = gfn;
+            }
         }
 
-        Flush();
-        return ranges.Count == 0 ? "none" : string.Join(", ", ranges);
+        Append();
+        return ranges.Length == 0 ? "none" : ranges.ToString();
 
-        void Flush()
+        void Append()
         {
             if (first is { } f)
             {
-                ranges.Add(f == last ? $"0x{f:x}" : $"0x{f:x}-0x{last:x}");
+                ranges.Append(ranges.Length == 0 ? "" : ", ").Append(f == last ? $"0x{f:x}" : $"0x{f:x}-0x{last:x}");
             }
         }
     }

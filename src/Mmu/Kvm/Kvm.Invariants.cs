@@ -5,6 +5,20 @@ namespace SpecKit.Mmu.Kvm;
 public sealed partial class Kvm
 {
     /// <summary>
+    /// Whether every ioctl and fault ends with <see cref="CheckInvariants"/>: on for scenarios, off
+    /// for benchmarks, where a whole-tree check per fault would measure the checker.
+    /// </summary>
+    public bool CheckEveryOperation { get; set; } = true;
+
+    private void AfterOperation(string name)
+    {
+        if (CheckEveryOperation)
+        {
+            CheckInvariants(name);
+        }
+    }
+
+    /// <summary>
     /// The invariants checked after every MMU operation (docs in README.md): zapped entries hold
     /// SHADOW_NONPRESENT_VALUE; every allocated page table is reachable from the root (none leaked);
     /// leaves are in one of the four legal writable states; no SPTE maps a GFN whose invalidation

@@ -66,7 +66,19 @@ public sealed partial class Kvm
         return slot;
     }
 
-    public KvmMemorySlot? FindSlot(ulong gfn) => Memslots.FirstOrDefault(s => s.Contains(gfn));
+    /// <summary>gfn_to_memslot(); a plain loop because every fault asks.</summary>
+    public KvmMemorySlot? FindSlot(ulong gfn)
+    {
+        foreach (var slot in Memslots)
+        {
+            if (slot.Contains(gfn))
+            {
+                return slot;
+            }
+        }
+
+        return null;
+    }
 
     public KvmMemorySlot Slot(int id) => Memslots.FirstOrDefault(s => s.Id == id) ?? throw new ArgumentException($"no memslot {id}");
 
@@ -81,7 +93,14 @@ public sealed partial class Kvm
         Log.Add($"flush remote TLBs ({reason})");
     }
 
-    public void MarkPageDirty(ulong gfn) => FindSlot(gfn)?.MarkPageDirty(gfn);
+    /// <summary>mark_page_dirty(): what a policy that records dirty does for a GFN it changed.</summary>
+    public void MarkPageDirty(ulong gfn)
+    {
+        if (FindSlot(gfn) is { } slot)
+        {
+            MarkPageDirtyInSlot(slot, gfn);
+        }
+    }
 
     /// <summary>kvm_set_pfn_accessed(): the model keeps a count so scenarios can see that aging never calls it.</summary>
     public void MarkPageAccessed(ulong gfn)

@@ -67,7 +67,7 @@ public sealed partial class TdpMmu
         if (MakeSpte.IsWritable(newSpte))
         {
             KvmWarn.On(level > 1 && slot.DirtyTracked, $"make_spte: writable huge SPTE at gfn 0x{gfn:x} in a dirty-tracked slot");
-            slot.MarkPageDirty(gfn);
+            _kvm.MarkPageDirtyInSlot(slot, gfn);
         }
 
         return PageFaultResult.Fixed;
@@ -99,7 +99,11 @@ public sealed partial class TdpMmu
             if (iter.Level == leaf.Level && iter.IsPresent && iter.IsLast)
             {
                 SetSpte(ref iter, iter.OldSpte | EptSpte.WritableMask | EptSpte.DirtyMask, "fast_page_fault");
-                slot?.MarkPageDirty(gfn);
+                if (slot is not null)
+                {
+                    _kvm.MarkPageDirtyInSlot(slot, gfn);
+                }
+
                 return PageFaultResult.Fixed;
             }
         }

@@ -11,7 +11,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public bool ZapLeafs(ulong start, ulong end, bool flush)
     {
-        var policy = Rules["ZapLeafs"];
+        var policy = _zapLeafs;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (CondResched(ref iter, policy, ref flush))
@@ -32,10 +32,38 @@ public sealed partial class TdpMmu
         return flush;
     }
 
+    /// <summary>
+    /// tdp_mmu_zap_root() / kvm_tdp_mmu_zap_all(): zap every present SPTE under the root from the
+    /// top, so whole page tables go at once (handle_removed_pt); the caller flushes (policy ZapRoot).
+    /// </summary>
+    public bool ZapRoot()
+    {
+        var policy = _zapRoot;
+        var flush = false;
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, RootLevel, 0); iter.Valid; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent)
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
+            Record(policy, iter.Gfn);
+            flush = true;
+        }
+
+        return flush;
+    }
+
     /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; MMU-writable stays (policy WrprotGfnRange).</summary>
     public bool WrprotGfnRange(ulong start, ulong end, int minLevel)
     {
-        var policy = Rules["WrprotGfnRange"];
+        var policy = _wrprotGfnRange;
         var changed = false;
         var flush = false;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())
@@ -64,35 +92,53 @@ public sealed partial class TdpMmu
     /// </summary>
     public void ClearDirtyPtMasked(ulong gfn, ulong mask)
     {
-        var policy = Rules["ClearDirtyPtMasked"];
+        var policy = _clearDirtyPtMasked;
+        var records = policy.RecordsDirty || policy.RecordsAccessed;
         if (mask == 0)
         {
             return;
         }
 
         var start = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(mask);
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < gfn + 64 && mask != 0; iter.Next())
+        var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start);
+        while (iter.Valid && iter.Level > 1 && iter.IsPresent && !iter.IsLast)
         {
-            if (iter.Level > 1 || (mask & (1UL << (int)(iter.Gfn - gfn))) == 0)
-            {
-                continue;
-            }
-
-            mask &= ~(1UL << (int)(iter.Gfn - gfn));
-            if (!iter.IsPresent || !MakeSpte.IsWritable(iter.OldSpte))
-            {
-                continue;
-            }
-
-            SetSpte(ref iter, iter.OldSpte & ~EptSpte.WritableMask, policy.Name);
-            Record(policy, iter.Gfn);
+            iter.Next();
         }
+
+        if (iter.Valid && iter.Level == 1 && iter.Gfn == start)
+        {
+            // The 64 pages of a bitmap word lie in one 4K table, so once the walk is there the
+            // rest of the word is that table's entries: visit the set bits only.
+            var table = iter.SptepTable.AsSpan((int)(gfn & (TdpWalker.EntriesPerTable - 1)), 64);
+            const ulong presentWritable = TdpWalker.PresentMask | EptSpte.WritableMask;
+            for (var bits = mask; bits != 0; bits &= bits - 1)
+            {
+                var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+
+                // tdp_mmu_clear_spte_bits(): a plain bit clear, no handle_changed_spte(); MMU-writable
+                // stays, so the writable-state invariants cannot break here.
+                if ((table[bit] & presentWritable) == presentWritable)
+                {
+                    table[bit] &= ~EptSpte.WritableMask;
+                    if (records)
+                    {
+                        Record(policy, gfn + (ulong)bit);
+                    }
+                }
+            }
+
+            return;
+        }
+
+        // A huge leaf or a hole on the way: huge pages are not re-protected here (the caller
+        // write-protected them when logging started), so nothing in this word is a 4K leaf.
     }
 
     /// <summary>kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves; returns whether any was young (policy AgeGfnRange).</summary>
     public bool AgeGfnRange(ulong start, ulong end, bool testOnly)
     {
-        var policy = Rules["AgeGfnRange"];
+        var policy = _ageGfnRange;
         var young = false;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
@@ -127,7 +173,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public bool SetSpteGfn(ulong gfn, ulong newPfn, bool newHostPteWritable)
     {
-        var policy = Rules["ChangePte"];
+        var policy = _changePte;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level != 1)

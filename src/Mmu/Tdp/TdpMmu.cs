@@ -31,13 +31,26 @@ public sealed partial class TdpMmu
     {
         _kvm = kvm;
         Root = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+        var rules = kvm.Rules;
+        _zapLeafs = rules["ZapLeafs"];
+        _zapRoot = rules["ZapRoot"];
+        _wrprotGfnRange = rules["WrprotGfnRange"];
+        _clearDirtyPtMasked = rules["ClearDirtyPtMasked"];
+        _ageGfnRange = rules["AgeGfnRange"];
+        _changePte = rules["ChangePte"];
     }
+
+    // The model's policies, looked up once: the dirty-log path asks for one per bitmap word.
+    private readonly OperationPolicy _zapLeafs;
+    private readonly OperationPolicy _zapRoot;
+    private readonly OperationPolicy _wrprotGfnRange;
+    private readonly OperationPolicy _clearDirtyPtMasked;
+    private readonly OperationPolicy _ageGfnRange;
+    private readonly OperationPolicy _changePte;
 
     public PageTableStore Tables { get; } = new();
 
     public ulong Root { get; }
-
-    private MmuRules Rules => _kvm.Rules;
 
     /// <summary>The leaf SPTE that maps <paramref name="gfn"/>, with its level, or null.</summary>
     public (ulong Spte, int Level)? LeafFor(ulong gfn)
@@ -111,6 +124,15 @@ public sealed partial class TdpMmu
     private void HandleRemovedPt(ulong tablePfn, ulong baseGfn, int level, string operation)
     {
         var table = Tables[tablePfn];
+        if (level == 1)
+        {
+            // Every entry of a 4K table is a leaf or not present, and a leaf going to FROZEN has
+            // nothing else to do (no dirty log, no child), so the whole table is frozen at once.
+            table.AsSpan().Fill(SpteValues.FROZEN_SPTE);
+            Tables.Free(tablePfn);
+            return;
+        }
+
         for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
         {
             var old = table[i];

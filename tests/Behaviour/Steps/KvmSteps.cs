@@ -19,10 +19,15 @@ public sealed class KvmWorld
 
     public ulong[]? LastFetch { get; set; }
 
-    public void Create(string model, int vcpus)
+    public void Create(string model, int vcpus, int ring = 0)
     {
         Model = model;
         _kvm = new Kvm(SpecModels.Rules(model));
+        if (ring > 0)
+        {
+            Assert.Equal(0, _kvm.EnableDirtyRing(ring));
+        }
+
         for (var i = 0; i < vcpus; i++)
         {
             _kvm.CreateVcpu();
@@ -41,6 +46,43 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
 
     [Given("a VM under the {word} model with {int} vCPU(s)")]
     public void AVmUnder(string model, int vcpus) => world.Create(model, vcpus);
+
+    [Given("a VM under the {word} model with {int} vCPU(s) and a dirty ring of {int} entries")]
+    public void AVmWithRing(string model, int vcpus, int entries) => world.Create(model, vcpus, entries);
+
+    [Given("manual dirty-log protection is enabled")]
+    public void ManualProtect() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable));
+
+    [Given("manual dirty-log protection is enabled with INITIALLY_SET")]
+    public void ManualProtectInitiallySet() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable | ManualProtectFlags.InitiallySet));
+
+    [When("the dirty log of memslot {int} is fetched and cleared")]
+    [When("the dirty log of memslot {int} is fetched and cleared again")]
+    public void FetchAndClear(int id)
+    {
+        world.LastFetch = Kvm.GetDirtyLog(id);
+        Assert.Equal(0, Kvm.ClearDirtyLog(id, 0, Kvm.Slot(id).Npages, world.LastFetch));
+    }
+
+    [Then("KVM_CLEAR_DIRTY_LOG on memslot {int} from page {int} for {int} pages returns {int}")]
+    public void ClearReturns(int id, ulong first, ulong count, int expected) =>
+        Assert.Equal(expected, Kvm.ClearDirtyLog(id, first, count, new ulong[(count + 63) / 64 + 1]));
+
+    [When("the dirty rings are collected and reset")]
+    [When("the dirty rings are collected and reset again")]
+    public void CollectAndReset()
+    {
+        var gfns = Kvm.CollectDirtyRings();
+        var bitmap = new ulong[Kvm.Memslots[0].DirtyBitmap.Length];
+        foreach (var gfn in gfns)
+        {
+            var rel = gfn - Kvm.Memslots[0].BaseGfn;
+            bitmap[rel / 64] |= 1UL << (int)(rel % 64);
+        }
+
+        world.LastFetch = bitmap;
+        Assert.Equal(gfns.Count, Kvm.ResetDirtyRings());
+    }
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
     public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.None, hostLevel);

@@ -99,40 +99,32 @@ public sealed partial class TdpMmu
             return;
         }
 
-        var start = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(mask);
-        var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start);
-        while (iter.Valid && iter.Level > 1 && iter.IsPresent && !iter.IsLast)
+        // The 64 pages of a bitmap word lie in one 4K table (the kernel walks there from the root
+        // for each word); only the set bits are visited.
+        if (LeafTableFor(gfn) is not { } leaves)
         {
-            iter.Next();
-        }
-
-        if (iter.Valid && iter.Level == 1 && iter.Gfn == start)
-        {
-            // The 64 pages of a bitmap word lie in one 4K table, so once the walk is there the
-            // rest of the word is that table's entries: visit the set bits only.
-            var table = iter.SptepTable.AsSpan((int)(gfn & (TdpWalker.EntriesPerTable - 1)), 64);
-            const ulong presentWritable = TdpWalker.PresentMask | EptSpte.WritableMask;
-            for (var bits = mask; bits != 0; bits &= bits - 1)
-            {
-                var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
-
-                // tdp_mmu_clear_spte_bits(): a plain bit clear, no handle_changed_spte(); MMU-writable
-                // stays, so the writable-state invariants cannot break here.
-                if ((table[bit] & presentWritable) == presentWritable)
-                {
-                    table[bit] &= ~EptSpte.WritableMask;
-                    if (records)
-                    {
-                        Record(policy, gfn + (ulong)bit);
-                    }
-                }
-            }
-
+            // A huge leaf or a hole: huge pages are not re-protected here (they were write-protected
+            // when logging started), so nothing in this word is a 4K leaf.
             return;
         }
 
-        // A huge leaf or a hole on the way: huge pages are not re-protected here (the caller
-        // write-protected them when logging started), so nothing in this word is a 4K leaf.
+        var table = leaves.AsSpan((int)(gfn & (TdpWalker.EntriesPerTable - 1)), 64);
+        const ulong presentWritable = TdpWalker.PresentMask | EptSpte.WritableMask;
+        for (var bits = mask; bits != 0; bits &= bits - 1)
+        {
+            var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+
+            // tdp_mmu_clear_spte_bits(): a plain bit clear, no handle_changed_spte(); MMU-writable
+            // stays, so the writable-state invariants cannot break here.
+            if ((table[bit] & presentWritable) == presentWritable)
+            {
+                table[bit] &= ~EptSpte.WritableMask;
+                if (records)
+                {
+                    Record(policy, gfn + (ulong)bit);
+                }
+            }
+        }
     }
 
     /// <summary>kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves; returns whether any was young (policy AgeGfnRange).</summary>

@@ -75,6 +75,45 @@ public sealed partial class TdpMmu
         return null;
     }
 
+    // Bumped whenever a page table is linked or unlinked, so a cached lookup of a 4K table
+    // (LeafTableFor) knows when it has gone stale.
+    private ulong _structureGeneration;
+    private (ulong Generation, ulong TableGfn, ulong[]? Table) _lastLeafTable = (ulong.MaxValue, 0, null);
+
+    /// <summary>
+    /// The 4K page table covering <paramref name="gfn"/>, or null when a huge leaf or a hole is in
+    /// the way. The last answer is kept until the tree's shape changes: the dirty-log path asks
+    /// once per 64-page word, eight times in a row for the same table.
+    /// </summary>
+    internal ulong[]? LeafTableFor(ulong gfn)
+    {
+        var tableGfn = TdpWalker.GfnRoundForLevel(gfn, 2);
+        if (_lastLeafTable.Generation == _structureGeneration && _lastLeafTable.TableGfn == tableGfn)
+        {
+            return _lastLeafTable.Table;
+        }
+
+        var table = Tables[Root];
+        ulong[]? found = null;
+        for (var level = RootLevel; level > 1; level--)
+        {
+            var spte = table[TdpWalker.SpteIndex(gfn, level)];
+            if (!TdpWalker.IsShadowPresent(spte) || TdpWalker.IsLastSpte(spte, level))
+            {
+                break;
+            }
+
+            table = Tables[TdpWalker.SpteToPfn(spte)];
+            if (level == 2)
+            {
+                found = table;
+            }
+        }
+
+        _lastLeafTable = (_structureGeneration, tableGfn, found);
+        return found;
+    }
+
     /// <summary>
     /// tdp_mmu_set_spte() + handle_changed_spte(): write the SPTE, then check the rules a change
     /// must keep and free any page table it unlinked.
@@ -102,6 +141,11 @@ public sealed partial class TdpMmu
         if (isLeaf)
         {
             CheckWritableInvariants(@new, gfn, operation);
+        }
+
+        if ((wasPresent && !wasLeaf) || (isPresent && !isLeaf))
+        {
+            _structureGeneration++;
         }
 
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent))

@@ -10,6 +10,29 @@ Feature: The TDP MMU fault path
     Then the SPTE for gfn 0x3 maps the host page behind it, writable
     And the SPTE tree matches the snapshot
 
+  Scenario: A fault another vCPU already fixed is spurious
+    Given a VM with 2 vCPUs
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    When vCPU 1 takes an EPT violation on gfn 0x9 for a write that vCPU 0 has already fixed
+    Then the fault returns RET_PF_SPURIOUS
+
+  Scenario: An access with no memslot behind it is emulated
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    When vCPU 0 reads gfn 0xfee00
+    Then gfn 0xfee00 has no SPTE
+    And the log matches the snapshot
+
+  Scenario: Huge pages come back when dirty logging stops
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x205
+    And dirty logging is enabled on memslot 0
+    And vCPU 0 has written gfn 0x205
+    When dirty logging is disabled on memslot 0
+    Then the SPTE tree matches the snapshot
+    And the log matches the snapshot
+
   Scenario: Huge host pages are mapped huge, and split to 4K once dirty logging starts
     Given a VM with 1 vCPU
     And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages

@@ -40,6 +40,9 @@ public sealed partial class Kvm
         }
         else if (wasLogging && !slot.DirtyTracked)
         {
+            // kvm_mmu_recover_huge_pages() (v6.13+), then flush the memslot.
+            var recovered = Mmu.RecoverHugePages(slot.BaseGfn, slot.BaseGfn + slot.Npages, gfn => HugePageAdjust(slot, gfn));
+            Log.Add($"dirty logging disabled on memslot {id}: {recovered} huge page(s) recovered");
             FlushRemoteTlbs($"dirty logging disabled on memslot {id}");
         }
 

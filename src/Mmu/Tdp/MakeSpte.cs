@@ -42,7 +42,7 @@ public static class MakeSpte
         return spte.WithPfn(pfn).WithPageSize(childLevel > 1).Raw;
     }
 
-    /// <summary>make_huge_spte(): a huge SPTE rebuilt from its first child leaf.</summary>
+    /// <summary>make_huge_spte(): the first child leaf with PS set and the address rounded down to the huge page.</summary>
     public static ulong Huge(ulong firstChild, int level)
     {
         var spte = new EptSpte(firstChild);

@@ -60,6 +60,45 @@ public sealed partial class TdpMmu
         return flush;
     }
 
+    /// <summary>
+    /// recover_huge_pages_range() (v6.13+, David Matlack): where the slot may map huge again,
+    /// replace a page table by a huge SPTE made from its first present leaf (make_huge_spte), so
+    /// the table is freed; the caller flushes the memslot (policy RecoverHugePages).
+    /// </summary>
+    public int RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
+    {
+        var policy = _kvm.Rules["RecoverHugePages"];
+        var recovered = 0;
+        var flush = false;
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 2, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            // Upper-level entries that begin below the range are visited too (tdp_iter rounds the
+            // start down): only whole huge pages inside [start, end) qualify.
+            if (iter.Level > TdpWalker.MaxHugePageLevel || !iter.IsPresent || iter.IsLast || iter.Gfn < start
+                || iter.Gfn + TdpWalker.PagesPerHpage(iter.Level) > end || maxMappingLevel(iter.Gfn) < iter.Level)
+            {
+                continue;
+            }
+
+            var child = Tables[TdpWalker.SpteToPfn(iter.OldSpte)];
+            var first = Array.FindIndex(child, e => TdpWalker.IsShadowPresent(e) && TdpWalker.IsLastSpte(e, iter.Level - 1));
+            if (first < 0)
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, MakeSpte.Huge(child[first], iter.Level), policy.Name);
+            recovered++;
+        }
+
+        return recovered;
+    }
+
     /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; MMU-writable stays (policy WrprotGfnRange).</summary>
     public bool WrprotGfnRange(ulong start, ulong end, int minLevel)
     {

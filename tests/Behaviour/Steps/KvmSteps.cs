@@ -2,6 +2,7 @@ using System.Globalization;
 using SpecKit.Features;
 using SpecKit.Mmu;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Tdp;
 
 namespace SpecKit.Behaviour.Steps;
 
@@ -18,6 +19,8 @@ public sealed class KvmWorld
     public string Model { get; private set; } = "base";
 
     public ulong[]? LastFetch { get; set; }
+
+    public PageFaultResult LastFault { get; set; }
 
     public void Create(string model, int vcpus, int ring = 0)
     {
@@ -49,6 +52,20 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
 
     [Given("a VM under the {word} model with {int} vCPU(s) and a dirty ring of {int} entries")]
     public void AVmWithRing(string model, int vcpus, int entries) => world.Create(model, vcpus, entries);
+
+    [When("dirty logging is disabled on memslot {int}")]
+    public void DisableLogging(int id) => Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemslotFlags.LogDirtyPages);
+
+    [When("vCPU {int} takes an EPT violation on gfn {gfn} for a {word} that vCPU {int} has already fixed")]
+    public void SpuriousFault(int vcpu, ulong gfn, string access, int other)
+    {
+        var write = access == "write";
+        Assert.Equal(PageFaultResult.Fixed, Kvm.PageFault(Kvm.Vcpus[other], gfn, write));
+        world.LastFault = Kvm.PageFault(Kvm.Vcpus[vcpu], gfn, write);
+    }
+
+    [Then("the fault returns {word}")]
+    public void FaultReturns(string result) => Assert.Equal(result, "RET_PF_" + world.LastFault.ToString().ToUpperInvariant());
 
     [Given("manual dirty-log protection is enabled")]
     public void ManualProtect() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable));

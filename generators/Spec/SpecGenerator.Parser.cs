@@ -116,83 +116,30 @@ internal sealed class SpecParser
 
     private void ParseLayout(Line header, List<Line> lines, ref int i)
     {
-        var hasName = ExpectName(header, 1, "a layout", out var name);
-        var title = "";
+        var (hasName, name, title) = ReadHeader(header, "a layout", "Layout");
+        var context = "Layout " + (hasName ? name : "?");
+        var fields = new List<FieldDecl>();
+        var errorsBefore = _diagnostics.Count;
+        ReadBlock(header, lines, ref i, context, "EndLayout", (Line line, List<Line> all, ref int next) =>
+        {
+            var keyword = line.Tokens[0];
+            var field = keyword.Text switch
+            {
+                "Field" => ParseField(line, FieldKind.Field, context),
+                "Reserved" => ParseField(line, FieldKind.Reserved, context),
+                "Ignored" => ParseField(line, FieldKind.Ignored, context),
+                "Enum" => ParseEnum(line, all, ref next, context),
+                _ => Unknown(keyword, $"in {context}: expected Field, Enum, Reserved, Ignored or EndLayout"),
+            };
+            if (field is not null)
+            {
+                fields.Add(field);
+            }
+        });
+
         if (hasName)
         {
-            ExpectTitle(header, 2, "Layout " + name, out title);
-        }
-
-        var fields = new List<FieldDecl>();
-        var context = "Layout " + (hasName ? name : "?");
-        var errorsBefore = _diagnostics.Count;
-        var closed = false;
-        while (i < lines.Count)
-        {
-            var line = lines[i++];
-            if (line.Tokens.Count == 0)
-            {
-                continue;
-            }
-
-            var keyword = line.Tokens[0];
-            if (keyword.Text == "EndLayout")
-            {
-                ExpectNothingAfter(line, 1);
-                closed = true;
-                break;
-            }
-
-            switch (keyword.Text)
-            {
-                case "Field":
-                    if (ParseField(line, FieldKind.Field, context) is { } field)
-                    {
-                        fields.Add(field);
-                    }
-
-                    break;
-                case "Reserved":
-                case "Ignored":
-                    if (ParseField(line, keyword.Text == "Reserved" ? FieldKind.Reserved : FieldKind.Ignored, context) is { } range)
-                    {
-                        fields.Add(range);
-                    }
-
-                    break;
-                case "Enum":
-                    if (ParseEnum(line, lines, ref i, context) is { } enumField)
-                    {
-                        fields.Add(enumField);
-                    }
-
-                    break;
-                case "Layout" or "Constants" or "Walker" or "Operation" or "Variant":
-                    // A new top-level block means this one was never closed: report it and let
-                    // the outer loop parse the new block rather than lose it.
-                    i--;
-                    Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndLayout");
-                    AddLayout();
-                    return;
-                default:
-                    Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected Field, Enum, Reserved, Ignored or EndLayout");
-                    break;
-            }
-        }
-
-        if (!closed)
-        {
-            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndLayout");
-        }
-
-        AddLayout();
-
-        void AddLayout()
-        {
-            if (hasName)
-            {
-                _layouts.Add(new LayoutDecl(name, title, Span(header.Tokens[1]), fields.ToEquatableArray(), _diagnostics.Count > errorsBefore));
-            }
+            _layouts.Add(new LayoutDecl(name, title, Span(header.Tokens[1]), fields.ToEquatableArray(), _diagnostics.Count > errorsBefore));
         }
     }
 
@@ -282,54 +229,20 @@ internal sealed class SpecParser
 
     private void ParseConstants(Line header, List<Line> lines, ref int i)
     {
-        var hasName = ExpectName(header, 1, "a Constants block", out var name);
-        var title = "";
-        if (hasName)
-        {
-            ExpectTitle(header, 2, "Constants " + name, out title);
-        }
-
+        var (hasName, name, title) = ReadHeader(header, "a Constants block", "Constants");
         var context = "Constants " + (hasName ? name : "?");
         var values = new List<ValueDecl>();
-        var closed = false;
-        while (i < lines.Count)
+        ReadBlock(header, lines, ref i, context, "EndConstants", (Line line, List<Line> _, ref int _) =>
         {
-            var line = lines[i++];
-            if (line.Tokens.Count == 0)
+            if (line.Tokens[0].Text != "Value")
             {
-                continue;
+                Unknown(line.Tokens[0], $"in {context}: expected Value or EndConstants");
             }
-
-            var keyword = line.Tokens[0];
-            if (keyword.Text == "EndConstants")
-            {
-                ExpectNothingAfter(line, 1);
-                closed = true;
-                break;
-            }
-
-            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Operation" or "Variant")
-            {
-                i--;
-                break;
-            }
-
-            if (keyword.Text != "Value")
-            {
-                Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected Value or EndConstants");
-                continue;
-            }
-
-            if (ParseValue(line, context) is { } value)
+            else if (ParseValue(line, context) is { } value)
             {
                 values.Add(value);
             }
-        }
-
-        if (!closed)
-        {
-            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndConstants");
-        }
+        });
 
         if (hasName)
         {
@@ -374,52 +287,26 @@ internal sealed class SpecParser
 
     private void ParseWalker(Line header, List<Line> lines, ref int i)
     {
-        var hasName = ExpectName(header, 1, "a walker", out var name);
-        var title = "";
-        if (hasName)
-        {
-            ExpectTitle(header, 2, "Walker " + name, out title);
-        }
-
+        var (hasName, name, title) = ReadHeader(header, "a walker", "Walker");
         var context = "Walker " + (hasName ? name : "?");
         var properties = new List<WalkerProperty>();
         var levels = new List<WalkerLevel>();
-        var closed = false;
-        while (i < lines.Count)
+        ReadBlock(header, lines, ref i, context, "EndWalker", (Line line, List<Line> _, ref int _) =>
         {
-            var line = lines[i++];
-            if (line.Tokens.Count == 0)
-            {
-                continue;
-            }
-
             var keyword = line.Tokens[0];
             switch (keyword.Text)
             {
-                case "EndWalker":
-                    ExpectNothingAfter(line, 1);
-                    closed = true;
-                    break;
                 case "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address":
+                    var values = ValuesBeforeSource(line);
+                    if (values.Count == 0)
                     {
-                        var values = new List<string>();
-                        var k = 1;
-                        for (; k < line.Tokens.Count && !line.Tokens[k].IsString; k++)
-                        {
-                            values.Add(line.Tokens[k].Text);
-                        }
-
-                        if (values.Count == 0)
-                        {
-                            Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value");
-                            break;
-                        }
-
-                        var source = ExpectSource(line, k, $"{keyword.Text} of {context}");
-                        properties.Add(new WalkerProperty(keyword.Text, values.ToEquatableArray(), source, Span(keyword)));
-                        break;
+                        Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value");
+                        return;
                     }
 
+                    var source = ExpectSource(line, values.Count + 1, $"{keyword.Text} of {context}");
+                    properties.Add(new WalkerProperty(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword)));
+                    break;
                 case "Level":
                     if (ParseLevel(line, context) is { } level)
                     {
@@ -427,25 +314,11 @@ internal sealed class SpecParser
                     }
 
                     break;
-                case "Layout" or "Constants" or "Walker" or "Operation" or "Variant":
-                    i--;
-                    goto done;
                 default:
-                    Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected PageShift, LevelBits, RootLevels, Present, Huge, Address, Level or EndWalker");
+                    Unknown(keyword, $"in {context}: expected PageShift, LevelBits, RootLevels, Present, Huge, Address, Level or EndWalker");
                     break;
             }
-
-            if (closed)
-            {
-                break;
-            }
-        }
-
-    done:
-        if (!closed)
-        {
-            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndWalker");
-        }
+        });
 
         if (hasName)
         {
@@ -456,16 +329,48 @@ internal sealed class SpecParser
     /// <summary><c>Operation Name "title"</c>, then <c>Key Value... "source"</c> lines, then <c>EndOperation</c>.</summary>
     private void ParseOperation(Line header, List<Line> lines, ref int i)
     {
-        var hasName = ExpectName(header, 1, "an operation", out var name);
-        var title = "";
-        if (hasName)
-        {
-            ExpectTitle(header, 2, "Operation " + name, out title);
-        }
-
+        var (hasName, name, title) = ReadHeader(header, "an operation", "Operation");
         var context = "Operation " + (hasName ? name : "?");
         var entries = new List<PolicyEntry>();
-        var closed = false;
+        ReadBlock(header, lines, ref i, context, "EndOperation", (Line line, List<Line> _, ref int _) =>
+        {
+            var keyword = line.Tokens[0];
+            if (!PolicyKeys.Values.ContainsKey(keyword.Text))
+            {
+                Unknown(keyword, $"in {context}: expected {string.Join(", ", PolicyKeys.Values.Keys)} or EndOperation");
+                return;
+            }
+
+            var values = ValuesBeforeSource(line);
+            if (values.Count == 0)
+            {
+                Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value: one of {string.Join(", ", PolicyKeys.Values[keyword.Text])}");
+                return;
+            }
+
+            var source = ExpectSource(line, values.Count + 1, $"{keyword.Text} of {context}");
+            var last = values[values.Count - 1];
+            var valueSpan = Span(keyword.Line, values[0].Start, last.Start + last.Length - values[0].Start);
+            entries.Add(new PolicyEntry(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword), valueSpan));
+        });
+
+        if (hasName)
+        {
+            _operations.Add(new OperationDecl(name, title, Span(header.Tokens[1]), entries.ToEquatableArray()));
+        }
+    }
+
+    private static readonly HashSet<string> TopLevelKeywords = ["Layout", "Constants", "Walker", "Operation", "Variant"];
+
+    private delegate void BlockLine(Line line, List<Line> lines, ref int next);
+
+    /// <summary>
+    /// Reads a block's lines up to <paramref name="end"/>, handing each to <paramref name="onLine"/>.
+    /// A line that opens a new top-level block ends this one too, reported as unterminated, so
+    /// the next block is still parsed rather than lost.
+    /// </summary>
+    private void ReadBlock(Line header, List<Line> lines, ref int i, string context, string end, BlockLine onLine)
+    {
         while (i < lines.Count)
         {
             var line = lines[i++];
@@ -474,52 +379,44 @@ internal sealed class SpecParser
                 continue;
             }
 
-            var keyword = line.Tokens[0];
-            if (keyword.Text == "EndOperation")
+            if (line.Tokens[0].Text == end)
             {
                 ExpectNothingAfter(line, 1);
-                closed = true;
-                break;
+                return;
             }
 
-            if (keyword.Text is "Layout" or "Constants" or "Walker" or "Operation" or "Variant")
+            if (TopLevelKeywords.Contains(line.Tokens[0].Text))
             {
                 i--;
                 break;
             }
 
-            if (!PolicyKeys.Values.ContainsKey(keyword.Text))
-            {
-                Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, $"in {context}: expected {string.Join(", ", PolicyKeys.Values.Keys)} or EndOperation");
-                continue;
-            }
-
-            var k = 1;
-            for (; k < line.Tokens.Count && !line.Tokens[k].IsString; k++)
-            {
-            }
-
-            if (k == 1)
-            {
-                Report(Diagnostics.Syntax, keyword, $"{keyword.Text} in {context} needs a value: one of {string.Join(", ", PolicyKeys.Values[keyword.Text])}");
-                continue;
-            }
-
-            var values = line.Tokens.Skip(1).Take(k - 1).ToList();
-            var source = ExpectSource(line, k, $"{keyword.Text} of {context}");
-            var valueSpan = Span(line.Tokens[1].Line, values[0].Start, values[values.Count - 1].Start + values[values.Count - 1].Length - values[0].Start);
-            entries.Add(new PolicyEntry(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword), valueSpan));
+            onLine(line, lines, ref i);
         }
 
-        if (!closed)
-        {
-            Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, "EndOperation");
-        }
+        Report(Diagnostics.UnterminatedBlock, header.Tokens[0], context, end);
+    }
 
+    /// <summary><c>Keyword Name "title"</c>: the name and title every block opens with.</summary>
+    private (bool HasName, string Name, string Title) ReadHeader(Line header, string what, string keyword)
+    {
+        var title = "";
+        var hasName = ExpectName(header, 1, what, out var name);
         if (hasName)
         {
-            _operations.Add(new OperationDecl(name, title, Span(header.Tokens[1]), entries.ToEquatableArray()));
+            ExpectTitle(header, 2, keyword + " " + name, out title);
         }
+
+        return (hasName, name, title);
+    }
+
+    /// <summary>The words of a <c>Key Value... "source"</c> line between the key and the citation.</summary>
+    private static List<Token> ValuesBeforeSource(Line line) => line.Tokens.Skip(1).TakeWhile(t => !t.IsString).ToList();
+
+    private FieldDecl? Unknown(Token keyword, string context)
+    {
+        Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, context);
+        return null;
     }
 
     /// <summary><c>Level n Name Leaf|Table "source"</c>.</summary>

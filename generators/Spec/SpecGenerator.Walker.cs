@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using SpecKit.Generators.Spec.Model;
 
@@ -189,6 +188,4 @@ internal sealed class WalkerChecker
         _validator.Report(Diagnostics.WalkerInvalid, span, _walker.Name, message);
         _ok = false;
     }
-
-    public static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

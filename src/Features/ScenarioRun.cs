@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using System.Text;
 
 namespace SpecKit.Features;
@@ -103,7 +102,4 @@ public sealed class ScenarioRun(ScenarioContext context)
 public sealed class ScenarioFailedException(string message, Exception inner) : Exception(message, inner)
 {
     public override string? StackTrace => InnerException?.StackTrace;
-
-    /// <summary>Rethrows the first failure as it was, when a caller wants the original exception type.</summary>
-    public void RethrowInner() => ExceptionDispatchInfo.Capture(InnerException!).Throw();
 }

@@ -12,6 +12,11 @@ public sealed partial class Kvm
     /// </summary>
     public void Access(KvmVcpu vcpu, ulong gfn, bool write)
     {
+        if (vcpu.Paused)
+        {
+            throw new InvalidOperationException($"vCPU {vcpu.Id} is paused: a paused vCPU runs no guest code");
+        }
+
         var outer = RunningVcpu;
         RunningVcpu = vcpu;
         try

@@ -16,15 +16,12 @@ public sealed class KvmWorld
     /// <summary>The VM, or null in scenarios that never made one.</summary>
     public Kvm? Current => _kvm;
 
-    public string Model { get; private set; } = "base";
-
     public ulong[]? LastFetch { get; set; }
 
     public PageFaultResult LastFault { get; set; }
 
     public void Create(string model, int vcpus, int ring = 0)
     {
-        Model = model;
         _kvm = new Kvm(SpecModels.Rules(model));
         if (ring > 0)
         {

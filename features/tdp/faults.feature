@@ -33,12 +33,21 @@ Feature: The TDP MMU fault path
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
 
-  Scenario: Huge host pages are mapped huge, and split to 4K once dirty logging starts
+  Scenario: Without eager splitting, a huge page splits on its first write
     Given a VM with 1 vCPU
+    And eager page splitting is off
     And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
     And vCPU 0 has read gfn 0x205
     When dirty logging is enabled on memslot 0
     And vCPU 0 writes gfn 0x205
     Then the SPTE for gfn 0x205 maps the host page behind it, writable
     And the SPTE tree matches the snapshot
+    And the log matches the snapshot
+
+  Scenario: Eager page splitting splits huge pages when dirty logging starts
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x205
+    When dirty logging is enabled on memslot 0
+    Then the SPTE tree matches the snapshot
     And the log matches the snapshot

@@ -11,6 +11,9 @@ public sealed partial class Kvm
     /// (huge pages too, so the next write splits them) and always flushes; disabling it flushes
     /// so huge pages can come back on the next faults.
     /// </summary>
+    /// <summary>The eager_page_split module parameter (default on): split huge pages when logging starts, on the ioctl thread.</summary>
+    public bool EagerPageSplit { get; set; } = true;
+
     public void SetMemslotFlags(int id, MemslotFlags flags)
     {
         var slot = Slot(id);
@@ -34,6 +37,15 @@ public sealed partial class Kvm
             }
             else
             {
+                if (EagerPageSplit)
+                {
+                    var split = Mmu.SplitHugePages(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
+                    if (split > 0)
+                    {
+                        Log.Add($"eager page split on memslot {id}: {split} huge page(s) split to 4K");
+                    }
+                }
+
                 Mmu.WrprotGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
                 FlushRemoteTlbs($"dirty logging enabled on memslot {id}");
             }

@@ -66,6 +66,50 @@ public sealed partial class Kvm
         return slot;
     }
 
+    /// <summary>
+    /// KVM_SET_USER_MEMORY_REGION with size 0: kvm_arch_flush_shadow_memslot() zaps the slot's
+    /// SPTEs and flushes before the slot goes; its host memory stays with the process.
+    /// </summary>
+    public void DeleteMemslot(int id)
+    {
+        var slot = Slot(id);
+        if (Mmu.ZapLeafs(slot.BaseGfn, slot.BaseGfn + slot.Npages, flush: false))
+        {
+            FlushRemoteTlbs($"memslot {id} deleted");
+        }
+
+        Memslots.Remove(slot);
+        Log.Add($"memslot {id} deleted");
+        AfterOperation("KVM_SET_USER_MEMORY_REGION");
+    }
+
+    /// <summary>KVM_MR_MOVE: like a delete and a create at the new base, backed by the same host pages.</summary>
+    public void MoveMemslot(int id, ulong newBaseGfn)
+    {
+        var slot = Slot(id);
+        DeleteMemslot(id);
+        for (ulong i = 0; i < slot.Npages; i++)
+        {
+            Host.Set(newBaseGfn + i, Host.Lookup(slot.BaseGfn + i));
+        }
+
+        var moved = new KvmMemorySlot(id, newBaseGfn, slot.Npages, slot.Flags);
+        Memslots.Add(moved);
+        Log.Add($"memslot {id} moved to gfn 0x{newBaseGfn:x}");
+    }
+
+    /// <summary>The mm is going away (.release): kvm_flush_shadow_all() zaps everything.</summary>
+    public void Release()
+    {
+        if (Mmu.ZapRoot())
+        {
+            FlushRemoteTlbs("release");
+        }
+
+        Log.Add("mmu notifier release: all SPTEs zapped");
+        AfterOperation("release");
+    }
+
     /// <summary>gfn_to_memslot(); a plain loop because every fault asks.</summary>
     public KvmMemorySlot? FindSlot(ulong gfn)
     {

@@ -61,6 +61,48 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
+    /// tdp_mmu_split_huge_pages_root(): split every huge leaf in [start, end) down to
+    /// <paramref name="targetLevel"/>, pre-order, so a 1G page becomes 2M pages that are split in
+    /// turn. Each child table is filled from the huge SPTE (make_small_spte) and then linked; the
+    /// translation does not change, so no flush (policy SplitHugePages).
+    /// </summary>
+    public int SplitHugePages(ulong start, ulong end, int targetLevel)
+    {
+        var policy = _kvm.Rules["SplitHugePages"];
+        var split = 0;
+        var flush = false;
+        for (var iter = TdpIter.Start(Tables, Root, RootLevel, targetLevel + 1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent || !iter.IsLast || iter.Level <= targetLevel)
+            {
+                continue;
+            }
+
+            var child = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+            var table = Tables[child];
+            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            {
+                table[i] = MakeSpte.Small(iter.OldSpte, iter.Level - 1, i);
+            }
+
+            SetSpte(ref iter, MakeSpte.NonLeaf(child), policy.Name);
+            split++;
+        }
+
+        if (split > 0 && policy.Flush == FlushPolicy.Always)
+        {
+            _kvm.FlushRemoteTlbs(policy.Name);
+        }
+
+        return split;
+    }
+
+    /// <summary>
     /// recover_huge_pages_range() (v6.13+, David Matlack): where the slot may map huge again,
     /// replace a page table by a huge SPTE made from its first present leaf (make_huge_spte), so
     /// the table is freed; the caller flushes the memslot (policy RecoverHugePages).

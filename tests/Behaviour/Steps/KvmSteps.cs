@@ -50,6 +50,21 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     [Given("a VM under the {word} model with {int} vCPU(s) and a dirty ring of {int} entries")]
     public void AVmWithRing(string model, int vcpus, int entries) => world.Create(model, vcpus, entries);
 
+    [Given("eager page splitting is off")]
+    public void NoEagerSplit() => Kvm.EagerPageSplit = false;
+
+    [When("memslot {int} is deleted")]
+    public void DeleteSlot(int id) => Kvm.DeleteMemslot(id);
+
+    [When("memslot {int} is moved to gfn {gfn}")]
+    public void MoveSlot(int id, ulong gfn) => Kvm.MoveMemslot(id, gfn);
+
+    [When("the process's mm is released")]
+    public void Release() => Kvm.Release();
+
+    [Then("no SPTE is present")]
+    public void NoSptes() => Assert.Equal("(no present SPTEs)", Kvm.DescribeSptes());
+
     [When("dirty logging is disabled on memslot {int}")]
     public void DisableLogging(int id) => Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemslotFlags.LogDirtyPages);
 

@@ -1,0 +1,26 @@
+@memslots
+Feature: Memslot deletion, moves and the mm going away
+  A deleted or moved memslot loses its SPTEs before the change is visible
+  (kvm_arch_flush_shadow_memslot), and .release zaps everything (kvm_flush_shadow_all).
+
+  Background:
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has written gfn 0x10
+
+  Scenario: Deleting a memslot zaps its SPTEs and makes its GFNs MMIO
+    When memslot 0 is deleted
+    Then gfn 0x10 has no SPTE
+    When vCPU 0 reads gfn 0x10
+    Then gfn 0x10 has no SPTE
+    And the log matches the snapshot
+
+  Scenario: A moved memslot is faulted in at its new GFNs
+    When memslot 0 is moved to gfn 0x1000
+    And vCPU 0 reads gfn 0x1010
+    Then gfn 0x10 has no SPTE
+    And the SPTE for gfn 0x1010 maps the host page behind it, writable
+
+  Scenario: Release zaps every SPTE and frees every page table
+    When the process's mm is released
+    Then no SPTE is present

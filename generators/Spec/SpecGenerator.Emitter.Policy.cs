@@ -54,11 +54,110 @@ internal static partial class SpecEmitter
                 w.Line($"        {name},");
             }
 
-            w.Line("    ]);");
+            w.Line("    ],");
+            w.Line("    new global::System.Collections.Generic.Dictionary<string, global::SpecKit.Mmu.Policy.TdpRangeOp>");
+            w.Line("    {");
+            foreach (var name in unit.RangeOps)
+            {
+                w.Line($"        [{Literal(name)}] = TdpRangeOps.{name},");
+            }
+
+            w.Line("    });");
         }
 
         return w.ToString();
     }
 
     private static string Bool(EquatableArray<string> values) => values[0] == "Yes" ? "true" : "false";
+
+    /// <summary>
+    /// A leaf-rewriting range operation written out from its policy: the walk, what it matches,
+    /// the bits it changes, what it records, and how it flushes and yields. Reading one of these
+    /// files is reading the spec's Operation block as the loop the kernel writes by hand.
+    /// </summary>
+    private static string EmitRangeOp(RangeOpUnit unit)
+    {
+        var op = unit.Operation;
+        var e = op.Entries.ToDictionary(x => x.Key, x => x);
+        var zap = e["Changes"].Values.Contains("Zap");
+        var clear = string.Join(" | ", e["Changes"].Values.Where(c => c != "Zap").Select(c => $"EptSpte.{c}Mask"));
+        var flush = e["Flush"].Values[0];
+        var w = Header(unit.Model, op.Origin, $"Operation {op.Name}, emitted from its policy");
+        using (w.Block("public static partial class TdpRangeOps"))
+        {
+            w.Line($"/// <summary>{Xml(op.Title)}.</summary>");
+            w.Line($"/// <returns>{(flush == "OnChange" ? "Whether a TLB flush is owed (it is the caller's to do)." : "Whether any SPTE changed.")}</returns>");
+            using (w.Block($"public static bool {op.Name}(global::SpecKit.Mmu.Tdp.TdpMmu mmu, ulong start, ulong end, int minLevel, bool flush)"))
+            {
+                var tracksChange = flush != "OnChange";
+                if (tracksChange)
+                {
+                    w.Line("var changed = false;");
+                }
+
+                using (w.Block("for (var iter = mmu.StartWalk(minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())"))
+                {
+                    if (e["Yield"].Values[0] != "No")
+                    {
+                        w.Comment($"Yield {e["Yield"].Values[0]}: {e["Yield"].Source}");
+                        using (w.Block($"if (mmu.CondResched(ref iter, MmuPolicy.{op.Name}, ref flush))"))
+                        {
+                            w.Line("continue;");
+                        }
+
+                        w.Line();
+                    }
+
+                    w.Comment($"Visits Leaves: {e["Visits"].Source}");
+                    using (w.Block(zap ? "if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel)" : $"if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || (iter.OldSpte & ({clear})) == 0)"))
+                    {
+                        w.Line("continue;");
+                    }
+
+                    w.Line();
+                    w.Comment($"Changes {string.Join(" ", e["Changes"].Values)}: {e["Changes"].Source}");
+                    w.Line(zap
+                        ? $"mmu.SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, {Literal(op.Name)});"
+                        : $"mmu.SetSpte(ref iter, iter.OldSpte & ~({clear}), {Literal(op.Name)});");
+                    if (tracksChange)
+                    {
+                        w.Line("changed = true;");
+                    }
+
+                    if (e["RecordsDirty"].Values[0] == "Yes")
+                    {
+                        w.Comment($"RecordsDirty Yes: {e["RecordsDirty"].Source}");
+                        w.Line("mmu.MarkPageDirty(iter.Gfn);");
+                    }
+
+                    if (e["RecordsAccessed"].Values[0] == "Yes")
+                    {
+                        w.Comment($"RecordsAccessed Yes: {e["RecordsAccessed"].Source}");
+                        w.Line("mmu.MarkPageAccessed(iter.Gfn);");
+                    }
+
+                    if (flush == "OnChange")
+                    {
+                        w.Comment($"Flush OnChange: {e["Flush"].Source}");
+                        w.Line("flush = true;");
+                    }
+                }
+
+                if (flush == "Always")
+                {
+                    w.Line();
+                    w.Comment($"Flush Always: {e["Flush"].Source}");
+                    using (w.Block("if (changed)"))
+                    {
+                        w.Line($"mmu.FlushRemoteTlbs({Literal(op.Name)});");
+                    }
+                }
+
+                w.Line();
+                w.Line(flush == "OnChange" ? "return flush;" : "return changed;");
+            }
+        }
+
+        return w.ToString();
+    }
 }

@@ -18,6 +18,7 @@ internal static partial class SpecEmitter
         IterUnit iter => EmitIter(iter),
         OperationUnit operation => EmitOperation(operation),
         PolicyIndexUnit index => EmitPolicyIndex(index),
+        RangeOpUnit rangeOp => EmitRangeOp(rangeOp),
         _ => throw new System.InvalidOperationException($"no emitter for {unit.GetType().Name}"),
     };
 

@@ -184,18 +184,24 @@ internal sealed class SpecValidator
         }
 
         var policies = new List<string>();
+        var rangeOps = new List<string>();
         foreach (var operation in operations.Values.OrderBy(o => o.Name, StringComparer.Ordinal))
         {
             if (CheckOperation(operation) is { } resolved)
             {
                 policies.Add(resolved.Name);
                 yield return new OperationUnit(model, resolved);
+                if (RangeOpUnit.Applies(resolved))
+                {
+                    rangeOps.Add(resolved.Name);
+                    yield return new RangeOpUnit(model, resolved);
+                }
             }
         }
 
         if (operations.Count > 0)
         {
-            yield return new PolicyIndexUnit(model, policies.ToEquatableArray());
+            yield return new PolicyIndexUnit(model, policies.ToEquatableArray(), rangeOps.ToEquatableArray());
         }
     }
 

@@ -80,10 +80,20 @@ public sealed record OperationPolicy(
     YieldPolicy Yield,
     string Origin);
 
-/// <summary>A model's operation policies, by name.</summary>
-public sealed class MmuRules(string model, IReadOnlyList<OperationPolicy> operations)
+/// <summary>
+/// A leaf-rewriting range operation as the spec generator emits it from a policy
+/// (TdpRangeOps.&lt;Name&gt; in each model); returns what its Flush policy says it returns.
+/// </summary>
+public delegate bool TdpRangeOp(Tdp.TdpMmu mmu, ulong start, ulong end, int minLevel, bool flush);
+
+/// <summary>A model's operation policies, by name, and the range operations emitted from them.</summary>
+public sealed class MmuRules(string model, IReadOnlyList<OperationPolicy> operations, IReadOnlyDictionary<string, TdpRangeOp> rangeOps)
 {
     private readonly Dictionary<string, OperationPolicy> _byName = operations.ToDictionary(o => o.Name, StringComparer.Ordinal);
+
+    /// <summary>The emitted code of operation <paramref name="name"/>.</summary>
+    public TdpRangeOp RangeOp(string name) =>
+        rangeOps.TryGetValue(name, out var op) ? op : throw new KeyNotFoundException($"model '{Model}' emits no range operation {name}");
 
     public string Model { get; } = model;
 

@@ -6,31 +6,19 @@ namespace SpecKit.Mmu.Tdp;
 public sealed partial class TdpMmu
 {
     /// <summary>
-    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end). Returns whether a flush is still
-    /// owed; a flush before a yield settles what was pending then (policy ZapLeafs).
+    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end); returns whether a flush is owed.
+    /// Emitted from the ZapLeafs policy (TdpRangeOps.ZapLeafs in the model's namespace).
     /// </summary>
-    public bool ZapLeafs(ulong start, ulong end, bool flush)
-    {
-        var policy = _zapLeafs;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
-        {
-            if (CondResched(ref iter, policy, ref flush))
-            {
-                continue;
-            }
+    public bool ZapLeafs(ulong start, ulong end, bool flush) => _zapLeafs(this, start, end, 1, flush);
 
-            if (!iter.IsPresent || !iter.IsLast)
-            {
-                continue;
-            }
+    /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; emitted from the WrprotGfnRange policy.</summary>
+    public bool WrprotGfnRange(ulong start, ulong end, int minLevel) => _wrprotGfnRange(this, start, end, minLevel, false);
 
-            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
-            Record(policy, iter.Gfn);
-            flush |= policy.Flush == FlushPolicy.OnChange;
-        }
+    /// <summary>clear_dirty_gfn_range(): clear D on leaves (kvm_tdp_mmu_clear_dirty_slot); emitted from the ClearDirtyGfnRange policy.</summary>
+    public bool ClearDirtyGfnRange(ulong start, ulong end) => _clearDirtyGfnRange(this, start, end, 1, false);
 
-        return flush;
-    }
+    /// <summary>kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable for write tracking; emitted from the WriteProtectGfn policy.</summary>
+    public bool WriteProtectGfn(ulong gfn, int minLevel) => _writeProtectGfn(this, gfn, gfn + 1, minLevel, false);
 
     /// <summary>
     /// tdp_mmu_zap_root() / kvm_tdp_mmu_zap_all(): zap every present SPTE under the root from the
@@ -139,32 +127,6 @@ public sealed partial class TdpMmu
         }
 
         return recovered;
-    }
-
-    /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; MMU-writable stays (policy WrprotGfnRange).</summary>
-    public bool WrprotGfnRange(ulong start, ulong end, int minLevel)
-    {
-        var policy = _wrprotGfnRange;
-        var changed = false;
-        var flush = false;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())
-        {
-            if (CondResched(ref iter, policy, ref flush))
-            {
-                continue;
-            }
-
-            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || !MakeSpte.IsWritable(iter.OldSpte))
-            {
-                continue;
-            }
-
-            SetSpte(ref iter, iter.OldSpte & ~EptSpte.WritableMask, policy.Name);
-            Record(policy, iter.Gfn);
-            changed = true;
-        }
-
-        return changed;
     }
 
     /// <summary>

@@ -32,18 +32,23 @@ public sealed partial class TdpMmu
         _kvm = kvm;
         Root = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
         var rules = kvm.Rules;
-        _zapLeafs = rules["ZapLeafs"];
+        _zapLeafs = rules.RangeOp("ZapLeafs");
+        _wrprotGfnRange = rules.RangeOp("WrprotGfnRange");
+        _clearDirtyGfnRange = rules.RangeOp("ClearDirtyGfnRange");
+        _writeProtectGfn = rules.RangeOp("WriteProtectGfn");
         _zapRoot = rules["ZapRoot"];
-        _wrprotGfnRange = rules["WrprotGfnRange"];
         _clearDirtyPtMasked = rules["ClearDirtyPtMasked"];
         _ageGfnRange = rules["AgeGfnRange"];
         _changePte = rules["ChangePte"];
     }
 
-    // The model's policies, looked up once: the dirty-log path asks for one per bitmap word.
-    private readonly OperationPolicy _zapLeafs;
+    // The model's emitted range operations and policies, looked up once: the dirty-log path
+    // asks for one per bitmap word.
+    private readonly TdpRangeOp _zapLeafs;
+    private readonly TdpRangeOp _wrprotGfnRange;
+    private readonly TdpRangeOp _clearDirtyGfnRange;
+    private readonly TdpRangeOp _writeProtectGfn;
     private readonly OperationPolicy _zapRoot;
-    private readonly OperationPolicy _wrprotGfnRange;
     private readonly OperationPolicy _clearDirtyPtMasked;
     private readonly OperationPolicy _ageGfnRange;
     private readonly OperationPolicy _changePte;
@@ -51,6 +56,15 @@ public sealed partial class TdpMmu
     public PageTableStore Tables { get; } = new();
 
     public ulong Root { get; }
+
+    /// <summary>A walk under the root, as the emitted range operations start theirs (for_each_tdp_pte_min_level).</summary>
+    public TdpIter StartWalk(int minLevel, ulong start) => TdpIter.Start(Tables, Root, RootLevel, minLevel, start);
+
+    internal void MarkPageDirty(ulong gfn) => _kvm.MarkPageDirty(gfn);
+
+    internal void MarkPageAccessed(ulong gfn) => _kvm.MarkPageAccessed(gfn);
+
+    internal void FlushRemoteTlbs(string reason) => _kvm.FlushRemoteTlbs(reason);
 
     /// <summary>The leaf SPTE that maps <paramref name="gfn"/>, with its level, or null.</summary>
     public (ulong Spte, int Level)? LeafFor(ulong gfn)
@@ -194,7 +208,7 @@ public sealed partial class TdpMmu
     /// The yield point of a range operation (tdp_mmu_iter_cond_resched): the scenario decides when
     /// mmu_lock is contended; a pending flush happens first when the policy says so.
     /// </summary>
-    private bool CondResched(ref TdpIter iter, OperationPolicy policy, ref bool flush)
+    internal bool CondResched(ref TdpIter iter, OperationPolicy policy, ref bool flush)
     {
         if (policy.Yield == YieldPolicy.No || !_kvm.Contention.ShouldYield(iter.Gfn) || !iter.CanYield)
         {

@@ -21,5 +21,12 @@ public static partial class MmuPolicy
             WrprotGfnRange,
             ZapLeafs,
             ZapRoot,
-        ]);
+        ],
+        new global::System.Collections.Generic.Dictionary<string, global::SpecKit.Mmu.Policy.TdpRangeOp>
+        {
+            ["ClearDirtyGfnRange"] = TdpRangeOps.ClearDirtyGfnRange,
+            ["WriteProtectGfn"] = TdpRangeOps.WriteProtectGfn,
+            ["WrprotGfnRange"] = TdpRangeOps.WrprotGfnRange,
+            ["ZapLeafs"] = TdpRangeOps.ZapLeafs,
+        });
 }

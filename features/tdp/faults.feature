@@ -51,3 +51,13 @@ Feature: The TDP MMU fault path
     When dirty logging is enabled on memslot 0
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
+
+  Scenario: An MMIO SPTE is used until a memslot change makes it stale
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    When vCPU 0 reads gfn 0x400
+    And vCPU 0 reads gfn 0x400
+    And memslot 1 maps 512 pages at gfn 0x400 with 4K host pages
+    And vCPU 0 reads gfn 0x400
+    Then the SPTE for gfn 0x400 maps the host page behind it, writable
+    And the log matches the snapshot

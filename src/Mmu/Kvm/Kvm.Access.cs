@@ -51,6 +51,21 @@ public sealed partial class Kvm
                 return;
             }
 
+            // An EPT misconfiguration on a cached MMIO SPTE: emulate at once if its memslot
+            // generation is current, else drop it and take the slow path (handle_mmio_page_fault).
+            if (Mmu.Entry4K(gfn) is { } entry && TdpMmu.IsMmioSpte(entry))
+            {
+                var generation = TdpMmu.MmioGeneration(entry);
+                if (generation == MemslotGeneration)
+                {
+                    Log.Add($"{what}: MMIO SPTE (generation {generation}) hit, RET_PF_EMULATE");
+                    return;
+                }
+
+                Log.Add($"{what}: stale MMIO SPTE (generation {generation}, memslots now {MemslotGeneration}), slow path");
+                Mmu.ZapMmioSpte(gfn);
+            }
+
             var slot = FindSlot(gfn);
             var fast = Mmu.FastPageFault(gfn, write, slot);
             if (fast is PageFaultResult.Fixed)
@@ -87,7 +102,14 @@ public sealed partial class Kvm
         var slot = FindSlot(gfn);
         if (slot is null)
         {
-            // kvm_handle_noslot_fault(): MMIO; the model emulates without caching an MMIO SPTE.
+            // kvm_handle_noslot_fault(): MMIO, cached as an MMIO SPTE tagged with the memslot
+            // generation (GFNs beyond the TDP MMU's reach are emulated without one).
+            if (gfn < TdpWalker.MaxGfnExclusive(TdpMmu.RootLevel))
+            {
+                Mmu.MapMmio(gfn, MemslotGeneration);
+            }
+
+            AfterOperation("kvm_tdp_page_fault");
             return PageFaultResult.Emulate;
         }
 

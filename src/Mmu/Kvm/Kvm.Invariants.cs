@@ -43,7 +43,7 @@ public sealed partial class Kvm
                 var gfn = baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level));
                 if (!TdpWalker.IsShadowPresent(spte))
                 {
-                    if (spte != SpteValues.SHADOW_NONPRESENT_VALUE)
+                    if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !(level == 1 && TdpMmu.IsMmioSpte(spte)))
                     {
                         Violate("non-present SPTE value", $"after {after}: gfn 0x{gfn:x} level {level} holds 0x{spte:x16}, not SHADOW_NONPRESENT_VALUE");
                     }

@@ -27,6 +27,12 @@ public sealed partial class Kvm
 
     public List<KvmMemorySlot> Memslots { get; } = [];
 
+    /// <summary>
+    /// The memslots' generation (kvm_memslots()->generation, 19 bits in an MMIO SPTE): every
+    /// change bumps it, so MMIO SPTEs cached before the change miss.
+    /// </summary>
+    public ulong MemslotGeneration { get; private set; }
+
     public List<KvmVcpu> Vcpus { get; } = [];
 
     /// <summary>What happened, in order: faults, notifier calls, flushes, ioctls.</summary>
@@ -56,6 +62,7 @@ public sealed partial class Kvm
     {
         var slot = new KvmMemorySlot(id, baseGfn, npages, MemslotFlags.None);
         Memslots.Add(slot);
+        MemslotGeneration++;
         Host.Populate(baseGfn, npages, hostLevel);
         Log.Add($"memslot {id}: gfn 0x{baseGfn:x}..0x{baseGfn + npages - 1:x}, host pages {LevelName(hostLevel)}");
         if (flags != MemslotFlags.None)
@@ -79,6 +86,7 @@ public sealed partial class Kvm
         }
 
         Memslots.Remove(slot);
+        MemslotGeneration++;
         Log.Add($"memslot {id} deleted");
         AfterOperation("KVM_SET_USER_MEMORY_REGION");
     }
@@ -95,6 +103,7 @@ public sealed partial class Kvm
 
         var moved = new KvmMemorySlot(id, newBaseGfn, slot.Npages, slot.Flags);
         Memslots.Add(moved);
+        MemslotGeneration++;
         Log.Add($"memslot {id} moved to gfn 0x{newBaseGfn:x}");
     }
 

@@ -114,6 +114,7 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     }
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
+    [When("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
     public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.None, hostLevel);
 
     [Given("dirty logging is enabled on memslot {int}")]

@@ -67,3 +67,16 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
       | model                  | checker                            |
       | base                   | nothing                            |
       | ClearDirtyRecordsDirty | "dirty ring without a vCPU"        |
+
+  Scenario: A vCPU whose ring is soft-full exits to userspace until the ring is reset
+    Given a VM under the base model with 1 vCPU and a dirty ring of 80 entries
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And dirty logging is enabled on memslot 0
+    When vCPU 0 writes gfns 0x0, 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0xa, 0xb, 0xc, 0xd, 0xe, 0xf
+    Then the dirty ring of vCPU 0 is soft-full
+    When vCPU 0 writes gfn 0x10
+    Then vCPU 0 exited to userspace with KVM_EXIT_DIRTY_RING_FULL
+    When the dirty rings are collected and reset
+    And vCPU 0 writes gfn 0x10
+    Then the checker reports nothing
+    And the log matches the snapshot

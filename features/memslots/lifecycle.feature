@@ -24,3 +24,10 @@ Feature: Memslot deletion, moves and the mm going away
   Scenario: Release zaps every SPTE and frees every page table
     When the process's mm is released
     Then no SPTE is present
+
+  Scenario: After munmap a fault cannot bring the page back
+    When the host munmaps gfns [0x10, 0x11)
+    Then gfn 0x10 has no SPTE
+    When vCPU 0 reads gfn 0x10
+    Then vCPU 0 exited to userspace with -EFAULT
+    And gfn 0x10 has no SPTE

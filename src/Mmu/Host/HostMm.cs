@@ -17,6 +17,9 @@ public sealed class HostMm
     /// <summary>The host PTE for <paramref name="gfn"/>'s host address, or null when nothing is mapped there.</summary>
     public HostPte? Lookup(ulong gfn) => _ptes.TryGetValue(gfn, out var pte) ? pte : null;
 
+    /// <summary>GFNs whose host range was munmapped: no VMA, so a host fault cannot repopulate them.</summary>
+    public HashSet<ulong> Unmapped { get; } = [];
+
     /// <summary>Pages copied on write, e.g. after a KSM merge: a write fault must break the sharing first.</summary>
     public HashSet<ulong> CopyOnWrite { get; } = [];
 

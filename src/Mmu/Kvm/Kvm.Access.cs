@@ -32,6 +32,17 @@ public sealed partial class Kvm
     private void AccessAsRunning(KvmVcpu vcpu, ulong gfn, bool write)
     {
         var what = $"vCPU {vcpu.Id} {(write ? "writes" : "reads")} gfn 0x{gfn:x}";
+
+        // kvm_dirty_ring_check_request(): a soft-full ring exits to userspace before the guest
+        // runs again, until userspace has collected and reset it.
+        if (DirtyRing is not null && RingOf(vcpu).SoftFull)
+        {
+            Log.Add($"{what}: KVM_EXIT_DIRTY_RING_FULL ({RingOf(vcpu).Used} of {RingOf(vcpu).Size} entries used)");
+            vcpu.LastExit = "KVM_EXIT_DIRTY_RING_FULL";
+            return;
+        }
+
+        vcpu.LastExit = null;
         if (vcpu.Tlb.TryGetValue(gfn, out var cached) && (!write || cached.Writable))
         {
             CheckTranslation(vcpu, gfn, cached, write);
@@ -122,6 +133,14 @@ public sealed partial class Kvm
         if (write && Host.CopyOnWrite.Contains(gfn))
         {
             BreakCow(gfn);
+        }
+
+        if (Host.Lookup(gfn) is null && Host.Unmapped.Contains(gfn))
+        {
+            // hva_to_pfn() finds no VMA after munmap: KVM_RUN fails with -EFAULT.
+            Log.Add($"vCPU {vcpu.Id} faults on gfn 0x{gfn:x}: no VMA behind the memslot, KVM_RUN returns -EFAULT");
+            vcpu.LastExit = "-EFAULT";
+            return PageFaultResult.Emulate;
         }
 
         var hostPte = Host.Lookup(gfn) ?? Host.FaultIn(gfn);

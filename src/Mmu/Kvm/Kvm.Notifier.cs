@@ -161,6 +161,19 @@ public sealed partial class Kvm
         InvalidateRangeEnd(start, end);
     }
 
+    /// <summary>munmap of [start, end): like a swap-out for KVM's SPTEs, but the VMA is gone, so faults cannot bring pages back.</summary>
+    public void Munmap(ulong start, ulong end)
+    {
+        InvalidateRangeStart(start, end, "munmap");
+        for (var gfn = start; gfn < end; gfn++)
+        {
+            Host.Set(gfn, null);
+            Host.Unmapped.Add(gfn);
+        }
+
+        InvalidateRangeEnd(start, end);
+    }
+
     /// <summary>mprotect(PROT_READ): the host PTE stays but loses write permission.</summary>
     public void MprotectReadOnly(ulong gfn)
     {

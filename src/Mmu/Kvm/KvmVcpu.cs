@@ -11,6 +11,9 @@ public sealed class KvmVcpu(int id)
     public Dictionary<ulong, TlbEntry> Tlb { get; } = [];
 
     public bool Paused { get; set; }
+
+    /// <summary>Why KVM_RUN last returned to userspace, if it did (KVM_EXIT_DIRTY_RING_FULL, -EFAULT).</summary>
+    public string? LastExit { get; set; }
 }
 
 /// <summary>An invariant the model found broken, kept until a scenario claims it or the scenario ends.</summary>

@@ -53,6 +53,15 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     [Given("eager page splitting is off")]
     public void NoEagerSplit() => Kvm.EagerPageSplit = false;
 
+    [When("the host munmaps gfns [{gfn}, {gfn})")]
+    public void Munmap(ulong start, ulong end) => Kvm.Munmap(start, end);
+
+    [Then("vCPU {int} exited to userspace with {word}")]
+    public void ExitedWith(int vcpu, string exit) => Assert.Equal(exit, Kvm.Vcpus[vcpu].LastExit);
+
+    [Then("the dirty ring of vCPU {int} is soft-full")]
+    public void RingSoftFull(int vcpu) => Assert.True(Kvm.RingOf(Kvm.Vcpus[vcpu]).SoftFull);
+
     [When("memslot {int} is deleted")]
     public void DeleteSlot(int id) => Kvm.DeleteMemslot(id);
 
@@ -136,6 +145,17 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
         {
             Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: true);
         }
+    }
+
+    [When("all vCPUs are resumed")]
+    public void ResumeAll()
+    {
+        foreach (var vcpu in Kvm.Vcpus)
+        {
+            vcpu.Paused = false;
+        }
+
+        Kvm.Log.Add("all vCPUs resumed");
     }
 
     [When("all vCPUs are paused")]

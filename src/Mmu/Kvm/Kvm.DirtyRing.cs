@@ -77,27 +77,20 @@ public sealed partial class Kvm
         }
 
         Log.Add($"collect dirty rings: {(gfns.Count == 0 ? "none" : string.Join(", ", gfns.Select(g => $"0x{g:x}")))}");
-        var bySlot = gfns.GroupBy(g => FindSlot(g)!);
-        foreach (var group in bySlot)
+        if (CheckEveryOperation)
         {
-            var bitmap = new ulong[group.Key.DirtyBitmap.Length];
-            foreach (var gfn in group)
-            {
-                var rel = gfn - group.Key.BaseGfn;
-                bitmap[rel / 64] |= 1UL << (int)(rel % 64);
-            }
-
-            if (CheckEveryOperation)
-            {
-                CheckReportedOnce(group.Key, bitmap);
-            }
-        }
-
-        if (CheckEveryOperation && gfns.Count == 0)
-        {
+            // What was collected is what was reported: every logging slot is checked, so a page
+            // written but never pushed shows up as lost even when nothing was collected.
             foreach (var slot in Memslots.Where(s => s.DirtyTracked))
             {
-                CheckReportedOnce(slot, new ulong[slot.DirtyBitmap.Length]);
+                var bitmap = new ulong[slot.DirtyBitmap.Length];
+                foreach (var gfn in gfns.Where(slot.Contains))
+                {
+                    var rel = gfn - slot.BaseGfn;
+                    bitmap[rel / 64] |= 1UL << (int)(rel % 64);
+                }
+
+                CheckReportedOnce(slot, bitmap);
             }
         }
 

@@ -150,25 +150,21 @@ public sealed partial class Kvm
     public void Migrate(ulong gfn) => ChangeHostPte(gfn, new HostPte(Host.NewPfn(), Writable: Host.Lookup(gfn)?.Writable ?? true), "migration");
 
     /// <summary>Swap-out of [start, end): one invalidation, then the host PTEs are gone until the next host fault.</summary>
-    public void SwapOut(ulong start, ulong end)
-    {
-        InvalidateRangeStart(start, end, "swap-out");
-        for (var gfn = start; gfn < end; gfn++)
-        {
-            Host.Set(gfn, null);
-        }
-
-        InvalidateRangeEnd(start, end);
-    }
+    public void SwapOut(ulong start, ulong end) => DropHostPages(start, end, "swap-out", vmaGone: false);
 
     /// <summary>munmap of [start, end): like a swap-out for KVM's SPTEs, but the VMA is gone, so faults cannot bring pages back.</summary>
-    public void Munmap(ulong start, ulong end)
+    public void Munmap(ulong start, ulong end) => DropHostPages(start, end, "munmap", vmaGone: true);
+
+    private void DropHostPages(ulong start, ulong end, string why, bool vmaGone)
     {
-        InvalidateRangeStart(start, end, "munmap");
+        InvalidateRangeStart(start, end, why);
         for (var gfn = start; gfn < end; gfn++)
         {
             Host.Set(gfn, null);
-            Host.Unmapped.Add(gfn);
+            if (vmaGone)
+            {
+                Host.Unmapped.Add(gfn);
+            }
         }
 
         InvalidateRangeEnd(start, end);

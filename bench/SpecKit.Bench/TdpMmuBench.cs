@@ -31,7 +31,7 @@ internal static class BenchVm
         {
             for (ulong gfn = 0; gfn < pages; gfn++)
             {
-                kvm.PageFault(vcpu, gfn, write: true);
+                kvm.PageFault(vcpu, gfn, AccessKind.Write);
             }
         }
 
@@ -82,7 +82,7 @@ public class FaultInBench
             var table = new ulong[512];
             for (var i = 0; i < 512; i++)
             {
-                table[i] = SpecKit.Mmu.Tdp.MakeSpte.Leaf(0x100000 + (ulong)((t * 512) + i), 1, writable: true, hostWritable: true, prefetch: false);
+                table[i] = SpecKit.Mmu.Tdp.MakeSpte.Leaf(0x100000 + (ulong)((t * 512) + i), 1, writable: true, hostWritable: true, prefetch: false, nxHugePages: false);
             }
 
             _arrays[t] = table;
@@ -94,7 +94,7 @@ public class FaultInBench
     {
         for (ulong gfn = 0; gfn < Pages; gfn++)
         {
-            _kvm.PageFault(_vcpu, gfn, write: false);
+            _kvm.PageFault(_vcpu, gfn, AccessKind.Read);
         }
     }
 }

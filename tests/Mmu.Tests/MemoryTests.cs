@@ -22,7 +22,7 @@ public class MemoryTests
         var fixedFaults = 0;
         for (ulong gfn = 0; gfn < pages; gfn++)
         {
-            fixedFaults += kvm.PageFault(vcpu, gfn, write: false) == SpecKit.Mmu.Tdp.PageFaultResult.Fixed ? 1 : 0;
+            fixedFaults += kvm.PageFault(vcpu, gfn, SpecKit.Mmu.Kvm.AccessKind.Read) == SpecKit.Mmu.Tdp.PageFaultResult.Fixed ? 1 : 0;
         }
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;

@@ -23,7 +23,15 @@ public sealed class HostMm
     /// <summary>Pages copied on write, e.g. after a KSM merge: a write fault must break the sharing first.</summary>
     public HashSet<ulong> CopyOnWrite { get; } = [];
 
-    /// <summary>A host page fault: populate the host PTE with a fresh page (no notifier: nothing was mapped).</summary>
+    // Page contents, 512 words a page, kept only for pages ever written (an unwritten page reads
+    // as zeros), and what swap-out saved, by GFN, until the page is faulted back in.
+    private readonly Dictionary<ulong, ulong[]> _contents = [];
+    private readonly Dictionary<ulong, ulong[]> _swapped = [];
+
+    /// <summary>
+    /// A host page fault: populate the host PTE with a fresh page (no notifier: nothing was
+    /// mapped), with the contents swap-out saved, if any.
+    /// </summary>
     public HostPte FaultIn(ulong gfn)
     {
         if (Lookup(gfn) is { } pte)
@@ -33,7 +41,48 @@ public sealed class HostMm
 
         var fresh = new HostPte(_nextPfn++, Writable: true);
         _ptes[gfn] = fresh;
+        if (_swapped.Remove(gfn, out var saved))
+        {
+            _contents[fresh.Pfn] = saved;
+        }
+
         return fresh;
+    }
+
+    /// <summary>The 64-bit word at <paramref name="index"/> (0..511) of host page <paramref name="pfn"/>.</summary>
+    public ulong Read(ulong pfn, int index) => _contents.TryGetValue(pfn, out var page) ? page[index] : 0;
+
+    public void Write(ulong pfn, int index, ulong value)
+    {
+        if (!_contents.TryGetValue(pfn, out var page))
+        {
+            _contents[pfn] = page = new ulong[512];
+        }
+
+        page[index] = value;
+    }
+
+    /// <summary>A new host page holding a copy of <paramref name="from"/>'s contents: migration, KSM, copy-on-write.</summary>
+    public HostPte CopyOf(HostPte from, bool writable)
+    {
+        var copy = new HostPte(_nextPfn++, writable);
+        if (_contents.TryGetValue(from.Pfn, out var page))
+        {
+            _contents[copy.Pfn] = (ulong[])page.Clone();
+        }
+
+        return copy;
+    }
+
+    /// <summary>Swap-out: the page's contents go to swap until <see cref="FaultIn"/> brings them back.</summary>
+    internal void SwapOut(ulong gfn)
+    {
+        if (Lookup(gfn) is { } pte && _contents.Remove(pte.Pfn, out var page))
+        {
+            _swapped[gfn] = page;
+        }
+
+        Set(gfn, null);
     }
 
     /// <summary>Maps <paramref name="count"/> frames from <paramref name="gfn"/> to consecutive host pages, aligned so huge pages are possible.</summary>
@@ -63,6 +112,4 @@ public sealed class HostMm
             _ptes.Remove(gfn);
         }
     }
-
-    internal ulong NewPfn() => _nextPfn++;
 }

@@ -5,12 +5,14 @@ namespace SpecKit.Mmu.Kvm;
 public sealed partial class Kvm
 {
     /// <summary>
-    /// A vCPU reads or writes a guest frame. A TLB hit is used as the hardware would, even if the
-    /// SPTE has since lost the permission: that is exactly the stale translation a missing flush
-    /// allows, and the checker records it. A miss walks the SPTEs, setting A (and D on a write),
-    /// and an EPT violation goes to the fast path, then kvm_tdp_page_fault.
+    /// A vCPU reads, writes or fetches from a guest frame. A TLB hit is used as the hardware would,
+    /// even if the SPTE has since lost the permission: that is exactly the stale translation a
+    /// missing flush allows, and the checker records it. A miss walks the SPTEs, setting A (and D
+    /// on a write), and an EPT violation goes to the fast path, then kvm_tdp_page_fault. Returns
+    /// the host page the access went to, or null when it exited to userspace, was emulated or
+    /// waits for an invalidation.
     /// </summary>
-    public void Access(KvmVcpu vcpu, ulong gfn, bool write)
+    public ulong? Access(KvmVcpu vcpu, ulong gfn, AccessKind access)
     {
         if (vcpu.Paused)
         {
@@ -21,7 +23,7 @@ public sealed partial class Kvm
         RunningVcpu = vcpu;
         try
         {
-            AccessAsRunning(vcpu, gfn, write);
+            return AccessAsRunning(vcpu, gfn, access);
         }
         finally
         {
@@ -29,9 +31,10 @@ public sealed partial class Kvm
         }
     }
 
-    private void AccessAsRunning(KvmVcpu vcpu, ulong gfn, bool write)
+    private ulong? AccessAsRunning(KvmVcpu vcpu, ulong gfn, AccessKind access)
     {
-        var what = $"vCPU {vcpu.Id} {(write ? "writes" : "reads")} gfn 0x{gfn:x}";
+        var write = access == AccessKind.Write;
+        var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
 
         // kvm_dirty_ring_check_request(): a soft-full ring exits to userspace before the guest
         // runs again, until userspace has collected and reset it.
@@ -39,27 +42,27 @@ public sealed partial class Kvm
         {
             Log.Add($"{what}: KVM_EXIT_DIRTY_RING_FULL ({RingOf(vcpu).Used} of {RingOf(vcpu).Size} entries used)");
             vcpu.LastExit = "KVM_EXIT_DIRTY_RING_FULL";
-            return;
+            return null;
         }
 
         vcpu.LastExit = null;
-        if (vcpu.Tlb.TryGetValue(gfn, out var cached) && (!write || cached.Writable))
+        if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
         {
-            CheckTranslation(vcpu, gfn, cached, write);
+            CheckTranslation(vcpu, gfn, cached, access);
             Log.Add($"{what}: TLB hit");
             RecordWrite(gfn, write);
-            return;
+            return cached.Pfn;
         }
 
         for (var attempt = 0; attempt < 4; attempt++)
         {
-            if (Mmu.LeafFor(gfn) is { } leaf && (!write || MakeSpte.IsWritable(leaf.Spte)))
+            if (Mmu.LeafFor(gfn) is { } leaf && MakeSpte.Allows(leaf.Spte, access))
             {
                 Mmu.HardwareSetAccessedDirty(gfn, write);
                 var pfn = TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
-                vcpu.Tlb[gfn] = new TlbEntry(pfn, MakeSpte.IsWritable(leaf.Spte));
+                vcpu.Tlb[gfn] = new TlbEntry(pfn, MakeSpte.IsWritable(leaf.Spte), MakeSpte.IsExecutable(leaf.Spte));
                 RecordWrite(gfn, write);
-                return;
+                return pfn;
             }
 
             // An EPT misconfiguration on a cached MMIO SPTE: emulate at once if its memslot
@@ -70,7 +73,7 @@ public sealed partial class Kvm
                 if (generation == MemslotGeneration)
                 {
                     Log.Add($"{what}: MMIO SPTE (generation {generation}) hit, RET_PF_EMULATE");
-                    return;
+                    return null;
                 }
 
                 Log.Add($"{what}: stale MMIO SPTE (generation {generation}, memslots now {MemslotGeneration}), slow path");
@@ -78,6 +81,11 @@ public sealed partial class Kvm
             }
 
             var slot = FindSlot(gfn);
+            if (write && slot is not null && slot.IsWriteTracked(gfn))
+            {
+                return EmulateTrackedWrite(vcpu, slot, gfn, what);
+            }
+
             var fast = Mmu.FastPageFault(gfn, write, slot);
             if (fast is PageFaultResult.Fixed)
             {
@@ -85,31 +93,70 @@ public sealed partial class Kvm
                 continue;
             }
 
-            var result = PageFault(vcpu, gfn, write);
+            var result = PageFault(vcpu, gfn, access);
             Log.Add($"{what}: page fault, RET_PF_{Upper(result)}");
-            if (result == PageFaultResult.Emulate)
+            if (result is PageFaultResult.Emulate or PageFaultResult.WriteProtected)
             {
-                return;
+                return null;
             }
 
             if (result == PageFaultResult.Retry && MmuInvalidateInProgress > 0)
             {
                 // The vCPU keeps re-faulting until the invalidation ends; the model runs the access then.
                 Log.Add($"{what}: waits for the invalidation to end");
-                _afterInvalidation.Enqueue(() => Access(vcpu, gfn, write));
-                return;
+                _afterInvalidation.Enqueue(() => Access(vcpu, gfn, access));
+                return null;
             }
         }
 
         KvmWarn.On(true, $"{what}: still faulting after four attempts");
+        return null;
     }
+
+    /// <summary>A vCPU stores <paramref name="value"/> at <paramref name="gpa"/> (8-byte aligned), through whatever translation it has.</summary>
+    public bool WriteGuest(KvmVcpu vcpu, ulong gpa, ulong value)
+    {
+        if (Access(vcpu, gpa >> TdpWalker.PageShift, AccessKind.Write) is not { } pfn)
+        {
+            return false;
+        }
+
+        Host.Write(pfn, WordIndex(gpa), value);
+        return true;
+    }
+
+    /// <summary>A vCPU loads the 8 bytes at <paramref name="gpa"/>, or null when the access did not complete.</summary>
+    public ulong? ReadGuest(KvmVcpu vcpu, ulong gpa) =>
+        Access(vcpu, gpa >> TdpWalker.PageShift, AccessKind.Read) is { } pfn ? Host.Read(pfn, WordIndex(gpa)) : null;
+
+    /// <summary>What userspace sees at <paramref name="gpa"/> through the memslot's host mapping.</summary>
+    public ulong ReadHost(ulong gpa) =>
+        Host.Lookup(gpa >> TdpWalker.PageShift) is { } pte ? Host.Read(pte.Pfn, WordIndex(gpa)) : 0;
+
+    private static int WordIndex(ulong gpa)
+    {
+        if ((gpa & 7) != 0)
+        {
+            throw new ArgumentException($"gpa 0x{gpa:x} is not 8-byte aligned", nameof(gpa));
+        }
+
+        return (int)((gpa & 0xfff) >> 3);
+    }
+
+    private static string Verb(AccessKind access) => access switch
+    {
+        AccessKind.Write => "writes",
+        AccessKind.Fetch => "fetches from",
+        _ => "reads",
+    };
 
     /// <summary>
     /// kvm_tdp_page_fault(): snapshot the invalidation sequence, resolve the host PFN, take
     /// mmu_lock, retry if an invalidation raced, pick the level, and map.
     /// </summary>
-    public PageFaultResult PageFault(KvmVcpu vcpu, ulong gfn, bool write)
+    public PageFaultResult PageFault(KvmVcpu vcpu, ulong gfn, AccessKind access)
     {
+        var write = access == AccessKind.Write;
         var slot = FindSlot(gfn);
         if (slot is null)
         {
@@ -154,17 +201,20 @@ public sealed partial class Kvm
             return PageFaultResult.Retry;
         }
 
-        var level = HugePageAdjust(slot, gfn);
-        var pages = TdpWalker.PagesPerHpage(level);
-        var hostPfn = hostPte.Pfn & ~(pages - 1);
-        var result = Mmu.Map(gfn, level, hostPfn, write, hostPte.Writable, slot);
+        // kvm_mmu_hugepage_adjust(): a fetch under the NX huge page mitigation maps 4K, but
+        // remembers the level it could have had (req_level) for NX recovery.
+        var reqLevel = HugePageAdjust(slot, gfn);
+        var hugePageDisallowed = access == AccessKind.Fetch && NxHugePages;
+        var goalLevel = hugePageDisallowed ? 1 : reqLevel;
+        var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
+        var result = Mmu.Map(new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot));
         AfterOperation("kvm_tdp_page_fault");
         return result;
     }
 
     /// <summary>
-    /// kvm_mmu_hugepage_adjust(): 4K in a dirty-tracked slot; otherwise the largest level the
-    /// host maps, that lies wholly inside the slot.
+    /// kvm_mmu_max_mapping_level(): 4K in a dirty-tracked slot; otherwise the largest level the
+    /// host maps whose huge page the memslot allows (lpage_info's disallow_lpage).
     /// </summary>
     private int HugePageAdjust(KvmMemorySlot slot, ulong gfn)
     {
@@ -174,14 +224,8 @@ public sealed partial class Kvm
         }
 
         var level = Math.Min(Host.MappingLevel(gfn), TdpWalker.MaxHugePageLevel);
-        while (level > 1)
+        while (level > 1 && slot.LpageDisallowed(gfn, level))
         {
-            var start = TdpWalker.GfnRoundForLevel(gfn, level);
-            if (start >= slot.BaseGfn && start + TdpWalker.PagesPerHpage(level) <= slot.BaseGfn + slot.Npages)
-            {
-                break;
-            }
-
             level--;
         }
 
@@ -189,7 +233,7 @@ public sealed partial class Kvm
     }
 
     /// <summary>A TLB hit that grants more than the SPTE does now: a flush the MMU owed was not done.</summary>
-    private void CheckTranslation(KvmVcpu vcpu, ulong gfn, TlbEntry cached, bool write)
+    private void CheckTranslation(KvmVcpu vcpu, ulong gfn, TlbEntry cached, AccessKind access)
     {
         var leaf = Mmu.LeafFor(gfn);
         var current = leaf is { } l ? TdpWalker.SpteToPfn(l.Spte) + (gfn & (TdpWalker.PagesPerHpage(l.Level) - 1)) : (ulong?)null;
@@ -197,9 +241,9 @@ public sealed partial class Kvm
         {
             Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for gfn 0x{gfn:x} -> host pfn 0x{cached.Pfn:x}, but the SPTE is {(current is null ? "not present" : $"host pfn 0x{current:x}")}");
         }
-        else if (write && !MakeSpte.IsWritable(leaf!.Value.Spte))
+        else if (!MakeSpte.Allows(leaf!.Value.Spte, access))
         {
-            Violate("stale translation", $"vCPU {vcpu.Id} wrote gfn 0x{gfn:x} through a writable TLB entry, but the SPTE is write-protected");
+            Violate("stale translation", $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x} through a TLB entry that allows it, but the SPTE does not ({MakeSpte.Describe(leaf.Value.Spte)})");
         }
     }
 

@@ -76,7 +76,7 @@ public sealed partial class Kvm
     /// <summary>
     /// The SPTE tree under the root, as indented text: what scenarios snapshot. Runs of leaves
     /// with the same flags and consecutive host pages are one line, so a split 2M page reads as
-    /// the few lines that differ. Flags: W(ritable) M(MU-writable) H(ost-writable) A(ccessed) D(irty).
+    /// the few lines that differ. Flags: W(ritable) M(MU-writable) H(ost-writable) A(ccessed) D(irty) X (executable).
     /// </summary>
     public string DescribeSptes()
     {
@@ -108,7 +108,7 @@ public sealed partial class Kvm
                 }
 
                 var e = new EptSpte(spte);
-                var flags = $"{(e.Writable ? "W" : "-")}{(e.MmuWritable ? "M" : "-")}{(e.HostWritable ? "H" : "-")}{(e.Accessed ? "A" : "-")}{(e.Dirty ? "D" : "-")}";
+                var flags = MakeSpte.Describe(spte);
                 if (run is { } r && r.Flags == flags && r.Pfn + ((ulong)r.Count * pages) == e.Pfn)
                 {
                     run = r with { Count = r.Count + 1 };

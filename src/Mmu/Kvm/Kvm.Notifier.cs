@@ -106,48 +106,71 @@ public sealed partial class Kvm
     }
 
     /// <summary>
-    /// The primary MMU changes the host PTE for <paramref name="gfn"/>, telling KVM the way the mm of
-    /// this model's kernel does: set_pte_at_notify() (change_pte) inside or without an invalidation,
-    /// or (v6.10+) only invalidate_range_start/end around a plain set_pte_at().
+    /// The primary MMU replaces the host PTE for <paramref name="gfn"/>, telling KVM the way the mm
+    /// of this model's kernel does: set_pte_at_notify() (change_pte) inside or without an
+    /// invalidation, or (v6.10+) only invalidate_range_start/end around a plain set_pte_at().
+    /// The new page is made (<paramref name="makeNew"/> copies the contents) once the old
+    /// mapping is invalidated, as try_to_migrate() and KSM's replace_page() do: a guest write
+    /// through a translation that outlived the invalidation is lost with the old page.
     /// </summary>
-    public void ChangeHostPte(ulong gfn, HostPte? pte, string why)
+    public void ChangeHostPte(ulong gfn, Func<HostPte> makeNew, string why)
     {
         var changePte = Rules["ChangePte"];
-        var viaChangePte = pte is not null && changePte.Exists;
-        if (viaChangePte && changePte.Invocation == Invocation.Standalone)
+        if (changePte.Exists && changePte.Invocation == Invocation.Standalone)
         {
+            var pte = makeNew();
             Host.Set(gfn, pte);
-            ChangePte(gfn, pte!.Value);
+            ChangePte(gfn, pte);
             return;
         }
 
         InvalidateRangeStart(gfn, gfn + 1, why);
-        Host.Set(gfn, pte);
-        if (viaChangePte)
+        var replacement = makeNew();
+        Host.Set(gfn, replacement);
+        if (changePte.Exists)
         {
-            ChangePte(gfn, pte!.Value);
+            ChangePte(gfn, replacement);
         }
 
         InvalidateRangeEnd(gfn, gfn + 1);
     }
 
-    /// <summary>KSM merges the page behind <paramref name="gfn"/> into a shared, read-only, copy-on-write page.</summary>
+    /// <summary>KSM merges the page behind <paramref name="gfn"/> into a shared, read-only, copy-on-write page with the same contents.</summary>
     public void KsmMerge(ulong gfn)
     {
-        var shared = new HostPte(Host.NewPfn(), Writable: false);
+        var old = HostPage(gfn);
         Host.CopyOnWrite.Add(gfn);
-        ChangeHostPte(gfn, shared, "KSM merge");
+        ChangeHostPte(gfn, () => Host.CopyOf(old, writable: false), "KSM merge");
     }
 
-    /// <summary>A write to a copy-on-write page breaks the sharing: a fresh writable page replaces it.</summary>
+    /// <summary>A write to a copy-on-write page breaks the sharing: a writable copy replaces it.</summary>
     public void BreakCow(ulong gfn)
     {
+        var old = HostPage(gfn);
         Host.CopyOnWrite.Remove(gfn);
-        ChangeHostPte(gfn, new HostPte(Host.NewPfn(), Writable: true), "copy-on-write break");
+        ChangeHostPte(gfn, () => Host.CopyOf(old, writable: true), "copy-on-write break");
     }
 
-    /// <summary>Page migration: the same data at a new host page.</summary>
-    public void Migrate(ulong gfn) => ChangeHostPte(gfn, new HostPte(Host.NewPfn(), Writable: Host.Lookup(gfn)?.Writable ?? true), "migration");
+    /// <summary>
+    /// Page migration (try_to_migrate, remove_migration_pte): one invalidation around the whole
+    /// folio, then the data is copied to new host pages. It never used set_pte_at_notify(), so
+    /// .change_pte() plays no part, whatever the model.
+    /// </summary>
+    public void Migrate(ulong start, ulong end)
+    {
+        var old = Enumerable.Range(0, (int)(end - start)).Select(i => HostPage(start + (ulong)i)).ToList();
+        InvalidateRangeStart(start, end, "migration");
+        for (var i = 0; i < old.Count; i++)
+        {
+            Host.Set(start + (ulong)i, Host.CopyOf(old[i], old[i].Writable));
+        }
+
+        InvalidateRangeEnd(start, end);
+    }
+
+    public void Migrate(ulong gfn) => Migrate(gfn, gfn + 1);
+
+    private HostPte HostPage(ulong gfn) => Host.Lookup(gfn) ?? throw new InvalidOperationException($"gfn 0x{gfn:x} has no host page");
 
     /// <summary>Swap-out of [start, end): one invalidation, then the host PTEs are gone until the next host fault.</summary>
     public void SwapOut(ulong start, ulong end) => DropHostPages(start, end, "swap-out", vmaGone: false);
@@ -160,10 +183,14 @@ public sealed partial class Kvm
         InvalidateRangeStart(start, end, why);
         for (var gfn = start; gfn < end; gfn++)
         {
-            Host.Set(gfn, null);
             if (vmaGone)
             {
+                Host.Set(gfn, null);
                 Host.Unmapped.Add(gfn);
+            }
+            else
+            {
+                Host.SwapOut(gfn);
             }
         }
 
@@ -173,7 +200,7 @@ public sealed partial class Kvm
     /// <summary>mprotect(PROT_READ): the host PTE stays but loses write permission.</summary>
     public void MprotectReadOnly(ulong gfn)
     {
-        var pte = Host.Lookup(gfn) ?? throw new InvalidOperationException($"gfn 0x{gfn:x} has no host page");
+        var pte = HostPage(gfn);
         InvalidateRangeStart(gfn, gfn + 1, "mprotect read-only");
         Host.Set(gfn, pte with { Writable = false });
         InvalidateRangeEnd(gfn, gfn + 1);

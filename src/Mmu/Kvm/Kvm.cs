@@ -21,6 +21,12 @@ public sealed partial class Kvm
 
     public MmuRules Rules { get; }
 
+    /// <summary>
+    /// The nx_huge_pages module parameter (the iTLB multihit mitigation): huge SPTEs are not
+    /// executable, and a fetch maps 4K. Off by default here, as on CPUs without the erratum.
+    /// </summary>
+    public bool NxHugePages { get; set; }
+
     public HostMm Host { get; } = new();
 
     public TdpMmu Mmu { get; }

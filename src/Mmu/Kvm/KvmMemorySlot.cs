@@ -30,6 +30,54 @@ public sealed class KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFl
 
     public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < BaseGfn + Npages;
 
+    // slot->arch.gfn_write_track and lpage_info[].disallow_lpage, kept sparse: only counts above zero.
+    private readonly Dictionary<ulong, int> _writeTrack = [];
+    private readonly Dictionary<(int Level, ulong Index), int> _disallowLpage = [];
+
+    /// <summary>kvm_gfn_is_write_tracked().</summary>
+    public bool IsWriteTracked(ulong gfn) => _writeTrack.Count > 0 && _writeTrack.ContainsKey(gfn);
+
+    /// <summary>
+    /// lpage_info_slot(gfn, slot, level)->disallow_lpage != 0: the huge page at <paramref name="level"/>
+    /// holding <paramref name="gfn"/> reaches past the slot (kvm_alloc_memslot_metadata() disallows
+    /// the head and tail), or a GFN in it is write-tracked (kvm_mmu_gfn_disallow_lpage()).
+    /// </summary>
+    public bool LpageDisallowed(ulong gfn, int level)
+    {
+        var start = TdpWalker.GfnRoundForLevel(gfn, level);
+        if (start < BaseGfn || start + TdpWalker.PagesPerHpage(level) > BaseGfn + Npages)
+        {
+            return true;
+        }
+
+        return _disallowLpage.Count > 0 && _disallowLpage.ContainsKey((level, start));
+    }
+
+    /// <summary>update_gfn_write_track() and update_gfn_disallow_lpage_count() for every huge level: +1 or -1.</summary>
+    internal void UpdateWriteTrack(ulong gfn, int delta)
+    {
+        Update(_writeTrack, gfn, delta);
+        for (var level = 2; level <= TdpWalker.MaxHugePageLevel; level++)
+        {
+            Update(_disallowLpage, (level, TdpWalker.GfnRoundForLevel(gfn, level)), delta);
+        }
+
+        static void Update<TKey>(Dictionary<TKey, int> counts, TKey key, int delta)
+            where TKey : notnull
+        {
+            var count = counts.GetValueOrDefault(key) + delta;
+            KvmWarn.On(count < 0, $"write-track count for {key} went negative");
+            if (count > 0)
+            {
+                counts[key] = count;
+            }
+            else
+            {
+                counts.Remove(key);
+            }
+        }
+    }
+
     /// <summary>mark_page_dirty_in_slot().</summary>
     public void MarkPageDirty(ulong gfn)
     {

@@ -1,7 +1,23 @@
 namespace SpecKit.Mmu.Kvm;
 
-/// <summary>A translation a vCPU's TLB holds: the host page and whether it may be written through.</summary>
-public readonly record struct TlbEntry(ulong Pfn, bool Writable);
+/// <summary>A translation a vCPU's TLB holds: the host page and what it may be used for.</summary>
+public readonly record struct TlbEntry(ulong Pfn, bool Writable, bool Executable)
+{
+    public bool Allows(AccessKind access) => access switch
+    {
+        AccessKind.Write => Writable,
+        AccessKind.Fetch => Executable,
+        _ => true,
+    };
+}
+
+/// <summary>What a vCPU does to a guest frame: an EPT violation's exit qualification names the same three.</summary>
+public enum AccessKind
+{
+    Read,
+    Write,
+    Fetch,
+}
 
 /// <summary>A vCPU: its TLB (gfn -> cached translation) and whether it is paused.</summary>
 public sealed class KvmVcpu(int id)

@@ -3,15 +3,24 @@ namespace SpecKit.Mmu.Tdp;
 /// <summary>
 /// spte.c make_spte() for EPT with A/D bits, the model's SPTE format. The rules that matter to
 /// the seeds: a new writable leaf is W + MMU-writable + Dirty; it is Accessed unless prefetched;
-/// it is Host-writable only when the host PTE is; huge leaves carry PS.
+/// it is Host-writable only when the host PTE is; huge leaves carry PS, and lose X while the NX
+/// huge page mitigation (nx_huge_pages) is on.
 /// </summary>
 public static class MakeSpte
 {
     private static readonly EptSpte Base = new EptSpte(0).WithMmuPresent(true).WithReadable(true).WithExecutable(true).WithMemType(EptSpteMemType.Wb);
 
-    public static ulong Leaf(ulong pfn, int level, bool writable, bool hostWritable, bool prefetch)
+    public static ulong Leaf(ulong pfn, int level, bool writable, bool hostWritable, bool prefetch, bool nxHugePages)
     {
         var spte = Base.WithPfn(pfn).WithPageSize(level > 1);
+
+        // make_spte(): "level > PG_LEVEL_4K && (pte_access & ACC_EXEC_MASK) && is_nx_huge_page_enabled()"
+        // drops ACC_EXEC_MASK, so a fetch from a huge page faults and is mapped at 4K instead.
+        if (level > 1 && nxHugePages)
+        {
+            spte = spte.WithExecutable(false);
+        }
+
         if (hostWritable)
         {
             spte = spte.WithHostWritable(true);
@@ -34,26 +43,53 @@ public static class MakeSpte
     public static ulong NonLeaf(ulong childTablePfn) =>
         Base.WithWritable(true).WithAccessed(true).WithPfn(childTablePfn).Raw;
 
-    /// <summary>make_small_spte(): the child of a split huge SPTE at <paramref name="index"/>.</summary>
+    /// <summary>
+    /// make_small_spte(): the child of a split huge SPTE at <paramref name="index"/>. A 4K child is
+    /// executable again: the TDP MMU's pages allow ACC_EXEC_MASK and the NX huge page mitigation
+    /// no longer applies to it.
+    /// </summary>
     public static ulong Small(ulong huge, int childLevel, int index)
     {
         var spte = new EptSpte(huge);
         var pfn = spte.Pfn + ((ulong)index * TdpWalker.PagesPerHpage(childLevel));
-        return spte.WithPfn(pfn).WithPageSize(childLevel > 1).Raw;
+        spte = spte.WithPfn(pfn).WithPageSize(childLevel > 1);
+        return (childLevel == 1 ? spte.WithExecutable(true) : spte).Raw;
     }
 
-    /// <summary>make_huge_spte(): the first child leaf with PS set and the address rounded down to the huge page.</summary>
-    public static ulong Huge(ulong firstChild, int level)
+    /// <summary>
+    /// make_huge_spte(): the first child leaf with PS set and the address rounded down to the huge
+    /// page, made non-executable while the NX huge page mitigation is on.
+    /// </summary>
+    public static ulong Huge(ulong firstChild, int level, bool nxHugePages)
     {
         var spte = new EptSpte(firstChild);
         var pfn = spte.Pfn & ~(TdpWalker.PagesPerHpage(level) - 1);
-        return spte.WithPfn(pfn).WithPageSize(true).Raw;
+        spte = spte.WithPfn(pfn).WithPageSize(true);
+        return (nxHugePages ? spte.WithExecutable(false) : spte).Raw;
     }
 
     /// <summary>spte.h is_writable_pte().</summary>
     public static bool IsWritable(ulong spte) => (spte & EptSpte.WritableMask) != 0;
 
     public static bool IsMmuWritable(ulong spte) => (spte & EptSpte.MmuWritableMask) != 0;
+
+    /// <summary>is_executable_pte(): EPT's X bit.</summary>
+    public static bool IsExecutable(ulong spte) => (spte & EptSpte.ExecutableMask) != 0;
+
+    /// <summary>Whether the CPU may complete <paramref name="access"/> through this leaf without an EPT violation.</summary>
+    public static bool Allows(ulong spte, Kvm.AccessKind access) => access switch
+    {
+        Kvm.AccessKind.Write => IsWritable(spte),
+        Kvm.AccessKind.Fetch => IsExecutable(spte),
+        _ => true,
+    };
+
+    /// <summary>A leaf's permission and software bits as the SPTE tree shows them: W M H A D X.</summary>
+    public static string Describe(ulong spte)
+    {
+        var e = new EptSpte(spte);
+        return $"{(e.Writable ? "W" : "-")}{(e.MmuWritable ? "M" : "-")}{(e.HostWritable ? "H" : "-")}{(e.Accessed ? "A" : "-")}{(e.Dirty ? "D" : "-")}{(e.Executable ? "X" : "-")}";
+    }
 
     /// <summary>spte.h leaf_spte_change_needs_tlb_flush(): only when MMU-writable goes 1 -> 0.</summary>
     public static bool LeafChangeNeedsFlush(ulong oldSpte, ulong newSpte) => IsMmuWritable(oldSpte) && !IsMmuWritable(newSpte);

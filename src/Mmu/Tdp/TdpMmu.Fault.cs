@@ -8,13 +8,19 @@ public sealed partial class TdpMmu
     /// kvm_tdp_mmu_map(): walk to the goal level, linking new tables (or splitting a huge page in
     /// the way), then install the leaf. The caller has checked the invalidation sequence.
     /// </summary>
-    public PageFaultResult Map(ulong gfn, int goalLevel, ulong pfn, bool write, bool hostWritable, KvmMemorySlot slot)
+    public PageFaultResult Map(TdpFault fault)
     {
+        var gfn = fault.Gfn;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
-            if (iter.Level == goalLevel)
+            if (_kvm.NxHugePages)
             {
-                return MapTargetLevel(ref iter, gfn, goalLevel, pfn, write, hostWritable, slot);
+                DisallowedHugepageAdjust(ref fault, iter.OldSpte, iter.Level);
+            }
+
+            if (iter.Level == fault.GoalLevel)
+            {
+                return MapTargetLevel(ref iter, fault);
             }
 
             if (iter.IsPresent && !iter.IsLast)
@@ -33,24 +39,57 @@ public sealed partial class TdpMmu
                 }
             }
 
+            if (fault.HugePageDisallowed)
+            {
+                _nxHugePageDisallowed.Add(child);
+            }
+
             SetSpte(ref iter, MakeSpte.NonLeaf(child), "kvm_tdp_mmu_map");
+
+            // track_possible_nx_huge_page(): this table stands where a huge page could be, were it
+            // not for the mitigation; NX recovery may zap it so the huge page can come back.
+            if (fault.HugePageDisallowed && fault.ReqLevel >= iter.Level)
+            {
+                _possibleNxHugePages.Add(new PossibleNxHugePage(child, iter.Gfn, iter.Level));
+            }
         }
 
-        KvmWarn.On(true, $"kvm_tdp_mmu_map: walk for gfn 0x{gfn:x} ended above level {goalLevel}");
+        KvmWarn.On(true, $"kvm_tdp_mmu_map: walk for gfn 0x{gfn:x} ended above level {fault.GoalLevel}");
         return PageFaultResult.Retry;
     }
 
-    /// <summary>tdp_mmu_map_handle_target_level().</summary>
-    private PageFaultResult MapTargetLevel(ref TdpIter iter, ulong gfn, int level, ulong pfn, bool write, bool hostWritable, KvmMemorySlot slot)
+    /// <summary>
+    /// disallowed_hugepage_adjust() (mmu.c): where a table already stands because an earlier fetch
+    /// disallowed the huge page, map one level lower rather than replace the table with a huge
+    /// SPTE, which would zap the executable 4K pages under it.
+    /// </summary>
+    private void DisallowedHugepageAdjust(ref TdpFault fault, ulong spte, int level)
     {
+        if (level > 1 && level == fault.GoalLevel && TdpWalker.IsShadowPresent(spte) && !TdpWalker.IsLastSpte(spte, level)
+            && _nxHugePageDisallowed.Contains(TdpWalker.SpteToPfn(spte)))
+        {
+            var pageMask = TdpWalker.PagesPerHpage(level) - TdpWalker.PagesPerHpage(level - 1);
+            fault = fault with { Pfn = fault.Pfn | (fault.Gfn & pageMask), GoalLevel = level - 1 };
+        }
+    }
+
+    /// <summary>tdp_mmu_map_handle_target_level().</summary>
+    private PageFaultResult MapTargetLevel(ref TdpIter iter, TdpFault fault)
+    {
+        var (gfn, level, pfn, slot) = (fault.Gfn, fault.GoalLevel, fault.Pfn, fault.Slot);
+
         // The spurious check: a present leaf that already allows the access (another vCPU fixed it).
-        if (iter.IsPresent && iter.IsLast && (!write || MakeSpte.IsWritable(iter.OldSpte)))
+        if (iter.IsPresent && iter.IsLast && MakeSpte.Allows(iter.OldSpte, fault.Access))
         {
             KvmWarn.On(TdpWalker.SpteToPfn(iter.OldSpte) != pfn, $"spurious fault at gfn 0x{gfn:x} maps a different PFN");
             return PageFaultResult.Spurious;
         }
 
-        var newSpte = MakeSpte.Leaf(pfn, level, writable: !slot.Flags.HasFlag(MemslotFlags.ReadOnly), hostWritable, prefetch: false);
+        // make_spte(): mmu_try_to_unsync_pages() refuses a write-tracked GFN, so the SPTE is made
+        // without W and MMU-writable, and a write fault reports RET_PF_WRITE_PROTECTED.
+        var writeTracked = slot.IsWriteTracked(gfn);
+        var writable = !slot.Flags.HasFlag(MemslotFlags.ReadOnly) && !writeTracked;
+        var newSpte = MakeSpte.Leaf(pfn, level, writable, fault.HostWritable, prefetch: false, _kvm.NxHugePages);
         if (newSpte == iter.OldSpte)
         {
             return PageFaultResult.Spurious;
@@ -70,7 +109,7 @@ public sealed partial class TdpMmu
             _kvm.MarkPageDirtyInSlot(slot, gfn);
         }
 
-        return PageFaultResult.Fixed;
+        return writeTracked && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Fixed;
     }
 
     /// <summary>

@@ -122,7 +122,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            SetSpte(ref iter, MakeSpte.Huge(child[first], iter.Level), policy.Name);
+            SetSpte(ref iter, MakeSpte.Huge(child[first], iter.Level, _kvm.NxHugePages), policy.Name);
             recovered++;
         }
 

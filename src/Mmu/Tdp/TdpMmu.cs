@@ -187,7 +187,7 @@ public sealed partial class TdpMmu
             // Every entry of a 4K table is a leaf or not present, and a leaf going to FROZEN has
             // nothing else to do (no dirty log, no child), so the whole table is frozen at once.
             table.AsSpan().Fill(SpteValues.FROZEN_SPTE);
-            Tables.Free(tablePfn);
+            FreeTable(tablePfn);
             return;
         }
 
@@ -199,6 +199,16 @@ public sealed partial class TdpMmu
             {
                 HandleChangedSpte(baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level)), old, SpteValues.FROZEN_SPTE, level, operation);
             }
+        }
+
+        FreeTable(tablePfn);
+    }
+
+    private void FreeTable(ulong tablePfn)
+    {
+        if (_nxHugePageDisallowed.Count > 0)
+        {
+            UntrackPossibleNxHugePage(tablePfn);
         }
 
         Tables.Free(tablePfn);

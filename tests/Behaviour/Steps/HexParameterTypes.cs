@@ -1,9 +1,10 @@
 using System.Globalization;
 using SpecKit.Features;
+using SpecKit.Mmu.Kvm;
 
 namespace SpecKit.Behaviour.Steps;
 
-/// <summary>Parameter types in the words KVM developers use: GFNs, PFNs and page-table levels.</summary>
+/// <summary>Parameter types in the words KVM developers use: GFNs, PFNs, GPAs, page-table levels and access kinds.</summary>
 public static class HexParameterTypes
 {
     /// <summary><c>{gfn}</c>: a guest frame number, hex (0x1f) or decimal.</summary>
@@ -22,6 +23,19 @@ public static class HexParameterTypes
         "2M" => 2,
         "1G" => 3,
         _ => int.Parse(text, CultureInfo.InvariantCulture),
+    };
+
+    /// <summary><c>{gpa}</c>: a guest physical address, hex (0x3008) or decimal.</summary>
+    [ParameterType("gpa", "0x[0-9a-fA-F_]+|[0-9]+")]
+    public static ulong Gpa(string text) => ParseNumber(text);
+
+    /// <summary><c>{access}</c>: read, write or fetch, as an EPT violation's exit qualification names them.</summary>
+    [ParameterType("access", "read|write|fetch")]
+    public static AccessKind Access(string text) => text switch
+    {
+        "write" => AccessKind.Write,
+        "fetch" => AccessKind.Fetch,
+        _ => AccessKind.Read,
     };
 
     private static ulong ParseNumber(string text)

@@ -77,12 +77,11 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     [When("dirty logging is disabled on memslot {int}")]
     public void DisableLogging(int id) => Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemslotFlags.LogDirtyPages);
 
-    [When("vCPU {int} takes an EPT violation on gfn {gfn} for a {word} that vCPU {int} has already fixed")]
-    public void SpuriousFault(int vcpu, ulong gfn, string access, int other)
+    [When("vCPU {int} takes an EPT violation on gfn {gfn} for a {access} that vCPU {int} has already fixed")]
+    public void SpuriousFault(int vcpu, ulong gfn, AccessKind access, int other)
     {
-        var write = access == "write";
-        Assert.Equal(PageFaultResult.Fixed, Kvm.PageFault(Kvm.Vcpus[other], gfn, write));
-        world.LastFault = Kvm.PageFault(Kvm.Vcpus[vcpu], gfn, write);
+        Assert.Equal(PageFaultResult.Fixed, Kvm.PageFault(Kvm.Vcpus[other], gfn, access));
+        world.LastFault = Kvm.PageFault(Kvm.Vcpus[vcpu], gfn, access);
     }
 
     [Then("the fault returns {word}")]
@@ -132,18 +131,18 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
 
     [Given("vCPU {int} has read gfn {gfn}")]
     [When("vCPU {int} reads gfn {gfn}")]
-    public void Reads(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: false);
+    public void Reads(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, AccessKind.Read);
 
     [Given("vCPU {int} has written gfn {gfn}")]
     [When("vCPU {int} writes gfn {gfn}")]
-    public void Writes(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: true);
+    public void Writes(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, AccessKind.Write);
 
     [When("vCPU {int} writes gfns {}")]
     public void WritesMany(int vcpu, string gfns)
     {
         foreach (var gfn in gfns.Split(", ").Select(HexParameterTypes.Gfn))
         {
-            Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: true);
+            Kvm.Access(Kvm.Vcpus[vcpu], gfn, AccessKind.Write);
         }
     }
 
@@ -183,11 +182,11 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     [When("the host migrates the page behind gfn {gfn}")]
     public void Migrate(ulong gfn) => Kvm.Migrate(gfn);
 
-    [When("the host migrates the page behind gfn {gfn} while vCPU {int} faults on it for a {word}")]
-    public void MigrateDuringFault(ulong gfn, int vcpu, string access)
+    [When("the host migrates the page behind gfn {gfn} while vCPU {int} faults on it for a {access}")]
+    public void MigrateDuringFault(ulong gfn, int vcpu, AccessKind access)
     {
         Kvm.BeforeFaultTakesLock.Enqueue(() => Kvm.Migrate(gfn));
-        Kvm.Access(Kvm.Vcpus[vcpu], gfn, write: access == "write");
+        Kvm.Access(Kvm.Vcpus[vcpu], gfn, access);
     }
 
     [When("the primary MMU ages gfns [{gfn}, {gfn}) with {word}")]
@@ -197,7 +196,7 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     public void SwapOutContended(ulong start, ulong end, ulong contendedAt, int vcpu, ulong readGfn)
     {
         Kvm.Contention.At(contendedAt);
-        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(Kvm.Vcpus[vcpu], readGfn, write: false));
+        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(Kvm.Vcpus[vcpu], readGfn, AccessKind.Read));
         Kvm.SwapOut(start, end);
     }
 

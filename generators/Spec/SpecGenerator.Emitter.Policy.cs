@@ -75,12 +75,16 @@ internal static partial class SpecEmitter
     /// the bits it changes, what it records, and how it flushes and yields. Reading one of these
     /// files is reading the spec's Operation block as the loop the kernel writes by hand.
     /// </summary>
+    // "Dirty" is the bit dirty tracking clears, which is W when the MMU has no A/D bits
+    // (tdp_mmu.c clear_dirty_gfn_range: dbit), so it is the runtime's to say; the rest are layout bits.
+    private static string ChangedBits(string change) => change == "Dirty" ? "mmu.DirtyBit" : $"EptSpte.{change}Mask";
+
     private static string EmitRangeOp(RangeOpUnit unit)
     {
         var op = unit.Operation;
         var e = op.Entries.ToDictionary(x => x.Key, x => x);
         var zap = e["Changes"].Values.Contains("Zap");
-        var clear = string.Join(" | ", e["Changes"].Values.Where(c => c != "Zap").Select(c => $"EptSpte.{c}Mask"));
+        var clear = string.Join(" | ", e["Changes"].Values.Where(c => c != "Zap").Select(ChangedBits));
         var flush = e["Flush"].Values[0];
         var w = Header(unit.Model, op.Origin, $"Operation {op.Name}, emitted from its policy");
         using (w.Block("public static partial class TdpRangeOps"))

@@ -86,7 +86,7 @@ public sealed partial class Kvm
                 return EmulateTrackedWrite(vcpu, slot, gfn, what);
             }
 
-            var fast = Mmu.FastPageFault(gfn, write, slot);
+            var fast = Mmu.FastPageFault(gfn, access, slot);
             if (fast is PageFaultResult.Fixed)
             {
                 Log.Add($"{what}: fast page fault, RET_PF_FIXED");
@@ -241,11 +241,20 @@ public sealed partial class Kvm
         {
             Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for gfn 0x{gfn:x} -> host pfn 0x{cached.Pfn:x}, but the SPTE is {(current is null ? "not present" : $"host pfn 0x{current:x}")}");
         }
-        else if (!MakeSpte.Allows(leaf!.Value.Spte, access))
+        else if (!MakeSpte.Allows(GrantedWithoutFlush(leaf!.Value.Spte), access))
         {
             Violate("stale translation", $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x} through a TLB entry that allows it, but the SPTE does not ({MakeSpte.Describe(leaf.Value.Spte)})");
         }
     }
+
+    /// <summary>
+    /// What a TLB entry may still grant without a flush being owed. Access tracking takes R, W and X
+    /// away without a flush (clear_young never flushes, and leaf_spte_change_needs_tlb_flush() is
+    /// false while MMU-writable stays), so an access-tracked SPTE counts as its restored self.
+    /// </summary>
+    private static ulong GrantedWithoutFlush(ulong spte) =>
+        !MakeSpte.IsAccessTrack(spte) ? spte
+        : MakeSpte.RestoreAccessTrack(spte) | (MakeSpte.IsMmuWritable(spte) ? EptSpte.WritableMask : 0);
 
     private static string Upper(PageFaultResult result) => result switch
     {

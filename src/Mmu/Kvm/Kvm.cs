@@ -27,6 +27,27 @@ public sealed partial class Kvm
     /// </summary>
     public bool NxHugePages { get; set; }
 
+    /// <summary>
+    /// The eptad module parameter (enable_ept_ad_bits): with it off, SPTEs are A/D-disabled, aging
+    /// takes R/W/X away instead of clearing A, and dirty tracking clears W instead of D. Set it
+    /// before the first fault: SPTEs keep the mode they were made with.
+    /// </summary>
+    public bool EptAdBits
+    {
+        get => _eptAdBits;
+        set
+        {
+            if (Mmu.Tables.LiveTables > 1)
+            {
+                throw new InvalidOperationException("EPT A/D bits are chosen when the VM is made, before any SPTE exists");
+            }
+
+            _eptAdBits = value;
+        }
+    }
+
+    private bool _eptAdBits = true;
+
     public HostMm Host { get; } = new();
 
     public TdpMmu Mmu { get; }

@@ -44,7 +44,7 @@ public sealed partial class TdpMmu
                 _nxHugePageDisallowed.Add(child);
             }
 
-            SetSpte(ref iter, MakeSpte.NonLeaf(child), "kvm_tdp_mmu_map");
+            SetSpte(ref iter, MakeSpte.NonLeaf(child, AdEnabled), "kvm_tdp_mmu_map");
 
             // track_possible_nx_huge_page(): this table stands where a huge page could be, were it
             // not for the mitigation; NX recovery may zap it so the huge page can come back.
@@ -89,7 +89,7 @@ public sealed partial class TdpMmu
         // without W and MMU-writable, and a write fault reports RET_PF_WRITE_PROTECTED.
         var writeTracked = slot.IsWriteTracked(gfn);
         var writable = !slot.Flags.HasFlag(MemslotFlags.ReadOnly) && !writeTracked;
-        var newSpte = MakeSpte.Leaf(pfn, level, writable, fault.HostWritable, prefetch: false, _kvm.NxHugePages);
+        var newSpte = MakeSpte.Leaf(pfn, level, writable, fault.HostWritable, prefetch: false, _kvm.NxHugePages, AdEnabled);
         if (newSpte == iter.OldSpte)
         {
             return PageFaultResult.Spurious;
@@ -113,22 +113,35 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// fast_page_fault(): restore W locklessly on a present, MMU-writable 4K leaf; mark the page dirty
-    /// only on a W 0 -> 1 transition (fast_pf_fix_direct_spte).
+    /// fast_page_fault(): fix a present 4K leaf locklessly when the access failed only because W
+    /// was cleared with MMU-writable kept (dirty logging), or because the SPTE is access-tracked
+    /// (A/D bits off); mark the page dirty only on a W 0 -> 1 transition (fast_pf_fix_direct_spte).
     /// </summary>
-    public PageFaultResult FastPageFault(ulong gfn, bool write, KvmMemorySlot? slot)
+    public PageFaultResult FastPageFault(ulong gfn, AccessKind access, KvmMemorySlot? slot)
     {
-        if (!write || LeafFor(gfn) is not { } leaf)
+        if (LeafFor(gfn) is not { } leaf)
         {
             return PageFaultResult.Invalid;
         }
 
-        if (MakeSpte.IsWritable(leaf.Spte))
+        var spte = leaf.Spte;
+        if (MakeSpte.Allows(spte, access))
         {
             return PageFaultResult.Spurious;
         }
 
-        if (!MakeSpte.IsMmuWritable(leaf.Spte) || (leaf.Level > 1 && slot is { DirtyTracked: true }))
+        var newSpte = MakeSpte.IsAccessTrack(spte) ? MakeSpte.RestoreAccessTrack(spte) : spte;
+        if (access == AccessKind.Write && !MakeSpte.IsWritable(newSpte))
+        {
+            if (!MakeSpte.IsMmuWritable(spte) || (leaf.Level > 1 && slot is { DirtyTracked: true }))
+            {
+                return PageFaultResult.Invalid;
+            }
+
+            newSpte |= EptSpte.WritableMask | (MakeSpte.IsAdEnabled(spte) ? EptSpte.DirtyMask : 0);
+        }
+
+        if (newSpte == spte || !MakeSpte.Allows(newSpte, access))
         {
             return PageFaultResult.Invalid;
         }
@@ -137,8 +150,8 @@ public sealed partial class TdpMmu
         {
             if (iter.Level == leaf.Level && iter.IsPresent && iter.IsLast)
             {
-                SetSpte(ref iter, iter.OldSpte | EptSpte.WritableMask | EptSpte.DirtyMask, "fast_page_fault");
-                if (slot is not null)
+                SetSpte(ref iter, newSpte, "fast_page_fault");
+                if (slot is not null && !MakeSpte.IsWritable(spte) && MakeSpte.IsWritable(newSpte))
                 {
                     _kvm.MarkPageDirtyInSlot(slot, gfn);
                 }
@@ -150,7 +163,10 @@ public sealed partial class TdpMmu
         return PageFaultResult.Invalid;
     }
 
-    /// <summary>The CPU's page walk setting A, and D on a write, in the leaf it used (EPT A/D bits enabled).</summary>
+    /// <summary>
+    /// The CPU's page walk setting A, and D on a write, in the leaf it used. With A/D bits off
+    /// (SPTE_TDP_AD_DISABLED) the hardware sets neither.
+    /// </summary>
     public void HardwareSetAccessedDirty(ulong gfn, bool write)
     {
         var table = Tables[Root];
@@ -159,7 +175,11 @@ public sealed partial class TdpMmu
             ref var spte = ref table[TdpWalker.SpteIndex(gfn, level)];
             if (TdpWalker.IsLastSpte(spte, level))
             {
-                spte |= EptSpte.AccessedMask | (write ? EptSpte.DirtyMask : 0);
+                if (MakeSpte.IsAdEnabled(spte))
+                {
+                    spte |= EptSpte.AccessedMask | (write ? EptSpte.DirtyMask : 0);
+                }
+
                 return;
             }
 

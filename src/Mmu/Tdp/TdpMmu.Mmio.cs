@@ -66,7 +66,7 @@ public sealed partial class TdpMmu
             }
 
             KvmWarn.On(iter.IsPresent, $"make_mmio_spte: a huge leaf maps gfn 0x{gfn:x}, which has no memslot");
-            SetSpte(ref iter, MakeSpte.NonLeaf(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE)), "kvm_tdp_mmu_map");
+            SetSpte(ref iter, MakeSpte.NonLeaf(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), AdEnabled), "kvm_tdp_mmu_map");
         }
     }
 

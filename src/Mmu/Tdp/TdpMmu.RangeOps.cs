@@ -78,7 +78,7 @@ public sealed partial class TdpMmu
                 table[i] = MakeSpte.Small(iter.OldSpte, iter.Level - 1, i);
             }
 
-            SetSpte(ref iter, MakeSpte.NonLeaf(child), policy.Name);
+            SetSpte(ref iter, MakeSpte.NonLeaf(child, AdEnabled), policy.Name);
             split++;
         }
 
@@ -170,14 +170,17 @@ public sealed partial class TdpMmu
         }
     }
 
-    /// <summary>kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves; returns whether any was young (policy AgeGfnRange).</summary>
+    /// <summary>
+    /// kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves, or with A/D bits off, mark them for
+    /// access tracking (kvm_tdp_mmu_age_spte); returns whether any was young (policy AgeGfnRange).
+    /// </summary>
     public bool AgeGfnRange(ulong start, ulong end, bool testOnly)
     {
         var policy = _ageGfnRange;
         var young = false;
         for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
-            if (!iter.IsPresent || !iter.IsLast || (iter.OldSpte & EptSpte.AccessedMask) == 0)
+            if (!iter.IsPresent || !iter.IsLast || !MakeSpte.IsAccessed(iter.OldSpte))
             {
                 continue;
             }
@@ -188,7 +191,7 @@ public sealed partial class TdpMmu
                 return true;
             }
 
-            SetSpte(ref iter, iter.OldSpte & ~EptSpte.AccessedMask, policy.Name);
+            SetSpte(ref iter, MakeSpte.MarkForAccessTrack(iter.OldSpte), policy.Name);
             Record(policy, iter.Gfn);
         }
 

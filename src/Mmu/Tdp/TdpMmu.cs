@@ -60,6 +60,15 @@ public sealed partial class TdpMmu
     /// <summary>A walk under the root, as the emitted range operations start theirs (for_each_tdp_pte_min_level).</summary>
     public TdpIter StartWalk(int minLevel, ulong start) => TdpIter.Start(Tables, Root, RootLevel, minLevel, start);
 
+    /// <summary>kvm_ad_enabled: the eptad module parameter, read when SPTEs are made.</summary>
+    public bool AdEnabled => _kvm.EptAdBits;
+
+    /// <summary>
+    /// The bit dirty tracking clears: D, or W when tdp_mmu_need_write_protect() says the MMU has no
+    /// A/D bits to rely on (clear_dirty_gfn_range's dbit).
+    /// </summary>
+    public ulong DirtyBit => AdEnabled ? EptSpte.DirtyMask : EptSpte.WritableMask;
+
     internal void MarkPageDirty(ulong gfn) => _kvm.MarkPageDirty(gfn);
 
     internal void MarkPageAccessed(ulong gfn) => _kvm.MarkPageAccessed(gfn);

@@ -3,19 +3,21 @@ using SpecKit.Mmu.Kvm;
 
 namespace SpecKit.Behaviour.Steps;
 
-/// <summary>Steps for fetches and the NX huge page mitigation, write tracking, and the data guests store.</summary>
+/// <summary>Steps for fetches and the NX huge page mitigation, EPT A/D bits, write tracking, and the data guests store.</summary>
 [Binding]
 public sealed class FaultSteps(KvmWorld world)
 {
     private Kvm Kvm => world.Kvm;
 
     [Given("the NX huge page mitigation is {word}")]
-    public void NxHugePages(string state) => Kvm.NxHugePages = state switch
-    {
-        "on" => true,
-        "off" => false,
-        _ => throw new ArgumentException($"the NX huge page mitigation is 'on' or 'off', not '{state}'"),
-    };
+    public void NxHugePages(string state) => Kvm.NxHugePages = OnOff("the NX huge page mitigation", state);
+
+    [Given(@"EPT A\/D bits are {word}")]
+    public void EptAdBits(string state) => Kvm.EptAdBits = OnOff("EPT A/D bits", state);
+
+    [Then("test_young finds gfns [{gfn}, {gfn}) {word}")]
+    public void TestYoung(ulong start, ulong end, string expected) =>
+        Assert.Equal(expected, Kvm.Age(start, end, "test_young") ? "young" : "old");
 
     [When("the host swaps out gfns [{gfn}, {gfn})")]
     public void SwapOut(ulong start, ulong end) => Kvm.SwapOut(start, end);
@@ -53,6 +55,13 @@ public sealed class FaultSteps(KvmWorld world)
 
     [Then("userspace reads {long} at gpa {gpa}")]
     public void UserspaceReads(long value, ulong gpa) => Assert.Equal(KvmSteps.Hex((ulong)value), KvmSteps.Hex(Kvm.ReadHost(gpa)));
+
+    private static bool OnOff(string what, string state) => state switch
+    {
+        "on" => true,
+        "off" => false,
+        _ => throw new ArgumentException($"{what}: 'on' or 'off', not '{state}'"),
+    };
 
     private static string Hex(ulong? value) => value is { } v ? KvmSteps.Hex(v) : "(the load did not complete)";
 }

@@ -21,13 +21,13 @@ public static partial class TdpRangeOps
             }
 
             // Visits Leaves: tdp_mmu.c clear_dirty_gfn_range
-            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || (iter.OldSpte & (EptSpte.DirtyMask)) == 0)
+            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || (iter.OldSpte & (mmu.DirtyBit)) == 0)
             {
                 continue;
             }
 
             // Changes Dirty: clears D, or W when write-protection is needed for dirty tracking
-            mmu.SetSpte(ref iter, iter.OldSpte & ~(EptSpte.DirtyMask), "ClearDirtyGfnRange");
+            mmu.SetSpte(ref iter, iter.OldSpte & ~(mmu.DirtyBit), "ClearDirtyGfnRange");
             changed = true;
         }
 

@@ -33,7 +33,15 @@ internal static partial class SpecEmitter
             w.Line($"    RecordsAccessed: {Bool(entries["RecordsAccessed"])},");
             w.Line($"    Flush: global::SpecKit.Mmu.Policy.FlushPolicy.{entries["Flush"][0]},");
             w.Line($"    Yield: global::SpecKit.Mmu.Policy.YieldPolicy.{entries["Yield"][0]},");
-            w.Line($"    Origin: {Literal(op.Origin)});");
+            if (entries.TryGetValue("RootFilter", out var filter))
+            {
+                w.Line($"    Origin: {Literal(op.Origin)},");
+                w.Line($"    Roots: new global::SpecKit.Mmu.Policy.RootPolicy(global::SpecKit.Mmu.Policy.RootFilter.{filter[0]}, IncludesInvalidRoots: {(entries["InvalidRoots"][0] == "Included" ? "true" : "false")}));");
+            }
+            else
+            {
+                w.Line($"    Origin: {Literal(op.Origin)});");
+            }
         }
 
         return w.ToString();

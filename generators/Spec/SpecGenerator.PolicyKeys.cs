@@ -19,6 +19,8 @@ internal static class PolicyKeys
         ["RecordsAccessed"] = ["Yes", "No"],
         ["Flush"] = ["Never", "OnChange", "Caller", "Always"],
         ["Yield"] = ["No", "FlushFirst", "WithoutFlush"],
+        ["RootFilter"] = ["AttrFilter", "ZapPrivateFlag", "ExcludeFlags"],
+        ["InvalidRoots"] = ["Included", "Excluded"],
     };
 
     /// <summary>Keys that take a list of values; the others take exactly one.</summary>
@@ -26,6 +28,13 @@ internal static class PolicyKeys
 
     /// <summary>Keys the base spec must give for every operation; the rest have defaults.</summary>
     public static readonly string[] Required = ["Lock", "Visits", "Changes", "RecordsDirty", "RecordsAccessed", "Flush", "Yield"];
+
+    /// <summary>
+    /// Keys only an operation that picks TDP MMU roots from a <c>struct kvm_gfn_range</c> gives
+    /// (an unmap, aging): how the range selects the root kinds, and whether invalid roots are
+    /// walked too. They have no default and go together: an operation gives both or neither.
+    /// </summary>
+    public static readonly string[] RootKeys = ["RootFilter", "InvalidRoots"];
 
     public static readonly Dictionary<string, string> Defaults = new()
     {

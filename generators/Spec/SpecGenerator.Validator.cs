@@ -241,12 +241,22 @@ internal sealed class SpecValidator
             ok = false;
         }
 
+        if (PolicyKeys.RootKeys.Any(seen.ContainsKey))
+        {
+            foreach (var key in PolicyKeys.RootKeys.Where(k => !seen.ContainsKey(k)))
+            {
+                Report(Diagnostics.MissingPolicyKey, operation.Span, operation.Name, key, string.Join("|", PolicyKeys.Values[key]));
+                ok = false;
+            }
+        }
+
         if (!ok)
         {
             return null;
         }
 
         var entries = PolicyKeys.Values.Keys
+            .Where(key => seen.ContainsKey(key) || !PolicyKeys.RootKeys.Contains(key))
             .Select(key => seen.TryGetValue(key, out var e)
                 ? new ResolvedEntry(key, e.Values, e.Source!)
                 : new ResolvedEntry(key, new[] { PolicyKeys.Defaults[key] }.ToEquatableArray(), "default"))

@@ -33,4 +33,20 @@ public class PolicyTests
         Assert.True(dead.Exists && standalone.Exists);
         Assert.Equal((Invocation.InsideInvalidation, Invocation.Standalone), (dead.Invocation, standalone.Invocation));
     }
+
+    [Fact]
+    public void The_tdx_variants_change_only_how_the_unmap_picks_its_roots()
+    {
+        var baseUnmap = SpecKit.Mmu.MmuPolicy.Rules["UnmapGfnRange"];
+        var v19 = SpecKit.Mmu.Variants.TdxZapPrivateV19.MmuPolicy.Rules["UnmapGfnRange"];
+        var exclude = SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules["UnmapGfnRange"];
+        Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: true), baseUnmap.Roots);
+        Assert.Equal(baseUnmap with { Title = v19.Title, Roots = new RootPolicy(RootFilter.ZapPrivateFlag, IncludesInvalidRoots: true) }, v19);
+        Assert.Equal(baseUnmap with { Title = exclude.Title, Roots = new RootPolicy(RootFilter.ExcludeFlags, IncludesInvalidRoots: true) }, exclude);
+        Assert.Equal(SpecKit.Mmu.MmuPolicy.Rules["AgeGfnRange"], SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules["AgeGfnRange"]);
+
+        // The unmap picks roots; the leaf walk in each is ZapLeafs', so no loop is emitted for it.
+        Assert.Throws<KeyNotFoundException>(() => SpecKit.Mmu.MmuPolicy.Rules.RangeOp("UnmapGfnRange"));
+        Assert.NotNull(SpecKit.Mmu.MmuPolicy.Rules.RangeOp("ZapLeafs"));
+    }
 }

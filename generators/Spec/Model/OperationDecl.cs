@@ -33,8 +33,12 @@ internal sealed record RangeOpUnit(ModelId Model, OperationModel Operation) : Em
     {
         var entries = op.Entries.ToDictionary(e => e.Key, e => e.Values);
         var changes = entries["Changes"];
+
+        // An operation with a RootFilter (UnmapGfnRange) picks roots; the leaf walk in each
+        // root is another operation's (ZapLeafs), so it has no loop of its own to emit.
         return entries["Visits"][0] == "Leaves" && entries["Exists"][0] == "Yes"
             && (changes.All(c => Bits.Contains(c)) || (changes.Count == 1 && changes[0] == "Zap"))
-            && op.Name != "AgeGfnRange" && op.Name != "ClearDirtyPtMasked";
+            && op.Name != "AgeGfnRange" && op.Name != "ClearDirtyPtMasked"
+            && !entries.ContainsKey("RootFilter");
     }
 }

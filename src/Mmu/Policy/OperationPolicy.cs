@@ -65,7 +65,27 @@ public enum Invocation
     InsideInvalidation,
 }
 
+/// <summary>
+/// How kvm_tdp_mmu_unmap_gfn_range() turns the caller's struct kvm_gfn_range into the TDP MMU
+/// roots it zaps: the merged kernel and the two designs seed 003 compares (src/Mmu/Tdx).
+/// </summary>
+public enum RootFilter
+{
+    /// <summary>v6.14: callers set range->attr_filter; kvm_gfn_range_filter_to_root_types() maps it to root types.</summary>
+    AttrFilter,
+
+    /// <summary>v19 (Feb 2024): zap_private from only_private/only_shared and the new attributes, passed to tdp_mmu_zap_leafs().</summary>
+    ZapPrivateFlag,
+
+    /// <summary>Seed 003 (Rick Edgecombe, Apr 2024): callers set exclude_private/exclude_shared; the loop skips those roots.</summary>
+    ExcludeFlags,
+}
+
+/// <summary>The roots an operation picks from a kvm_gfn_range (spec keys RootFilter and InvalidRoots).</summary>
+public sealed record RootPolicy(RootFilter Filter, bool IncludesInvalidRoots);
+
 /// <summary>One operation's rules, with the spec line they come from.</summary>
+/// <param name="Roots">Only for operations that pick roots from a kvm_gfn_range (UnmapGfnRange, AgeGfnRange).</param>
 public sealed record OperationPolicy(
     string Name,
     string Title,
@@ -78,7 +98,8 @@ public sealed record OperationPolicy(
     bool RecordsAccessed,
     FlushPolicy Flush,
     YieldPolicy Yield,
-    string Origin);
+    string Origin,
+    RootPolicy? Roots = null);
 
 /// <summary>
 /// A leaf-rewriting range operation as the spec generator emits it from a policy

@@ -18,6 +18,8 @@ public static partial class MmuPolicy
     /// RecordsAccessed: No (seed 001: the notifier's return value says young; the page is not marked accessed)<br/>
     /// Flush: Never (spte.h: KVM x86 omits TLB flushes even for clear_flush_young)<br/>
     /// Yield: No (RCU walk)<br/>
+    /// RootFilter: AttrFilter (tdp_mmu.c __kvm_tdp_mmu_age_gfn_range: types = kvm_gfn_range_filter_to_root_types(kvm, range-&gt;attr_filter))<br/>
+    /// InvalidRoots: Excluded (no KVM_INVALID_ROOTS: tdp_mmu_root_match() skips invalid roots in for_each_tdp_mmu_root_rcu)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy AgeGfnRange = new(
         Name: "AgeGfnRange",
@@ -31,5 +33,6 @@ public static partial class MmuPolicy
         RecordsAccessed: false,
         Flush: global::SpecKit.Mmu.Policy.FlushPolicy.Never,
         Yield: global::SpecKit.Mmu.Policy.YieldPolicy.No,
-        Origin: "spec/policy/tdp-range-ops.policy:90");
+        Origin: "spec/policy/tdp-range-ops.policy:90",
+        Roots: new global::SpecKit.Mmu.Policy.RootPolicy(global::SpecKit.Mmu.Policy.RootFilter.AttrFilter, IncludesInvalidRoots: false));
 }

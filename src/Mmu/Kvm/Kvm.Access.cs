@@ -33,7 +33,6 @@ public sealed partial class Kvm
 
     private ulong? AccessAsRunning(KvmVcpu vcpu, ulong gfn, AccessKind access)
     {
-        var write = access == AccessKind.Write;
         var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
 
         // kvm_dirty_ring_check_request(): a soft-full ring exits to userspace before the guest
@@ -46,7 +45,27 @@ public sealed partial class Kvm
         }
 
         vcpu.LastExit = null;
-        if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
+        var (root, slotGfn) = RootForFault(gfn);
+        if (IsMirrored && root.IsMirror != IsPrivate(slotGfn))
+        {
+            // kvm_mmu_faultin_pfn(): the access disagrees with the GFN's attribute, so userspace
+            // must convert it first (kvm_mmu_prepare_memory_fault_exit).
+            Log.Add($"{what}: {(root.IsMirror ? "private" : "shared")} access to a {(IsPrivate(slotGfn) ? "private" : "shared")} gfn, KVM_EXIT_MEMORY_FAULT");
+            vcpu.LastExit = "KVM_EXIT_MEMORY_FAULT";
+            return null;
+        }
+
+        return Mmu.On(root, () => AccessOnRoot(vcpu, gfn, slotGfn, access, what));
+    }
+
+    /// <summary>
+    /// The access on the root its GPA selects: <paramref name="tlbGfn"/> is what the vCPU's TLB
+    /// caches (with a TDX VM's shared bit), <paramref name="gfn"/> the memslot's GFN.
+    /// </summary>
+    private ulong? AccessOnRoot(KvmVcpu vcpu, ulong tlbGfn, ulong gfn, AccessKind access, string what)
+    {
+        var write = access == AccessKind.Write;
+        if (vcpu.Tlb.TryGetValue(tlbGfn, out var cached) && cached.Allows(access))
         {
             CheckTranslation(vcpu, gfn, cached, access);
             Log.Add($"{what}: TLB hit");
@@ -60,7 +79,7 @@ public sealed partial class Kvm
             {
                 Mmu.HardwareSetAccessedDirty(gfn, write);
                 var pfn = TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
-                vcpu.Tlb[gfn] = new TlbEntry(pfn, MakeSpte.IsWritable(leaf.Spte), MakeSpte.IsExecutable(leaf.Spte));
+                vcpu.Tlb[tlbGfn] = new TlbEntry(pfn, MakeSpte.IsWritable(leaf.Spte), MakeSpte.IsExecutable(leaf.Spte));
                 RecordWrite(gfn, write);
                 return pfn;
             }
@@ -86,7 +105,8 @@ public sealed partial class Kvm
                 return EmulateTrackedWrite(vcpu, slot, gfn, what);
             }
 
-            var fast = Mmu.FastPageFault(gfn, access, slot);
+            // No fast page fault on a mirror root: the S-EPT changes only through its hooks.
+            var fast = Mmu.WalkRoot.IsMirror ? PageFaultResult.Invalid : Mmu.FastPageFault(gfn, access, slot);
             if (fast is PageFaultResult.Fixed)
             {
                 Log.Add($"{what}: fast page fault, RET_PF_FIXED");
@@ -104,7 +124,7 @@ public sealed partial class Kvm
             {
                 // The vCPU keeps re-faulting until the invalidation ends; the model runs the access then.
                 Log.Add($"{what}: waits for the invalidation to end");
-                _afterInvalidation.Enqueue(() => Access(vcpu, gfn, access));
+                _afterInvalidation.Enqueue(() => Access(vcpu, tlbGfn, access));
                 return null;
             }
         }
@@ -176,6 +196,11 @@ public sealed partial class Kvm
             return PageFaultResult.Emulate;
         }
 
+        if (Mmu.WalkRoot.IsMirror)
+        {
+            return PrivatePageFault(gfn, access, slot);
+        }
+
         var mmuSeq = MmuInvalidateSeq;
         if (write && Host.CopyOnWrite.Contains(gfn))
         {
@@ -213,6 +238,29 @@ public sealed partial class Kvm
     }
 
     /// <summary>
+    /// The private half of kvm_tdp_page_fault() in a TDX VM: the page comes from guest_memfd
+    /// (kvm_mmu_faultin_pfn_private), and the mirror root maps it at 4K only.
+    /// </summary>
+    private PageFaultResult PrivatePageFault(ulong gfn, AccessKind access, KvmMemorySlot slot)
+    {
+        var mmuSeq = MmuInvalidateSeq;
+        var pfn = GmemGetPfn(gfn);
+        while (BeforeFaultTakesLock.TryDequeue(out var race))
+        {
+            race();
+        }
+
+        if (MmuInvalidateRetryGfn(mmuSeq, gfn))
+        {
+            return PageFaultResult.Retry;
+        }
+
+        var result = Mmu.Map(new TdpFault(gfn, pfn, 1, 1, access, HostWritable: true, HugePageDisallowed: false, slot));
+        AfterOperation("kvm_tdp_page_fault");
+        return result;
+    }
+
+    /// <summary>
     /// kvm_mmu_max_mapping_level(): 4K in a dirty-tracked slot; otherwise the largest level the
     /// host maps whose huge page the memslot allows (lpage_info's disallow_lpage).
     /// </summary>
@@ -224,7 +272,7 @@ public sealed partial class Kvm
         }
 
         var level = Math.Min(Host.MappingLevel(gfn), TdpWalker.MaxHugePageLevel);
-        while (level > 1 && slot.LpageDisallowed(gfn, level))
+        while (level > 1 && (slot.LpageDisallowed(gfn, level) || AttributesMixed(gfn, level)))
         {
             level--;
         }

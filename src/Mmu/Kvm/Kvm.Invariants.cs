@@ -27,13 +27,27 @@ public sealed partial class Kvm
     public void CheckInvariants(string after)
     {
         var reachable = 0;
-        Visit(Mmu.Root, TdpMmu.RootLevel, 0);
-        if (reachable != Mmu.Tables.LiveTables)
+        var mirrorLeaves = new SortedDictionary<ulong, ulong>();
+        foreach (var root in Mmu.Roots)
         {
-            Violate("leaked page table", $"after {after}: {Mmu.Tables.LiveTables} tables allocated, {reachable} reachable from the root");
+            Visit(root, root.TablePfn, TdpMmu.RootLevel, 0);
         }
 
-        void Visit(ulong tablePfn, int level, ulong baseGfn)
+        if (reachable != Mmu.Tables.LiveTables)
+        {
+            Violate("leaked page table", $"after {after}: {Mmu.Tables.LiveTables} tables allocated, {reachable} reachable from the roots");
+        }
+
+        // The mirror root and the S-EPT it stands for hold the same private mappings.
+        if (Mmu.External is { } external && !mirrorLeaves.SequenceEqual(external.Leaves))
+        {
+            Violate("mirror and S-EPT differ", $"after {after}: the mirror root maps {Gfns(mirrorLeaves)}, the S-EPT {Gfns(external.Leaves)}");
+        }
+
+        static string Gfns(SortedDictionary<ulong, ulong> leaves) =>
+            leaves.Count == 0 ? "nothing" : string.Join(", ", leaves.Select(l => $"0x{l.Key:x}->0x{l.Value:x}"));
+
+        void Visit(TdpRoot root, ulong tablePfn, int level, ulong baseGfn)
         {
             reachable++;
             var table = Mmu.Tables[tablePfn];
@@ -53,8 +67,15 @@ public sealed partial class Kvm
 
                 if (!TdpWalker.IsLastSpte(spte, level))
                 {
-                    Visit(TdpWalker.SpteToPfn(spte), level - 1, gfn);
+                    Visit(root, TdpWalker.SpteToPfn(spte), level - 1, gfn);
                     continue;
+                }
+
+                // A TDX direct root maps GFNs with the shared bit; the invalidation range has none.
+                gfn &= ~root.GfnBits;
+                if (root.IsMirror && !root.Invalid)
+                {
+                    mirrorLeaves[gfn] = TdpWalker.SpteToPfn(spte);
                 }
 
                 var e = new EptSpte(spte);
@@ -81,8 +102,31 @@ public sealed partial class Kvm
     public string DescribeSptes()
     {
         var text = new System.Text.StringBuilder();
-        Describe(Mmu.Root, TdpMmu.RootLevel, 0, "");
-        return text.Length == 0 ? "(no present SPTEs)" : text.ToString().TrimEnd();
+        if (Mmu.Roots.Count == 1)
+        {
+            Describe(Mmu.Roots[0].TablePfn, TdpMmu.RootLevel, 0, "");
+            return text.Length == 0 ? "(no present SPTEs)" : text.ToString().TrimEnd();
+        }
+
+        // Several roots (a TDX VM's mirror and direct roots, or invalid roots): one section each,
+        // GFNs shown as the root indexes them (a direct root's with the shared bit).
+        foreach (var root in Mmu.Roots)
+        {
+            text.Append(root).Append(root.GfnBits != 0 ? $" (GFNs carry the shared bit 0x{root.GfnBits:x})" : "").Append(":\n");
+            var before = text.Length;
+            Describe(root.TablePfn, TdpMmu.RootLevel, 0, "  ");
+            if (text.Length == before)
+            {
+                text.Append("  (no present SPTEs)\n");
+            }
+        }
+
+        if (Mmu.External is { } external)
+        {
+            text.Append("S-EPT: ").Append(external.Leaves.Count == 0 ? "no mappings" : string.Join(", ", external.Leaves.Select(l => $"gfn 0x{l.Key:x} -> pfn 0x{l.Value:x}"))).Append('\n');
+        }
+
+        return text.ToString().TrimEnd();
 
         void Describe(ulong tablePfn, int level, ulong baseGfn, string indent)
         {

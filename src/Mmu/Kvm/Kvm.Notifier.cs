@@ -27,20 +27,28 @@ public sealed partial class Kvm
             return;
         }
 
+        InvalidateBegin(start, end, $"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why})");
+
+        // An HVA carries only shared memory: a private page has no userspace mapping (KVM_FILTER_SHARED).
+        if (UnmapGfnRange(start, end, Tdx.UnmapCaller.HvaNotifier, null))
+        {
+            FlushRemoteTlbs("invalidate_range_start");
+        }
+    }
+
+    /// <summary>kvm_mmu_invalidate_begin() and kvm_mmu_invalidate_range_add(): count up, and widen the range.</summary>
+    private void InvalidateBegin(ulong start, ulong end, string what)
+    {
         MmuInvalidateInProgress++;
         if (MmuInvalidateInProgress == 1)
         {
             MmuInvalidateRangeStart = MmuInvalidateRangeEnd = InvalidGpa;
         }
 
-        // kvm_mmu_invalidate_range_add(): ranges only widen until every invalidation has ended.
+        // Ranges only widen until every invalidation has ended.
         MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
         MmuInvalidateRangeEnd = MmuInvalidateRangeEnd == InvalidGpa ? end : Math.Max(MmuInvalidateRangeEnd, end);
-        Log.Add($"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why}): in progress {MmuInvalidateInProgress}");
-        if (Mmu.ZapLeafs(start, end, flush: false))
-        {
-            FlushRemoteTlbs("invalidate_range_start");
-        }
+        Log.Add($"{what}: in progress {MmuInvalidateInProgress}");
     }
 
     /// <summary>kvm_mmu_notifier_invalidate_range_end(): seq++ then in_progress--.</summary>
@@ -51,10 +59,16 @@ public sealed partial class Kvm
             return;
         }
 
+        InvalidateEnd(start, end, "invalidate_range_end");
+    }
+
+    /// <summary>kvm_mmu_invalidate_end(): seq++ then in_progress--, and the accesses that waited run.</summary>
+    private void InvalidateEnd(ulong start, ulong end, string what)
+    {
         MmuInvalidateSeq++;
         MmuInvalidateInProgress--;
         KvmWarn.On(MmuInvalidateInProgress < 0, "kvm_mmu_invalidate_end: in_progress went negative");
-        Log.Add($"invalidate_range_end [0x{start:x}, 0x{end:x}): seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
+        Log.Add($"{what} [0x{start:x}, 0x{end:x}): seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
         while (MmuInvalidateInProgress == 0 && _afterInvalidation.TryDequeue(out var access))
         {
             access();

@@ -13,10 +13,15 @@ public sealed partial class Kvm
 {
     public const ulong InvalidGpa = ulong.MaxValue;
 
-    public Kvm(MmuRules rules)
+    public Kvm(MmuRules rules, KvmVmType vmType = KvmVmType.Default)
     {
         Rules = rules;
+        VmType = vmType;
         Mmu = new TdpMmu(this);
+        if (IsMirrored)
+        {
+            Mmu.AllocMirrorRoot();
+        }
     }
 
     public MmuRules Rules { get; }
@@ -107,7 +112,13 @@ public sealed partial class Kvm
     public void DeleteMemslot(int id)
     {
         var slot = Slot(id);
-        if (Mmu.ZapLeafs(slot.BaseGfn, slot.BaseGfn + slot.Npages, flush: false))
+
+        // kvm_arch_flush_shadow_memslot(): a TDX VM zaps both aliases (KVM_FILTER_PRIVATE |
+        // KVM_FILTER_SHARED, under the model's design); the model's default VM zaps the slot's leaves.
+        var flush = IsMirrored
+            ? UnmapGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, Tdx.UnmapCaller.MemslotZap, null)
+            : Mmu.ZapLeafs(slot.BaseGfn, slot.BaseGfn + slot.Npages, flush: false);
+        if (flush)
         {
             FlushRemoteTlbs($"memslot {id} deleted");
         }

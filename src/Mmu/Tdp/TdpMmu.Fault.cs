@@ -11,7 +11,7 @@ public sealed partial class TdpMmu
     public PageFaultResult Map(TdpFault fault)
     {
         var gfn = fault.Gfn;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
+        for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (_kvm.NxHugePages)
             {
@@ -146,7 +146,7 @@ public sealed partial class TdpMmu
             return PageFaultResult.Invalid;
         }
 
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, leaf.Level, gfn); iter.Valid && iter.Gfn <= gfn; iter.Next())
+        for (var iter = StartWalk(leaf.Level, gfn); iter.Valid && iter.Gfn <= gfn; iter.Next())
         {
             if (iter.Level == leaf.Level && iter.IsPresent && iter.IsLast)
             {
@@ -172,7 +172,7 @@ public sealed partial class TdpMmu
         var table = Tables[Root];
         for (var level = RootLevel; level >= 1; level--)
         {
-            ref var spte = ref table[TdpWalker.SpteIndex(gfn, level)];
+            ref var spte = ref table[TdpWalker.SpteIndex(gfn | _walkRoot.GfnBits, level)];
             if (TdpWalker.IsLastSpte(spte, level))
             {
                 if (MakeSpte.IsAdEnabled(spte))

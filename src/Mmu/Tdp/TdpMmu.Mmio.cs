@@ -34,7 +34,7 @@ public sealed partial class TdpMmu
         var table = Tables[Root];
         for (var level = RootLevel; level > 1; level--)
         {
-            var spte = table[TdpWalker.SpteIndex(gfn, level)];
+            var spte = table[TdpWalker.SpteIndex(gfn | WalkRoot.GfnBits, level)];
             if (!TdpWalker.IsShadowPresent(spte) || TdpWalker.IsLastSpte(spte, level))
             {
                 return null;
@@ -52,7 +52,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public void MapMmio(ulong gfn, ulong generation)
     {
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
+        for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level == 1)
             {
@@ -73,7 +73,7 @@ public sealed partial class TdpMmu
     /// <summary>A stale MMIO SPTE is zapped so the fault takes the slow path (handle_mmio_page_fault returning RET_PF_INVALID).</summary>
     public void ZapMmioSpte(ulong gfn)
     {
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
+        for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level == 1 && IsMmioSpte(iter.OldSpte))
             {

@@ -31,7 +31,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            for (var iter = TdpIter.Start(Tables, Root, RootLevel, sp.Level, sp.Gfn); iter.Valid && iter.Gfn <= sp.Gfn; iter.Next())
+            for (var iter = StartWalk(sp.Level, sp.Gfn); iter.Valid && iter.Gfn <= sp.Gfn; iter.Next())
             {
                 if (iter.Level == sp.Level && iter.Gfn == sp.Gfn && iter.IsPresent && !iter.IsLast && TdpWalker.SpteToPfn(iter.OldSpte) == sp.TablePfn)
                 {

@@ -28,7 +28,7 @@ public sealed partial class TdpMmu
     {
         var policy = _zapRoot;
         var flush = false;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, RootLevel, 0); iter.Valid; iter.Next())
+        for (var iter = StartWalk(RootLevel, 0); iter.Valid; iter.Next())
         {
             if (CondResched(ref iter, policy, ref flush))
             {
@@ -59,7 +59,7 @@ public sealed partial class TdpMmu
         var policy = _kvm.Rules["SplitHugePages"];
         var split = 0;
         var flush = false;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, targetLevel + 1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        for (var iter = StartWalk(targetLevel + 1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (CondResched(ref iter, policy, ref flush))
             {
@@ -100,7 +100,7 @@ public sealed partial class TdpMmu
         var policy = _kvm.Rules["RecoverHugePages"];
         var recovered = 0;
         var flush = false;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 2, start); iter.Valid && iter.Gfn < end; iter.Next())
+        for (var iter = StartWalk(2, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (CondResched(ref iter, policy, ref flush))
             {
@@ -178,7 +178,7 @@ public sealed partial class TdpMmu
     {
         var policy = _ageGfnRange;
         var young = false;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (!iter.IsPresent || !iter.IsLast || !MakeSpte.IsAccessed(iter.OldSpte))
             {
@@ -212,7 +212,7 @@ public sealed partial class TdpMmu
     public bool SetSpteGfn(ulong gfn, ulong newPfn, bool newHostPteWritable)
     {
         var policy = _changePte;
-        for (var iter = TdpIter.Start(Tables, Root, RootLevel, 1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
+        for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level != 1)
             {

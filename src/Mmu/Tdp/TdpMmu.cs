@@ -30,7 +30,8 @@ public sealed partial class TdpMmu
     public TdpMmu(Kvm.Kvm kvm)
     {
         _kvm = kvm;
-        Root = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+        _walkRoot = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, kvm.GfnDirectBits);
+        Roots.Add(_walkRoot);
         var rules = kvm.Rules;
         _zapLeafs = rules.RangeOp("ZapLeafs");
         _wrprotGfnRange = rules.RangeOp("WrprotGfnRange");
@@ -55,10 +56,39 @@ public sealed partial class TdpMmu
 
     public PageTableStore Tables { get; } = new();
 
-    public ulong Root { get; }
+    /// <summary>kvm->arch.tdp_mmu_roots: valid and invalid roots, direct and (TDX) mirror.</summary>
+    public List<TdpRoot> Roots { get; } = [];
 
-    /// <summary>A walk under the root, as the emitted range operations start theirs (for_each_tdp_pte_min_level).</summary>
-    public TdpIter StartWalk(int minLevel, ulong start) => TdpIter.Start(Tables, Root, RootLevel, minLevel, start);
+    // The root walks start from: the valid direct root, unless an operation is iterating the roots
+    // (for_each_tdp_mmu_root) or a fault picked the mirror root (tdp_mmu_get_root_for_fault).
+    private TdpRoot _walkRoot;
+
+    /// <summary>The root the current walk uses.</summary>
+    public TdpRoot WalkRoot => _walkRoot;
+
+    /// <summary>The table of the root the current walk uses.</summary>
+    public ulong Root => _walkRoot.TablePfn;
+
+    /// <summary>The valid direct root: what a vCPU of a non-TDX VM, or a TDX VM's shared access, runs on.</summary>
+    public TdpRoot DirectRoot => Roots.First(r => !r.IsMirror && !r.Invalid);
+
+    /// <summary>A walk under the current root, as the emitted range operations start theirs (for_each_tdp_pte_min_level).</summary>
+    public TdpIter StartWalk(int minLevel, ulong start) => TdpIter.Start(Tables, Root, RootLevel, minLevel, start, _walkRoot.GfnBits);
+
+    /// <summary>Runs <paramref name="action"/> with walks starting at <paramref name="root"/>.</summary>
+    public T On<T>(TdpRoot root, Func<T> action)
+    {
+        var outer = _walkRoot;
+        _walkRoot = root;
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            _walkRoot = outer;
+        }
+    }
 
     /// <summary>kvm_ad_enabled: the eptad module parameter, read when SPTEs are made.</summary>
     public bool AdEnabled => _kvm.EptAdBits;
@@ -81,7 +111,7 @@ public sealed partial class TdpMmu
         var table = Tables[Root];
         for (var level = RootLevel; level >= 1; level--)
         {
-            var spte = table[TdpWalker.SpteIndex(gfn, level)];
+            var spte = table[TdpWalker.SpteIndex(gfn | _walkRoot.GfnBits, level)];
             if (!TdpWalker.IsShadowPresent(spte))
             {
                 return null;
@@ -101,7 +131,7 @@ public sealed partial class TdpMmu
     // Bumped whenever a page table is linked or unlinked, so a cached lookup of a 4K table
     // (LeafTableFor) knows when it has gone stale.
     private ulong _structureGeneration;
-    private (ulong Generation, ulong TableGfn, ulong[]? Table) _lastLeafTable = (ulong.MaxValue, 0, null);
+    private (ulong Generation, TdpRoot? Root, ulong TableGfn, ulong[]? Table) _lastLeafTable = (ulong.MaxValue, null, 0, null);
 
     /// <summary>
     /// The 4K page table covering <paramref name="gfn"/>, or null when a huge leaf or a hole is in
@@ -111,7 +141,7 @@ public sealed partial class TdpMmu
     internal ulong[]? LeafTableFor(ulong gfn)
     {
         var tableGfn = TdpWalker.GfnRoundForLevel(gfn, 2);
-        if (_lastLeafTable.Generation == _structureGeneration && _lastLeafTable.TableGfn == tableGfn)
+        if (_lastLeafTable.Generation == _structureGeneration && _lastLeafTable.TableGfn == tableGfn && _lastLeafTable.Root == _walkRoot)
         {
             return _lastLeafTable.Table;
         }
@@ -120,7 +150,7 @@ public sealed partial class TdpMmu
         ulong[]? found = null;
         for (var level = RootLevel; level > 1; level--)
         {
-            var spte = table[TdpWalker.SpteIndex(gfn, level)];
+            var spte = table[TdpWalker.SpteIndex(gfn | _walkRoot.GfnBits, level)];
             if (!TdpWalker.IsShadowPresent(spte) || TdpWalker.IsLastSpte(spte, level))
             {
                 break;
@@ -133,7 +163,7 @@ public sealed partial class TdpMmu
             }
         }
 
-        _lastLeafTable = (_structureGeneration, tableGfn, found);
+        _lastLeafTable = (_structureGeneration, _walkRoot, tableGfn, found);
         return found;
     }
 
@@ -171,6 +201,11 @@ public sealed partial class TdpMmu
             _structureGeneration++;
         }
 
+        if (_walkRoot.IsMirror)
+        {
+            ExternalHook(gfn, old, @new, level, wasLeaf, isLeaf, wasPresent && !wasLeaf, isPresent && !isLeaf);
+        }
+
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent))
         {
             HandleRemovedPt(TdpWalker.SpteToPfn(old), gfn, level - 1, operation);
@@ -191,10 +226,11 @@ public sealed partial class TdpMmu
     private void HandleRemovedPt(ulong tablePfn, ulong baseGfn, int level, string operation)
     {
         var table = Tables[tablePfn];
-        if (level == 1)
+        if (level == 1 && !_walkRoot.IsMirror)
         {
             // Every entry of a 4K table is a leaf or not present, and a leaf going to FROZEN has
-            // nothing else to do (no dirty log, no child), so the whole table is frozen at once.
+            // nothing else to do (no dirty log, no child; a mirror root's leaves have S-EPT
+            // entries to remove), so the whole table is frozen at once.
             table.AsSpan().Fill(SpteValues.FROZEN_SPTE);
             FreeTable(tablePfn);
             return;

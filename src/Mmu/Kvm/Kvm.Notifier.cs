@@ -221,9 +221,19 @@ public sealed partial class Kvm
     }
 
     /// <summary>clear_young / clear_flush_young / test_young: never mark the page accessed (seed 001), flush per policy.</summary>
+    /// <remarks>
+    /// The roots come from the AgeGfnRange policy: the HVA notifier's KVM_FILTER_SHARED, valid
+    /// roots only (kvm_tdp_mmu_age_gfn_range), so an invalid root is never aged.
+    /// </remarks>
     public bool Age(ulong start, ulong end, string notifier)
     {
-        var young = Mmu.AgeGfnRange(start, end, testOnly: notifier == "test_young");
+        var types = Tdx.TdpMmuRoots.AgeRootTypes(Rules, IsMirrored, Tdx.KvmGfnRangeFilter.Shared);
+        var young = false;
+        foreach (var root in Mmu.Roots.Where(r => Tdx.TdpMmuRoots.RootMatch(r.Role, types)).ToList())
+        {
+            young |= Mmu.On(root, () => Mmu.AgeGfnRange(start, end, testOnly: notifier == "test_young"));
+        }
+
         Log.Add($"{notifier} [0x{start:x}, 0x{end:x}): {(young ? "young" : "old")}");
         return young;
     }

@@ -126,11 +126,11 @@ public sealed partial class Kvm
                 continue;
             }
 
-            walked.Add(root.ToString());
-
             // tdp_mmu_zap_leafs(): a zap in an invalid root owes no flush, vCPUs no longer use it.
+            var before = Mmu.On(root, () => Mmu.PresentLeaves(start, end));
             var zapped = Mmu.On(root, () => Mmu.ZapLeafs(start, end, flush: false));
             flush |= zapped && !root.Invalid;
+            walked.Add(before.Count == 0 ? $"{root} (nothing mapped)" : $"{root} (zapped {string.Join(", ", before.Select(g => $"0x{g:x}"))})");
         }
 
         // Which roots were walked is news only where there is more than one.
@@ -149,9 +149,7 @@ public sealed partial class Kvm
     /// </summary>
     public void InvalidateRoots()
     {
-        var old = Mmu.DirectRoot;
-        old.Invalid = true;
-        Mmu.Roots.Add(new TdpRoot(Mmu.Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, GfnDirectBits));
+        Mmu.InvalidateDirectRoot();
         FlushRemoteTlbs("vCPUs load the new root");
         Log.Add("kvm_tdp_mmu_invalidate_roots: the direct root is invalid; vCPUs use a new one");
         AfterOperation("kvm_mmu_zap_all_fast");

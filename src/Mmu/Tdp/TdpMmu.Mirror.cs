@@ -21,6 +21,37 @@ public sealed partial class TdpMmu
     /// <summary>The valid mirror root of a TDX VM (kvm_tdp_mmu_alloc_root(vcpu, mirror = true)).</summary>
     public TdpRoot? MirrorRoot => Roots.FirstOrDefault(r => r.IsMirror && !r.Invalid);
 
+    /// <summary>
+    /// kvm_tdp_mmu_invalidate_roots() for the direct root: it is marked invalid and stays, SPTEs
+    /// and all, until kvm_tdp_mmu_zap_invalidated_roots(); walks start from a new valid root.
+    /// </summary>
+    internal void InvalidateDirectRoot()
+    {
+        var old = DirectRoot;
+        old.Invalid = true;
+        var fresh = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, old.GfnBits);
+        Roots.Add(fresh);
+        if (_walkRoot == old)
+        {
+            _walkRoot = fresh;
+        }
+    }
+
+    /// <summary>The GFNs of the present leaves in [start, end) under the current root, as the root indexes them without its GFN bits.</summary>
+    public List<ulong> PresentLeaves(ulong start, ulong end)
+    {
+        var gfns = new List<ulong>();
+        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (iter.IsPresent && iter.IsLast)
+            {
+                gfns.Add(iter.Gfn);
+            }
+        }
+
+        return gfns;
+    }
+
     /// <summary>mmu_alloc_direct_roots() for a mirrored VM: the mirror root first, then the direct one.</summary>
     internal void AllocMirrorRoot()
     {

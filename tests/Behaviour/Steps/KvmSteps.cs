@@ -20,9 +20,9 @@ public sealed class KvmWorld
 
     public PageFaultResult LastFault { get; set; }
 
-    public void Create(string model, int vcpus, int ring = 0)
+    public void Create(string model, int vcpus, int ring = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = new Kvm(SpecModels.Rules(model));
+        _kvm = new Kvm(SpecModels.Rules(model), vmType);
         if (ring > 0)
         {
             Assert.Equal(0, _kvm.EnableDirtyRing(ring));

@@ -251,6 +251,21 @@ public class GuestWalkerTests
         Assert.Throws<ArgumentException>(() => new SparseGuestMemory().WritePte(0x1004, 1));
     }
 
+    [Fact]
+    public void The_oracle_reports_the_A_and_D_bits_the_walk_set_level_by_level()
+    {
+        var cpu = new GuestCpuState { Cr0Wp = true };
+        var write = PermissionOracle.Evaluate(cpu, new GuestAccess(user: false, GuestAccessKind.Write), Rwu | Accessed, Rwu | Accessed, Rwu, Rwu);
+        Assert.Equal(("ok", "A(Pde,Pte) D"), (write.DescribeOutcome(), write.DescribeAccessedDirty()));
+        Assert.Equal([2, 1], write.AccessedSet);
+        Assert.Equal(Accessed | Dirty, write.SetBits(1));
+        Assert.Equal(PermissionOracle.PageGpa | (PermissionOracle.Addr & 0xfff), write.Gpa);
+
+        var readOnly = PermissionOracle.Evaluate(cpu, new GuestAccess(user: true, GuestAccessKind.Write), Rwu, Rwu, 0x5);
+        Assert.Equal(("#PF P|W|U", "-", 2), (readOnly.DescribeOutcome(), readOnly.DescribeAccessedDirty(), readOnly.Level));
+        Assert.Equal("A", PermissionOracle.Evaluate(cpu with { Cr4La57 = true }, new GuestAccess(user: true, GuestAccessKind.Fetch), Rwu, Rwu, Rwu).DescribeAccessedDirty());
+    }
+
     /// <summary>Memory whose PTE at one address is rewritten (or fails) the first time the walker compare-exchanges it.</summary>
     private sealed class RacingMemory(SparseGuestMemory inner, ulong gpa, Func<ulong, ulong> change, bool fail = false) : IGuestMemory
     {

@@ -96,7 +96,7 @@ internal sealed class SpecParser
     }
 
     private static bool IsBlockMember(string keyword) => keyword is "Field" or "Enum" or "Reserved" or "Ignored" or "Value"
-        or "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address" or "Level";
+        or "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address" or "Iterator" or "Level";
 
     private void ParseVariant(Line line)
     {
@@ -296,7 +296,7 @@ internal sealed class SpecParser
             var keyword = line.Tokens[0];
             switch (keyword.Text)
             {
-                case "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address":
+                case "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address" or "Iterator":
                     var values = ValuesBeforeSource(line);
                     if (values.Count == 0)
                     {
@@ -315,7 +315,7 @@ internal sealed class SpecParser
 
                     break;
                 default:
-                    Unknown(keyword, $"in {context}: expected PageShift, LevelBits, RootLevels, Present, Huge, Address, Level or EndWalker");
+                    Unknown(keyword, $"in {context}: expected PageShift, LevelBits, RootLevels, Present, Huge, Address, Iterator, Level or EndWalker");
                     break;
             }
         });

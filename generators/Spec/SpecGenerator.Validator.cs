@@ -179,7 +179,10 @@ internal sealed class SpecValidator
             if (new WalkerChecker(this, walker, layouts).Check() is { } resolved)
             {
                 yield return new WalkerUnit(model, resolved);
-                yield return new IterUnit(model, resolved);
+                if (resolved.EmitIterator)
+                {
+                    yield return new IterUnit(model, resolved);
+                }
             }
         }
 

@@ -49,6 +49,7 @@ internal sealed class WalkerChecker
         var present = Bit(props, "Present", singleBit: true);
         var huge = Bit(props, "Huge", singleBit: true);
         var address = Bit(props, "Address", singleBit: false);
+        var iterator = YesNo(props, "Iterator", defaultValue: true);
 
         var levels = new List<WalkerLevelModel>();
         foreach (var level in _walker.Levels.OrderBy(l => l.Level))
@@ -88,7 +89,7 @@ internal sealed class WalkerChecker
             Fail(_walker.Span, $"PageShift {shift} + {maxRoot} levels of {bits} bits exceed a 64-bit address");
         }
 
-        if (!_ok || pageShift is null || levelBits is null || present is null || huge is null || address is null || roots.Any(r => r is null) || roots.Count == 0)
+        if (!_ok || pageShift is null || levelBits is null || present is null || huge is null || address is null || iterator is null || roots.Any(r => r is null) || roots.Count == 0)
         {
             return null;
         }
@@ -105,7 +106,25 @@ internal sealed class WalkerChecker
             huge,
             address,
             levels.ToEquatableArray(),
-            _walker.Properties.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}: {p.Source}").ToEquatableArray());
+            _walker.Properties.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}: {p.Source}").ToEquatableArray(),
+            iterator.Value);
+    }
+
+    /// <summary>An optional <c>Key Yes|No</c> property, such as <c>Iterator No</c> for a walker that needs no tdp_iter.c iterator.</summary>
+    private bool? YesNo(Dictionary<string, WalkerProperty> props, string key, bool defaultValue)
+    {
+        if (!props.TryGetValue(key, out var prop))
+        {
+            return defaultValue;
+        }
+
+        if (prop.Values.Count == 1 && prop.Values[0] is ("Yes" or "No"))
+        {
+            return prop.Values[0] == "Yes";
+        }
+
+        Fail(prop.Span, $"{key} takes Yes or No, not '{string.Join(" ", prop.Values)}'");
+        return null;
     }
 
     private int? Number(Dictionary<string, WalkerProperty> props, string key, int count, int min, int max)

@@ -56,6 +56,24 @@ public class KernelMaskTests
         { "SPTE_MMIO_ALLOWED_MASK", SpteValues.SPTE_MMIO_ALLOWED_MASK, 0x800FFFFFFFFFF007 },
         { "EPT MMIO mask (RWX | SUPPRESS_VE)", SpteValues.EPT_MMIO_MASK, 0x8000000000000007 },
         { "non-EPT MMIO value (BIT(51) | P)", SpteValues.LEGACY_MMIO_VALUE, 0x0008000000000001 },
+        { "PFERR_PRESENT_MASK", PfErr.PFERR_PRESENT_MASK, 0x1 },
+        { "PFERR_WRITE_MASK", PfErr.PFERR_WRITE_MASK, 0x2 },
+        { "PFERR_USER_MASK", PfErr.PFERR_USER_MASK, 0x4 },
+        { "PFERR_RSVD_MASK", PfErr.PFERR_RSVD_MASK, 0x8 },
+        { "PFERR_FETCH_MASK", PfErr.PFERR_FETCH_MASK, 0x10 },
+        { "PFERR_PK_MASK", PfErr.PFERR_PK_MASK, 0x20 },
+        { "PFERR_IMPLICIT_ACCESS", PfErr.PFERR_IMPLICIT_ACCESS, 0x0001000000000000 },
+        { "ACC_EXEC_MASK", Acc.ACC_EXEC_MASK, 0x1 },
+        { "ACC_WRITE_MASK", Acc.ACC_WRITE_MASK, 0x2 },
+        { "ACC_USER_MASK", Acc.ACC_USER_MASK, 0x4 },
+        { "ACC_ALL", Acc.ACC_ALL, 0x7 },
+        { "guest PT_PRESENT_MASK", GuestWalker.PresentMask, 0x1 },
+        { "guest PT_PAGE_SIZE_MASK", GuestWalker.HugeMask, 0x80 },
+        { "guest PT_BASE_ADDR_MASK (MAXPHYADDR 52)", GuestWalker.AddressMask, 0x000FFFFFFFFFF000 },
+        { "guest PT_DIRTY_MASK (4K, 2M, 1G)", GuestPte4K.DirtyMask & GuestPde2M.DirtyMask & GuestPdpte1G.DirtyMask, 0x40 },
+        { "guest PT64_NX_MASK", GuestPteNonLeaf.NxMask, 0x8000000000000000 },
+        { "guest 2M leaf rsvd_bits(13, 20)", GuestPde2M.ReservedMask, 0x00000000001FE000 },
+        { "guest 1G leaf rsvd_bits(13, 29)", GuestPdpte1G.ReservedMask, 0x000000003FFFE000 },
     };
 
     [Theory]
@@ -107,5 +125,20 @@ public class KernelMaskTests
         Assert.Equal((4, 5), (TdpWalker.MinRootLevel, TdpWalker.MaxRootLevel));
         Assert.Equal(0x1ffUL & (0x12345678UL >> 9), (ulong)TdpWalker.SpteIndex(0x12345678, 2));
         Assert.Equal(0x12345600UL & ~0x1ffUL, TdpWalker.GfnRoundForLevel(0x123456ff, 2));
+    }
+
+    [Fact]
+    public void Guest_walker_geometry_is_x86_64_paging()
+    {
+        // paging_tmpl.h PTTYPE 64: PT_LEVEL_BITS 9, PT_MAX_FULL_LEVELS = PT64_ROOT_MAX_LEVEL = 5;
+        // PT_INDEX(addr, level) = (addr >> (12 + (level - 1) * 9)) & 511.
+        Assert.Equal((12, 9, 512), (GuestWalker.PageShift, GuestWalker.LevelBits, GuestWalker.EntriesPerTable));
+        Assert.Equal((4, 5), (GuestWalker.MinRootLevel, GuestWalker.MaxRootLevel));
+        Assert.Equal(3, GuestWalker.MaxHugePageLevel);
+        Assert.Equal((1, 2, 3, 4, 5), (GuestWalker.PteLevel, GuestWalker.PdeLevel, GuestWalker.PdpteLevel, GuestWalker.Pml4eLevel, GuestWalker.Pml5eLevel));
+        const ulong addr = 0x00ff_1234_5678_9abc;
+        Assert.Equal((int)((addr >> 39) & 511), GuestWalker.SpteIndex(addr >> 12, 4));
+        Assert.Equal((int)((addr >> 48) & 511), GuestWalker.SpteIndex(addr >> 12, 5));
+        Assert.DoesNotContain(typeof(GuestWalker).Assembly.GetTypes(), t => t.Name == "GuestIter");
     }
 }

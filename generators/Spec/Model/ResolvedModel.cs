@@ -36,7 +36,8 @@ internal sealed record WalkerModel(
     BitRef Huge,
     BitRef Address,
     EquatableArray<WalkerLevelModel> Levels,
-    EquatableArray<string> Sources);
+    EquatableArray<string> Sources,
+    bool EmitIterator);
 
 /// <summary>A walker's reference to a layout field, resolved to its mask.</summary>
 internal sealed record BitRef(string Text, ulong Mask, int Shift, string Source);

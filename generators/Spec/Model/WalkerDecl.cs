@@ -11,7 +11,7 @@ internal sealed record WalkerDecl(
     EquatableArray<WalkerProperty> Properties,
     EquatableArray<WalkerLevel> Levels);
 
-/// <summary>A <c>PageShift</c>, <c>LevelBits</c>, <c>RootLevels</c>, <c>Present</c>, <c>Huge</c> or <c>Address</c> line.</summary>
+/// <summary>A <c>PageShift</c>, <c>LevelBits</c>, <c>RootLevels</c>, <c>Present</c>, <c>Huge</c>, <c>Address</c> or <c>Iterator</c> line.</summary>
 internal sealed record WalkerProperty(string Key, EquatableArray<string> Values, string? Source, SourceSpan Span);
 
 /// <summary>A <c>Level n Name Leaf|Table</c> line.</summary>

@@ -16,12 +16,14 @@ public static partial class SpecModel
     public static readonly string[] SpecFiles =
     [
         "spec/layouts/ept-spte.layout",
+        "spec/layouts/guest-access.layout",
         "spec/layouts/guest-pte.layout",
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
         "spec/layouts/spte-values.layout",
         "spec/policy/tdp-range-ops.policy",
         "spec/policy/tdx-unmap.policy",
+        "spec/walkers/guest.walker",
         "spec/walkers/tdp.walker",
     ];
 }

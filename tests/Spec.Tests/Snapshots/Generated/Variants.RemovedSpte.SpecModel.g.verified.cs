@@ -17,6 +17,7 @@ public static partial class SpecModel
     public static readonly string[] SpecFiles =
     [
         "spec/layouts/ept-spte.layout",
+        "spec/layouts/guest-access.layout",
         "spec/layouts/guest-pte.layout",
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
@@ -24,6 +25,7 @@ public static partial class SpecModel
         "spec/policy/tdp-range-ops.policy",
         "spec/policy/tdx-unmap.policy",
         "spec/variants/removed-spte-0x5a0.layout",
+        "spec/walkers/guest.walker",
         "spec/walkers/tdp.walker",
     ];
 }

@@ -36,9 +36,6 @@ public sealed partial class Kvm
     /// <summary>kvm_mem_is_private().</summary>
     public bool IsPrivate(ulong gfn) => _private.Contains(gfn);
 
-    /// <summary>The guest_memfd page behind a private GFN, if one was allocated.</summary>
-    public ulong? GmemPfn(ulong gfn) => _gmem.TryGetValue(gfn, out var pfn) ? pfn : null;
-
     /// <summary>
     /// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_set_mem_attributes): a no-op if [start, end) already has
     /// the attribute; otherwise begin an invalidation, let the arch pre hook unmap the old

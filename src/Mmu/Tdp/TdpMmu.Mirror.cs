@@ -65,7 +65,7 @@ public sealed partial class TdpMmu
     /// SPTE was frozen), a new table linked, a zapped leaf removed, an unlinked table freed.
     /// Mirror mappings are 4K only, and a change of PFN under a present leaf is a KVM_BUG.
     /// </summary>
-    private void ExternalHook(ulong gfn, ulong old, ulong @new, int level, bool wasLeaf, bool isLeaf, bool wasTable, bool isTable)
+    private void ExternalHook(ulong gfn, ulong @new, int level, bool wasLeaf, bool isLeaf, bool wasTable, bool isTable)
     {
         var external = External!;
         if (wasLeaf && !isLeaf)

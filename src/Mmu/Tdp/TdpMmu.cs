@@ -203,7 +203,7 @@ public sealed partial class TdpMmu
 
         if (_walkRoot.IsMirror)
         {
-            ExternalHook(gfn, old, @new, level, wasLeaf, isLeaf, wasPresent && !wasLeaf, isPresent && !isLeaf);
+            ExternalHook(gfn, @new, level, wasLeaf, isLeaf, wasPresent && !wasLeaf, isPresent && !isLeaf);
         }
 
         if (wasPresent && !wasLeaf && (isLeaf || !isPresent))

@@ -153,6 +153,19 @@ public sealed partial class TdpMmu
 
         var table = leaves.AsSpan((int)(gfn & (TdpWalker.EntriesPerTable - 1)), 64);
         const ulong presentWritable = TdpWalker.PresentMask | EptSpte.WritableMask;
+        if (mask == ulong.MaxValue && !records)
+        {
+            // A whole word dirty (a write burst): clear W across the 64 entries in one pass. Writing
+            // an entry back unchanged is no change, as in the per-bit loop below.
+            for (var i = 0; i < table.Length; i++)
+            {
+                var spte = table[i];
+                table[i] = (spte & presentWritable) == presentWritable ? spte & ~EptSpte.WritableMask : spte;
+            }
+
+            return;
+        }
+
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
             var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);

@@ -311,7 +311,10 @@ public sealed partial class ShadowMmu
             if (unsync != UnsyncResult.Unsynced)
             {
                 wrprot = true;
-                _vm.Log.Add($"  make_spte: gfn 0x{gfn:x} stays read-only (mmu_try_to_unsync_pages: {unsync})");
+                if (!prefetch)
+                {
+                    _vm.Log.Add($"  make_spte: gfn 0x{gfn:x} stays read-only (mmu_try_to_unsync_pages: {unsync})");
+                }
             }
             else
             {

@@ -72,3 +72,47 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
       | model           | spte after INVLPG           | exits |
       | base            | P W U A D MMU-W HOST-W      | 0     |
       | SyncSpteLai2022 | P U A HOST-W                | 1     |
+
+  Scenario Outline: FNAME(sync_spte) on INVLPG when the gPTE <change> (<model>)
+    The decision table of spec/policy/shadow-sync.policy and its variants, one gPTE change at a
+    time: the page is unsync, the guest changes the gPTE without a flush, and INVLPG syncs the
+    SPTE. An SPTE the sync keeps is unchanged; one it rebuilds has the gPTE's new access.
+
+    Given a shadow-paging VM under the <model> model with 1 vCPU
+    And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags <gPTE>
+    And the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P U A
+    And vCPU 0 has made a <access> to gva 0x400000
+    And vCPU 0 has rewritten the Pte for gva 0x401000 unchanged
+    When vCPU 0 <change> in the Pte for gva 0x400000
+    And vCPU 0 executes INVLPG for gva 0x400000
+    Then the SPTE for gva 0x400000 is <SPTE after INVLPG>
+
+    Examples: Newest kernel
+      | model | gPTE      | access     | change     | SPTE after INVLPG      |
+      | base  | P U A     | user read  | sets A     | P U A HOST-W           |
+      | base  | P U A     | user read  | sets W D   | P W U A D MMU-W HOST-W |
+      | base  | P W U A D | user write | clears W   | P U A HOST-W           |
+      | base  | P W U A D | user write | clears D   | P U A HOST-W           |
+      | base  | P U A     | user read  | clears U   | P A HOST-W             |
+      | base  | P U A     | user read  | clears A   | not present            |
+      | base  | P U A     | user read  | clears P   | not present            |
+
+    Examples: Seed 004's patch
+      | model           | gPTE      | access     | change     | SPTE after INVLPG |
+      | SyncSpteLai2022 | P U A     | user read  | sets A     | P U A HOST-W      |
+      | SyncSpteLai2022 | P U A     | user read  | sets W D   | P U A HOST-W      |
+      | SyncSpteLai2022 | P W U A D | user write | clears W   | P U A HOST-W      |
+      | SyncSpteLai2022 | P W U A D | user write | clears D   | P U A HOST-W      |
+      | SyncSpteLai2022 | P U A     | user read  | clears U   | not present       |
+      | SyncSpteLai2022 | P U A     | user read  | clears A   | not present       |
+      | SyncSpteLai2022 | P U A     | user read  | clears P   | not present       |
+
+    Examples: The v6.2 loop, which rebuilt every SPTE without Accessed
+      | model        | gPTE      | access     | change     | SPTE after INVLPG    |
+      | SyncPage2022 | P U A     | user read  | sets A     | P U HOST-W           |
+      | SyncPage2022 | P U A     | user read  | sets W D   | P W U D MMU-W HOST-W |
+      | SyncPage2022 | P W U A D | user write | clears W   | P U HOST-W           |
+      | SyncPage2022 | P W U A D | user write | clears D   | P U HOST-W           |
+      | SyncPage2022 | P U A     | user read  | clears U   | P HOST-W             |
+      | SyncPage2022 | P U A     | user read  | clears A   | not present          |
+      | SyncPage2022 | P U A     | user read  | clears P   | not present          |

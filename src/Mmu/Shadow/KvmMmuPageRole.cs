@@ -9,9 +9,9 @@ namespace SpecKit.Mmu.Shadow;
 /// in any of these get two shadow pages: a table reached through a read-only PUD and through a
 /// writable one (<see cref="Access"/>), or under CR0.WP=0 and CR0.WP=1 (<see cref="Cr0Wp"/>).
 /// Left out: <c>smm</c> and <c>guest_mode</c> (no SMM, no nested guest in the model),
-/// <c>passthrough</c> and <c>quadrant</c>/<c>has_4_byte_gpte</c> beyond their 64-bit values (the
-/// model shadows 4- and 5-level paging only), and <c>invalid</c>, which is
-/// <see cref="ShadowPage.Invalid"/>: an invalid page is out of the hash.
+/// <c>passthrough</c>, <c>quadrant</c> and <c>has_4_byte_gpte</c> (always 0: the model shadows
+/// 4- and 5-level paging only), and <c>invalid</c>, which is <see cref="ShadowPage.Invalid"/>:
+/// an invalid page is out of the hash.
 /// </summary>
 /// <param name="Level">role.level: 1 for a table of 4K PTEs up to the root level.</param>
 /// <param name="Direct">role.direct: maps a guest huge page with small pages; shadows no guest table.</param>
@@ -31,12 +31,6 @@ public readonly record struct KvmMmuPageRole(
     bool SmapAndNotWp,
     bool AdDisabled)
 {
-    /// <summary>role.has_4_byte_gpte: never, as the model's guests use 64-bit paging.</summary>
-    public bool HasFourByteGpte => false;
-
-    /// <summary>role.quadrant: 0 unless the guest has 4-byte gPTEs.</summary>
-    public int Quadrant => 0;
-
     /// <summary>
     /// The root role of a shadow MMU for <paramref name="cpu"/>: kvm_calc_cpu_role() for the bits
     /// the CPU state decides, and kvm_init_shadow_mmu(), which forces efer_nx ("KVM forces

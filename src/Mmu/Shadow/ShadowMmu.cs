@@ -399,15 +399,6 @@ public sealed partial class ShadowMmu
         invalidList.Clear();
     }
 
-    /// <summary>kvm_mmu_prepare_zap_page() and kvm_mmu_commit_zap_page() for one page.</summary>
-    internal void ZapPage(ShadowPage sp, string why)
-    {
-        _vm.Log.Add($"  {sp.Name} zapped ({why})");
-        var invalid = new List<ShadowPage>();
-        PrepareZapPage(sp, invalid);
-        CommitZapPage(invalid);
-    }
-
     /// <summary>
     /// mmu_alloc_shadow_roots() for a 4- or 5-level guest: the root is the shadow page of the
     /// table CR3 points to (mmu_alloc_root), held by root_count.

@@ -23,8 +23,6 @@ public static class Spte
 
     public static bool IsMmuWritable(ulong spte) => (spte & LegacySpte.MmuWritableMask) != 0;
 
-    public static bool IsAccessed(ulong spte) => (spte & LegacySpte.AccessedMask) != 0;
-
     public static ulong ToPfn(ulong spte) => new LegacySpte(spte).Pfn;
 
     /// <summary>The rights a leaf SPTE grants, as ACC_* uwx: W, U and not NX.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Linq;
 using SpecKit.Generators.Spec.Model;
 
@@ -33,14 +34,30 @@ internal static partial class SpecEmitter
             w.Line($"    RecordsAccessed: {Bool(entries["RecordsAccessed"])},");
             w.Line($"    Flush: global::SpecKit.Mmu.Policy.FlushPolicy.{entries["Flush"][0]},");
             w.Line($"    Yield: global::SpecKit.Mmu.Policy.YieldPolicy.{entries["Yield"][0]},");
+
+            // The optional parts, each a list of lines; the last line of each gets its separator.
+            var extras = new List<List<string>>();
             if (entries.TryGetValue("RootFilter", out var filter))
             {
-                w.Line($"    Origin: {Literal(op.Origin)},");
-                w.Line($"    Roots: new global::SpecKit.Mmu.Policy.RootPolicy(global::SpecKit.Mmu.Policy.RootFilter.{filter[0]}, IncludesInvalidRoots: {(entries["InvalidRoots"][0] == "Included" ? "true" : "false")}));");
+                extras.Add([$"    Roots: new global::SpecKit.Mmu.Policy.RootPolicy(global::SpecKit.Mmu.Policy.RootFilter.{filter[0]}, IncludesInvalidRoots: {(entries["InvalidRoots"][0] == "Included" ? "true" : "false")})"]);
             }
-            else
+
+            if (entries.ContainsKey("InvalidGpte"))
             {
-                w.Line($"    Origin: {Literal(op.Origin)});");
+                var sync = new List<string> { "    Sync: new global::SpecKit.Mmu.Policy.SyncSptePolicy(" };
+                sync.AddRange(PolicyKeys.SyncKeys.Where(k => k != "RebuildAccessed").Select(k => $"        {k}: global::SpecKit.Mmu.Policy.SyncAction.{entries[k][0]},"));
+                sync.Add($"        RebuildAccessed: {Bool(entries["RebuildAccessed"])})");
+                extras.Add(sync);
+            }
+
+            w.Line($"    Origin: {Literal(op.Origin)}{(extras.Count == 0 ? ");" : ",")}");
+            for (var i = 0; i < extras.Count; i++)
+            {
+                for (var j = 0; j < extras[i].Count; j++)
+                {
+                    var last = j == extras[i].Count - 1;
+                    w.Line(extras[i][j] + (!last ? "" : i == extras.Count - 1 ? ");" : ","));
+                }
             }
         }
 

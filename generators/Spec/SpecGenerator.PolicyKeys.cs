@@ -21,6 +21,13 @@ internal static class PolicyKeys
         ["Yield"] = ["No", "FlushFirst", "WithoutFlush"],
         ["RootFilter"] = ["AttrFilter", "ZapPrivateFlag", "ExcludeFlags"],
         ["InvalidRoots"] = ["Included", "Excluded"],
+        ["InvalidGpte"] = ["Drop", "Keep"],
+        ["GfnChanged"] = ["Drop", "Keep"],
+        ["AccessUnchanged"] = ["Keep", "Rebuild"],
+        ["WriteAdded"] = ["Rebuild", "Keep", "Drop"],
+        ["WriteRemoved"] = ["Rebuild", "Keep", "Drop"],
+        ["OtherAccessChange"] = ["Rebuild", "Keep", "Drop"],
+        ["RebuildAccessed"] = ["Yes", "No"],
     };
 
     /// <summary>Keys that take a list of values; the others take exactly one.</summary>
@@ -35,6 +42,20 @@ internal static class PolicyKeys
     /// walked too. They have no default and go together: an operation gives both or neither.
     /// </summary>
     public static readonly string[] RootKeys = ["RootFilter", "InvalidRoots"];
+
+    /// <summary>
+    /// Keys only FNAME(sync_spte) gives: what it does with one SPTE of an unsync shadow page for
+    /// each kind of change to the guest PTE behind it (Drop: drop_spte; Keep: leave the SPTE and
+    /// the shadowed access; Rebuild: make_spte with the new access), and whether a rebuilt SPTE
+    /// is Accessed. No defaults; an operation gives all of them or none.
+    /// </summary>
+    public static readonly string[] SyncKeys = ["InvalidGpte", "GfnChanged", "AccessUnchanged", "WriteAdded", "WriteRemoved", "OtherAccessChange", "RebuildAccessed"];
+
+    /// <summary>The groups of keys without defaults that an operation gives all together or not at all.</summary>
+    public static readonly string[][] Groups = [RootKeys, SyncKeys];
+
+    /// <summary>Whether <paramref name="key"/> belongs to a group, i.e. is left out of operations that do not give it.</summary>
+    public static bool IsGrouped(string key) => System.Array.Exists(Groups, g => System.Array.IndexOf(g, key) >= 0);
 
     public static readonly Dictionary<string, string> Defaults = new()
     {

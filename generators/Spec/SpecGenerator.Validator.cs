@@ -244,9 +244,9 @@ internal sealed class SpecValidator
             ok = false;
         }
 
-        if (PolicyKeys.RootKeys.Any(seen.ContainsKey))
+        foreach (var group in PolicyKeys.Groups.Where(g => g.Any(seen.ContainsKey)))
         {
-            foreach (var key in PolicyKeys.RootKeys.Where(k => !seen.ContainsKey(k)))
+            foreach (var key in group.Where(k => !seen.ContainsKey(k)))
             {
                 Report(Diagnostics.MissingPolicyKey, operation.Span, operation.Name, key, string.Join("|", PolicyKeys.Values[key]));
                 ok = false;
@@ -259,7 +259,7 @@ internal sealed class SpecValidator
         }
 
         var entries = PolicyKeys.Values.Keys
-            .Where(key => seen.ContainsKey(key) || !PolicyKeys.RootKeys.Contains(key))
+            .Where(key => seen.ContainsKey(key) || !PolicyKeys.IsGrouped(key))
             .Select(key => seen.TryGetValue(key, out var e)
                 ? new ResolvedEntry(key, e.Values, e.Source!)
                 : new ResolvedEntry(key, new[] { PolicyKeys.Defaults[key] }.ToEquatableArray(), "default"))

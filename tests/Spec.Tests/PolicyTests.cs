@@ -49,4 +49,31 @@ public class PolicyTests
         Assert.Throws<KeyNotFoundException>(() => SpecKit.Mmu.MmuPolicy.Rules.RangeOp("UnmapGfnRange"));
         Assert.NotNull(SpecKit.Mmu.MmuPolicy.Rules.RangeOp("ZapLeafs"));
     }
+
+    [Fact]
+    public void Sync_spte_rules_base_and_seed_004_patch_and_the_2022_loop()
+    {
+        var current = SpecKit.Mmu.MmuPolicy.Rules["SyncSpte"];
+        var lai = SpecKit.Mmu.Variants.SyncSpteLai2022.MmuPolicy.Rules["SyncSpte"];
+        var loop2022 = SpecKit.Mmu.Variants.SyncPage2022.MmuPolicy.Rules["SyncSpte"];
+        Assert.Equal(
+            new SyncSptePolicy(SyncAction.Drop, SyncAction.Drop, SyncAction.Keep, SyncAction.Rebuild, SyncAction.Rebuild, SyncAction.Rebuild, RebuildAccessed: true),
+            current.Sync);
+        Assert.Equal(current with { Title = lai.Title, Sync = current.Sync! with { WriteAdded = SyncAction.Keep, OtherAccessChange = SyncAction.Drop } }, lai);
+        Assert.Equal(current with { Title = loop2022.Title, Sync = current.Sync! with { AccessUnchanged = SyncAction.Rebuild, RebuildAccessed = false } }, loop2022);
+
+        // Only sync_spte has a decision table, and it is run by the shadow MMU, not emitted as a TDP loop.
+        Assert.All(SpecKit.Mmu.MmuPolicy.Rules.Operations.Where(o => o.Name != "SyncSpte"), o => Assert.Null(o.Sync));
+        Assert.Throws<KeyNotFoundException>(() => SpecKit.Mmu.MmuPolicy.Rules.RangeOp("SyncSpte"));
+    }
+
+    [Theory]
+    [InlineData(0b101u, 0b101u, GpteChange.AccessUnchanged)]
+    [InlineData(0b101u, 0b111u, GpteChange.WriteAdded)]
+    [InlineData(0b111u, 0b101u, GpteChange.WriteRemoved)]
+    [InlineData(0b111u, 0b011u, GpteChange.OtherAccessChange)]
+    [InlineData(0b001u, 0b110u, GpteChange.OtherAccessChange)]
+    [InlineData(0b100u, 0b010u, GpteChange.OtherAccessChange)]
+    public void Access_changes_are_classified_as_seed_004_compares_them(uint old, uint now, GpteChange expected) =>
+        Assert.Equal(expected, SyncSptePolicy.Classify(old, now));
 }

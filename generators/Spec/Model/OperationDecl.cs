@@ -39,6 +39,9 @@ internal sealed record RangeOpUnit(ModelId Model, OperationModel Operation) : Em
         return entries["Visits"][0] == "Leaves" && entries["Exists"][0] == "Yes"
             && (changes.All(c => Bits.Contains(c)) || (changes.Count == 1 && changes[0] == "Zap"))
             && op.Name != "AgeGfnRange" && op.Name != "ClearDirtyPtMasked"
-            && !entries.ContainsKey("RootFilter");
+            && !entries.ContainsKey("RootFilter")
+
+            // FNAME(sync_spte) decides per gPTE; the shadow MMU runs it (src/Mmu/Shadow).
+            && !entries.ContainsKey("InvalidGpte");
     }
 }

@@ -196,7 +196,7 @@ public static partial class GuestWalker
 
     /// <summary>FNAME(is_present_gpte).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsPresentGpte(ulong gpte) => IsShadowPresent(gpte);
+    internal static bool IsPresentGpte(ulong gpte) => IsShadowPresent(gpte);
 
     /// <summary>FNAME(is_last_gpte): a 4K entry always ends the walk; above it, PS does.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -204,7 +204,7 @@ public static partial class GuestWalker
 
     /// <summary>gpte_to_gfn(): the table (or 4K page) an entry points to.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong GpteToGfn(ulong gpte) => SpteToPfn(gpte);
+    internal static ulong GpteToGfn(ulong gpte) => SpteToPfn(gpte);
 
     /// <summary>gpte_to_gfn_lvl(): the first frame of the page a leaf at <paramref name="level"/> maps (PT_LVL_ADDR_MASK).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -212,12 +212,12 @@ public static partial class GuestWalker
 
     /// <summary>FNAME(gpte_access): P is set, so W, U and !XD are the rights (ACC_* uwx).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint GpteAccess(ulong gpte) =>
+    internal static uint GpteAccess(ulong gpte) =>
         (uint)(gpte & (Acc.ACC_WRITE_MASK | Acc.ACC_USER_MASK)) | ((gpte & GuestPteNonLeaf.NxMask) != 0 ? 0 : (uint)Acc.ACC_EXEC_MASK);
 
     /// <summary>FNAME(protect_clean_gpte): no W for a clean leaf, so the first write faults and KVM can set D.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint ProtectCleanGpte(uint access, ulong gpte)
+    internal static uint ProtectCleanGpte(uint access, ulong gpte)
     {
         var mask = ~(uint)Acc.ACC_WRITE_MASK;
         mask |= (uint)((gpte >> (GuestPte4K.DirtyShift - GuestPte4K.WritableShift)) & GuestPte4K.WritableMask);

@@ -84,8 +84,74 @@ public enum RootFilter
 /// <summary>The roots an operation picks from a kvm_gfn_range (spec keys RootFilter and InvalidRoots).</summary>
 public sealed record RootPolicy(RootFilter Filter, bool IncludesInvalidRoots);
 
+/// <summary>What FNAME(sync_spte) does with one SPTE for one kind of change to its guest PTE.</summary>
+public enum SyncAction
+{
+    /// <summary>Leave the SPTE and its shadowed access (sp->shadowed_translation) as they are.</summary>
+    Keep,
+
+    /// <summary>kvm_mmu_page_set_access() and make_spte() with the new access, then mmu_spte_update().</summary>
+    Rebuild,
+
+    /// <summary>drop_spte(): the next access faults and maps the gPTE afresh.</summary>
+    Drop,
+}
+
+/// <summary>
+/// The kinds of change FNAME(sync_spte) tells apart, in the order it tests them: the gPTE is
+/// invalid (FNAME(prefetch_invalid_gpte)), points at another frame, or grants the shadowed access,
+/// only W more, only W less, or something else (U or X, with or without W).
+/// </summary>
+public enum GpteChange
+{
+    InvalidGpte,
+    GfnChanged,
+    AccessUnchanged,
+    WriteAdded,
+    WriteRemoved,
+    OtherAccessChange,
+}
+
+/// <summary>
+/// FNAME(sync_spte)'s decision table (spec keys InvalidGpte .. OtherAccessChange) and whether an
+/// SPTE it rebuilds is Accessed (RebuildAccessed: make_spte's <c>!prefetch || synchronizing</c>).
+/// </summary>
+public sealed record SyncSptePolicy(
+    SyncAction InvalidGpte,
+    SyncAction GfnChanged,
+    SyncAction AccessUnchanged,
+    SyncAction WriteAdded,
+    SyncAction WriteRemoved,
+    SyncAction OtherAccessChange,
+    bool RebuildAccessed)
+{
+    public SyncAction For(GpteChange change) => change switch
+    {
+        GpteChange.InvalidGpte => InvalidGpte,
+        GpteChange.GfnChanged => GfnChanged,
+        GpteChange.AccessUnchanged => AccessUnchanged,
+        GpteChange.WriteAdded => WriteAdded,
+        GpteChange.WriteRemoved => WriteRemoved,
+        _ => OtherAccessChange,
+    };
+
+    /// <summary>
+    /// How the access a gPTE now grants differs from the shadowed access, as seed 004's patch
+    /// compares them: equal, <c>(old | ACC_WRITE_MASK) == new</c>, <c>old == (new | ACC_WRITE_MASK)</c>, or other.
+    /// </summary>
+    public static GpteChange Classify(uint oldAccess, uint newAccess)
+    {
+        const uint write = (uint)Acc.ACC_WRITE_MASK;
+        return oldAccess == newAccess ? GpteChange.AccessUnchanged
+            : (oldAccess | write) == newAccess ? GpteChange.WriteAdded
+            : oldAccess == (newAccess | write) ? GpteChange.WriteRemoved
+            : GpteChange.OtherAccessChange;
+    }
+}
+
 /// <summary>One operation's rules, with the spec line they come from.</summary>
 /// <param name="Roots">Only for operations that pick roots from a kvm_gfn_range (UnmapGfnRange, AgeGfnRange).</param>
+/// <param name="Sync">Only for FNAME(sync_spte) (SyncSpte): what it does per kind of gPTE change.</param>
 public sealed record OperationPolicy(
     string Name,
     string Title,
@@ -99,7 +165,8 @@ public sealed record OperationPolicy(
     FlushPolicy Flush,
     YieldPolicy Yield,
     string Origin,
-    RootPolicy? Roots = null);
+    RootPolicy? Roots = null,
+    SyncSptePolicy? Sync = null);
 
 /// <summary>
 /// A leaf-rewriting range operation as the spec generator emits it from a policy

@@ -17,6 +17,7 @@ public static partial class MmuPolicy
             ClearDirtyPtMasked,
             RecoverHugePages,
             SplitHugePages,
+            SyncSpte,
             UnmapGfnRange,
             WriteProtectGfn,
             WrprotGfnRange,

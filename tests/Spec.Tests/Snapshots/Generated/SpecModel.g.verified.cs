@@ -21,6 +21,7 @@ public static partial class SpecModel
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
         "spec/layouts/spte-values.layout",
+        "spec/policy/shadow-sync.policy",
         "spec/policy/tdp-range-ops.policy",
         "spec/policy/tdx-unmap.policy",
         "spec/walkers/guest.walker",

@@ -1,0 +1,456 @@
+using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.Tdp;
+
+namespace SpecKit.Mmu.Shadow;
+
+/// <summary>struct kvm_page_fault, the parts the shadow MMU's fault path reads and fills.</summary>
+internal sealed class ShadowFault(ulong addr, ulong errorCode)
+{
+    public ulong Addr { get; } = addr;
+
+    public ulong ErrorCode { get; } = errorCode;
+
+    public bool Present => (ErrorCode & PfErr.PFERR_PRESENT_MASK) != 0;
+
+    public bool Write => (ErrorCode & PfErr.PFERR_WRITE_MASK) != 0;
+
+    public bool User => (ErrorCode & PfErr.PFERR_USER_MASK) != 0;
+
+    public ulong Gfn { get; set; }
+
+    public ulong Pfn { get; set; }
+
+    /// <summary>fault->map_writable: the host page is writable (the model's always are).</summary>
+    public bool MapWritable { get; set; } = true;
+
+    /// <summary>gw->prefetch_ptes: the aligned block of gPTEs around the leaf, read by FNAME(gpte_changed).</summary>
+    public ulong[] PrefetchPtes { get; } = new ulong[ShadowMmu.PtePrefetchNum];
+}
+
+public sealed partial class ShadowMmu
+{
+    /// <summary>mmu_internal.h PTE_PREFETCH_NUM: the aligned block of SPTEs a fault prefetches around its own.</summary>
+    public const int PtePrefetchNum = 8;
+
+    /// <summary>
+    /// FNAME(page_fault) (paging_tmpl.h): the vCPU took a #PF on <paramref name="addr"/> that
+    /// exited to KVM. Walk the guest's tables; if the guest's own rights forbid the access, the
+    /// #PF is the guest's (kvm_inject_emulated_page_fault, RET_PF_RETRY). A write to a
+    /// write-tracked gfn is RET_PF_WRITE_PROTECTED (page_fault_handle_page_track). A supervisor
+    /// write to a read-only page under CR0.WP=0 maps the page writable and supervisor-only, and
+    /// not executable under SMEP (mmu.rst "Emulating cr0.wp"). Then FNAME(fetch).
+    /// </summary>
+    internal PageFaultResult PageFault(ShadowVcpu vcpu, ulong addr, ulong errorCode)
+    {
+        var fault = new ShadowFault(addr, errorCode);
+        var access = errorCode & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK);
+        if (!GuestWalker.Walk(_vm.Memory, vcpu.Mmu, addr, access, out var walker))
+        {
+            _vm.Log.Add($"  FNAME(walk_addr) faults with {PfErrorCode.Describe(walker.ErrorCode)}: the #PF is the guest's");
+            _vm.InjectEmulatedPageFault(vcpu, addr, walker.ErrorCode);
+            return PageFaultResult.Retry;
+        }
+
+        fault.Gfn = walker.Gfn;
+        var pteAccess = walker.PteAccess;
+        _vm.Log.Add($"  FNAME(walk_addr): gfn 0x{walker.Gfn:x}, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
+        if (fault.Present && fault.Write && IsWriteTracked(fault.Gfn))
+        {
+            // shadow_page_table_clear_flood(): the vCPU is using the pages on this path.
+            foreach (var sp in ShadowPath(vcpu, addr))
+            {
+                sp.WriteFloodingCount = 0;
+            }
+
+            _vm.Log.Add($"  gfn 0x{fault.Gfn:x} is write-tracked: RET_PF_WRITE_PROTECTED");
+            return PageFaultResult.WriteProtected;
+        }
+
+        fault.Pfn = _vm.FaultInPfn(fault.Gfn);
+        if (fault.Write && (pteAccess & Acc.ACC_WRITE_MASK) == 0 && !vcpu.Cpu.Cr0Wp && !fault.User)
+        {
+            pteAccess = (pteAccess | (uint)Acc.ACC_WRITE_MASK) & ~(uint)Acc.ACC_USER_MASK;
+            if (vcpu.Cpu.Cr4Smep)
+            {
+                pteAccess &= ~(uint)Acc.ACC_EXEC_MASK;
+            }
+
+            _vm.Log.Add($"  CR0.WP=0 supervisor write: mapped as a kernel page, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
+        }
+
+        return Fetch(vcpu, fault, walker, pteAccess);
+    }
+
+    /// <summary>
+    /// FNAME(fetch): walk the shadow tables down to the guest's leaf level, making a shadow page
+    /// for each guest table on the way (kvm_mmu_get_child_sp with the access the levels above
+    /// grant, gw->pt_access) and checking that the gPTE above it has not changed under the walk
+    /// (FNAME(gpte_changed)); below a guest huge page, direct pages down to the goal level; then
+    /// mmu_set_spte() for the leaf and FNAME(pte_prefetch) around it.
+    /// </summary>
+    private PageFaultResult Fetch(ShadowVcpu vcpu, ShadowFault fault, GuestWalk walker, uint pteAccess)
+    {
+        var directAccess = pteAccess;
+        if (GpteChanged(walker, fault, vcpu.Cpu.RootLevel))
+        {
+            return PageFaultResult.Retry;
+        }
+
+        var gfnOfAddr = fault.Addr >> GuestWalker.PageShift;
+        var sp = vcpu.Root ?? throw new InvalidOperationException($"vCPU {vcpu.Id} has no root");
+        var level = sp.Role.Level;
+        int index;
+        while (true)
+        {
+            index = GuestWalker.SpteIndex(gfnOfAddr, level);
+            sp.WriteFloodingCount = 0;
+            if (level == walker.Level)
+            {
+                break;
+            }
+
+            var tableGfn = walker.TableGfn(level - 1);
+            var child = GetChildSp(vcpu, sp, index, tableGfn, direct: false, walker.PtAccess(level - 1));
+
+            // "Synchronize the new page before linking it": an upper-level page found with unsync
+            // children is synced here; a 4K one was synced by kvm_mmu_find_shadow_page().
+            if (child is { UnsyncChildren: > 0 })
+            {
+                MmuSyncChildren(vcpu, child);
+            }
+
+            if (GpteChanged(walker, fault, level - 1))
+            {
+                return PageFaultResult.Retry;
+            }
+
+            if (child is not null)
+            {
+                LinkShadowPage(sp, index, child);
+            }
+
+            sp = ChildOf(sp.Spt[index]);
+            level--;
+        }
+
+        // kvm_mmu_hugepage_adjust(): the shadow VM's memory is backed by 4K host pages
+        // (host_pfn_mapping_level), so the goal level is always 4K.
+        const int goalLevel = GuestWalker.PteLevel;
+        for (; level > goalLevel; level--)
+        {
+            var baseGfn = GuestWalker.GfnRoundForLevel(fault.Gfn, level);
+            var child = GetChildSp(vcpu, sp, index, baseGfn, direct: true, directAccess);
+            if (child is not null)
+            {
+                LinkShadowPage(sp, index, child);
+            }
+
+            sp = ChildOf(sp.Spt[index]);
+            index = GuestWalker.SpteIndex(gfnOfAddr, level - 1);
+        }
+
+        var ret = MmuSetSpte(sp, index, pteAccess, fault.Gfn, fault.Pfn, fault);
+        _vm.Log.Add($"  mmu_set_spte {sp.Name}[{index}]: {Spte.Describe(sp.Spt[index])}, RET_PF_{Upper(ret)}");
+        if (ret == PageFaultResult.Spurious)
+        {
+            return ret;
+        }
+
+        PtePrefetch(vcpu, fault, sp, index);
+        return ret;
+    }
+
+    /// <summary>
+    /// FNAME(gpte_changed): reread the gPTE the walk used at <paramref name="level"/> (at 4K, the
+    /// whole prefetch block) and compare.
+    /// </summary>
+    private bool GpteChanged(GuestWalk walker, ShadowFault fault, int level)
+    {
+        ulong current;
+        var pteGpa = walker.PteGpa(level);
+        if (level == GuestWalker.PteLevel)
+        {
+            const ulong mask = (PtePrefetchNum * sizeof(ulong)) - 1;
+            var baseGpa = pteGpa & ~mask;
+            for (var i = 0; i < PtePrefetchNum; i++)
+            {
+                fault.PrefetchPtes[i] = _vm.Memory.TryReadPte(baseGpa + ((ulong)i * sizeof(ulong)), out var pte) ? pte : 0;
+            }
+
+            current = fault.PrefetchPtes[(int)((pteGpa - baseGpa) / sizeof(ulong))];
+        }
+        else if (!_vm.Memory.TryReadPte(pteGpa, out current))
+        {
+            return true;
+        }
+
+        var changed = current != walker.Pte(level);
+        if (changed)
+        {
+            _vm.Log.Add($"  FNAME(gpte_changed) at level {level}: RET_PF_RETRY");
+        }
+
+        return changed;
+    }
+
+    /// <summary>
+    /// mmu_set_spte(): install the leaf SPTE. A present SPTE for another pfn is dropped first
+    /// (flush); one for the same pfn is rebuilt in place and keeps its rmap entry, with the
+    /// shadowed access updated. A write that make_spte() had to leave read-only (the gfn is a
+    /// shadowed guest table that cannot be unsync) is RET_PF_WRITE_PROTECTED. A null
+    /// <paramref name="fault"/> is a prefetch: prefetch=true and a writable host page.
+    /// </summary>
+    private PageFaultResult MmuSetSpte(ShadowPage sp, int index, uint pteAccess, ulong gfn, ulong pfn, ShadowFault? fault)
+    {
+        var level = sp.Role.Level;
+        var hostWritable = fault is null || fault.MapWritable;
+        var prefetch = fault is null;
+        var writeFault = fault is { Write: true };
+        var flush = false;
+        var wasRmapped = false;
+        var old = sp.Spt[index];
+        if (Spte.IsShadowPresent(old))
+        {
+            if (level > GuestWalker.PteLevel && !Spte.IsLast(old, level))
+            {
+                DropParentPte(ChildOf(old), sp, index);
+                flush = true;
+            }
+            else if (pfn != Spte.ToPfn(old))
+            {
+                DropSpte(sp, index);
+                flush = true;
+            }
+            else
+            {
+                wasRmapped = true;
+            }
+        }
+
+        var (spte, wrprot) = MakeSpte(sp, pteAccess, gfn, pfn, sp.Spt[index], prefetch, synchronizing: false, hostWritable);
+        var ret = PageFaultResult.Fixed;
+        if (sp.Spt[index] == spte)
+        {
+            ret = PageFaultResult.Spurious;
+        }
+        else
+        {
+            flush |= MmuSpteUpdate(sp, index, spte);
+        }
+
+        if (wrprot && writeFault)
+        {
+            ret = PageFaultResult.WriteProtected;
+        }
+
+        if (flush)
+        {
+            _vm.FlushRemoteTlbs($"mmu_set_spte: kvm_flush_remote_tlbs_gfn 0x{gfn:x}");
+        }
+
+        if (!wasRmapped)
+        {
+            RmapAdd(sp, index, gfn, pteAccess);
+        }
+        else
+        {
+            sp.SetAccess(index, pteAccess);
+        }
+
+        return ret;
+    }
+
+    /// <summary>
+    /// make_spte() (spte.c) with the shadow-paging masks: present, Accessed unless a prefetch
+    /// that is not a sync, NX without ACC_EXEC_MASK, U with ACC_USER_MASK, host-writable from the
+    /// host page. A writable SPTE must first unsync the pages that shadow its gfn
+    /// (mmu_try_to_unsync_pages; skipped when the old leaf was writable already); if it cannot,
+    /// the SPTE stays read-only (wrprot). Otherwise it is W, MMU-writable and already Dirty. A
+    /// prefetched SPTE that is not a sync is access-tracked: for these A/D SPTEs, A is cleared.
+    /// </summary>
+    internal (ulong Spte, bool Wrprot) MakeSpte(ShadowPage sp, uint pteAccess, ulong gfn, ulong pfn, ulong oldSpte, bool prefetch, bool synchronizing, bool hostWritable)
+    {
+        var level = sp.Role.Level;
+        var spte = new LegacySpte(0).WithMmuPresent(true).WithPresent(true);
+        if (!prefetch || synchronizing)
+        {
+            spte = spte.WithAccessed(true);
+        }
+
+        if ((pteAccess & Acc.ACC_EXEC_MASK) == 0)
+        {
+            spte = spte.WithNx(true);
+        }
+
+        if ((pteAccess & Acc.ACC_USER_MASK) != 0)
+        {
+            spte = spte.WithUser(true);
+        }
+
+        if (level > GuestWalker.PteLevel)
+        {
+            spte = spte.WithPageSize(true);
+        }
+
+        if (hostWritable)
+        {
+            spte = spte.WithHostWritable(true);
+        }
+        else
+        {
+            pteAccess &= ~(uint)Acc.ACC_WRITE_MASK;
+        }
+
+        spte = spte.WithPfn(pfn);
+        var wrprot = false;
+        if ((pteAccess & Acc.ACC_WRITE_MASK) != 0)
+        {
+            var unsync = !Spte.IsLast(oldSpte, level) || !Spte.IsWritable(oldSpte)
+                ? MmuTryToUnsyncPages(gfn, synchronizing, prefetch)
+                : UnsyncResult.Unsynced;
+            if (unsync != UnsyncResult.Unsynced)
+            {
+                wrprot = true;
+                if (!prefetch)
+                {
+                    _vm.Log.Add($"  make_spte: gfn 0x{gfn:x} stays read-only (mmu_try_to_unsync_pages: {unsync})");
+                }
+            }
+            else
+            {
+                spte = spte.WithWritable(true).WithMmuWritable(true).WithDirty(true);
+            }
+        }
+
+        var raw = prefetch && !synchronizing ? Spte.MarkForAccessTrack(spte.Raw) : spte.Raw;
+        return (raw, wrprot);
+    }
+
+    /// <summary>
+    /// FNAME(pte_prefetch): map the other SPTEs of the aligned block of
+    /// <see cref="PtePrefetchNum"/> around the faulting one, from the gPTEs FNAME(gpte_changed)
+    /// read, until one cannot be (FNAME(prefetch_gpte)); a direct page prefetches its own
+    /// frames (__direct_pte_prefetch). Only 4K pages prefetch. Prefetched SPTEs are made with
+    /// prefetch=true, so they are not Accessed.
+    /// </summary>
+    private void PtePrefetch(ShadowVcpu vcpu, ShadowFault fault, ShadowPage sp, int index)
+    {
+        if (sp.Role.Level > GuestWalker.PteLevel)
+        {
+            return;
+        }
+
+        var first = index & ~(PtePrefetchNum - 1);
+        for (var i = 0; i < PtePrefetchNum; i++)
+        {
+            var entry = first + i;
+            if (entry == index || Spte.IsShadowPresent(sp.Spt[entry]))
+            {
+                continue;
+            }
+
+            if (sp.Role.Direct)
+            {
+                var gfn = sp.GetGfn(entry);
+                if (!_vm.HasMemslot(gfn))
+                {
+                    return;
+                }
+
+                MmuSetSpte(sp, entry, sp.Role.Access, gfn, _vm.FaultInPfn(gfn), fault: null);
+            }
+            else if (!PrefetchGpte(vcpu, sp, entry, fault.PrefetchPtes[i]))
+            {
+                return;
+            }
+
+            _vm.Log.Add($"  prefetch {sp.Name}[{entry}]: {Spte.Describe(sp.Spt[entry])}");
+        }
+    }
+
+    /// <summary>
+    /// FNAME(prefetch_gpte): only a valid gPTE (FNAME(prefetch_invalid_gpte)) in a memslot is
+    /// prefetched, with sp->role.access &amp; its rights, less W while it is clean
+    /// (kvm_mmu_prefetch_sptes -> mmu_set_spte with no fault).
+    /// </summary>
+    private bool PrefetchGpte(ShadowVcpu vcpu, ShadowPage sp, int index, ulong gpte)
+    {
+        if (PrefetchInvalidGpte(vcpu, gpte))
+        {
+            return false;
+        }
+
+        var gfn = GuestWalker.GpteToGfn(gpte);
+        if (!_vm.HasMemslot(gfn))
+        {
+            return false;
+        }
+
+        var pteAccess = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
+        MmuSetSpte(sp, index, pteAccess, gfn, _vm.FaultInPfn(gfn), fault: null);
+        return true;
+    }
+
+    /// <summary>
+    /// kvm_mmu_track_write() (page_track.c's kvm_page_track_write for the shadow MMU): KVM
+    /// emulated a guest write of a gPTE at <paramref name="gpa"/> in a write-tracked table. Each
+    /// page shadowing it drops the SPTE that shadowed that gPTE (mmu_page_zap_pte), unless the
+    /// guest keeps writing the same upper-level table without walking it (detect_write_flooding:
+    /// three emulated writes), which zaps the whole page: the gfn is then no longer shadowed
+    /// nor write-tracked, and the guest writes it directly.
+    /// </summary>
+    internal void TrackWrite(ulong gpa)
+    {
+        if (IndirectShadowPages == 0)
+        {
+            return;
+        }
+
+        var gfn = gpa >> GuestWalker.PageShift;
+        var index = (int)((gpa & ((1UL << GuestWalker.PageShift) - 1)) / sizeof(ulong));
+        var invalid = new List<ShadowPage>();
+        var flush = false;
+        foreach (var sp in PagesWithGptes(gfn))
+        {
+            // detect_write_flooding(): a 4K page can become unsync instead, so it never floods.
+            if (sp.Role.Level > GuestWalker.PteLevel && ++sp.WriteFloodingCount >= 3)
+            {
+                _vm.Log.Add($"  kvm_mmu_track_write: {sp.Name} flooded (3 emulated writes), zapped");
+                PrepareZapPage(sp, invalid);
+                continue;
+            }
+
+            var present = Spte.IsShadowPresent(sp.Spt[index]);
+            MmuPageZapPte(sp, index);
+            _vm.Log.Add($"  kvm_mmu_track_write: {sp.Name}[{index}] {(present ? "zapped" : "was not present")}");
+            flush |= present;
+        }
+
+        if (invalid.Count > 0)
+        {
+            CommitZapPage(invalid);
+        }
+        else if (flush)
+        {
+            _vm.FlushRemoteTlbs("kvm_mmu_track_write");
+        }
+    }
+
+    /// <summary>The shadow pages a walk for <paramref name="addr"/> passes through from the vCPU's root.</summary>
+    private IEnumerable<ShadowPage> ShadowPath(ShadowVcpu vcpu, ulong addr)
+    {
+        var sp = vcpu.Root;
+        while (sp is not null)
+        {
+            yield return sp;
+            var spte = sp.Spt[GuestWalker.SpteIndex(addr >> GuestWalker.PageShift, sp.Role.Level)];
+            sp = Spte.IsShadowPresent(spte) && !Spte.IsLast(spte, sp.Role.Level) ? ChildOf(spte) : null;
+        }
+    }
+
+    internal static string Upper(PageFaultResult result) => result switch
+    {
+        PageFaultResult.WriteProtected => "WRITE_PROTECTED",
+        _ => result.ToString().ToUpperInvariant(),
+    };
+}

@@ -1,0 +1,280 @@
+using SpecKit.Mmu.Policy;
+
+namespace SpecKit.Mmu.Shadow;
+
+public sealed partial class ShadowMmu
+{
+    /// <summary>
+    /// FNAME(sync_spte) (paging_tmpl.h): bring SPTE <paramref name="index"/> of the unsync page
+    /// <paramref name="sp"/> in line with the gPTE it shadows, as the model's SyncSpte policy
+    /// says for each kind of change (<see cref="Sync"/>). The kinds are told apart in the
+    /// kernel's order: an invalid gPTE (FNAME(prefetch_invalid_gpte)), another frame, then the
+    /// access it now grants (sp->role.access &amp; FNAME(gpte_access), less W while the gPTE is
+    /// not Dirty: FNAME(protect_clean_gpte)) against the shadowed access. A rebuild is
+    /// kvm_mmu_page_set_access() and make_spte(prefetch=true, synchronizing=true) on the same
+    /// pfn with the old SPTE's host-writable bit. Returns &lt;0 when the gPTE cannot be read, 0
+    /// when no flush is needed, &gt;0 when one is.
+    /// </summary>
+    internal int SyncSpte(ShadowVcpu vcpu, ShadowPage sp, int index)
+    {
+        KvmWarn.On(!Spte.IsShadowPresent(sp.Spt[index]) || sp.Role.Direct, $"sync_spte on {sp.Name}[{index}], which holds 0x{sp.Spt[index]:x16}");
+        var gpteGpa = (sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong));
+        if (!_vm.Memory.TryReadPte(gpteGpa, out var gpte))
+        {
+            return -1;
+        }
+
+        var old = sp.Spt[index];
+        var what = $"  sync_spte {sp.Name}[{index}], gPTE {Spte.DescribeGpte(gpte)}";
+        if (PrefetchInvalidGpte(vcpu, gpte))
+        {
+            return Apply(GpteChange.InvalidGpte, Sync.InvalidGpte, gfn: 0, pteAccess: 0);
+        }
+
+        var gfn = GuestWalker.GpteToGfn(gpte);
+        var pteAccess = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
+        if (gfn != sp.GetGfn(index))
+        {
+            return Apply(GpteChange.GfnChanged, Sync.GfnChanged, gfn, pteAccess);
+        }
+
+        var change = SyncSptePolicy.Classify(sp.GetAccess(index), pteAccess);
+        return Apply(change, Sync.For(change), gfn, pteAccess);
+
+        // The spec's keys InvalidGpte and GfnChanged take Drop or Keep only (SPEC018): there is
+        // no gPTE, or no pfn for the new frame, to rebuild from.
+        int Apply(GpteChange change, SyncAction action, ulong gfn, uint pteAccess)
+        {
+            var access = $"{KvmMmuPageRole.DescribeAccess(sp.GetAccess(index))}";
+            switch (action)
+            {
+                case SyncAction.Keep:
+                    _vm.Log.Add($"{what}: {change} (shadowed {access}), Keep: SPTE stays {Spte.Describe(old)}");
+                    return 0;
+                case SyncAction.Drop:
+                    DropSpte(sp, index);
+                    _vm.Log.Add($"{what}: {change} (shadowed {access}), Drop");
+                    return 1;
+            }
+
+            KvmWarn.On(change is GpteChange.InvalidGpte or GpteChange.GfnChanged, $"sync_spte cannot rebuild {sp.Name}[{index}] for {change}");
+            sp.SetAccess(index, pteAccess);
+            var (spte, _) = MakeSpte(sp, pteAccess, gfn, Spte.ToPfn(old), old, prefetch: true, synchronizing: true, hostWritable: (old & LegacySpte.HostWritableMask) != 0);
+            if (!Sync.RebuildAccessed)
+            {
+                // make_spte() before v6.13 access-tracked every prefetched SPTE, a synced one too.
+                spte = Spte.MarkForAccessTrack(spte);
+            }
+
+            var flush = MmuSpteUpdate(sp, index, spte);
+            _vm.Log.Add($"{what}: {change} ({access} -> {KvmMmuPageRole.DescribeAccess(pteAccess)}), Rebuild: SPTE {Spte.Describe(spte)}{(flush ? ", flush needed" : "")}");
+            return flush ? 1 : 0;
+        }
+    }
+
+    /// <summary>
+    /// FNAME(prefetch_invalid_gpte): a gPTE that is not present, not Accessed ("Prefetch only
+    /// accessed entries", as the guest has A/D bits) or has reserved bits set is not mapped.
+    /// </summary>
+    private static bool PrefetchInvalidGpte(ShadowVcpu vcpu, ulong gpte) =>
+        !GuestWalker.IsPresentGpte(gpte)
+        || (gpte & GuestPte4K.AccessedMask) == 0
+        || vcpu.Mmu.IsRsvdBitsSet(gpte, GuestWalker.PteLevel);
+
+    /// <summary>kvm_sync_spte(): an SPTE never made has nothing to sync.</summary>
+    private int KvmSyncSpte(ShadowVcpu vcpu, ShadowPage sp, int index) =>
+        sp.Spt[index] == SpteValues.SHADOW_NONPRESENT_VALUE ? 0 : SyncSpte(vcpu, sp, index);
+
+    /// <summary>
+    /// kvm_sync_page(): every SPTE of the page through FNAME(sync_spte); &gt;0 when a flush is
+    /// owed. "The guest is responsible for flushing the TLB to ensure any changes in protection
+    /// bits are recognized"; the flush is for KVM's own correctness.
+    /// </summary>
+    private int KvmSyncPage(ShadowVcpu vcpu, ShadowPage sp, List<ShadowPage> invalid)
+    {
+        // kvm_sync_page_check(): a page is only synced under the MMU role it was made for.
+        KvmWarn.On(!sp.Role.SyncableUnder(vcpu.RootRole), $"kvm_sync_page: {sp} under root role {vcpu.RootRole}");
+        _vm.Log.Add($"  kvm_sync_page {sp.Name}");
+        var flush = false;
+        for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
+        {
+            flush |= KvmSyncSpte(vcpu, sp, i) != 0;
+        }
+
+        return flush ? 1 : 0;
+    }
+
+    /// <summary>
+    /// mmu_sync_children(): sync every unsync page below <paramref name="parent"/>: first
+    /// write-protect their gfns again (kvm_vcpu_write_protect_gfn, flushing if that changed an
+    /// SPTE), then mark each in sync (kvm_unlink_unsync_page) and sync it (kvm_sync_page).
+    /// </summary>
+    internal void MmuSyncChildren(ShadowVcpu vcpu, ShadowPage parent)
+    {
+        var invalid = new List<ShadowPage>();
+        var flush = false;
+        var pages = new List<ShadowPage>();
+        MmuUnsyncWalk(parent, pages);
+        if (pages.Count > 0)
+        {
+            var protect = false;
+            foreach (var sp in pages)
+            {
+                protect |= WriteProtectGfn(sp.Gfn);
+            }
+
+            if (protect)
+            {
+                _vm.FlushRemoteTlbs("mmu_sync_children: unsync gfns write-protected again");
+            }
+
+            foreach (var sp in pages)
+            {
+                KvmUnlinkUnsyncPage(sp);
+                flush |= KvmSyncPage(vcpu, sp, invalid) > 0;
+            }
+
+            ClearSyncedChildBits(parent);
+        }
+
+        if (invalid.Count > 0)
+        {
+            CommitZapPage(invalid);
+        }
+        else if (flush)
+        {
+            _vm.FlushRemoteTlbs("mmu_sync_children");
+        }
+    }
+
+    /// <summary>__mmu_unsync_walk(): the unsync 4K pages the unsync_child_bitmaps lead to, each once; stale bits are cleared.</summary>
+    private void MmuUnsyncWalk(ShadowPage sp, List<ShadowPage> pages)
+    {
+        for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
+        {
+            if (!sp.UnsyncChildBitmap[i])
+            {
+                continue;
+            }
+
+            var spte = sp.Spt[i];
+            if (!Spte.IsShadowPresent(spte) || Spte.IsLast(spte, sp.Role.Level))
+            {
+                ClearUnsyncChildBit(sp, i);
+                continue;
+            }
+
+            var child = ChildOf(spte);
+            if (child.UnsyncChildren > 0)
+            {
+                MmuUnsyncWalk(child, pages);
+            }
+            else if (child.Unsync)
+            {
+                if (!pages.Contains(child))
+                {
+                    pages.Add(child);
+                }
+            }
+            else
+            {
+                ClearUnsyncChildBit(sp, i);
+            }
+        }
+    }
+
+    /// <summary>mmu_pages_clear_parents(): once a child is in sync, the bits that led to it go, level by level.</summary>
+    private void ClearSyncedChildBits(ShadowPage sp)
+    {
+        for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
+        {
+            if (!sp.UnsyncChildBitmap[i])
+            {
+                continue;
+            }
+
+            var spte = sp.Spt[i];
+            if (!Spte.IsShadowPresent(spte) || Spte.IsLast(spte, sp.Role.Level))
+            {
+                ClearUnsyncChildBit(sp, i);
+                continue;
+            }
+
+            var child = ChildOf(spte);
+            if (child.UnsyncChildren > 0)
+            {
+                ClearSyncedChildBits(child);
+            }
+
+            if (!child.Unsync && child.UnsyncChildren == 0)
+            {
+                ClearUnsyncChildBit(sp, i);
+            }
+        }
+    }
+
+    /// <summary>clear_unsync_child_bit().</summary>
+    private static void ClearUnsyncChildBit(ShadowPage sp, int index)
+    {
+        sp.UnsyncChildBitmap[index] = false;
+        sp.UnsyncChildren--;
+        KvmWarn.On(sp.UnsyncChildren < 0, $"{sp}: unsync_children went negative");
+    }
+
+    /// <summary>
+    /// kvm_mmu_sync_roots(): a guest TLB flush or CR3 load syncs every unsync page under the
+    /// root (is_unsync_root, then mmu_sync_children).
+    /// </summary>
+    internal void KvmMmuSyncRoots(ShadowVcpu vcpu)
+    {
+        if (vcpu.Root is not { } root || !(root.Unsync || root.UnsyncChildren > 0))
+        {
+            return;
+        }
+
+        _vm.Log.Add($"  kvm_mmu_sync_roots: root {root.Name}");
+        MmuSyncChildren(vcpu, root);
+    }
+
+    /// <summary>
+    /// __kvm_mmu_invalidate_addr() on the current root: walk the SPTEs for
+    /// <paramref name="addr"/> while the pages on the way have unsync children, and sync the
+    /// SPTE of every unsync page met (kvm_sync_spte), zapping it if the gPTE cannot be read
+    /// and flushing if the sync asks. INVLPG and the #PF KVM injects both come here; the
+    /// previous roots (KVM_MMU_ROOT_PREVIOUS) are not modelled.
+    /// </summary>
+    internal void InvalidateAddr(ShadowVcpu vcpu, ulong addr)
+    {
+        if (vcpu.Root is not { } sp)
+        {
+            return;
+        }
+
+        var gfnOfAddr = addr >> GuestWalker.PageShift;
+        for (var level = sp.Role.Level; ; level--)
+        {
+            var index = GuestWalker.SpteIndex(gfnOfAddr, level);
+            if (sp.Unsync)
+            {
+                var ret = KvmSyncSpte(vcpu, sp, index);
+                if (ret < 0)
+                {
+                    MmuPageZapPte(sp, index);
+                }
+
+                if (ret != 0)
+                {
+                    _vm.FlushRemoteTlbs("kvm_flush_remote_tlbs_sptep");
+                }
+            }
+
+            var spte = sp.Spt[index];
+            if (sp.UnsyncChildren == 0 || !Spte.IsShadowPresent(spte) || Spte.IsLast(spte, level))
+            {
+                return;
+            }
+
+            sp = ChildOf(spte);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Shadow;
+using static SpecKit.Mmu.Tests.Shadow.ShadowGuest;
+
+namespace SpecKit.Mmu.Tests.Shadow;
+
+/// <summary>The shadow VM's checker catches what it claims to: each rule broken on purpose.</summary>
+public class ShadowCheckerTests
+{
+    [Fact]
+    public void A_gpte_changed_behind_kvm_s_back_in_a_synced_table_is_reported()
+    {
+        var guest = new ShadowGuest();
+        var vm = guest.Vm;
+        vm.Access(guest.Vcpu(), Gva, UserRead);
+        var gpa = vm.Tables.EntryGpa(Gva, 1);
+
+        // Guest memory written directly, not by a guest store through a mapping KVM controls.
+        vm.Memory.WritePte(gpa, vm.Memory.ReadPte(gpa) & ~A);
+        vm.CheckInvariants("a write that bypassed the shadow MMU");
+        Assert.Contains(vm.Violations, v => v.Rule == "Accessed/Dirty lost");
+
+        vm.Violations.Clear();
+        vm.Memory.WritePte(gpa, Leaf(P | U | A, page: 3));
+        vm.CheckInvariants("another write that bypassed the shadow MMU");
+        Assert.Contains(vm.Violations, v => v.Rule == "shadow page disagrees with its guest table");
+    }
+
+    [Fact]
+    public void A_writable_mapping_of_a_synced_guest_table_is_reported()
+    {
+        var guest = new ShadowGuest();
+        var vm = guest.Vm;
+        vm.Access(guest.Vcpu(), Gva, UserRead);
+        vm.Access(guest.Vcpu(), ShadowVm.DirectMap(guest.LeafTableGfn << 12), new SpecKit.Mmu.Guest.GuestAccess(user: false, SpecKit.Mmu.Guest.GuestAccessKind.Read));
+
+        // The read mapped the table writable (its gPTE is writable and dirty), which unsynced it
+        // (make_spte -> mmu_try_to_unsync_pages); a TLB flush syncs it and protects it again.
+        Assert.True(guest.Page(guest.LeafTableGfn).Unsync);
+        vm.FlushTlbGuest(guest.Vcpu());
+        var (mapper, index) = Assert.Single(vm.Mmu.Rmap(guest.LeafTableGfn));
+        Assert.False(Spte.IsWritable(mapper.Spt[index]));
+        Assert.Empty(vm.Violations);
+
+        mapper.Spt[index] |= LegacySpte.WritableMask;
+        vm.CheckInvariants("an SPTE made writable behind the shadow MMU's back");
+        Assert.Contains(vm.Violations, v => v.Rule == "shadowed guest table writable");
+    }
+
+    [Fact]
+    public void Without_prefetch_invalid_gpte_dropping_unaccessed_gptes_keeping_spte_would_lose_an_Accessed_update()
+    {
+        // The base policy, but an invalid gPTE's SPTE is kept: what seed 004's "no A/D is lost"
+        // argument rests on, taken away.
+        var rules = SpecModels.Rules("base");
+        var sync = rules["SyncSpte"] with { Sync = rules["SyncSpte"].Sync! with { InvalidGpte = SyncAction.Keep } };
+        var broken = new MmuRules("InvalidGpteKept", [.. rules.Operations.Where(o => o.Name != "SyncSpte"), sync], new Dictionary<string, TdpRangeOp>());
+        var vm = new ShadowVm(broken);
+        vm.MapAtBoot(Gva, Gfn << 12, Table, Table, Table, P | U | A);
+        vm.MapAtBoot(Gva + 0x1000, (Gfn + 1) << 12, Table, Table, Table, P | U | A);
+        vm.MapDirectMapAtBoot();
+        var vcpu = vm.CreateVcpu(new SpecKit.Mmu.Guest.GuestCpuState { Cr0Wp = true, EferNx = true });
+        vm.Access(vcpu, Gva, UserRead);
+
+        // The guest ages the page (clears A) and flushes: the SPTE stays, so the next access
+        // would not exit and A would never be set again.
+        vm.WriteGpte(vcpu, Gva, 1, vm.Gpte(Gva, 1) & ~A);
+        vm.FlushTlbGuest(vcpu);
+        Assert.Contains(vm.Violations, v => v.Rule == "Accessed/Dirty lost");
+    }
+}

@@ -56,25 +56,10 @@ public sealed class KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFl
     /// <summary>update_gfn_write_track() and update_gfn_disallow_lpage_count() for every huge level: +1 or -1.</summary>
     internal void UpdateWriteTrack(ulong gfn, int delta)
     {
-        Update(_writeTrack, gfn, delta);
+        RefCounts.Add(_writeTrack, gfn, delta, "write-track");
         for (var level = 2; level <= TdpWalker.MaxHugePageLevel; level++)
         {
-            Update(_disallowLpage, (level, TdpWalker.GfnRoundForLevel(gfn, level)), delta);
-        }
-
-        static void Update<TKey>(Dictionary<TKey, int> counts, TKey key, int delta)
-            where TKey : notnull
-        {
-            var count = counts.GetValueOrDefault(key) + delta;
-            KvmWarn.On(count < 0, $"write-track count for {key} went negative");
-            if (count > 0)
-            {
-                counts[key] = count;
-            }
-            else
-            {
-                counts.Remove(key);
-            }
+            RefCounts.Add(_disallowLpage, (level, TdpWalker.GfnRoundForLevel(gfn, level)), delta, "disallow_lpage");
         }
     }
 

@@ -197,29 +197,14 @@ public sealed partial class ShadowMmu
         }
     }
 
-    private void UpdateWriteTrack(ulong gfn, int delta) => Count(_writeTrack, gfn, delta, "write-track");
+    private void UpdateWriteTrack(ulong gfn, int delta) => RefCounts.Add(_writeTrack, gfn, delta, "write-track");
 
     /// <summary>update_gfn_disallow_lpage_count() for every huge level.</summary>
     private void UpdateDisallowLpage(ulong gfn, int delta)
     {
         for (var level = GuestWalker.PdeLevel; level <= GuestWalker.MaxHugePageLevel; level++)
         {
-            Count(_disallowLpage, (level, gfn >> ((level - 1) * GuestWalker.LevelBits)), delta, "disallow_lpage");
-        }
-    }
-
-    private static void Count<TKey>(Dictionary<TKey, int> counts, TKey key, int delta, string what)
-        where TKey : notnull
-    {
-        var count = counts.GetValueOrDefault(key) + delta;
-        KvmWarn.On(count < 0, $"{what} count for {key} went negative");
-        if (count > 0)
-        {
-            counts[key] = count;
-        }
-        else
-        {
-            counts.Remove(key);
+            RefCounts.Add(_disallowLpage, (level, gfn >> ((level - 1) * GuestWalker.LevelBits)), delta, "disallow_lpage");
         }
     }
 

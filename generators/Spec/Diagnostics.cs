@@ -32,7 +32,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor EnumValueTooWide = Error("SPEC011", "Enum value too wide", "{0} = {1} does not fit in the {2} bits of {3}");
 
-    public static readonly DiagnosticDescriptor InvalidName = Error("SPEC012", "Invalid name", "'{0}' is not a valid name for {1}: use letters, digits and '_', starting with a letter");
+    public static readonly DiagnosticDescriptor InvalidName = Error("SPEC012", "Invalid name", "'{0}' is not a valid name for {1}: {2}");
 
     public static readonly DiagnosticDescriptor CyclicValue = Error("SPEC013", "Cyclic value", "Value {0} depends on itself ({1})");
 
@@ -47,6 +47,18 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor InvalidPolicyValue = Error("SPEC018", "Invalid policy value", "{0}: '{1}' is not a value of {2}; expected {3}");
 
     public static readonly DiagnosticDescriptor MissingPolicyKey = Error("SPEC019", "Missing policy key", "Operation {0} does not say {1}: add '{1} <{2}> \"source\"'");
+
+    public static readonly DiagnosticDescriptor NumberTooLarge = Error("SPEC020", "Number too large", "{0} does not fit in 64 bits{1}");
+
+    public static readonly DiagnosticDescriptor DuplicateValue = Error("SPEC021", "Duplicate value", "{0} has the value {1}, which {2} already has (at {3}): each member of an enum names a different value");
+
+    public static readonly DiagnosticDescriptor ContradictoryPolicy = Error("SPEC022", "Contradictory policy", "Operation {0}: {1}");
+
+    public static readonly DiagnosticDescriptor NonAsciiName = Error("SPEC023", "Name that only looks like ASCII", "'{0}' ({1}) contains {2}: names are ASCII letters, digits and '_', so two names that look alike are the same name");
+
+    public static readonly DiagnosticDescriptor EmptySpecFile = new("SPEC024", "Empty spec file", "{0} declares nothing: add a Layout, Constants, Walker or Operation block, or delete the file", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor InvalidUtf8 = Error("SPEC025", "Invalid UTF-8", "{0} is not valid UTF-8 at line {1}, column {2} (the compiler read it as U+FFFD): save the file as UTF-8");
 
     public static readonly DiagnosticDescriptor InternalError = Error("SPEC099", "Spec generator internal error", "The spec generator failed while {0}: {1}. This is a bug in SpecKit; the spec was not changed.");
 
@@ -71,6 +83,12 @@ internal static class Diagnostics
         "SPEC017" => MisplacedVariant,
         "SPEC018" => InvalidPolicyValue,
         "SPEC019" => MissingPolicyKey,
+        "SPEC020" => NumberTooLarge,
+        "SPEC021" => DuplicateValue,
+        "SPEC022" => ContradictoryPolicy,
+        "SPEC023" => NonAsciiName,
+        "SPEC024" => EmptySpecFile,
+        "SPEC025" => InvalidUtf8,
         _ => InternalError,
     };
 

@@ -121,10 +121,11 @@ internal sealed class ExprParser
 
         if (char.IsDigit(word[0]))
         {
-            if (!SpecParser.TryParseNumber(word, out var value))
+            var status = SpecParser.ParseNumber(word, out var value);
+            if (status != SpecParser.NumberStatus.Ok)
             {
                 _failed = true;
-                _owner.Report(Diagnostics.MalformedNumber, SpanOf(start, word.Length), word, "write a decimal number, 0x followed by hex digits, or 0b followed by binary digits");
+                _owner.ReportNumber(SpanOf(start, word.Length), word, status);
                 return null;
             }
 
@@ -148,10 +149,9 @@ internal sealed class ExprParser
         var parts = word.Split('.');
         foreach (var part in parts)
         {
-            if (!SpecParser.IsIdentifier(part))
+            if (!_owner.CheckName(SpanOf(start, word.Length), part, $"a part of the reference '{word}' (NAME, Layout.Field or Layout.Field.Member)"))
             {
                 _failed = true;
-                _owner.Report(Diagnostics.InvalidName, SpanOf(start, word.Length), word, "a reference (NAME, Layout.Field or Layout.Field.Member)");
                 return null;
             }
         }
@@ -185,7 +185,7 @@ internal sealed class ExprParser
 
     private void SkipSpace()
     {
-        while (_pos < _text.Length && _text[_pos] is ' ' or '\t')
+        while (_pos < _text.Length && SpecParser.IsSpace(_text[_pos]))
         {
             _pos++;
         }

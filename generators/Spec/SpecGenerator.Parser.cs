@@ -33,7 +33,9 @@ internal sealed class SpecParser
     public static SpecDocument Parse(string path, string text)
     {
         var parser = new SpecParser(path, text);
+        parser.CheckEncoding();
         parser.ParseFile();
+        parser.CheckDeclaresSomething();
         return new SpecDocument(
             path,
             parser._variant,
@@ -42,6 +44,44 @@ internal sealed class SpecParser
             parser._walkers.ToEquatableArray(),
             parser._operations.ToEquatableArray(),
             parser._diagnostics.ToEquatableArray());
+    }
+
+    /// <summary>
+    /// The compiler decodes AdditionalFiles as UTF-8 and turns bytes that are not UTF-8 into
+    /// U+FFFD, silently; a title or citation would then carry the replacement character into
+    /// the generated code. Said once per file, at the first one.
+    /// </summary>
+    private void CheckEncoding()
+    {
+        var at = _text.IndexOf('\uFFFD');
+        if (at >= 0)
+        {
+            var span = Span(LineOf(at), at, 1);
+            Report(Diagnostics.InvalidUtf8, span, SpecValidator.DisplayPath(_path), (span.Line + 1).ToString(CultureInfo.InvariantCulture), (span.Column + 1).ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>A file that declares nothing is most often a file whose content went elsewhere: a warning, not silence.</summary>
+    private void CheckDeclaresSomething()
+    {
+        if (_layouts.Count + _constants.Count + _walkers.Count + _operations.Count == 0 && _diagnostics.Count == 0)
+        {
+            Report(Diagnostics.EmptySpecFile, SourceSpan.At(_path, 0, 0, 0, 0), _variant is null ? SpecValidator.DisplayPath(_path) : $"{SpecValidator.DisplayPath(_path)} (Variant {_variant.Name})");
+        }
+    }
+
+    private int LineOf(int offset)
+    {
+        var line = 0;
+        for (var i = 0; i < offset; i++)
+        {
+            if (_text[i] == '\n')
+            {
+                line++;
+            }
+        }
+
+        return line;
     }
 
     private void ParseFile()
@@ -156,7 +196,7 @@ internal sealed class SpecParser
             return null;
         }
 
-        if (!ParseBits(line.Tokens[1], out var hi, out var lo))
+        if (!ParseBits(line.Tokens[1], context, out var hi, out var lo))
         {
             return null;
         }
@@ -305,6 +345,7 @@ internal sealed class SpecParser
                     }
 
                     var source = ExpectSource(line, values.Count + 1, $"{keyword.Text} of {context}");
+                    CheckRepeated(values, $"{keyword.Text} of {context}");
                     properties.Add(new WalkerProperty(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword)));
                     break;
                 case "Level":
@@ -349,6 +390,7 @@ internal sealed class SpecParser
             }
 
             var source = ExpectSource(line, values.Count + 1, $"{keyword.Text} of {context}");
+            CheckRepeated(values, $"{keyword.Text} of {context}");
             var last = values[values.Count - 1];
             var valueSpan = Span(keyword.Line, values[0].Start, last.Start + last.Length - values[0].Start);
             entries.Add(new PolicyEntry(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword), valueSpan));
@@ -413,6 +455,19 @@ internal sealed class SpecParser
     /// <summary>The words of a <c>Key Value... "source"</c> line between the key and the citation.</summary>
     private static List<Token> ValuesBeforeSource(Line line) => line.Tokens.Skip(1).TakeWhile(t => !t.IsString).ToList();
 
+    /// <summary><c>Changes Zap Zap</c> or <c>RootLevels 4 4</c>: a value listed twice says nothing more, so it is a typo for another.</summary>
+    private void CheckRepeated(List<Token> values, string what)
+    {
+        for (var i = 1; i < values.Count; i++)
+        {
+            var first = values.Take(i).FirstOrDefault(v => v.Text == values[i].Text);
+            if (first is not null)
+            {
+                Report(Diagnostics.Duplicate, values[i], $"{values[i].Text} in {what}", Span(first).Display);
+            }
+        }
+    }
+
     private FieldDecl? Unknown(Token keyword, string context)
     {
         Report(Diagnostics.UnknownKeyword, keyword, keyword.Text, context);
@@ -444,61 +499,112 @@ internal sealed class SpecParser
         return new WalkerLevel((int)Math.Min(level, int.MaxValue), name, kind.Text == "Leaf", source, Span(line.Tokens[1]));
     }
 
-    private bool ParseBits(Token token, out int hi, out int lo)
+    private bool ParseBits(Token token, string context, out int hi, out int lo)
     {
         hi = lo = 0;
         var colon = token.Text.IndexOf(':');
         var hiText = colon < 0 ? token.Text : token.Text.Substring(0, colon);
         var loText = colon < 0 ? hiText : token.Text.Substring(colon + 1);
-        if (!int.TryParse(hiText, NumberStyles.None, CultureInfo.InvariantCulture, out hi)
-            || !int.TryParse(loText, NumberStyles.None, CultureInfo.InvariantCulture, out lo))
+        var hiStatus = BitNumber(hiText, out hi);
+        var loStatus = BitNumber(loText, out lo);
+        if (hiStatus == NumberStatus.Malformed || loStatus == NumberStatus.Malformed)
         {
             Report(Diagnostics.MalformedNumber, token, token.Text, "bits are written as a decimal bit number, or high:low such as 51:12");
+            return false;
+        }
+
+        if (hiStatus == NumberStatus.TooLarge || loStatus == NumberStatus.TooLarge)
+        {
+            Report(Diagnostics.BitsOutOfRange, token, $"{token.Text} in {context}", "a 64-bit entry has bits 0 to 63");
             return false;
         }
 
         return true;
     }
 
-    internal bool TryParseNumber(Token token, out ulong value, bool report) =>
-        TryParseNumber(token.Text, out value) || (report && ReportNumber(token));
-
-    private bool ReportNumber(Token token)
+    /// <summary>A decimal bit number; one too large for an int is beyond bit 63 all the same.</summary>
+    private static NumberStatus BitNumber(string text, out int bit)
     {
-        Report(Diagnostics.MalformedNumber, token, token.Text, "write a decimal number, 0x followed by hex digits, or 0b followed by binary digits");
-        return false;
+        bit = 0;
+        if (text.Length == 0 || text.Any(c => c is < '0' or > '9'))
+        {
+            return NumberStatus.Malformed;
+        }
+
+        var status = ParseNumber(text, out var value);
+        if (status != NumberStatus.Ok || value > int.MaxValue)
+        {
+            return NumberStatus.TooLarge;
+        }
+
+        bit = (int)value;
+        return NumberStatus.Ok;
     }
 
-    internal static bool TryParseNumber(string text, out ulong value)
+    internal bool TryParseNumber(Token token, out ulong value, bool report)
+    {
+        var status = ParseNumber(token.Text, out value);
+        if (status != NumberStatus.Ok && report)
+        {
+            ReportNumber(Span(token), token.Text, status);
+        }
+
+        return status == NumberStatus.Ok;
+    }
+
+    /// <summary>SPEC002 for a number that is not one, SPEC020 for one that does not fit in 64 bits.</summary>
+    internal void ReportNumber(SourceSpan span, string text, NumberStatus status)
+    {
+        if (status == NumberStatus.TooLarge)
+        {
+            Report(Diagnostics.NumberTooLarge, span, $"'{text}'", ": the largest number is 0xffff_ffff_ffff_ffff (18446744073709551615)");
+        }
+        else
+        {
+            Report(Diagnostics.MalformedNumber, span, text, "write a decimal number, 0x followed by hex digits, or 0b followed by binary digits");
+        }
+    }
+
+    internal static bool TryParseNumber(string text, out ulong value) => ParseNumber(text, out value) == NumberStatus.Ok;
+
+    internal enum NumberStatus
+    {
+        Ok,
+        Malformed,
+        TooLarge,
+    }
+
+    /// <summary>A decimal, 0x hex or 0b binary number, '_' allowed between digits; too large is told apart from malformed.</summary>
+    internal static NumberStatus ParseNumber(string text, out ulong value)
     {
         value = 0;
         var clean = text.Replace("_", "");
-        if (clean.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        var (digits, radix) = clean.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? (clean.Substring(2), 16)
+            : clean.StartsWith("0b", StringComparison.OrdinalIgnoreCase) ? (clean.Substring(2), 2)
+            : (clean, 10);
+        if (digits.Length == 0)
         {
-            return clean.Length > 2 && ulong.TryParse(clean.Substring(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
+            return NumberStatus.Malformed;
         }
 
-        if (clean.StartsWith("0b", StringComparison.OrdinalIgnoreCase))
+        foreach (var c in digits)
         {
-            if (clean.Length == 2 || clean.Length > 66)
+            var digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : 99;
+            if (digit >= radix)
             {
-                return false;
+                return NumberStatus.Malformed;
             }
 
-            foreach (var c in clean.Substring(2))
+            // value * radix + digit > ulong.MaxValue, without overflowing.
+            if (value > (ulong.MaxValue - (ulong)digit) / (ulong)radix)
             {
-                if (c is not ('0' or '1'))
-                {
-                    return false;
-                }
-
-                value = (value << 1) | (uint)(c - '0');
+                return NumberStatus.TooLarge;
             }
 
-            return true;
+            value = (value * (ulong)radix) + (ulong)digit;
         }
 
-        return clean.Length > 0 && ulong.TryParse(clean, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        return NumberStatus.Ok;
     }
 
     private bool ExpectName(Line line, int index, string what, out string name)
@@ -512,13 +618,7 @@ internal sealed class SpecParser
         }
 
         name = line.Tokens[index].Text;
-        if (!IsIdentifier(name))
-        {
-            Report(Diagnostics.InvalidName, line.Tokens[index], name, what);
-            return false;
-        }
-
-        return true;
+        return CheckName(Span(line.Tokens[index]), name, what);
     }
 
     private bool ExpectTitle(Line line, int index, string what, out string title)
@@ -578,16 +678,55 @@ internal sealed class SpecParser
         "using", "virtual", "void", "volatile", "while",
     };
 
+    /// <summary>
+    /// Reports a name that is not an identifier (SPEC012) or that would be one but for a
+    /// character outside ASCII (SPEC023): 'Рfn' with a Cyrillic Р looks like Pfn, and both
+    /// could otherwise be declared and referred to as different things.
+    /// </summary>
+    internal bool CheckName(SourceSpan span, string name, string what)
+    {
+        if (IsIdentifier(name))
+        {
+            return true;
+        }
+
+        var foreign = name.FirstOrDefault(c => c > 127);
+        if (foreign != default && IsIdentifier(new string(name.Select(c => c > 127 ? 'x' : c).ToArray())))
+        {
+            Report(Diagnostics.NonAsciiName, span, Visible(name), what, DescribeChar(foreign));
+        }
+        else
+        {
+            Report(Diagnostics.InvalidName, span, Visible(name), what, "use ASCII letters, digits and '_', starting with a letter, and not a C# keyword");
+        }
+
+        return false;
+    }
+
+    /// <summary>"U+0420 'Р'", or the code alone for a character that does not show (a zero-width space).</summary>
+    internal static string DescribeChar(char c)
+    {
+        var code = "U+" + ((int)c).ToString("X4", CultureInfo.InvariantCulture);
+        return char.IsControl(c) || char.IsWhiteSpace(c) || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.NonSpacingMark or UnicodeCategory.Surrogate
+            ? code
+            : $"{code} '{c}'";
+    }
+
+    /// <summary>A name with its invisible characters spelled out, so a message shows why two equal-looking names differ.</summary>
+    private static string Visible(string name) =>
+        string.Concat(name.Select(c => c > 127 && (char.IsControl(c) || char.IsWhiteSpace(c) || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.Format) ? $"<{DescribeChar(c)}>" : c.ToString()));
+
+    /// <summary>An ASCII C# identifier that is not a keyword: kernel names are ASCII, and so is the generated code.</summary>
     internal static bool IsIdentifier(string name)
     {
-        if (name.Length == 0 || !(char.IsLetter(name[0]) || name[0] == '_') || Keywords.Contains(name))
+        if (name.Length == 0 || !(IsAsciiLetter(name[0]) || name[0] == '_') || Keywords.Contains(name))
         {
             return false;
         }
 
         foreach (var c in name)
         {
-            if (!(char.IsLetterOrDigit(c) || c == '_'))
+            if (!(IsAsciiLetter(c) || c is >= '0' and <= '9' || c == '_'))
             {
                 return false;
             }
@@ -595,6 +734,8 @@ internal sealed class SpecParser
 
         return true;
     }
+
+    private static bool IsAsciiLetter(char c) => c is >= 'a' and <= 'z' or >= 'A' and <= 'Z';
 
     internal SourceSpan Span(Token token) => Span(token.Line, token.Start, token.Length);
 
@@ -613,10 +754,14 @@ internal sealed class SpecParser
     }
 
     internal void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, Token token, params string[] args) =>
-        _diagnostics.Add(DiagnosticInfo.Create(descriptor, Span(token), args));
+        Report(descriptor, Span(token), args);
 
+    /// <summary>After a file's <c>Variant</c> line, its errors name the variant: several files may make up one.</summary>
     internal void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, SourceSpan span, params string[] args) =>
-        _diagnostics.Add(DiagnosticInfo.Create(descriptor, span, args));
+        _diagnostics.Add(DiagnosticInfo.Create(descriptor, span, args) with
+        {
+            Context = _variant is { } variant && !args.Any(a => a.Contains(variant.Name)) ? $"Variant {variant.Name}" : null,
+        });
 
     /// <summary>Splits the file into lines of tokens: words, and quoted strings (quotes removed).</summary>
     private List<Line> SplitLines()
@@ -638,7 +783,7 @@ internal sealed class SpecParser
             while (i < lineEnd)
             {
                 var c = _text[i];
-                if (c is ' ' or '\t')
+                if (IsSpace(c))
                 {
                     i++;
                 }
@@ -662,7 +807,7 @@ internal sealed class SpecParser
                 else
                 {
                     var start = i;
-                    while (i < lineEnd && _text[i] is not (' ' or '\t' or '"' or '#'))
+                    while (i < lineEnd && !IsSpace(_text[i]) && _text[i] is not ('"' or '#'))
                     {
                         i++;
                     }
@@ -678,6 +823,9 @@ internal sealed class SpecParser
 
         return lines;
     }
+
+    /// <summary>Tabs, spaces and the Unicode spaces an editor or a web page may paste (U+00A0, U+2009, ...).</summary>
+    internal static bool IsSpace(char c) => c is ' ' or '\t' || (c != '\n' && c != '\r' && char.IsWhiteSpace(c));
 
     internal sealed record Token(string Text, int Start, int Length, int Line, bool IsString);
 

@@ -20,8 +20,26 @@ internal sealed class SpecValidator
     {
         var validator = new SpecValidator();
         var units = validator.ResolveAll(documents.OrderBy(d => d.Path, StringComparer.Ordinal).ToList());
-        var diagnostics = documents.OrderBy(d => d.Path, StringComparer.Ordinal).SelectMany(d => d.Diagnostics).Concat(validator._diagnostics);
-        return new SpecSet(units.ToEquatableArray(), diagnostics.ToEquatableArray());
+        var diagnostics = documents.OrderBy(d => d.Path, StringComparer.Ordinal).SelectMany(d => d.Diagnostics).Concat(validator._diagnostics).ToList();
+        return new SpecSet(UniqueHintNames(units, diagnostics).ToEquatableArray(), diagnostics.ToEquatableArray());
+    }
+
+    /// <summary>
+    /// The compiler fails the whole generator when two files have one hint name (compared
+    /// ignoring case). The checks above report each such clash at the spec line; this keeps
+    /// the first unit of each name so that no clash can ever reach the compiler.
+    /// </summary>
+    private static IEnumerable<EmitUnit> UniqueHintNames(List<EmitUnit> units, List<DiagnosticInfo> diagnostics)
+    {
+        foreach (var group in units.GroupBy(u => u.HintName, StringComparer.OrdinalIgnoreCase))
+        {
+            if (group.Count() > 1 && !diagnostics.Any(d => d.Id == Diagnostics.Duplicate.Id || d.Id == Diagnostics.InvalidName.Id))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InternalError, null, "naming the generated files", $"{group.Count()} files are named {group.Key}"));
+            }
+
+            yield return group.First();
+        }
     }
 
     private List<EmitUnit> ResolveAll(List<SpecDocument> documents)
@@ -31,7 +49,9 @@ internal sealed class SpecValidator
         var constants = Collect(baseDocs.SelectMany(d => d.Constants), c => c.Name, c => c.Span, "Constants");
         var walkers = Collect(baseDocs.SelectMany(d => d.Walkers), w => w.Name, w => w.Span, "Walker");
         var operations = Collect(baseDocs.SelectMany(d => d.Operations), o => o.Name, o => o.Span, "Operation");
+        CheckCaseCollisions(operations.Values, o => o.Name, o => o.Span, "Operation");
         CheckValueNamesUnique(constants.Values);
+        CheckVariantNames(documents);
 
         var units = new List<EmitUnit>();
         var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
@@ -48,6 +68,7 @@ internal sealed class SpecValidator
             var vWalkers = new Dictionary<string, WalkerDecl>(walkers, StringComparer.Ordinal);
             var vOperations = new Dictionary<string, OperationDecl>(operations, StringComparer.Ordinal);
             var overridden = new Dictionary<string, SourceSpan>(StringComparer.Ordinal);
+            _variant = new VariantContext(header, docs.Select(d => d.Path));
 
             foreach (var doc in docs)
             {
@@ -69,9 +90,12 @@ internal sealed class SpecValidator
                     }
                     else if (NotOverriddenTwice("Operation " + operation.Name, operation.Span, overridden))
                     {
+                        CheckRemoval(operation);
+
                         // A variant's Operation block changes the keys it names and keeps the rest.
                         var entries = baseOperation.Entries.Where(e => operation.Entries.All(o => o.Key != e.Key)).Concat(operation.Entries);
                         vOperations[operation.Name] = baseOperation with { Title = operation.Title, Entries = entries.ToEquatableArray() };
+                        _variant.Relocations[baseOperation.Span] = operation.Span;
                     }
                 }
 
@@ -94,6 +118,7 @@ internal sealed class SpecValidator
                         }
                         else if (NotOverriddenTwice("Value " + value.Name, value.Span, overridden))
                         {
+                            _variant.Relocations[values[index].Span] = value.Span;
                             values[index] = value;
                         }
                     }
@@ -103,9 +128,35 @@ internal sealed class SpecValidator
             }
 
             units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, vOperations, docs.Concat(baseDocs).ToList()));
+            _variant = null;
         }
 
         return units;
+    }
+
+    /// <summary>
+    /// A variant is a namespace and a model name: "base" names the base model, and two variants
+    /// whose names differ only in case would share generated file names.
+    /// </summary>
+    private void CheckVariantNames(List<SpecDocument> documents)
+    {
+        var headers = documents.Where(d => d.Variant is not null).Select(d => d.Variant!).ToList();
+        foreach (var header in headers.Where(h => string.Equals(h.Name, "base", StringComparison.OrdinalIgnoreCase)))
+        {
+            Report(Diagnostics.InvalidName, header.Span, header.Name, "a variant", "base is the name of the base model (SpecModel.Name), in any case");
+        }
+
+        CheckCaseCollisions(headers.GroupBy(h => h.Name, StringComparer.Ordinal).Select(g => g.First()), h => h.Name, h => h.Span, "Variant");
+
+        // Several files may make up one variant; they must agree on what it is.
+        foreach (var group in headers.GroupBy(h => h.Name, StringComparer.Ordinal))
+        {
+            var first = group.First();
+            foreach (var other in group.Skip(1).Where(h => h.Title != first.Title))
+            {
+                Report(Diagnostics.Duplicate, other.Span, $"Variant {other.Name} with another title (\"{other.Title}\")", first.Span.Display);
+            }
+        }
     }
 
     private void Override<T>(VariantHeader header, Dictionary<string, T> items, string name, T item, SourceSpan span, string kind, Dictionary<string, SourceSpan> overridden)
@@ -253,6 +304,7 @@ internal sealed class SpecValidator
             }
         }
 
+        ok &= CheckLockless(operation, seen);
         if (!ok)
         {
             return null;
@@ -265,6 +317,69 @@ internal sealed class SpecValidator
                 : new ResolvedEntry(key, new[] { PolicyKeys.Defaults[key] }.ToEquatableArray(), "default"))
             .ToEquatableArray();
         return new OperationModel(operation.Name, operation.Title, Origin(operation.Span), entries);
+    }
+
+    /// <summary>
+    /// <c>Lock None</c> is the RCU-only walk of aging (tdp_mmu.c __kvm_tdp_mmu_age_gfn_range,
+    /// v6.15: guard(rcu) and no mmu_lock). The only SPTE write it makes is clearing Accessed
+    /// (kvm_tdp_mmu_age_spte); every other write asserts mmu_lock (tdp_mmu_set_spte_atomic and
+    /// tdp_mmu_zap_spte_atomic: lockdep_assert_held_read; tdp_mmu_set_spte: held for write), and
+    /// with no lock there is none to drop, so it does not yield ("Don't support rescheduling").
+    /// </summary>
+    private bool CheckLockless(OperationDecl operation, Dictionary<string, PolicyEntry> seen)
+    {
+        if (!seen.TryGetValue("Lock", out var lockEntry) || lockEntry.Values.Count != 1 || lockEntry.Values[0] != "None")
+        {
+            return true;
+        }
+
+        var ok = true;
+        if (seen.TryGetValue("Changes", out var changes))
+        {
+            foreach (var change in changes.Values.Where(c => c != "Accessed").Distinct())
+            {
+                Report(Diagnostics.ContradictoryPolicy, Later(lockEntry, changes).ValueSpan, operation.Name, $"Lock None (RCU only) with Changes {change}: without mmu_lock KVM only clears Accessed (kvm_tdp_mmu_age_spte); every other SPTE write holds mmu_lock (tdp_mmu_set_spte_atomic, tdp_mmu_zap_spte_atomic, tdp_mmu_set_spte)");
+                ok = false;
+            }
+        }
+
+        if (seen.TryGetValue("Yield", out var yield) && yield.Values.Count == 1 && yield.Values[0] != "No")
+        {
+            Report(Diagnostics.ContradictoryPolicy, Later(lockEntry, yield).ValueSpan, operation.Name, $"Lock None (RCU only) with Yield {yield.Values[0]}: yielding drops mmu_lock, which a lockless walk does not hold (__kvm_tdp_mmu_age_gfn_range does not reschedule); use Yield No");
+            ok = false;
+        }
+
+        return ok;
+    }
+
+    /// <summary>Of two conflicting lines, the one a variant wrote if it wrote one, else the later: where the conflict was made.</summary>
+    private PolicyEntry Later(PolicyEntry a, PolicyEntry b)
+    {
+        if (_variant is { } variant && variant.Paths.Contains(a.Span.Path) != variant.Paths.Contains(b.Span.Path))
+        {
+            return variant.Paths.Contains(a.Span.Path) ? a : b;
+        }
+
+        return string.CompareOrdinal(a.Span.Path, b.Span.Path) > 0 || (a.Span.Path == b.Span.Path && a.Span.Start > b.Span.Start) ? a : b;
+    }
+
+    /// <summary>
+    /// A variant's <c>Exists No</c> removes the operation from its model, so any other key in the
+    /// same block would be read by nobody: a block that removes an operation says only that. (In
+    /// the base, the keys of an <c>Exists No</c> operation are the policy a variant that brings it
+    /// back inherits, so there they are required.)
+    /// </summary>
+    private void CheckRemoval(OperationDecl operation)
+    {
+        if (operation.Entries.FirstOrDefault(e => e.Key == "Exists") is not { } exists || exists.Values.Count != 1 || exists.Values[0] != "No")
+        {
+            return;
+        }
+
+        foreach (var entry in operation.Entries.Where(e => e.Key != "Exists"))
+        {
+            Report(Diagnostics.ContradictoryPolicy, entry.Span, operation.Name, $"Exists No removes the operation from this model, so its {entry.Key} says nothing: remove the {entry.Key} line, or keep the operation (Exists Yes)");
+        }
     }
 
     private readonly Dictionary<LayoutDecl, LayoutModel?> _checkedLayouts = [];
@@ -314,9 +429,9 @@ internal sealed class SpecValidator
                     names[name] = field;
                 }
 
-                if (name is "Raw" or "Mask" or "ReservedMask" or "IgnoredMask" || name.EndsWith("Mask", StringComparison.Ordinal) || name.EndsWith("Shift", StringComparison.Ordinal))
+                if (TakenByStruct(layout, name) is { } taken)
                 {
-                    Report(Diagnostics.InvalidName, field.Span, name, $"a field of {layout.Name} (the names Raw, *Mask and *Shift are taken by the generated struct)");
+                    Report(Diagnostics.InvalidName, field.Span, name, $"a field of {layout.Name}", taken);
                     ok = false;
                 }
             }
@@ -378,10 +493,49 @@ internal sealed class SpecValidator
         return model;
     }
 
-    /// <summary>Every generated type shares one namespace, so two spec items must not generate the same type name.</summary>
+    /// <summary>
+    /// Why a field name would collide with a member of the generated struct: the struct has
+    /// Raw, ToString, Equals and GetHashCode, and for a field X the members XMask, XShift,
+    /// XWidth and WithX, and C# forbids a member named as its type.
+    /// </summary>
+    private static string? TakenByStruct(LayoutDecl layout, string name)
+    {
+        if (name is "Raw" or "ToString" or "Equals" or "GetHashCode" or "GetType")
+        {
+            return $"the struct has its own {name}";
+        }
+
+        if (name == layout.Name)
+        {
+            return "a member cannot be named as the struct it is in";
+        }
+
+        if (name.EndsWith("Mask", StringComparison.Ordinal) || name.EndsWith("Shift", StringComparison.Ordinal) || name.EndsWith("Width", StringComparison.Ordinal))
+        {
+            return "the names Raw, *Mask, *Shift and *Width are taken by the generated struct";
+        }
+
+        if (name.StartsWith("With", StringComparison.Ordinal) && layout.Fields.Any(f => f.Name is { } other && "With" + other == name))
+        {
+            return $"With{name.Substring(4)} is the updater of field {name.Substring(4)}";
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Every generated type shares one namespace, so two spec items must not generate the same
+    /// type name; and each type is one generated file, whose names the compiler compares
+    /// ignoring case (EptSpte and Eptspte would be one file, and the generator would fail).
+    /// </summary>
     private void CheckTypeNames(IEnumerable<LayoutDecl> layouts, IEnumerable<ConstantsDecl> constants, IEnumerable<WalkerDecl> walkers)
     {
-        var names = new Dictionary<string, SourceSpan?>(StringComparer.Ordinal) { ["SpecModel"] = null, ["MmuPolicy"] = null };
+        var names = new Dictionary<string, (string Name, SourceSpan? Span)>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["SpecModel"] = ("SpecModel", null),
+            ["MmuPolicy"] = ("MmuPolicy", null),
+            ["TdpRangeOps"] = ("TdpRangeOps", null),
+        };
         var generated = layouts.SelectMany(l => new[] { (l.Name, l.Span) }.Concat(l.Fields.Where(f => f.Kind == FieldKind.Enum && f.Name is not null).Select(f => (l.Name + f.Name, f.Span))))
             .Concat(constants.Select(c => (c.Name, c.Span)))
             .Concat(walkers.SelectMany(w => new[] { (w.Name + "Walker", w.Span), (w.Name + "Iter", w.Span), (w.Name + "IterPath", w.Span) }));
@@ -389,11 +543,38 @@ internal sealed class SpecValidator
         {
             if (names.TryGetValue(name, out var first))
             {
-                Report(Diagnostics.Duplicate, span, $"Generated type {name}", first?.Display ?? "SpecKit's own SpecModel class");
+                var what = first.Name == name ? $"Generated type {name}" : $"Generated type {name} (its file name differs from {first.Name}'s only in case)";
+                Report(Diagnostics.Duplicate, span, what, first.Span?.Display ?? $"the {first.Name} class SpecKit generates");
             }
             else
             {
-                names[name] = span;
+                names[name] = (name, span);
+            }
+        }
+
+        // A member named as its type does not compile (CS0542).
+        foreach (var block in constants)
+        {
+            foreach (var value in block.Values.Where(v => v.Name == block.Name))
+            {
+                Report(Diagnostics.InvalidName, value.Span, value.Name, $"a value of Constants {block.Name}", "a member cannot be named as the class it is in");
+            }
+        }
+    }
+
+    /// <summary>Names that become one generated file each must differ in more than case (see <see cref="CheckTypeNames"/>).</summary>
+    private void CheckCaseCollisions<T>(IEnumerable<T> items, Func<T, string> name, Func<T, SourceSpan> span, string kind)
+    {
+        var seen = new Dictionary<string, T>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in items)
+        {
+            if (seen.TryGetValue(name(item), out var first) && name(first) != name(item))
+            {
+                Report(Diagnostics.Duplicate, span(item), $"{kind} {name(item)} (its file name differs from {name(first)}'s only in case)", span(first).Display);
+            }
+            else if (!seen.ContainsKey(name(item)))
+            {
+                seen[name(item)] = item;
             }
         }
     }
@@ -419,6 +600,13 @@ internal sealed class SpecValidator
             else
             {
                 seen[member.Name] = member;
+            }
+
+            // Two names for one value: ToString and the snapshots would show only one of them.
+            if (field.Members.TakeWhile(m => m != member).FirstOrDefault(m => m.Value == member.Value) is { } sameValue)
+            {
+                Report(Diagnostics.DuplicateValue, member.Span, $"{layout.Name}.{field.Name}.{member.Name}", $"0x{member.Value:x}", sameValue.Name, sameValue.Span.Display);
+                ok = false;
             }
         }
 
@@ -470,10 +658,38 @@ internal sealed class SpecValidator
         var diagnostic = DiagnosticInfo.Create(descriptor, span, args);
 
         // Base items are checked again for every variant model; say each thing once.
-        if (!_diagnostics.Contains(diagnostic))
+        if (_diagnostics.Contains(diagnostic))
         {
-            _diagnostics.Add(diagnostic);
+            return;
         }
+
+        // What only goes wrong in a variant's model is the variant's error: said in its file
+        // (at the override that caused it, or its Variant line) and naming it.
+        if (_variant is { } variant)
+        {
+            var at = variant.Paths.Contains(span.Path) ? span : variant.Relocations.TryGetValue(span, out var moved) ? moved : variant.Header.Span;
+            var context = args.Contains(variant.Header.Name) ? null : $"Variant {variant.Header.Name}";
+            var where = at == span ? "" : $", overriding {DisplayPath(span.Path)}:{span.Line + 1}";
+            diagnostic = DiagnosticInfo.Create(descriptor, at, args) with { Context = context is null ? null : context + where };
+            if (_diagnostics.Contains(diagnostic))
+            {
+                return;
+            }
+        }
+
+        _diagnostics.Add(diagnostic);
+    }
+
+    private VariantContext? _variant;
+
+    /// <summary>The variant being resolved: its files, and which base line each of its overrides replaced.</summary>
+    private sealed class VariantContext(VariantHeader header, IEnumerable<string> paths)
+    {
+        public VariantHeader Header { get; } = header;
+
+        public HashSet<string> Paths { get; } = new(paths, StringComparer.Ordinal);
+
+        public Dictionary<SourceSpan, SourceSpan> Relocations { get; } = [];
     }
 
     internal static string Origin(SourceSpan span) => $"{DisplayPath(span.Path)}:{span.Line + 1}";

@@ -54,7 +54,19 @@ internal sealed class ValueEvaluator
             case BitExpr b:
                 return 1UL << b.Bit;
             case ShiftExpr s:
-                return Eval(s.Operand, owner) is { } operand ? operand << s.Shift : null;
+                if (Eval(s.Operand, owner) is not { } operand)
+                {
+                    return null;
+                }
+
+                // C# drops the bits shifted out; the spec must not lose a bit silently.
+                if (s.Shift > 0 && operand >> (64 - s.Shift) != 0)
+                {
+                    _validator.Report(Diagnostics.NumberTooLarge, s.Span, $"0x{operand:x} << {s.Shift} (in Value {owner})", $": its bits {63 + s.Shift - LeadingZeros(operand)}:64 would be shifted out");
+                    return null;
+                }
+
+                return operand << s.Shift;
             case OrExpr o:
                 ulong acc = 0;
                 var ok = true;
@@ -76,6 +88,17 @@ internal sealed class ValueEvaluator
             default:
                 throw new InvalidOperationException($"unknown expression node {expr.GetType().Name}");
         }
+    }
+
+    private static int LeadingZeros(ulong value)
+    {
+        var n = 0;
+        for (var bit = 63; bit >= 0 && (value >> bit & 1) == 0; bit--)
+        {
+            n++;
+        }
+
+        return n;
     }
 
     private ulong? Resolve(RefExpr r, string owner)

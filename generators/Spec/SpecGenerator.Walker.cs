@@ -62,6 +62,18 @@ internal sealed class WalkerChecker
                 continue;
             }
 
+            // Each level becomes the constant <Name>Level beside the walker's own ones.
+            if (levels.FirstOrDefault(l => l.Name == level.Name) is { } sameName)
+            {
+                _validator.Report(Diagnostics.Duplicate, level.Span, $"Level name {level.Name} of Walker {_walker.Name}", _walker.Levels.First(l => l.Level == sameName.Level).Span.Display);
+                _ok = false;
+            }
+            else if (level.Name is "MinRoot" or "MaxRoot" or "MaxHugePage")
+            {
+                _validator.Report(Diagnostics.InvalidName, level.Span, level.Name, $"a level of Walker {_walker.Name}", $"the constant {level.Name}Level is the walker's own");
+                _ok = false;
+            }
+
             levels.Add(new WalkerLevelModel(level.Level, level.Name, level.MayBeLeaf, level.Source ?? ""));
         }
 
@@ -146,7 +158,14 @@ internal sealed class WalkerChecker
 
     private int? Parse(WalkerProperty prop, string text, int min, int max)
     {
-        if (!SpecParser.TryParseNumber(text, out var value))
+        var status = SpecParser.ParseNumber(text, out var value);
+        if (status == SpecParser.NumberStatus.TooLarge)
+        {
+            Fail(prop.Span, $"{prop.Key} {text} is outside {min}..{max}");
+            return null;
+        }
+
+        if (status != SpecParser.NumberStatus.Ok)
         {
             _validator.Report(Diagnostics.MalformedNumber, prop.Span, text, $"{prop.Key} of Walker {_walker.Name} takes a number");
             _ok = false;

@@ -33,6 +33,14 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor UnusedPlaceholder = Error("FEAT013", "Unknown outline placeholder", "Step '{0}' uses <{1}>, which no column of the Examples at line {2} provides");
 
+    public static readonly DiagnosticDescriptor ClassNameClash = Error("FEAT014", "Feature files with one test class", "{0} and {1} both become the test class {2}: rename one of them");
+
+    public static readonly DiagnosticDescriptor SnapshotNameClash = Error("FEAT015", "Scenarios with one snapshot name", "{0} and {1} would share the snapshot files '{2}.*': rename one of them");
+
+    public static readonly DiagnosticDescriptor UnusedExamplesColumn = new("FEAT016", "Examples column no step uses", "Examples of '{0}' give the column '{1}', but no step, table, doc string or the scenario's name uses <{1}>", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor InvalidUtf8 = Error("FEAT017", "Invalid UTF-8", "{0} is not valid UTF-8 at line {1}, column {2} (the compiler read it as U+FFFD): save the file as UTF-8");
+
     public static readonly DiagnosticDescriptor InternalError = Error("FEAT099", "Feature generator internal error", "The feature generator failed while {0}: {1}. This is a bug in SpecKit; the feature was not changed.");
 
     public static DiagnosticDescriptor Find(string id) => id switch
@@ -50,6 +58,10 @@ internal static class Diagnostics
         "FEAT011" => InvalidParameterType,
         "FEAT012" => InvalidBinding,
         "FEAT013" => UnusedPlaceholder,
+        "FEAT014" => ClassNameClash,
+        "FEAT015" => SnapshotNameClash,
+        "FEAT016" => UnusedExamplesColumn,
+        "FEAT017" => InvalidUtf8,
         _ => InternalError,
     };
 

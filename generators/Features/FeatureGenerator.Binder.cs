@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using SpecKit.Generators.Features.Binding;
 using SpecKit.Generators.Features.Gherkin;
+using SpecKit.Features;
 using SpecKit.Generators.Features.Model;
 
 namespace SpecKit.Generators.Features;
@@ -39,10 +40,21 @@ internal sealed class FeatureBinder
     /// <summary>A step definition with its pattern compiled; invalid ones are reported once by <see cref="CompileBindings"/>.</summary>
     internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern);
 
-    public static FeatureResult Bind(FeatureFile file, BindingSet set)
+    public static FeatureResult Bind(FeatureFile file, BindingSet set, EquatableArray<ClassNameClash> clashes)
     {
         var hint = FeatureEmitter.ClassNameFor(file.DisplayPath) + ".g.cs";
         var diagnostics = new List<DiagnosticInfo>();
+        if (file.InvalidUtf8 is { } bad)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidUtf8, file.Span(bad.Line, bad.Column, 1), file.DisplayPath, bad.Line.ToString(CultureInfo.InvariantCulture), bad.Column.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        // Each file of a clash says so itself, so the error is at both places.
+        foreach (var clash in clashes.Where(c => c.Path == file.Path))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ClassNameClash, file.Span(1, 1, 0), file.DisplayPath, clash.OtherDisplayPath, clash.ClassName));
+        }
+
         if (!file.Parse.Success || file.Parse.Document?.Feature is null)
         {
             foreach (var error in file.Parse.Errors)
@@ -55,8 +67,29 @@ internal sealed class FeatureBinder
         }
 
         var binder = new FeatureBinder(file, set, CompileBindings(set, null));
+        binder._diagnostics.AddRange(diagnostics);
         var feature = binder.BindFeature(file.Parse.Document.Feature);
         return new FeatureResult(hint, feature, binder._diagnostics.ToEquatableArray());
+    }
+
+    /// <summary>
+    /// Feature files whose paths give one test class name (a-b.feature and a_b.feature, or two
+    /// that differ only in case: the compiler compares generated file names ignoring case).
+    /// </summary>
+    public static EquatableArray<ClassNameClash> ClassNameClashes(IEnumerable<(string Path, string DisplayPath)> files)
+    {
+        var clashes = new List<ClassNameClash>();
+        foreach (var group in files.GroupBy(f => FeatureEmitter.ClassNameFor(f.DisplayPath), StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+        {
+            var members = group.OrderBy(f => f.DisplayPath, StringComparer.Ordinal).ToList();
+            foreach (var file in members)
+            {
+                var other = members.First(m => m.Path != file.Path);
+                clashes.Add(new ClassNameClash(file.Path, other.DisplayPath, FeatureEmitter.ClassNameFor(file.DisplayPath)));
+            }
+        }
+
+        return clashes.ToEquatableArray();
     }
 
     /// <summary>Compiles every step pattern; reports invalid ones when <paramref name="report"/> is given.</summary>
@@ -86,6 +119,10 @@ internal sealed class FeatureBinder
             else if (!IsValidRegex(custom.Regex, out var regexError))
             {
                 problem = "its regex is invalid: " + regexError;
+            }
+            else if (AcceptedFormCheck.Problem(custom) is { } formProblem)
+            {
+                problem = formProblem;
             }
 
             if (problem is not null)
@@ -154,6 +191,7 @@ internal sealed class FeatureBinder
         var tests = new List<BoundTest>();
         var names = new Dictionary<string, int>(StringComparer.Ordinal);
         var methodNames = new HashSet<string>(StringComparer.Ordinal);
+        var snapshots = new Dictionary<string, (string What, Location Where)>(StringComparer.OrdinalIgnoreCase);
         BindChildren(feature.Children, [], featureTags, null);
         return new BoundFeature(
             FeatureEmitter.ClassNameFor(_file.DisplayPath),
@@ -178,7 +216,8 @@ internal sealed class FeatureBinder
                         break;
                     case Scenario s:
                         var fullName = ruleName is null || ruleName.Length == 0 ? s.Name : $"{ruleName}: {s.Name}";
-                        if (names.TryGetValue(fullName, out var firstLine))
+                        var duplicate = names.TryGetValue(fullName, out var firstLine);
+                        if (duplicate)
                         {
                             Report(Diagnostics.DuplicateScenario, s.Location, s.Keyword.Length + 1 + s.Name.Length, fullName, firstLine.ToString(CultureInfo.InvariantCulture));
                         }
@@ -187,11 +226,37 @@ internal sealed class FeatureBinder
                             names[fullName] = s.Location.Line;
                         }
 
-                        tests.AddRange(BindScenario(s, fullName, background, tags.Concat(s.Tags.Select(t => t.Name.TrimStart('@'))).ToList(), methodNames));
+                        var bound = BindScenario(s, fullName, background, tags.Concat(s.Tags.Select(t => t.Name.TrimStart('@'))).ToList(), methodNames).ToList();
+                        tests.AddRange(bound);
+                        foreach (var test in bound.Where(_ => !duplicate))
+                        {
+                            CheckSnapshotName(snapshots, test, s);
+                        }
+
                         break;
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Each scenario (and outline row) owns its snapshot files, named from its names by
+    /// <see cref="SnapshotNames"/>; names that differ only in what a file name drops ("The
+    /// slot's table", "The slot_s table"), in case, or after 80 characters would share them.
+    /// </summary>
+    private void CheckSnapshotName(Dictionary<string, (string What, Location Where)> taken, BoundTest test, Scenario scenario)
+    {
+        var stem = SnapshotNames.Stem(_file.DisplayPath, test.ScenarioName, test.Row.Label, null);
+        var where = test.Row.ExampleLine is { } row ? new Location(row, 1) : scenario.Location;
+        var what = test.Row.Label is null ? $"Scenario '{test.ScenarioName}' (line {scenario.Location.Line})" : $"the Examples row at line {test.Row.ExampleLine} of '{test.ScenarioName}' ({test.Row.Label})";
+        if (!taken.TryGetValue(stem, out var first))
+        {
+            taken[stem] = (what, where);
+            return;
+        }
+
+        Report(Diagnostics.SnapshotNameClash, first.Where, 1, first.What, what, stem);
+        Report(Diagnostics.SnapshotNameClash, where, 1, what, first.What, stem);
     }
 
     private IEnumerable<BoundTest> BindScenario(Scenario scenario, string name, List<Step> background, List<string> tags, HashSet<string> methodNames)
@@ -200,7 +265,7 @@ internal sealed class FeatureBinder
         if (!isOutline)
         {
             var row = BindRow(background.Concat(scenario.Steps).ToList(), tags, null, null);
-            yield return new BoundTest(UniqueMethodName(name, methodNames), name, name, scenario.Location.Line, tags.Distinct().ToEquatableArray(), false, new[] { row }.ToEquatableArray());
+            yield return new BoundTest(UniqueMethodName(name, methodNames), name, name, scenario.Location.Line, tags.Distinct().ToEquatableArray(), row);
             yield break;
         }
 
@@ -210,6 +275,7 @@ internal sealed class FeatureBinder
             yield break;
         }
 
+        var steps = background.Concat(scenario.Steps).ToList();
         var block = 0;
         foreach (var examples in scenario.Examples)
         {
@@ -227,22 +293,48 @@ internal sealed class FeatureBinder
                 continue;
             }
 
+            ReportUnusedColumns(scenario, name, examples, steps);
             var exampleTags = tags.Concat(examples.Tags.Select(t => t.Name.TrimStart('@'))).Distinct().ToList();
-            var rows = new List<BoundRow>();
+            var hasPlaceholder = Regex.IsMatch(name, "<[^<>]+>");
+            var suffix = scenario.Examples.Count == 1 ? "" : examples.Name.Length > 0 ? $" ({examples.Name})" : $" (Examples {block})";
             foreach (var body in examples.TableBody)
             {
-                var values = header.Zip(body.Cells.Select(c => c.Value), (h, v) => (h, v)).ToList();
-                var label = string.Join(", ", values.Select(p => $"{p.h}={p.v}"));
-                rows.Add(BindRow(background.Concat(scenario.Steps).ToList(), exampleTags, values, examples.Location.Line));
-                rows[rows.Count - 1] = rows[rows.Count - 1] with { Label = label };
+                var values = header.Zip(body.Cells, (h, c) => new ExampleCell(h, c.Value, c.Location)).ToList();
+                var label = string.Join(", ", values.Select(v => $"{v.Name}={v.Value}"));
+                var row = BindRow(steps, exampleTags, values, examples.Location.Line) with { Label = label, ExampleLine = body.Location.Line };
+                var title = values.Aggregate(name, (text, v) => text.Replace("<" + v.Name + ">", v.Value));
+                var display = hasPlaceholder ? title + suffix : $"{title}{suffix} [{label}]";
+                yield return new BoundTest(UniqueMethodName(display, methodNames), display, name, scenario.Location.Line, exampleTags.ToEquatableArray(), row);
             }
-
-            var suffix = scenario.Examples.Count == 1 ? "" : examples.Name.Length > 0 ? $" ({examples.Name})" : $" (Examples {block})";
-            yield return new BoundTest(UniqueMethodName(name + suffix, methodNames), name + suffix, name, scenario.Location.Line, exampleTags.ToEquatableArray(), true, rows.ToEquatableArray());
         }
     }
 
-    private BoundRow BindRow(List<Step> steps, List<string> tags, List<(string Name, string Value)>? example, int? examplesLine)
+    /// <summary>A column no placeholder names is a value the scenario never reads: a typo in a header or in a step (a warning).</summary>
+    private void ReportUnusedColumns(Scenario scenario, string name, Examples examples, List<Step> steps)
+    {
+        var texts = new List<string> { name };
+        foreach (var step in steps)
+        {
+            texts.Add(step.Text);
+            if (step.DocString is { } doc)
+            {
+                texts.Add(doc.Content);
+                texts.Add(doc.MediaType ?? "");
+            }
+
+            texts.AddRange(step.DataTable?.Rows.SelectMany(r => r.Cells).Select(c => c.Value) ?? []);
+        }
+
+        foreach (var cell in examples.TableHeader!.Cells.Where(c => !texts.Any(t => t.Contains("<" + c.Value + ">"))))
+        {
+            Report(Diagnostics.UnusedExamplesColumn, cell.Location, cell.Value.Length, name, cell.Value);
+        }
+    }
+
+    /// <summary>One Examples cell: its column's name, its value and where it is, so an error in a value points at the cell.</summary>
+    private sealed record ExampleCell(string Name, string Value, Location Location);
+
+    private BoundRow BindRow(List<Step> steps, List<string> tags, List<ExampleCell>? example, int? examplesLine)
     {
         var bound = new List<BoundStep>();
         StepKind? previous = null;
@@ -257,21 +349,21 @@ internal sealed class FeatureBinder
                 _ => (StepKind?)null,
             };
             previous = kind ?? previous;
-            var text = example is null ? step.Text : Substitute(step, step.Text, example, examplesLine);
+            var text = example is null ? StepText.Plain(step) : Substitute(step, example, examplesLine);
             if (text is null)
             {
                 continue;
             }
 
-            if (BindStep(step, kind, text, example, examplesLine) is { } call)
+            if (BindStep(step, kind, text, example) is { } call)
             {
-                bound.Add(new BoundStep(step.Keyword.Trim(), text, step.Location.Line, call));
+                bound.Add(new BoundStep(step.Keyword.Trim(), text.Text, step.Location.Line, call));
             }
         }
 
         var before = Hooks(after: false, tags);
         var after = Hooks(after: true, tags);
-        return new BoundRow(null, before, bound.ToEquatableArray(), after);
+        return new BoundRow(null, null, before, bound.ToEquatableArray(), after);
     }
 
     private EquatableArray<BoundCall> Hooks(bool after, List<string> tags) =>
@@ -282,26 +374,70 @@ internal sealed class FeatureBinder
             .Select(h => new BoundCall(h.Display, h.IsStatic ? $"{h.ClassName}.{h.MethodName}()" : $"context.Get<{h.ClassName}>().{h.MethodName}()"))
             .ToEquatableArray();
 
-    /// <summary>Replaces <c>&lt;column&gt;</c> placeholders with the example row's values.</summary>
-    private string? Substitute(Step step, string text, List<(string Name, string Value)> example, int? examplesLine)
+    /// <summary>
+    /// A step's text with, for each character, where it was written: on the step's line, or in
+    /// the Examples cell a placeholder took it from. An argument's error then points at the
+    /// argument, or at the cell that gave it.
+    /// </summary>
+    private sealed record StepText(string Text, EquatableArray<Location> Origins)
     {
-        var missing = Regex.Matches(text, "<([^<>]+)>").Cast<Match>().Select(m => m.Groups[1].Value).FirstOrDefault(n => example.All(e => e.Name != n));
+        public static StepText Plain(Step step)
+        {
+            var column = step.Location.Column + step.Keyword.Length;
+            return new StepText(step.Text, Enumerable.Range(0, step.Text.Length).Select(i => new Location(step.Location.Line, column + i)).ToEquatableArray());
+        }
+
+        /// <summary>Where the text from <paramref name="index"/> for <paramref name="length"/> characters was written, and how long it is there.</summary>
+        public (Location Where, int Length) Origin(int index, int length, Step step)
+        {
+            if (index >= Origins.Count)
+            {
+                return (step.Location, step.Keyword.Length + step.Text.Length);
+            }
+
+            var start = Origins[index];
+            var end = index;
+            while (end + 1 < Math.Min(Origins.Count, index + length) && Origins[end + 1].Line == start.Line && Origins[end + 1].Column == Origins[end].Column + 1)
+            {
+                end++;
+            }
+
+            return (start, Math.Max(1, end - index + 1));
+        }
+    }
+
+    /// <summary>Replaces <c>&lt;column&gt;</c> placeholders with the example row's values.</summary>
+    private StepText? Substitute(Step step, List<ExampleCell> example, int? examplesLine)
+    {
+        var missing = Regex.Matches(step.Text, "<([^<>]+)>").Cast<Match>().Select(m => m.Groups[1].Value).FirstOrDefault(n => example.All(e => e.Name != n));
         if (missing is not null)
         {
-            Report(Diagnostics.UnusedPlaceholder, step.Location, step.Keyword.Length + text.Length, step.Text, missing, (examplesLine ?? 0).ToString(CultureInfo.InvariantCulture));
+            Report(Diagnostics.UnusedPlaceholder, step.Location, step.Keyword.Length + step.Text.Length, step.Text, missing, (examplesLine ?? 0).ToString(CultureInfo.InvariantCulture));
             return null;
         }
 
-        foreach (var (name, value) in example)
+        var plain = StepText.Plain(step);
+        var text = new StringBuilder();
+        var origins = new List<Location>();
+        var at = 0;
+        foreach (Match placeholder in Regex.Matches(step.Text, "<([^<>]+)>"))
         {
-            text = text.Replace("<" + name + ">", value);
+            text.Append(step.Text, at, placeholder.Index - at);
+            origins.AddRange(plain.Origins.Skip(at).Take(placeholder.Index - at));
+            var cell = example.First(e => e.Name == placeholder.Groups[1].Value);
+            text.Append(cell.Value);
+            origins.AddRange(Enumerable.Range(0, cell.Value.Length).Select(i => new Location(cell.Location.Line, cell.Location.Column + i)));
+            at = placeholder.Index + placeholder.Length;
         }
 
-        return text;
+        text.Append(step.Text, at, step.Text.Length - at);
+        origins.AddRange(plain.Origins.Skip(at));
+        return new StepText(text.ToString(), origins.ToEquatableArray());
     }
 
-    private string? BindStep(Step step, StepKind? kind, string text, List<(string Name, string Value)>? example, int? examplesLine)
+    private string? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
     {
+        var text = stepText.Text;
         var matches = new List<(CompiledBinding Binding, Match Match)>();
         foreach (var candidate in _bindings)
         {
@@ -321,10 +457,7 @@ internal sealed class FeatureBinder
         var length = step.Keyword.Length + step.Text.Length;
         if (matches.Count == 0)
         {
-            var (expression, parameters) = CucumberExpression.SuggestFor(text);
-            var attribute = (kind ?? StepKind.Given).ToString();
-            var snippet = $"[{attribute}(\"{expression.Replace("\"", "\\\"")}\")] public void {MethodNameFor(expression)}({Append(parameters, step)}) {{ ... }}";
-            Report(Diagnostics.UndefinedStep, step.Location, length, keyword, text, snippet);
+            Report(Diagnostics.UndefinedStep, step.Location, length, keyword, text, Snippet(kind ?? StepKind.Given, text, step));
             return null;
         }
 
@@ -355,6 +488,9 @@ internal sealed class FeatureBinder
                     var capture = captures[captureIndex];
                     var typeName = chosen.Pattern.ParameterTypeNames[captureIndex];
                     captureIndex++;
+
+                    // An argument's error points at the argument (or the Examples cell it came from).
+                    var (at, argumentLength) = stepText.Origin(capture.Index, capture.Length, step);
                     var custom = _set.ParameterTypes.FirstOrDefault(p => p.Name == typeName);
                     if (custom is not null && custom.ReturnType != parameter.ClrType)
                     {
@@ -362,9 +498,15 @@ internal sealed class FeatureBinder
                         return null;
                     }
 
+                    if (custom is not null && !AcceptedFormCheck.Accepts(custom, capture.Value, out var rejected))
+                    {
+                        Report(Diagnostics.BadArgument, at, argumentLength, text, parameter.Name, binding.Display, rejected!);
+                        return null;
+                    }
+
                     if (!ArgumentConverter.TryConvert(capture.Value, typeName, parameter.ClrType, custom?.Converter, parameter.IsEnum, parameter.EnumMembers.ToList(), out var expression, out var error))
                     {
-                        Report(Diagnostics.BadArgument, step.Location, length, text, parameter.Name, binding.Display, error ?? "cannot convert");
+                        Report(Diagnostics.BadArgument, at, argumentLength, text, parameter.Name, binding.Display, error ?? "cannot convert");
                         return null;
                     }
 
@@ -408,7 +550,18 @@ internal sealed class FeatureBinder
         return $"{target}.{binding.MethodName}({string.Join(", ", arguments)})";
     }
 
-    private static string DataTableExpression(Gherkin.DataTable table, List<(string Name, string Value)>? example)
+    /// <summary>
+    /// The step definition FEAT001 proposes, to paste as it is: a verbatim string (an expression
+    /// escapes '(' and '/' with '\', which a regular C# string would read as escapes) and a body
+    /// that compiles and says the step is still to be written.
+    /// </summary>
+    internal static string Snippet(StepKind kind, string text, Step step)
+    {
+        var (expression, parameters) = CucumberExpression.SuggestFor(text);
+        return $"[{kind}(@\"{expression.Replace("\"", "\"\"")}\")] public void {MethodNameFor(expression)}({Append(parameters, step)}) {{ throw new global::System.NotImplementedException(\"step not written yet\"); }}";
+    }
+
+    private static string DataTableExpression(Gherkin.DataTable table, List<ExampleCell>? example)
     {
         var text = new StringBuilder("new global::SpecKit.Features.DataTable(new string[][] { ");
         foreach (var row in table.Rows)

@@ -60,8 +60,58 @@ internal static class BindingReader
                 $"{method.ContainingType.ToDisplayString(Qualified)}.{method.Name}",
                 method.ReturnType.ToDisplayString(Qualified),
                 valid,
-                SpanOf(a, ct)))
+                SpanOf(a, ct))
+            {
+                Accepts = Accepts(a),
+            })
             .ToImmutableArray();
+    }
+
+    /// <summary>The named arguments of [ParameterType] that say what it accepts; the members of WordsOf are read here, from the symbol.</summary>
+    private static AcceptedForm Accepts(AttributeData attribute)
+    {
+        var named = attribute.NamedArguments.ToDictionary(n => n.Key, n => n.Value);
+        var words = named.TryGetValue("Words", out var w) && w.Kind == TypedConstantKind.Array
+            ? w.Values.Select(v => v.Value as string ?? "").ToList()
+            : [];
+        string? wordsFrom = null;
+        string? problem = null;
+        if (named.TryGetValue("WordsOf", out var of))
+        {
+            if (of.Value is not INamedTypeSymbol type)
+            {
+                problem = "WordsOf must name a type";
+            }
+            else
+            {
+                wordsFrom = type.ToDisplayString(Qualified).Replace("global::", "");
+                var members = type.TypeKind == TypeKind.Enum
+                    ? type.GetMembers().OfType<IFieldSymbol>().Where(f => f.IsConst).Select(f => f.Name).ToList()
+                    : type.GetMembers().OfType<IFieldSymbol>().Where(f => f.IsConst && f.DeclaredAccessibility == Accessibility.Public && f.ConstantValue is string).Select(f => (string)f.ConstantValue!).ToList();
+                if (words.Count > 0)
+                {
+                    problem = "give Words or WordsOf, not both";
+                }
+                else if (members.Count == 0)
+                {
+                    problem = $"WordsOf = typeof({wordsFrom}) names no words: it must be an enum, or a class with public const strings";
+                }
+
+                words = members;
+            }
+        }
+
+        var hasMin = named.TryGetValue("Min", out var min);
+        var hasMax = named.TryGetValue("Max", out var max);
+        var integer = (named.TryGetValue("Integer", out var i) && i.Value is true) || hasMin || hasMax;
+        return new AcceptedForm(
+            words.ToEquatableArray(),
+            wordsFrom,
+            integer,
+            hasMin ? System.Convert.ToString(min.Value, System.Globalization.CultureInfo.InvariantCulture) : null,
+            hasMax ? System.Convert.ToString(max.Value, System.Globalization.CultureInfo.InvariantCulture) : null,
+            named.TryGetValue("Description", out var d) ? d.Value as string : null,
+            problem);
     }
 
     public static ImmutableArray<HookBinding> Hooks(GeneratorAttributeSyntaxContext context, bool after, CancellationToken ct)

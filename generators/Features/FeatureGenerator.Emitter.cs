@@ -40,10 +40,7 @@ internal static class FeatureEmitter
             w.Line("[");
             foreach (var test in feature.Tests)
             {
-                foreach (var row in test.Rows)
-                {
-                    w.Line($"    new(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {(row.Label is null ? "null" : ArgumentConverter.StringLiteral(row.Label))}, {Int(test.Line)}, []),");
-                }
+                w.Line($"    new(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {(test.Row.Label is null ? "null" : ArgumentConverter.StringLiteral(test.Row.Label))}, {Int(test.Line)}, []),");
             }
 
             w.Line("];");
@@ -60,75 +57,45 @@ internal static class FeatureEmitter
     private static void EmitTest(IndentedWriter w, BoundFeature feature, BoundTest test)
     {
         var tags = feature.Tags.Concat(test.Tags).Distinct().ToList();
-        w.Line(test.IsTheory
-            ? $"[global::Xunit.Theory(DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]"
-            : $"[global::Xunit.Fact(DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]");
+        w.Line($"[global::Xunit.Fact(DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]");
         foreach (var tag in tags)
         {
             w.Line($"[global::Xunit.Trait(\"Category\", {ArgumentConverter.StringLiteral(tag)})]");
         }
 
-        if (test.IsTheory)
-        {
-            for (var i = 0; i < test.Rows.Count; i++)
-            {
-                w.Line($"[global::Xunit.InlineData({ArgumentConverter.StringLiteral(test.Rows[i].Label ?? "")}, {Int(i)})]");
-            }
-        }
-
         var tagList = "new string[] { " + string.Join(", ", tags.Select(ArgumentConverter.StringLiteral)) + " }";
-        using (w.Block(test.IsTheory ? $"public void {test.MethodName}(string example, int row)" : $"public void {test.MethodName}()"))
+        using (w.Block($"public void {test.MethodName}()"))
         {
-            if (!test.IsTheory)
+            var row = test.Row;
+            var label = row.Label is null ? "null" : ArgumentConverter.StringLiteral(row.Label);
+            var extras = row.ExampleLine is { } exampleLine
+                ? $" {{ DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)}, ExampleLine = {Int(exampleLine)} }}"
+                : "";
+            w.Line($"var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {label}, {Int(test.Line)}, {tagList}){extras};");
+            w.Line("using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);");
+            w.Line("var run = new global::SpecKit.Features.ScenarioRun(context);");
+            foreach (var hook in row.Before)
             {
-                EmitRow(w, feature, test, test.Rows[0], "null", tagList);
-                return;
+                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: false, () => {hook.Call});");
             }
 
-            using (w.Block("switch (row)"))
+            foreach (var step in row.Steps)
             {
-                for (var i = 0; i < test.Rows.Count; i++)
-                {
-                    w.Line($"case {Int(i)}:");
-                    using (w.Block(""))
-                    {
-                        EmitRow(w, feature, test, test.Rows[i], "example", tagList);
-                        w.Line("break;");
-                    }
-                }
-
-                w.Line("default:");
-                w.Line("    throw new global::System.ArgumentOutOfRangeException(nameof(row));");
+                w.Line($"run.Step({ArgumentConverter.StringLiteral(step.Keyword)}, {ArgumentConverter.StringLiteral(step.Text)}, {Int(step.Line)}, () =>");
+                w.Line("{");
+                w.Line($"#line {Int(step.Line)} {ArgumentConverter.StringLiteral(feature.LinePath)}");
+                w.Line($"    {step.Call};");
+                w.Line("#line default");
+                w.Line("});");
             }
-        }
-    }
 
-    private static void EmitRow(IndentedWriter w, BoundFeature feature, BoundTest test, BoundRow row, string label, string tagList)
-    {
-        w.Line($"var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {label}, {Int(test.Line)}, {tagList});");
-        w.Line("using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);");
-        w.Line("var run = new global::SpecKit.Features.ScenarioRun(context);");
-        foreach (var hook in row.Before)
-        {
-            w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: false, () => {hook.Call});");
-        }
+            foreach (var hook in row.After)
+            {
+                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: true, () => {hook.Call});");
+            }
 
-        foreach (var step in row.Steps)
-        {
-            w.Line($"run.Step({ArgumentConverter.StringLiteral(step.Keyword)}, {ArgumentConverter.StringLiteral(step.Text)}, {Int(step.Line)}, () =>");
-            w.Line("{");
-            w.Line($"#line {Int(step.Line)} {ArgumentConverter.StringLiteral(feature.LinePath)}");
-            w.Line($"    {step.Call};");
-            w.Line("#line default");
-            w.Line("});");
+            w.Line("run.Complete();");
         }
-
-        foreach (var hook in row.After)
-        {
-            w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: true, () => {hook.Call});");
-        }
-
-        w.Line("run.Complete();");
     }
 
     /// <summary><c>features/dirty-log/no-double.feature</c> becomes <c>DirtyLog_NoDouble_Feature</c>.</summary>

@@ -31,17 +31,19 @@ internal static class StepLibraryEmitter
                 var parameters = string.Join(", ", step.Parameters.Select(p => $"`{p.Name}`: {p.ClrType.Replace("global::", "")}{(p.IsEnum ? " (" + string.Join("/", p.EnumMembers) + ")" : "")}"));
                 text.Append("| `").Append(Cell(step.Expression ?? "/" + step.Regex + "/")).Append("` | ")
                     .Append(Cell(parameters)).Append(" | ")
-                    .Append(Cell(usage.TryGetValue(step, out var used) ? used : Example(step))).Append(" | ")
+                    .Append(Cell(usage.TryGetValue(step, out var used) ? used : Example(step, set))).Append(" | ")
                     .Append(Cell(step.Display)).Append(" |\n");
             }
         }
 
         if (set.ParameterTypes.Count > 0)
         {
-            text.Append("\n## Parameter types\n\n| type | matches | converted by |\n|---|---|---|\n");
+            text.Append("\n## Parameter types\n\n| type | matches | accepts (checked at build time) | converted by |\n|---|---|---|---|\n");
             foreach (var type in set.ParameterTypes.OrderBy(t => t.Name, System.StringComparer.Ordinal))
             {
-                text.Append("| `{").Append(type.Name).Append("}` | `").Append(Cell(type.Regex)).Append("` | ").Append(Cell(type.Converter.Replace("global::", ""))).Append(" |\n");
+                text.Append("| `{").Append(type.Name).Append("}` | `").Append(Cell(type.Regex)).Append("` | ")
+                    .Append(Cell(AcceptedFormCheck.Describe(type))).Append(" | ")
+                    .Append(Cell(type.Converter.Replace("global::", ""))).Append(" |\n");
             }
         }
 
@@ -49,7 +51,7 @@ internal static class StepLibraryEmitter
     }
 
     /// <summary>An example step text: each parameter replaced by a typical value of its type.</summary>
-    private static string Example(StepBinding step)
+    private static string Example(StepBinding step, BindingSet set)
     {
         if (step.Expression is null)
         {
@@ -67,7 +69,9 @@ internal static class StepLibraryEmitter
                 "string" => "\"text\"",
                 "word" => parameter?.IsEnum == true && parameter.EnumMembers.Count > 0 ? parameter.EnumMembers[0] : "word",
                 "" => "anything",
-                var custom => "<" + custom + ">",
+                var custom => set.ParameterTypes.FirstOrDefault(t => t.Name == custom) is { } type
+                    ? type.Accepts.Words.Count > 0 ? type.Accepts.Words[0] : type.Accepts.Integer ? "0x1000" : "<" + custom + ">"
+                    : "<" + custom + ">",
             };
         });
         return step.Kind + " " + Regex.Replace(example, "\\(([^)]*)\\)", "$1");

@@ -44,8 +44,16 @@ public sealed class FeatureGenerator : IIncrementalGenerator
             })
             .WithTrackingName(TrackingNames.Bindings);
 
-        var bound = features.Combine(bindings)
-            .Select(static (x, _) => Guard(x.Left.DisplayPath, () => FeatureBinder.Bind(x.Left, x.Right)))
+        // Class names come from paths alone, so editing a feature's text leaves this unchanged
+        // and only that feature is bound again.
+        var clashes = features
+            .Select(static (f, _) => (f.Path, f.DisplayPath))
+            .Collect()
+            .Select(static (files, _) => FeatureBinder.ClassNameClashes(files))
+            .WithTrackingName(TrackingNames.ClassNames);
+
+        var bound = features.Combine(bindings).Combine(clashes)
+            .Select(static (x, _) => Guard(x.Left.Left.DisplayPath, () => FeatureBinder.Bind(x.Left.Left, x.Left.Right, x.Right)))
             .WithTrackingName(TrackingNames.Bind);
 
         context.RegisterSourceOutput(bound, static (spc, result) =>
@@ -55,7 +63,8 @@ public sealed class FeatureGenerator : IIncrementalGenerator
                 spc.ReportDiagnostic(info.ToDiagnostic(Diagnostics.Find(info.Id)));
             }
 
-            if (result.Feature is { } feature && result.Diagnostics.Count == 0)
+            // A warning (an unused Examples column) still gives the tests; an error gives none.
+            if (result.Feature is { } feature && result.Diagnostics.All(d => Diagnostics.Find(d.Id).DefaultSeverity != DiagnosticSeverity.Error))
             {
                 spc.AddSource(result.HintName, FeatureEmitter.Emit(feature));
             }
@@ -124,7 +133,20 @@ public sealed class FeatureGenerator : IIncrementalGenerator
             result = new GherkinParseResult(null, new[] { new GherkinError($"internal parser failure ({e.GetType().Name}: {e.Message})", 1, 1) }.ToEquatableArray());
         }
 
-        return new FeatureFile(path, DisplayPath(path), result, starts.ToEquatableArray());
+        return new FeatureFile(path, DisplayPath(path), result, starts.ToEquatableArray()) { InvalidUtf8 = Undecodable(text, starts) };
+    }
+
+    /// <summary>The compiler turns bytes that are not UTF-8 into U+FFFD and says nothing; this finds the first one.</summary>
+    private static Gherkin.Location? Undecodable(string text, List<int> lineStarts)
+    {
+        var at = text.IndexOf('\uFFFD');
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var line = lineStarts.FindLastIndex(start => start <= at);
+        return new Gherkin.Location(line + 1, at - lineStarts[line] + 1);
     }
 
     /// <summary>The path from the last <c>features/</c> folder on, so generated names and snapshot folders name no machine's directories.</summary>
@@ -160,6 +182,7 @@ public static class TrackingNames
 {
     public const string Parse = "Features.Parse";
     public const string Bindings = "Features.Bindings";
+    public const string ClassNames = "Features.ClassNames";
     public const string Bind = "Features.Bind";
     public const string BindingDiagnostics = "Features.BindingDiagnostics";
     public const string StepLibrary = "Features.StepLibrary";

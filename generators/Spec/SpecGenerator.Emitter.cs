@@ -12,6 +12,7 @@ internal static partial class SpecEmitter
     public static string Emit(EmitUnit unit) => unit switch
     {
         ModelInfoUnit info => EmitModelInfo(info),
+        ModelNamesUnit names => EmitModelNames(names),
         LayoutUnit layout => EmitLayout(layout),
         ConstantsUnit constants => EmitConstants(constants),
         WalkerUnit walker => EmitWalker(walker),

@@ -57,7 +57,8 @@ internal sealed class SpecValidator
         var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
         units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, operations, baseDocs));
 
-        var variants = documents.Where(d => d.Variant is not null).GroupBy(d => d.Variant!.Name, StringComparer.Ordinal);
+        var variants = documents.Where(d => d.Variant is not null).GroupBy(d => d.Variant!.Name, StringComparer.Ordinal).ToList();
+        units.Add(new ModelNamesUnit(baseModel, variants.Select(g => g.Key).OrderBy(n => n, StringComparer.Ordinal).ToEquatableArray()));
         foreach (var group in variants.OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var docs = group.ToList();
@@ -535,6 +536,7 @@ internal sealed class SpecValidator
             ["SpecModel"] = ("SpecModel", null),
             ["MmuPolicy"] = ("MmuPolicy", null),
             ["TdpRangeOps"] = ("TdpRangeOps", null),
+            ["SpecModelNames"] = ("SpecModelNames", null),
         };
         var generated = layouts.SelectMany(l => new[] { (l.Name, l.Span) }.Concat(l.Fields.Where(f => f.Kind == FieldKind.Enum && f.Name is not null).Select(f => (l.Name + f.Name, f.Span))))
             .Concat(constants.Select(c => (c.Name, c.Span)))

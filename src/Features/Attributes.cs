@@ -66,12 +66,40 @@ public sealed class ThenAttribute : StepDefinitionAttribute
 /// Registers a custom parameter type for Cucumber Expressions: put it on a static method that
 /// converts the matched text, e.g. <c>[ParameterType("gfn", "0x[0-9a-fA-F]+")] static Gfn Parse(string s)</c>.
 /// </summary>
+/// <remarks>
+/// The regex says what a step captures; what the type accepts is checked at build time, so a
+/// wrong argument is a compile error at the step naming the type and its form, never an
+/// exception from the method at run time. Give <see cref="Words"/> or <see cref="WordsOf"/>
+/// for a closed set of words (on/off, model names), <see cref="Integer"/> (with
+/// <see cref="Min"/> and <see cref="Max"/>) for a number, and <see cref="Description"/> to say
+/// in messages and docs/steps.md what it is. A capture that is broader than the accepted form
+/// (<c>\S+</c> for on/off) is what turns a typo into "'of' is not {on_off}: write on or off"
+/// rather than an undefined step.
+/// </remarks>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class ParameterTypeAttribute(string name, string regex) : Attribute
 {
     public string Name { get; } = name;
 
     public string Regex { get; } = regex;
+
+    /// <summary>The only words the type accepts, exactly as written (case matters).</summary>
+    public string[]? Words { get; init; }
+
+    /// <summary>A type whose members are the words: an enum's member names, or the values of a class's public const strings.</summary>
+    public Type? WordsOf { get; init; }
+
+    /// <summary>The text is an integer, decimal or 0x hex ('_' may group digits), that fits the method's return type.</summary>
+    public bool Integer { get; init; }
+
+    /// <summary>With <see cref="Integer"/>: the smallest value accepted.</summary>
+    public long Min { get; init; }
+
+    /// <summary>With <see cref="Integer"/>: the largest value accepted.</summary>
+    public ulong Max { get; init; }
+
+    /// <summary>What a value of the type is, for messages and the step library: "a guest frame number".</summary>
+    public string? Description { get; init; }
 }
 
 /// <summary>Runs before each scenario; with tags, only before scenarios that carry one of them.</summary>

@@ -17,15 +17,45 @@ public sealed class ScenarioContext : IDisposable
     private readonly List<Scrubber> _scrubbers = [.. Snapshot.DefaultScrubbers];
     private int _unnamedSnapshots;
 
-    public ScenarioContext(ScenarioInfo info, string featureDirectory)
+    /// <param name="settings">How snapshots are checked; by default as the environment says (SPECKIT_ACCEPT).</param>
+    public ScenarioContext(ScenarioInfo info, string featureDirectory, SnapshotSettings? settings = null)
     {
         Info = info;
         _featureDirectory = featureDirectory;
+        _settings = settings;
         _instances[typeof(ScenarioContext)] = this;
         _instances[typeof(ScenarioInfo)] = info;
     }
 
     public ScenarioInfo Info { get; }
+
+    /// <summary>The objects the scenario made (binding classes and what they were injected), in the order made.</summary>
+    public IReadOnlyList<object> Instances => _created;
+
+    /// <summary>
+    /// Under SPECKIT_MODEL, the model that replaced the base one in this scenario (set by
+    /// <see cref="ModelSwitch.Resolve"/>): snapshots are then compared, never written.
+    /// </summary>
+    public string? ComparedModel { get; internal set; }
+
+    /// <summary>Under SPECKIT_MODEL, every snapshot of this scenario that came out differently, as a diff.</summary>
+    public IReadOnlyList<string> SnapshotDifferences => _differences;
+
+    private readonly SnapshotSettings? _settings;
+    private readonly List<string> _differences = [];
+
+    /// <summary>
+    /// Provides the scenario's instance of <typeparamref name="T"/> before any step asks for it
+    /// (a hook's, or a test's that drives steps itself); it is not disposed with the scenario.
+    /// </summary>
+    public void Register<T>(T instance)
+        where T : class
+    {
+        if (!_instances.TryAdd(typeof(T), instance))
+        {
+            throw new InvalidOperationException($"the scenario already has its {typeof(T).Name}");
+        }
+    }
 
     /// <summary>The scenario's instance of <typeparamref name="T"/>, made with its widest public constructor.</summary>
     public T Get<T>()
@@ -75,22 +105,26 @@ public sealed class ScenarioContext : IDisposable
         name ??= _unnamedSnapshots++ == 0 ? null : _unnamedSnapshots.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var snapshotName = SnapshotName(Info, name);
         SnapshotRegistry.Claim(_featureDirectory, snapshotName);
-        Snapshot.Verify(Path.Combine(_featureDirectory, "snapshots"), snapshotName, actual, "txt", _scrubbers);
+        if (ComparedModel is not null)
+        {
+            // Another model's output is compared with the base's snapshot, and never accepted
+            // over it; every snapshot is compared, so the verdict lists all that differ. Where
+            // the output names its model, the name reads as the base's, so that a snapshot does
+            // not differ by the name alone.
+            var asBase = System.Text.RegularExpressions.Regex.Replace(actual, $@"\b{System.Text.RegularExpressions.Regex.Escape(ComparedModel)}\b", ModelSwitch.BaseModel);
+            if (Snapshot.Compare(Path.Combine(_featureDirectory, "snapshots"), snapshotName, asBase, "txt", _scrubbers) is { } difference)
+            {
+                _differences.Add(difference);
+            }
+
+            return;
+        }
+
+        Snapshot.Verify(Path.Combine(_featureDirectory, "snapshots"), snapshotName, actual, "txt", _scrubbers, _settings);
     }
 
     /// <summary>The snapshot's file name without <c>.verified.txt</c>, with characters a file name cannot hold replaced.</summary>
-    public static string SnapshotName(ScenarioInfo info, string? name)
-    {
-        var parts = new[] { Path.GetFileNameWithoutExtension(info.FeatureFile), info.ScenarioName, info.ExampleLabel, name };
-        return string.Join(".", parts.Where(p => !string.IsNullOrEmpty(p)).Select(Sanitize));
-    }
-
-    private static string Sanitize(string? part)
-    {
-        var invalid = Path.GetInvalidFileNameChars().Concat(['.', '"', '\'', ':', '*', '?', '<', '>', '|', '/', '\\']).ToHashSet();
-        var text = new string(part!.Select(c => invalid.Contains(c) ? '_' : c).ToArray()).Trim();
-        return text.Length > 80 ? text[..80] : text;
-    }
+    public static string SnapshotName(ScenarioInfo info, string? name) => SnapshotNames.Stem(info.FeatureFile, info.ScenarioName, info.ExampleLabel, name);
 
     public void Dispose()
     {

@@ -9,4 +9,11 @@ public sealed record ScenarioInfo(
     string ScenarioName,
     string? ExampleLabel,
     int Line,
-    IReadOnlyList<string> Tags);
+    IReadOnlyList<string> Tags)
+{
+    /// <summary>The name the test runner shows: for an outline row, with the row's values in place of its placeholders.</summary>
+    public string DisplayName { get; init; } = ScenarioName;
+
+    /// <summary>For an outline row, the line of its Examples row.</summary>
+    public int? ExampleLine { get; init; }
+}

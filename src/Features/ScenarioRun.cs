@@ -1,4 +1,5 @@
 using System.Text;
+using SpecKit.Testing;
 
 namespace SpecKit.Features;
 
@@ -56,9 +57,19 @@ public sealed class ScenarioRun(ScenarioContext context)
         }
     }
 
-    /// <summary>Throws <see cref="ScenarioFailedException"/> if anything failed; the first error is its inner exception.</summary>
+    /// <summary>
+    /// Throws <see cref="ScenarioFailedException"/> if anything failed; the first error is its
+    /// inner exception. Under SPECKIT_MODEL a scenario that ran another model in place of the
+    /// base one passes when it came out the same and fails with what differs.
+    /// </summary>
     public void Complete()
     {
+        if (Context.ComparedModel is { } model)
+        {
+            CompleteComparison(model);
+            return;
+        }
+
         if (_firstError is null)
         {
             return;
@@ -67,17 +78,36 @@ public sealed class ScenarioRun(ScenarioContext context)
         throw new ScenarioFailedException(Describe(), _firstError);
     }
 
+    private void CompleteComparison(string model)
+    {
+        var differences = Context.SnapshotDifferences;
+        ModelSwitch.Record(Context.Info, _firstError is null && differences.Count == 0 ? "same" : "differs");
+        if (_firstError is null && differences.Count == 0)
+        {
+            return;
+        }
+
+        var text = new StringBuilder($"Under SPECKIT_MODEL={model} this scenario differs from the base model:\n");
+        foreach (var difference in differences)
+        {
+            text.AppendLine(difference.TrimEnd());
+        }
+
+        text.Append(Describe());
+        throw new ScenarioFailedException(text.ToString(), _firstError ?? new SnapshotMismatchException(differences[0]));
+    }
+
     private string Describe()
     {
         var info = Context.Info;
         var text = new StringBuilder();
-        text.Append(info.FeatureFile).Append(':').Append(info.Line).Append(": Scenario: ").Append(info.ScenarioName);
+        text.Append(info.FeatureFile).Append(':').Append(info.Line).Append(": Scenario: ").Append(info.DisplayName);
+        text.AppendLine();
         if (info.ExampleLabel is not null)
         {
-            text.Append(" [").Append(info.ExampleLabel).Append(']');
+            text.Append("  Examples row ").Append(info.ExampleLabel).Append("  (").Append(info.FeatureFile).Append(':').Append(info.ExampleLine ?? info.Line).AppendLine(")");
         }
 
-        text.AppendLine();
         foreach (var (status, keyword, stepText, line, error) in _log)
         {
             text.Append("  ").Append(status.PadRight(8)).Append(keyword).Append(' ').Append(stepText)
@@ -91,7 +121,7 @@ public sealed class ScenarioRun(ScenarioContext context)
             }
         }
 
-        return text.ToString().TrimEnd();
+        return (text.ToString().TrimEnd() + "\n" + ScenarioStateReport.Describe(Context)).TrimEnd();
     }
 
     private static string Message(Exception error) =>

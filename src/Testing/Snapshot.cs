@@ -18,19 +18,8 @@ public static class Snapshot
 {
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
 
-    public static bool AcceptMode
-    {
-        get
-        {
-            var accept = Environment.GetEnvironmentVariable("SPECKIT_ACCEPT") is "1" or "true";
-            if (accept && string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new SnapshotMismatchException("SPECKIT_ACCEPT is refused when CI=true: accept snapshots locally and commit the .verified files.");
-            }
-
-            return accept;
-        }
-    }
+    /// <summary>Whether this run accepts snapshots: <c>SPECKIT_ACCEPT=1</c> (refused when <c>CI=true</c>).</summary>
+    public static bool AcceptMode => SnapshotSettings.FromEnvironment().Accept;
 
     /// <summary>
     /// Replaces each scrubber's matches with <c>{Name_n}</c>, numbering distinct values in order of
@@ -70,22 +59,26 @@ public static class Snapshot
         new("DateTime", @"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\b"),
     ];
 
-    /// <summary>Checks <paramref name="actual"/> against <c>{directory}/{name}.verified.{extension}</c>.</summary>
-    public static void Verify(string directory, string name, string actual, string extension = "txt", IEnumerable<Scrubber>? scrubbers = null)
+    /// <summary>
+    /// Checks <paramref name="actual"/> against <c>{directory}/{name}.verified.{extension}</c>.
+    /// <paramref name="settings"/> default to the environment's (<c>SPECKIT_ACCEPT</c>); a test of
+    /// this code passes its own, so that a user's accept switch cannot change what it checks.
+    /// </summary>
+    public static void Verify(string directory, string name, string actual, string extension = "txt", IEnumerable<Scrubber>? scrubbers = null, SnapshotSettings? settings = null)
     {
+        settings ??= SnapshotSettings.FromEnvironment();
         var verifiedPath = Path.Combine(directory, $"{name}.verified.{extension}");
         var receivedPath = Path.Combine(directory, $"{name}.received.{extension}");
         var normalized = Normalize(Scrub(actual, scrubbers ?? DefaultScrubbers));
-        var expected = File.Exists(verifiedPath) ? Normalize(File.ReadAllText(verifiedPath)) : null;
-
-        if (expected == normalized)
+        var mismatch = Compare(verifiedPath, normalized, RepoPaths.Relative(receivedPath));
+        if (mismatch is null)
         {
             File.Delete(receivedPath);
             return;
         }
 
         Directory.CreateDirectory(directory);
-        if (AcceptMode)
+        if (settings.Accept)
         {
             File.WriteAllText(verifiedPath, normalized, Utf8NoBom);
             File.Delete(receivedPath);
@@ -93,20 +86,46 @@ public static class Snapshot
         }
 
         File.WriteAllText(receivedPath, normalized, Utf8NoBom);
+        throw new SnapshotMismatchException(mismatch);
+    }
+
+    /// <summary>
+    /// What differs between the verified snapshot and <paramref name="actual"/> (a unified diff),
+    /// or null when nothing does. It writes nothing: no received file, no accepted one.
+    /// </summary>
+    public static string? Compare(string directory, string name, string actual, string extension = "txt", IEnumerable<Scrubber>? scrubbers = null) =>
+        Compare(Path.Combine(directory, $"{name}.verified.{extension}"), Normalize(Scrub(actual, scrubbers ?? DefaultScrubbers)), null);
+
+    private static string? Compare(string verifiedPath, string normalized, string? receivedPath)
+    {
+        var expected = File.Exists(verifiedPath) ? Normalize(File.ReadAllText(verifiedPath)) : null;
+        if (expected == normalized)
+        {
+            return null;
+        }
+
         var message = new StringBuilder();
         if (expected is null)
         {
             message.AppendLine($"No snapshot yet: {RepoPaths.Relative(verifiedPath)} does not exist.");
-            message.AppendLine($"Review {RepoPaths.Relative(receivedPath)} and rename it to .verified to accept it.");
+            message.AppendLine(receivedPath is null ? "Received:" : $"Review {receivedPath} and rename it to .verified to accept it.");
+            if (receivedPath is null)
+            {
+                message.Append(normalized);
+            }
         }
         else
         {
             message.AppendLine($"Snapshot mismatch: {RepoPaths.Relative(verifiedPath)}");
-            message.AppendLine($"Received: {RepoPaths.Relative(receivedPath)} (rename to .verified to accept, or run scripts/accept-snapshots)");
-            message.Append(UnifiedDiff(expected, normalized, RepoPaths.Relative(verifiedPath), RepoPaths.Relative(receivedPath)));
+            if (receivedPath is not null)
+            {
+                message.AppendLine($"Received: {receivedPath} (rename to .verified to accept, or run scripts/accept-snapshots)");
+            }
+
+            message.Append(UnifiedDiff(expected, normalized, RepoPaths.Relative(verifiedPath), receivedPath ?? "this run"));
         }
 
-        throw new SnapshotMismatchException(message.ToString());
+        return message.ToString();
     }
 
     /// <summary>
@@ -167,6 +186,28 @@ public static class Snapshot
 }
 
 public sealed class SnapshotMismatchException(string message) : Exception(message);
+
+/// <summary>How snapshots are checked in this run: whether a mismatch overwrites the verified file.</summary>
+public sealed record SnapshotSettings(bool Accept)
+{
+    /// <summary>Mismatches fail: what the kit's own tests of snapshotting use, whatever the user's environment says.</summary>
+    public static readonly SnapshotSettings Strict = new(Accept: false);
+
+    public static SnapshotSettings FromEnvironment() =>
+        From(Environment.GetEnvironmentVariable("SPECKIT_ACCEPT"), Environment.GetEnvironmentVariable("CI"));
+
+    /// <summary><c>SPECKIT_ACCEPT=1</c> (or <c>true</c>) accepts, except under <c>CI=true</c>, where it is refused so CI never blesses its own output.</summary>
+    public static SnapshotSettings From(string? accept, string? ci)
+    {
+        var accepting = accept is "1" or "true";
+        if (accepting && string.Equals(ci, "true", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new SnapshotMismatchException("SPECKIT_ACCEPT is refused when CI=true: accept snapshots locally and commit the .verified files.");
+        }
+
+        return new SnapshotSettings(accepting);
+    }
+}
 
 /// <summary>A named pattern whose matches vary between runs and are replaced in snapshots.</summary>
 public sealed class Scrubber(string name, string pattern)

@@ -4,7 +4,12 @@ using SpecKit.Testing;
 
 namespace SpecKit.Behaviour;
 
-/// <summary>Checks on the suite as a whole: no orphaned snapshots, and a step library that is up to date.</summary>
+/// <summary>
+/// Checks on the suite as a whole: no orphaned snapshots, and a step library that is up to date.
+/// They are part of the behaviour run, so that a feature whose steps change docs/steps.md (its
+/// first use of a step is the library's example) says so there too, not only in the full run.
+/// </summary>
+[Trait("Category", "behaviour")]
 public class SuiteHygieneTests
 {
     private static IEnumerable<ScenarioInfo> AllScenarios() =>

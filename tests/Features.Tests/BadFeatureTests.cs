@@ -40,7 +40,8 @@ public class BadFeatureTests
         var ids = typeof(SpecKit.Generators.Features.FeatureGenerator).Assembly.GetType("SpecKit.Generators.Features.Diagnostics")!
             .GetFields().Where(f => f.FieldType == typeof(Microsoft.CodeAnalysis.DiagnosticDescriptor))
             .Select(f => ((Microsoft.CodeAnalysis.DiagnosticDescriptor)f.GetValue(null)!).Id)
-            .Where(id => id is not "FEAT099" and not "FEAT010" and not "FEAT011" and not "FEAT012"); // binding errors: BindingErrorTests
+            // binding errors: BindingErrorTests; FEAT014 takes two files: FeatureFileTests and the real build
+            .Where(id => id is not "FEAT099" and not "FEAT010" and not "FEAT011" and not "FEAT012" and not "FEAT014");
         Assert.All(ids, id => Assert.Contains(expected, line => line.Contains(id, StringComparison.Ordinal)));
         Assert.Empty(Snapshot.Unclaimed(Dir, FileNames().Select(Path.GetFileNameWithoutExtension)!, "txt"));
     }

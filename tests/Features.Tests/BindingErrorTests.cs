@@ -27,6 +27,31 @@ public class BindingErrorTests
 
             [ParameterType("instance", "x")]
             public static int TwoArguments(string text, int other) => 0;
+
+            [ParameterType("both_forms", @"\S+", Words = ["a"], WordsOf = typeof(Kind))]
+            public static Kind BothForms(string text) => Kind.A;
+
+            [ParameterType("no_words", @"\S+", WordsOf = typeof(NoWords))]
+            public static string NoWordsAtAll(string text) => text;
+
+            [ParameterType("unmatched_word", "[a-z]+", Words = ["on", "OFF"])]
+            public static bool Unmatched(string text) => text == "on";
+
+            [ParameterType("not_integer", @"\S+", Integer = true)]
+            public static string NotInteger(string text) => text;
+
+            [ParameterType("inverted", "[0-9]+", Min = 10, Max = 5)]
+            public static int Inverted(string text) => 0;
+        }
+
+        public enum Kind
+        {
+            A,
+        }
+
+        public static class NoWords
+        {
+            public static readonly string NotConst = "x";
         }
 
         [Binding]

@@ -70,10 +70,18 @@ public class RealBuildTests
         var dir = CreateProject(bad, "return 0;");
         try
         {
+            // Only a real compiler decodes a file that is not UTF-8 (to U+FFFD, silently), and
+            // compares generated file names ignoring case (two such layouts crashed the generator).
+            File.WriteAllBytes(Path.Combine(dir, "spec", "latin1.layout"), [.. "Layout Latin1 \"caf"u8, 0xe9, .. "\"\n  Ignored 63:0 \"t\"\nEndLayout\n"u8]);
+            File.WriteAllText(Path.Combine(dir, "spec", "case.layout"), "Layout Probespte \"t\"\n  Ignored 63:0 \"t\"\nEndLayout\n");
+
             var (exit, output) = await DotnetCli.RunAsync(dir, "build");
             Assert.True(exit != 0, output);
             var specPath = Path.Combine(dir, "spec", "probe.layout");
             Assert.True(output.Contains($"{specPath}(4,12): error SPEC006: ProbeSpte.Ignored 11:1 (bits 11:1) overlaps ProbeSpte.Pfn (bits 51:11)", StringComparison.Ordinal), output);
+            Assert.True(output.Contains($"{Path.Combine(dir, "spec", "latin1.layout")}(1,19): error SPEC025:", StringComparison.Ordinal), output);
+            Assert.True(output.Contains("error SPEC008: Generated type ProbeSpte (its file name differs from Probespte's only in case)", StringComparison.Ordinal), output);
+            Assert.DoesNotContain("CS8785", output, StringComparison.Ordinal);
         }
         finally
         {

@@ -31,6 +31,14 @@ internal static class ArgumentConverter
             ["ulong"] = (ulong.MinValue, ulong.MaxValue, "", "UL"),
         };
 
+    /// <summary>The range of an integer type by its C# keyword ("ulong"), or false for any other type.</summary>
+    internal static bool TryGetRange(string clrType, out BigInteger min, out BigInteger max)
+    {
+        var found = Integers.TryGetValue(clrType.TrimEnd('?'), out var integer);
+        (min, max) = found ? (integer.Min, integer.Max) : (BigInteger.Zero, BigInteger.Zero);
+        return found;
+    }
+
     /// <summary>
     /// Converts a capture for a step method parameter of type <paramref name="clrType"/>
     /// (as Roslyn prints it fully qualified); never throws.

@@ -39,7 +39,22 @@ internal sealed record StepBinding(
 }
 
 /// <summary>A [ParameterType("name", "regex")] conversion method.</summary>
-internal sealed record ParameterTypeBinding(string Name, string Regex, string Converter, string ReturnType, bool IsValidMethod, SourceSpan Span);
+internal sealed record ParameterTypeBinding(string Name, string Regex, string Converter, string ReturnType, bool IsValidMethod, SourceSpan Span)
+{
+    /// <summary>What the type accepts, checked at build time; <see cref="AcceptedForm.Any"/> leaves it all to the method.</summary>
+    public AcceptedForm Accepts { get; init; } = AcceptedForm.Any;
+}
+
+/// <summary>
+/// What a custom parameter type accepts beyond its regex (<c>Words</c>, <c>WordsOf</c>,
+/// <c>Integer</c>/<c>Min</c>/<c>Max</c>, <c>Description</c> of [ParameterType]). Bounds are
+/// decimal text so the record stays equatable and holds the full ulong and long ranges.
+/// </summary>
+/// <param name="Problem">Why the declaration itself is wrong (FEAT011), or null.</param>
+internal sealed record AcceptedForm(EquatableArray<string> Words, string? WordsFrom, bool Integer, string? Min, string? Max, string? Description, string? Problem)
+{
+    public static readonly AcceptedForm Any = new(EquatableArray<string>.Empty, null, false, null, null, null, null);
+}
 
 /// <summary>A [BeforeScenario]/[AfterScenario] hook.</summary>
 internal sealed record HookBinding(bool After, EquatableArray<string> Tags, int Order, string ClassName, string MethodName, bool IsStatic, SourceSpan Span)

@@ -12,19 +12,21 @@ internal sealed record BoundFeature(
     EquatableArray<BoundTest> Tests);
 
 /// <summary>
-/// One xunit test: a Fact for a scenario (one row, no label), or a Theory for one Examples
-/// block of an outline (a row per example, with a readable label).
+/// One xunit test: a scenario, or one row of an outline's Examples. A row's test is named by
+/// the scenario's name with the row's values filled in (and the row's values after it when the
+/// name has no placeholder), so a failure names the row without reading its arguments.
 /// </summary>
+/// <param name="ScenarioName">The name as written, placeholders and all: the snapshot files are named by it.</param>
 internal sealed record BoundTest(
     string MethodName,
     string DisplayName,
     string ScenarioName,
     int Line,
     EquatableArray<string> Tags,
-    bool IsTheory,
-    EquatableArray<BoundRow> Rows);
+    BoundRow Row);
 
-internal sealed record BoundRow(string? Label, EquatableArray<BoundCall> Before, EquatableArray<BoundStep> Steps, EquatableArray<BoundCall> After);
+/// <summary>A scenario's hooks and steps; for an outline row, its label ("model=base") and the row's line.</summary>
+internal sealed record BoundRow(string? Label, int? ExampleLine, EquatableArray<BoundCall> Before, EquatableArray<BoundStep> Steps, EquatableArray<BoundCall> After);
 
 internal sealed record BoundStep(string Keyword, string Text, int Line, string Call);
 
@@ -32,3 +34,6 @@ internal sealed record BoundCall(string Name, string Call);
 
 /// <summary>The binder's whole answer for one feature file.</summary>
 internal sealed record FeatureResult(string HintName, BoundFeature? Feature, EquatableArray<DiagnosticInfo> Diagnostics);
+
+/// <summary>A feature file whose path gives the same test class name as another's.</summary>
+internal sealed record ClassNameClash(string Path, string OtherDisplayPath, string ClassName);

@@ -9,6 +9,9 @@ namespace SpecKit.Generators.Features.Model;
 /// </summary>
 internal sealed record FeatureFile(string Path, string DisplayPath, GherkinParseResult Parse, EquatableArray<int> LineStarts)
 {
+    /// <summary>Where the compiler replaced bytes that are not UTF-8 with U+FFFD (1-based line and column), if it did.</summary>
+    public Location? InvalidUtf8 { get; init; }
+
     public SourceSpan Span(int line, int column, int length)
     {
         var lineIndex = System.Math.Max(0, System.Math.Min(line - 1, LineStarts.Count - 1));

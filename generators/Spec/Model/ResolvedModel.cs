@@ -53,6 +53,9 @@ internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files
         (model.Variant is null ? "" : "Variants." + model.Variant + ".") + name + ".g.cs";
 }
 
+/// <summary>Every model's name, once, in the base namespace: for steps and build-time checks that name models.</summary>
+internal sealed record ModelNamesUnit(ModelId Model, EquatableArray<string> Variants) : EmitUnit(Model, "SpecModelNames.g.cs");
+
 internal sealed record LayoutUnit(ModelId Model, LayoutModel Layout) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Layout.Name));
 
 internal sealed record ConstantsUnit(ModelId Model, ConstantsModel Constants) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Constants.Name));

@@ -9,13 +9,13 @@ public sealed class FaultSteps(KvmWorld world)
 {
     private Kvm Kvm => world.Kvm;
 
-    [Given("the NX huge page mitigation is {word}")]
-    public void NxHugePages(string state) => Kvm.NxHugePages = OnOff("the NX huge page mitigation", state);
+    [Given("the NX huge page mitigation is {on_off}")]
+    public void NxHugePages(bool on) => Kvm.NxHugePages = on;
 
-    [Given(@"EPT A\/D bits are {word}")]
-    public void EptAdBits(string state) => Kvm.EptAdBits = OnOff("EPT A/D bits", state);
+    [Given(@"EPT A\/D bits are {on_off}")]
+    public void EptAdBits(bool on) => Kvm.EptAdBits = on;
 
-    [Then("test_young finds gfns [{gfn}, {gfn}) {word}")]
+    [Then("test_young finds gfns [{gfn}, {gfn}) {young_old}")]
     public void TestYoung(ulong start, ulong end, string expected) =>
         Assert.Equal(expected, Kvm.Age(start, end, "test_young") ? "young" : "old");
 
@@ -55,13 +55,6 @@ public sealed class FaultSteps(KvmWorld world)
 
     [Then("userspace reads {long} at gpa {gpa}")]
     public void UserspaceReads(long value, ulong gpa) => Assert.Equal(KvmSteps.Hex((ulong)value), KvmSteps.Hex(Kvm.ReadHost(gpa)));
-
-    private static bool OnOff(string what, string state) => state switch
-    {
-        "on" => true,
-        "off" => false,
-        _ => throw new ArgumentException($"{what}: 'on' or 'off', not '{state}'"),
-    };
 
     private static string Hex(ulong? value) => value is { } v ? KvmSteps.Hex(v) : "(the load did not complete)";
 }

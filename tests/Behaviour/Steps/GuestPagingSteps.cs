@@ -10,7 +10,7 @@ namespace SpecKit.Behaviour.Steps;
 public static class GuestParameterTypes
 {
     /// <summary><c>{gva}</c>: a guest virtual address, hex or decimal.</summary>
-    [ParameterType("gva", "0x[0-9a-fA-F_]+|[0-9]+")]
+    [ParameterType("gva", "0x[0-9a-fA-F_]+|[0-9]+", Integer = true, Description = "a guest virtual address")]
     public static ulong Gva(string text) => HexParameterTypes.Gfn(text);
 
     /// <summary><c>{guest_access}</c>: "user write", "supervisor fetch", "implicit supervisor read".</summary>

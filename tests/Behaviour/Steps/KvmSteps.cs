@@ -7,7 +7,7 @@ using SpecKit.Mmu.Tdp;
 namespace SpecKit.Behaviour.Steps;
 
 /// <summary>The VM a scenario runs, under one model's policy; shared by the step classes of a scenario.</summary>
-public sealed class KvmWorld
+public sealed class KvmWorld(ModelSwitch models) : IScenarioState
 {
     private Kvm? _kvm;
 
@@ -18,11 +18,12 @@ public sealed class KvmWorld
 
     public ulong[]? LastFetch { get; set; }
 
-    public PageFaultResult LastFault { get; set; }
+    /// <summary>What the last step that calls kvm_tdp_page_fault() itself returned; accesses through Kvm.Access do not set it.</summary>
+    public PageFaultResult? LastFault { get; set; }
 
     public void Create(string model, int vcpus, int ring = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = new Kvm(SpecModels.Rules(model), vmType);
+        _kvm = new Kvm(SpecModels.Rules(models.Resolve(model)), vmType);
         if (ring > 0)
         {
             Assert.Equal(0, _kvm.EnableDirtyRing(ring));
@@ -33,6 +34,10 @@ public sealed class KvmWorld
             _kvm.CreateVcpu();
         }
     }
+
+    /// <summary>For a failure report: the SPTE tree, the end of the log, and the unclaimed checker reports.</summary>
+    public string? DescribeState() =>
+        _kvm is { } kvm ? ModelState.Describe(kvm.Rules.Model, "the SPTE tree", kvm.DescribeSptes(), kvm.Log, kvm.Violations) : null;
 }
 
 /// <summary>Steps that build a VM, run vCPUs, and drive the primary MMU, notifiers and dirty log.</summary>
@@ -44,10 +49,10 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     [Given("a VM with {int} vCPU(s)")]
     public void AVm(int vcpus) => world.Create("base", vcpus);
 
-    [Given("a VM under the {word} model with {int} vCPU(s)")]
+    [Given("a VM under the {model} model with {int} vCPU(s)")]
     public void AVmUnder(string model, int vcpus) => world.Create(model, vcpus);
 
-    [Given("a VM under the {word} model with {int} vCPU(s) and a dirty ring of {int} entries")]
+    [Given("a VM under the {model} model with {int} vCPU(s) and a dirty ring of {int} entries")]
     public void AVmWithRing(string model, int vcpus, int entries) => world.Create(model, vcpus, entries);
 
     [Given("eager page splitting is off")]
@@ -85,7 +90,9 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
     }
 
     [Then("the fault returns {word}")]
-    public void FaultReturns(string result) => Assert.Equal(result, "RET_PF_" + world.LastFault.ToString().ToUpperInvariant());
+    public void FaultReturns(string result) => Assert.Equal(
+        result,
+        "RET_PF_" + (world.LastFault ?? throw new InvalidOperationException("no step has taken a fault whose RET_PF_* value it keeps: only 'vCPU n takes an EPT violation on gfn ... that vCPU m has already fixed' does")).ToString().ToUpperInvariant());
 
     [Given("manual dirty-log protection is enabled")]
     public void ManualProtect() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable));
@@ -200,13 +207,13 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
         Kvm.SwapOut(start, end);
     }
 
-    [Then("the SPTE for gfn {gfn} maps the host page behind it, {word}")]
-    public void SpteMapsHostPage(ulong gfn, string writability)
+    [Then("the SPTE for gfn {gfn} maps the host page behind it, {writability}")]
+    public void SpteMapsHostPage(ulong gfn, bool writable)
     {
         var leaf = Kvm.Mmu.LeafFor(gfn) ?? throw new Xunit.Sdk.XunitException($"gfn 0x{gfn:x} has no SPTE");
         var host = Kvm.Host.Lookup(gfn) ?? throw new Xunit.Sdk.XunitException($"gfn 0x{gfn:x} has no host page");
         Assert.Equal(host.Pfn, TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1)));
-        Assert.Equal(writability == "writable", new EptSpte(leaf.Spte).Writable);
+        Assert.Equal(writable, new EptSpte(leaf.Spte).Writable);
     }
 
     [Then("gfn {gfn} has no SPTE")]
@@ -239,7 +246,7 @@ public sealed class KvmSteps(KvmWorld world, ScenarioContext context)
         if (world.Current is { } kvm)
         {
             kvm.CheckInvariants("the scenario");
-            Assert.True(kvm.Violations.Count == 0, "Invariants broken: " + string.Join("; ", kvm.Violations));
+            Assert.True(kvm.Violations.Count == 0, $"the checker reported {kvm.Violations.Count} breach(es) that no step claimed: see the log in the state below");
         }
     }
 

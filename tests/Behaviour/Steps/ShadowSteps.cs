@@ -10,7 +10,7 @@ namespace SpecKit.Behaviour.Steps;
 /// it maps its page tables in its direct map (so that it can store to them) and its vCPUs start
 /// with the CPU state the scenario gave.
 /// </summary>
-public sealed class ShadowWorld
+public sealed class ShadowWorld(ModelSwitch models) : IScenarioState
 {
     private ShadowVm? _vm;
     private int _vcpus;
@@ -28,7 +28,7 @@ public sealed class ShadowWorld
 
     public void Create(string model, int vcpus)
     {
-        _vm = new ShadowVm(SpecModels.Rules(model));
+        _vm = new ShadowVm(SpecModels.Rules(models.Resolve(model)));
         _vcpus = vcpus;
     }
 
@@ -45,6 +45,10 @@ public sealed class ShadowWorld
 
         return id < Vm.Vcpus.Count ? Vm.Vcpus[id] : throw new ArgumentOutOfRangeException(nameof(id), $"the VM has {Vm.Vcpus.Count} vCPUs");
     }
+
+    /// <summary>For a failure report: the shadow pages, the end of the log, and the unclaimed checker reports.</summary>
+    public string? DescribeState() =>
+        _vm is { } vm ? ModelState.Describe(vm.Rules.Model, "the shadow pages", vm.DescribeShadowPages(), vm.Log, vm.Violations) : null;
 }
 
 /// <summary>
@@ -64,7 +68,7 @@ public sealed class ShadowSteps(ShadowWorld world, ScenarioContext context)
     [Given("a shadow-paging VM with {int} vCPU(s)")]
     public void AVm(int vcpus) => world.Create("base", vcpus);
 
-    [Given("a shadow-paging VM under the {word} model with {int} vCPU(s)")]
+    [Given("a shadow-paging VM under the {model} model with {int} vCPU(s)")]
     public void AVmUnder(string model, int vcpus) => world.Create(model, vcpus);
 
     [Given("the guest's vCPUs boot with {}")]
@@ -176,8 +180,8 @@ public sealed class ShadowSteps(ShadowWorld world, ScenarioContext context)
         Assert.True((gpte & mask) == mask, $"the {entry} for 0x{gva:x} is {Spte.DescribeGpte(gpte)}");
     }
 
-    [Given("the shadow page of the {word} table for gva {gva} is {word}")]
-    [Then("the shadow page of the {word} table for gva {gva} is {word}")]
+    [Given("the shadow page of the {word} table for gva {gva} is {sync_state}")]
+    [Then("the shadow page of the {word} table for gva {gva} is {sync_state}")]
     public void PageState(string entry, ulong gva, string state)
     {
         var sp = Assert.Single(Vm.Mmu.PagesWithGptes(Vm.Tables.EntryGpa(gva, Level(entry)) >> GuestWalker.PageShift));
@@ -188,7 +192,7 @@ public sealed class ShadowSteps(ShadowWorld world, ScenarioContext context)
     public void ShadowedBy(string entry, ulong gva, int count) =>
         Assert.Equal(count, Vm.Mmu.PagesWithGptes(Vm.Tables.EntryGpa(gva, Level(entry)) >> GuestWalker.PageShift).Count());
 
-    [Then("the {word} table for gva {gva} is {word}")]
+    [Then("the {word} table for gva {gva} is {tracking}")]
     public void TableTracking(string entry, ulong gva, string state)
     {
         var gfn = Vm.Tables.EntryGpa(gva, Level(entry)) >> GuestWalker.PageShift;
@@ -219,7 +223,7 @@ public sealed class ShadowSteps(ShadowWorld world, ScenarioContext context)
         if (world.Current is { } vm)
         {
             vm.CheckInvariants("the scenario");
-            Assert.True(vm.Violations.Count == 0, "Shadow MMU invariants broken: " + string.Join("; ", vm.Violations));
+            Assert.True(vm.Violations.Count == 0, $"the shadow checker reported {vm.Violations.Count} breach(es) that no step claimed: see the log in the state below");
         }
     }
 

@@ -7,14 +7,14 @@ namespace SpecKit.Behaviour.Steps;
 
 /// <summary>Steps about SPTE layouts and named values, in any generated model.</summary>
 [Binding]
-public sealed class SpteSteps(ScenarioContext context)
+public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
 {
     private object? _spte;
 
-    [Then("in the {word} model {word}.{word} has the mask {pfn}")]
+    [Then("in the {model} model {word}.{word} has the mask {pfn}")]
     public void FieldHasMask(string model, string layout, string field, ulong mask)
     {
-        var actual = SpecModels.Constant(model, layout, field + "Mask");
+        var actual = SpecModels.Constant(models.Resolve(model), layout, field + "Mask");
         Assert.True(actual == mask, $"{layout}.{field} in model {model}: expected mask 0x{mask:x16}, actual 0x{actual:x16}");
     }
 
@@ -24,7 +24,7 @@ public sealed class SpteSteps(ScenarioContext context)
         foreach (var row in table.AsDictionaries())
         {
             var expected = HexParameterTypes.Pfn(row["value"]);
-            var actual = SpecModels.Constant(row["model"], "SpteValues", constant);
+            var actual = SpecModels.Constant(models.Resolve(row["model"]), "SpteValues", constant);
             Assert.True(actual == expected, $"{constant} in model {row["model"]}: expected 0x{expected:x}, actual 0x{actual:x}");
         }
     }
@@ -43,7 +43,7 @@ public sealed class SpteSteps(ScenarioContext context)
     [Given("an {word} with {}")]
     public void AnEntryWith(string layout, string fields)
     {
-        var type = SpecModels.Type("base", layout);
+        var type = SpecModels.Type(models.Resolve(ModelSwitch.BaseModel), layout);
         _spte = Activator.CreateInstance(type, 0UL);
         foreach (var field in fields.Split(", "))
         {

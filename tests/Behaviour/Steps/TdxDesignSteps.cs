@@ -9,12 +9,21 @@ namespace SpecKit.Behaviour.Steps;
 public static class TdxParameterTypes
 {
     /// <summary><c>{vm_kind}</c>: TDX (a shared mask, mirror roots) or SW_PROTECTED (private memory, neither); true for TDX.</summary>
-    [ParameterType("vm_kind", "TDX|SW_PROTECTED")]
+    [ParameterType("vm_kind", @"\S+", Words = ["TDX", "SW_PROTECTED"])]
     public static bool MirroredVm(string text) => text == "TDX";
 
     /// <summary><c>{unmap_caller}</c>: a caller as <see cref="UnmapCallers.Describe(UnmapCaller)"/> writes it.</summary>
     [ParameterType("unmap_caller", "HVA mmu_notifier|guest_memfd invalidation|memory-attribute change|memslot delete/move")]
     public static UnmapCaller Caller(string text) => UnmapCallers.Parse(text);
+
+    /// <summary><c>{new_attribute}</c>: the attribute a memory-attribute change sets, or none for a caller that carries none.</summary>
+    [ParameterType("new_attribute", @"\S+", Words = ["private", "shared", "none"])]
+    public static MemoryAttribute? NewAttribute(string text) => text switch
+    {
+        "private" => MemoryAttribute.Private,
+        "shared" => MemoryAttribute.Shared,
+        _ => null,
+    };
 }
 
 /// <summary>The unmap (or aging) a TDX scenario asks about, run under whichever models its steps name.</summary>
@@ -37,18 +46,11 @@ public sealed class TdxWorld
 /// spec (Operation UnmapGfnRange, RootFilter) picks its design; the steps only name models.
 /// </summary>
 [Binding]
-public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
+public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context, ModelSwitch models)
 {
-    [When("the {unmap_caller} unmaps a range of a {vm_kind} VM, new attribute {word}")]
-    public void Unmaps(UnmapCaller caller, bool mirroredVm, string attribute)
+    [When("the {unmap_caller} unmaps a range of a {vm_kind} VM, new attribute {new_attribute}")]
+    public void Unmaps(UnmapCaller caller, bool mirroredVm, MemoryAttribute? newAttribute)
     {
-        MemoryAttribute? newAttribute = attribute switch
-        {
-            "private" => MemoryAttribute.Private,
-            "shared" => MemoryAttribute.Shared,
-            "none" => null,
-            _ => throw new ArgumentException($"attribute '{attribute}': write private, shared, or none for a caller that carries none", nameof(attribute)),
-        };
         world.Unmap = rules => UnmapOutcome.Run(rules, mirroredVm, caller, newAttribute);
         world.Walk = rules => world.Unmap(rules).RootsWalked;
     }
@@ -68,20 +70,20 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
         };
     }
 
-    [Then("under the {word} model the unmap zaps {}")]
+    [Then("under the {model} model the unmap zaps {}")]
     public void UnmapZaps(string model, string expected)
     {
         var unmap = world.Unmap ?? throw new InvalidOperationException("no unmap yet: start with 'When the ... unmaps a range of a ... VM'");
-        var outcome = unmap(SpecModels.Rules(model));
+        var outcome = unmap(SpecModels.Rules(models.Resolve(model)));
         world.Checked.Add(outcome);
         Assert.True(expected == outcome.Zaps, $"under the {model} model the unmap zaps {outcome.Zaps}, not {expected}\n{UnmapComparison.RenderWhy([outcome])}");
     }
 
-    [Then("under the {word} model the roots walked are {}")]
+    [Then("under the {model} model the roots walked are {}")]
     public void RootsWalked(string model, string expected)
     {
         var walk = world.Walk ?? throw new InvalidOperationException("no unmap or aging yet");
-        var walked = walk(SpecModels.Rules(model));
+        var walked = walk(SpecModels.Rules(models.Resolve(model)));
         Assert.Equal(expected, walked.Count == 0 ? "none" : string.Join(", ", walked));
     }
 
@@ -89,8 +91,8 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
     public void WhySnapshot() => context.Verify(UnmapComparison.RenderWhy(world.Checked), "why");
 
     [When("every unmap is run under the models {}")]
-    public void Compare(string models) =>
-        world.Comparison = UnmapComparison.Of(models.Split(", ").Select(SpecModels.Rules).ToList());
+    public void Compare(string names) =>
+        world.Comparison = UnmapComparison.Of(names.Split(", ").Select(name => SpecModels.Rules(models.Resolve(name))).ToList());
 
     [Then("the comparison table matches the snapshot")]
     public void TableSnapshot() => context.Verify(Comparison.RenderTable(), "table");

@@ -12,7 +12,7 @@ public sealed class TdxSteps(KvmWorld world)
     [Given("a TDX VM with {int} vCPU(s)")]
     public void ATdxVm(int vcpus) => world.Create("base", vcpus, vmType: KvmVmType.Tdx);
 
-    [Given("a TDX VM under the {word} model with {int} vCPU(s)")]
+    [Given("a TDX VM under the {model} model with {int} vCPU(s)")]
     public void ATdxVmUnder(string model, int vcpus) => world.Create(model, vcpus, vmType: KvmVmType.Tdx);
 
     [Given("gfns [{gfn}, {gfn}) are private")]

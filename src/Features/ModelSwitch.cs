@@ -1,0 +1,73 @@
+using SpecKit.Testing;
+
+namespace SpecKit.Features;
+
+/// <summary>
+/// <c>SPECKIT_MODEL=Name</c>: every scenario that runs the base model runs the model Name
+/// instead, against the base's expectations and snapshots, and says whether it came out the
+/// same. It is how a reviewer asks "what does my patch change?" without editing every
+/// Examples table. The steps that pick a model ask <see cref="Resolve"/>; the scenario's report
+/// (<see cref="ScenarioRun"/>) gives the verdict, and every verdict of the run is collected
+/// in <see cref="SummaryPath"/>.
+/// </summary>
+public sealed class ModelSwitch
+{
+    private readonly ScenarioContext _context;
+    private readonly string? _requested;
+
+    public ModelSwitch(ScenarioContext context)
+        : this(context, Requested)
+    {
+    }
+
+    /// <summary>For the runtime's own tests, which must not depend on the user's SPECKIT_MODEL.</summary>
+    internal ModelSwitch(ScenarioContext context, string? requested)
+    {
+        _context = context;
+        _requested = requested;
+    }
+
+    public const string BaseModel = "base";
+
+    /// <summary>The model SPECKIT_MODEL names, or null when the suite runs as written.</summary>
+    public static string? Requested { get; } = Environment.GetEnvironmentVariable("SPECKIT_MODEL") is { Length: > 0 } model ? model.Trim() : null;
+
+    /// <summary>The file that lists every scenario's verdict under SPECKIT_MODEL, one per line.</summary>
+    public static string SummaryPath => Path.Combine(RepoPaths.Root, "TestResults", $"speckit-model-{Requested}.txt");
+
+    /// <summary>The model a step should run: the one it names, except that the base model is replaced under SPECKIT_MODEL.</summary>
+    public string Resolve(string model)
+    {
+        if (_requested is not { } requested || model != BaseModel)
+        {
+            return model;
+        }
+
+        _context.ComparedModel = requested;
+        return requested;
+    }
+
+    private static readonly object SummaryLock = new();
+    private static bool _summaryStarted;
+
+    /// <summary>Appends one verdict to the run's summary (the file is started afresh by the run's first verdict).</summary>
+    internal static void Record(ScenarioInfo info, string verdict)
+    {
+        if (Requested is null)
+        {
+            return; // a test of the runtime, not a SPECKIT_MODEL run
+        }
+
+        lock (SummaryLock)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(SummaryPath)!);
+            if (!_summaryStarted)
+            {
+                File.WriteAllText(SummaryPath, $"# SPECKIT_MODEL={Requested}: each scenario that runs the base model, run under {Requested} against the base's expectations\n");
+                _summaryStarted = true;
+            }
+
+            File.AppendAllText(SummaryPath, $"{verdict,-13} {info.FeatureFile}:{info.ExampleLine ?? info.Line}  {info.DisplayName}\n");
+        }
+    }
+}

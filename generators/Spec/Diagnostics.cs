@@ -48,6 +48,10 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor MissingPolicyKey = Error("SPEC019", "Missing policy key", "Operation {0} does not say {1}: add '{1} <{2}> \"source\"'");
 
+    public static readonly DiagnosticDescriptor UnknownOperation = Error("SPEC040", "Unknown operation", "Operation {0} is not an operation the runtime runs; the operations are {1}");
+
+    public static readonly DiagnosticDescriptor MissingOperation = Error("SPEC041", "Missing operation", "The spec declares no Operation {0}, which the runtime runs: add an 'Operation {0} \"title\"' block with its policy (the runtime's operations are {1})");
+
     public static readonly DiagnosticDescriptor InternalError = Error("SPEC099", "Spec generator internal error", "The spec generator failed while {0}: {1}. This is a bug in SpecKit; the spec was not changed.");
 
     public static DiagnosticDescriptor Find(string id) => id switch
@@ -71,6 +75,8 @@ internal static class Diagnostics
         "SPEC017" => MisplacedVariant,
         "SPEC018" => InvalidPolicyValue,
         "SPEC019" => MissingPolicyKey,
+        "SPEC040" => UnknownOperation,
+        "SPEC041" => MissingOperation,
         _ => InternalError,
     };
 

@@ -22,7 +22,7 @@ public sealed class KvmWorld
 
     public void Create(string model, int vcpus, int ring = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = new Kvm(SpecModels.Rules(model), vmType);
+        _kvm = new Kvm(SpecModels.Named(model).Rules, vmType);
         if (ring > 0)
         {
             Assert.Equal(0, _kvm.EnableDirtyRing(ring));

@@ -28,7 +28,7 @@ public sealed class ShadowWorld
 
     public void Create(string model, int vcpus)
     {
-        _vm = new ShadowVm(SpecModels.Rules(model));
+        _vm = new ShadowVm(SpecModels.Named(model).Rules);
         _vcpus = vcpus;
     }
 

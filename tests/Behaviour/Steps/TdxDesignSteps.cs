@@ -72,7 +72,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
     public void UnmapZaps(string model, string expected)
     {
         var unmap = world.Unmap ?? throw new InvalidOperationException("no unmap yet: start with 'When the ... unmaps a range of a ... VM'");
-        var outcome = unmap(SpecModels.Rules(model));
+        var outcome = unmap(SpecModels.Named(model).Rules);
         world.Checked.Add(outcome);
         Assert.True(expected == outcome.Zaps, $"under the {model} model the unmap zaps {outcome.Zaps}, not {expected}\n{UnmapComparison.RenderWhy([outcome])}");
     }
@@ -81,7 +81,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
     public void RootsWalked(string model, string expected)
     {
         var walk = world.Walk ?? throw new InvalidOperationException("no unmap or aging yet");
-        var walked = walk(SpecModels.Rules(model));
+        var walked = walk(SpecModels.Named(model).Rules);
         Assert.Equal(expected, walked.Count == 0 ? "none" : string.Join(", ", walked));
     }
 
@@ -90,7 +90,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context)
 
     [When("every unmap is run under the models {}")]
     public void Compare(string models) =>
-        world.Comparison = UnmapComparison.Of(models.Split(", ").Select(SpecModels.Rules).ToList());
+        world.Comparison = UnmapComparison.Of(models.Split(", ").Select(m => SpecModels.Named(m).Rules).ToList());
 
     [Then("the comparison table matches the snapshot")]
     public void TableSnapshot() => context.Verify(Comparison.RenderTable(), "table");

@@ -52,6 +52,12 @@ public enum KvmCap : uint
     /// <summary>KVM_CAP_BINARY_STATS_FD: KVM_GET_STATS_FD exists.</summary>
     BinaryStatsFd = 203,
 
+    /// <summary>
+    /// KVM_CAP_DISABLE_QUIRKS2: KVM_CHECK_EXTENSION returns the quirks that can be disabled
+    /// (<see cref="KvmX86Quirks"/>); KVM_ENABLE_CAP's args[0] disables them.
+    /// </summary>
+    DisableQuirks2 = 213,
+
     /// <summary>KVM_CAP_DIRTY_LOG_RING_ACQ_REL: the ring, with acquire/release ordering on kvm_dirty_gfn.flags.</summary>
     DirtyLogRingAcqRel = 223,
 
@@ -87,7 +93,7 @@ public enum ManualDirtyLogProtect : ulong
     InitiallySet = 2,
 }
 
-/// <summary>KVM_X86_QUIRK_* bits for KVM_CAP_DISABLE_QUIRKS2 (arch/x86/include/uapi/asm/kvm.h).</summary>
+/// <summary>KVM_X86_QUIRK_* bits for KVM_CAP_DISABLE_QUIRKS(2) (arch/x86/include/uapi/asm/kvm.h).</summary>
 [Flags]
 public enum KvmX86Quirks : ulong
 {

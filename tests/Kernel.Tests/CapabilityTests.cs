@@ -56,4 +56,14 @@ public sealed class CapabilityTests : KernelTest
     [KvmFact]
     public void A_capability_KVM_cannot_enable_is_EINVAL() =>
         Assert.Equal(KvmResult.Fail(Errno.EINVAL), Vm.EnableCap(KvmCap.NrMemslots, 1));
+
+    [KvmFact]
+    public void The_slot_zap_all_quirk_can_be_disabled_where_the_host_lists_it()
+    {
+        var quirks = (KvmX86Quirks)Vm.CheckExtension(KvmCap.DisableQuirks2).Value;
+        var result = Vm.EnableCap(KvmCap.DisableQuirks2, (ulong)KvmX86Quirks.SlotZapAll);
+
+        // kvm_vm_ioctl_enable_cap(): a quirk outside kvm_caps.supported_quirks is -EINVAL.
+        Assert.Equal(quirks.HasFlag(KvmX86Quirks.SlotZapAll) ? KvmResult.Ok() : KvmResult.Fail(Errno.EINVAL), result);
+    }
 }

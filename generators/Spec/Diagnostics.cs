@@ -60,6 +60,10 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor InvalidUtf8 = Error("SPEC025", "Invalid UTF-8", "{0} is not valid UTF-8 at line {1}, column {2} (the compiler read it as U+FFFD): save the file as UTF-8");
 
+    public static readonly DiagnosticDescriptor UnknownOperation = Error("SPEC040", "Unknown operation", "Operation {0} is not an operation the runtime runs; the operations are {1}");
+
+    public static readonly DiagnosticDescriptor MissingOperation = Error("SPEC041", "Missing operation", "The spec declares no Operation {0}, which the runtime runs: add an 'Operation {0} \"title\"' block with its policy (the runtime's operations are {1})");
+
     public static readonly DiagnosticDescriptor InternalError = Error("SPEC099", "Spec generator internal error", "The spec generator failed while {0}: {1}. This is a bug in SpecKit; the spec was not changed.");
 
     public static DiagnosticDescriptor Find(string id) => id switch
@@ -89,6 +93,8 @@ internal static class Diagnostics
         "SPEC023" => NonAsciiName,
         "SPEC024" => EmptySpecFile,
         "SPEC025" => InvalidUtf8,
+        "SPEC040" => UnknownOperation,
+        "SPEC041" => MissingOperation,
         _ => InternalError,
     };
 

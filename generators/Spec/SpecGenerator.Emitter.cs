@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq;
 using SpecKit.Generators.Spec.Model;
 
 namespace SpecKit.Generators.Spec;
@@ -18,8 +19,8 @@ internal static partial class SpecEmitter
         WalkerUnit walker => EmitWalker(walker),
         IterUnit iter => EmitIter(iter),
         OperationUnit operation => EmitOperation(operation),
-        PolicyIndexUnit index => EmitPolicyIndex(index),
-        RangeOpUnit rangeOp => EmitRangeOp(rangeOp),
+        PolicyIndexUnit policies => EmitPolicyIndex(policies),
+        ModelIndexUnit index => EmitModelIndex(index),
         _ => throw new System.InvalidOperationException($"no emitter for {unit.GetType().Name}"),
     };
 
@@ -73,6 +74,74 @@ internal static partial class SpecEmitter
             }
 
             w.Line("];");
+            if (unit.HasRules)
+            {
+                w.Line();
+                EmitModelDescriptor(w, unit);
+            }
+        }
+
+        return w.ToString();
+    }
+
+    /// <summary>
+    /// The model as the runtime and its tools take it (SpecModels.All): its rules, and each
+    /// layout's fields and each named value as data, so a step that names a field or a value
+    /// in a feature reaches it without reflection.
+    /// </summary>
+    private static void EmitModelDescriptor(IndentedWriter w, ModelInfoUnit unit)
+    {
+        w.Line("/// <summary>This model for the runtime: <see cref=\"global::SpecKit.Mmu.SpecModels\"/> lists every model's.</summary>");
+        w.Line("public static readonly global::SpecKit.Mmu.SpecModelInfo Info = new(");
+        w.Line("    Name,");
+        w.Line("    Description,");
+        w.Line("    MmuPolicy.Rules,");
+        w.Line("    Layouts:");
+        w.Line("    [");
+        foreach (var layout in unit.Layouts)
+        {
+            w.Line($"        new({Literal(layout.Name)},");
+            w.Line("        [");
+            foreach (var field in layout.Fields)
+            {
+                var members = field.Members.Count > 0
+                    ? ", [" + string.Join(", ", field.Members.Select(m => $"new({Literal(m.Name)}, {m.Value.ToString(CultureInfo.InvariantCulture)})")) + "]"
+                    : "";
+                w.Line($"            new({Literal(field.Name)}, {Int(field.Hi)}, {Int(field.Lo)}{members}),");
+            }
+
+            w.Line("        ]),");
+        }
+
+        w.Line("    ],");
+        w.Line("    Values:");
+        w.Line("    [");
+        foreach (var value in unit.Values)
+        {
+            w.Line($"        new({Literal(value.Block)}, {Literal(value.Name)}, {value.Block}.{value.Name}),");
+        }
+
+        w.Line("    ]);");
+    }
+
+    /// <summary>The registry of every model the spec declares: the base first, then the variants by name.</summary>
+    private static string EmitModelIndex(ModelIndexUnit unit)
+    {
+        var w = Header(unit.Model, "spec/", "Every model of the spec");
+        using (w.Block("public static partial class SpecModels"))
+        {
+            w.Line("/// <summary>The base model and every variant, each generated in its own namespace.</summary>");
+            w.Line("public static readonly global::System.Collections.Generic.IReadOnlyList<global::SpecKit.Mmu.SpecModelInfo> All =");
+            w.Line("[");
+            foreach (var model in unit.Models)
+            {
+                w.Line($"    global::{model.Namespace}.SpecModel.Info,");
+            }
+
+            w.Line("];");
+            w.Line();
+            w.Line("/// <summary>The models' names as one alternation, for a step's parameter type: <c>base|RemovedSpte|...</c>.</summary>");
+            w.Line($"public const string NamePattern = {Literal(string.Join("|", unit.Models.Select(m => m.Variant ?? "base")))};");
         }
 
         return w.ToString();

@@ -1,32 +1,40 @@
+using System;
 using System.Collections.Generic;
+using System.Linq;
+using SpecKit.Generators.Spec.RuntimeValues;
 
 namespace SpecKit.Generators.Spec;
 
 /// <summary>
 /// The keys an <c>Operation</c> block may set and the values each takes. They map one to one
-/// onto the runtime's <c>OperationPolicy</c> (src/Mmu/Policy), which the operations consult.
+/// onto the runtime's <c>OperationPolicy</c> (src/Mmu/Policy), which the operations consult;
+/// the values of every key that the runtime holds as an enum are that enum's members
+/// (src/Mmu/Policy/PolicyValues.cs, compiled into this generator), so the two cannot drift.
 /// </summary>
 internal static class PolicyKeys
 {
     public static readonly Dictionary<string, string[]> Values = new()
     {
         ["Exists"] = ["Yes", "No"],
-        ["Invocation"] = ["Standalone", "InsideInvalidation"],
-        ["Lock"] = ["Read", "Write", "None"],
-        ["Visits"] = ["Leaves", "AllLevels"],
-        ["Changes"] = ["Zap", "Writable", "MmuWritable", "Dirty", "Accessed", "Split", "Recover", "Pfn"],
+        ["Invocation"] = Names<Invocation>(),
+        ["Lock"] = Names<MmuLock>(),
+        ["Visits"] = Names<Visits>(),
+        ["Changes"] = Names<SpteChange>().Where(n => n != nameof(SpteChange.None)).ToArray(),
         ["RecordsDirty"] = ["Yes", "No"],
         ["RecordsAccessed"] = ["Yes", "No"],
-        ["Flush"] = ["Never", "OnChange", "Caller", "Always"],
-        ["Yield"] = ["No", "FlushFirst", "WithoutFlush"],
-        ["RootFilter"] = ["AttrFilter", "ZapPrivateFlag", "ExcludeFlags"],
+        ["Flush"] = Names<FlushPolicy>(),
+        ["Yield"] = Names<YieldPolicy>(),
+        ["RootFilter"] = Names<RootFilter>(),
         ["InvalidRoots"] = ["Included", "Excluded"],
-        ["InvalidGpte"] = ["Drop", "Keep"],
-        ["GfnChanged"] = ["Drop", "Keep"],
-        ["AccessUnchanged"] = ["Keep", "Rebuild"],
-        ["WriteAdded"] = ["Rebuild", "Keep", "Drop"],
-        ["WriteRemoved"] = ["Rebuild", "Keep", "Drop"],
-        ["OtherAccessChange"] = ["Rebuild", "Keep", "Drop"],
+
+        // FNAME(sync_spte) cannot rebuild from an invalid gPTE or one for another frame (there is
+        // no gPTE, or no pfn for the new frame), so those keys take a subset of SyncAction.
+        ["InvalidGpte"] = [nameof(SyncAction.Drop), nameof(SyncAction.Keep)],
+        ["GfnChanged"] = [nameof(SyncAction.Drop), nameof(SyncAction.Keep)],
+        ["AccessUnchanged"] = [nameof(SyncAction.Keep), nameof(SyncAction.Rebuild)],
+        ["WriteAdded"] = [nameof(SyncAction.Rebuild), nameof(SyncAction.Keep), nameof(SyncAction.Drop)],
+        ["WriteRemoved"] = [nameof(SyncAction.Rebuild), nameof(SyncAction.Keep), nameof(SyncAction.Drop)],
+        ["OtherAccessChange"] = [nameof(SyncAction.Rebuild), nameof(SyncAction.Keep), nameof(SyncAction.Drop)],
         ["RebuildAccessed"] = ["Yes", "No"],
     };
 
@@ -57,9 +65,15 @@ internal static class PolicyKeys
     /// <summary>Whether <paramref name="key"/> belongs to a group, i.e. is left out of operations that do not give it.</summary>
     public static bool IsGrouped(string key) => System.Array.Exists(Groups, g => System.Array.IndexOf(g, key) >= 0);
 
+    /// <summary>The operations the runtime runs: an Operation block must name one of these.</summary>
+    public static readonly string[] Operations = Names<MmuOperation>();
+
     public static readonly Dictionary<string, string> Defaults = new()
     {
         ["Exists"] = "Yes",
         ["Invocation"] = "Standalone",
     };
+
+    private static string[] Names<T>()
+        where T : struct, Enum => Enum.GetNames(typeof(T));
 }

@@ -49,9 +49,9 @@ internal sealed class SpecValidator
         var constants = Collect(baseDocs.SelectMany(d => d.Constants), c => c.Name, c => c.Span, "Constants");
         var walkers = Collect(baseDocs.SelectMany(d => d.Walkers), w => w.Name, w => w.Span, "Walker");
         var operations = Collect(baseDocs.SelectMany(d => d.Operations), o => o.Name, o => o.Span, "Operation");
-        CheckCaseCollisions(operations.Values, o => o.Name, o => o.Span, "Operation");
         CheckValueNamesUnique(constants.Values);
         CheckVariantNames(documents);
+        CheckOperationNames(operations);
 
         var units = new List<EmitUnit>();
         var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
@@ -132,6 +132,12 @@ internal sealed class SpecValidator
             _variant = null;
         }
 
+        // The registry needs every model's info (and its rules): only a spec with policies has them.
+        if (operations.Count > 0)
+        {
+            units.Add(new ModelIndexUnit(units.OfType<ModelInfoUnit>().Select(u => u.Model).ToEquatableArray()));
+        }
+
         return units;
     }
 
@@ -159,6 +165,34 @@ internal sealed class SpecValidator
             }
         }
     }
+
+    /// <summary>
+    /// The runtime reads every policy through a typed member (MmuRules.&lt;Operation&gt;): an
+    /// operation it does not run is an error at its block, and one it runs that the spec leaves
+    /// out is an error at the first Operation block. A spec with no operations at all declares
+    /// no policy (a layout-only spec), and its model has no rules to check.
+    /// </summary>
+    private void CheckOperationNames(Dictionary<string, OperationDecl> operations)
+    {
+        var known = string.Join(", ", PolicyKeys.Operations);
+        foreach (var operation in operations.Values.Where(o => !IsRuntimeOperation(o.Name)))
+        {
+            Report(Diagnostics.UnknownOperation, operation.Span, operation.Name, known);
+        }
+
+        if (operations.Count == 0)
+        {
+            return;
+        }
+
+        var first = operations.Values.OrderBy(o => o.Span.Path, StringComparer.Ordinal).ThenBy(o => o.Span.Start).First();
+        foreach (var missing in PolicyKeys.Operations.Where(name => !operations.ContainsKey(name)))
+        {
+            Report(Diagnostics.MissingOperation, first.Span, missing, known);
+        }
+    }
+
+    private static bool IsRuntimeOperation(string name) => Array.IndexOf(PolicyKeys.Operations, name) >= 0;
 
     private void Override<T>(VariantHeader header, Dictionary<string, T> items, string name, T item, SourceSpan span, string kind, Dictionary<string, SourceSpan> overridden)
     {
@@ -204,7 +238,7 @@ internal sealed class SpecValidator
 
         CheckTypeNames(layouts.Values, constants.Values, walkers.Values);
         var files = documents.Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
-        yield return new ModelInfoUnit(model, files);
+        var constantNames = new List<ConstantRef>();
 
         foreach (var layout in resolvedLayouts.Values)
         {
@@ -223,6 +257,7 @@ internal sealed class SpecValidator
                 }
             }
 
+            constantNames.AddRange(values.Select(v => new ConstantRef(block.Name, v.Name)));
             yield return new ConstantsUnit(model, new ConstantsModel(block.Name, block.Title, Origin(block.Span), values.ToEquatableArray()));
         }
 
@@ -239,25 +274,25 @@ internal sealed class SpecValidator
         }
 
         var policies = new List<string>();
-        var rangeOps = new List<string>();
         foreach (var operation in operations.Values.OrderBy(o => o.Name, StringComparer.Ordinal))
         {
-            if (CheckOperation(operation) is { } resolved)
+            // An operation the runtime does not run is checked (its keys may be wrong too) but not emitted.
+            if (CheckOperation(operation) is { } resolved && IsRuntimeOperation(resolved.Name))
             {
                 policies.Add(resolved.Name);
                 yield return new OperationUnit(model, resolved);
-                if (RangeOpUnit.Applies(resolved))
-                {
-                    rangeOps.Add(resolved.Name);
-                    yield return new RangeOpUnit(model, resolved);
-                }
             }
         }
 
         if (operations.Count > 0)
         {
-            yield return new PolicyIndexUnit(model, policies.ToEquatableArray(), rangeOps.ToEquatableArray());
+            yield return new PolicyIndexUnit(model, PolicyKeys.Operations.Where(policies.Contains).ToEquatableArray());
         }
+
+        var shapes = resolvedLayouts.Values.Select(l => new LayoutShape(
+            l.Name,
+            l.Fields.Where(f => f.Kind is FieldKind.Field or FieldKind.Enum).Select(f => new FieldShape(f.Name, f.Hi, f.Lo, f.Members)).ToEquatableArray()));
+        yield return new ModelInfoUnit(model, files, shapes.ToEquatableArray(), constantNames.ToEquatableArray(), HasRules: operations.Count > 0);
     }
 
     private OperationModel? CheckOperation(OperationDecl operation)
@@ -535,7 +570,7 @@ internal sealed class SpecValidator
         {
             ["SpecModel"] = ("SpecModel", null),
             ["MmuPolicy"] = ("MmuPolicy", null),
-            ["TdpRangeOps"] = ("TdpRangeOps", null),
+            ["SpecModels"] = ("SpecModels", null),
             ["SpecModelNames"] = ("SpecModelNames", null),
         };
         var generated = layouts.SelectMany(l => new[] { (l.Name, l.Span) }.Concat(l.Fields.Where(f => f.Kind == FieldKind.Enum && f.Name is not null).Select(f => (l.Name + f.Name, f.Span))))

@@ -1,42 +1,97 @@
-using System.Reflection;
+using SpecKit.Mmu.Policy;
 
 namespace SpecKit.Mmu;
 
 /// <summary>
-/// The models generated from spec/: the base and one per variant, each in its own namespace.
-/// Lets a scenario name a model ("base", "RemovedSpte") and read its layouts and constants
-/// side by side, without the step code knowing each variant's types.
+/// One model generated from spec/: the base (the newest kernel) or a variant (an older kernel,
+/// a proposed patch), with its MMU policy and, as data, its layouts and named values. The
+/// spec generator emits one per model (<c>SpecModel.Info</c> in the model's namespace).
 /// </summary>
-public static class SpecModels
+public sealed record SpecModelInfo(
+    string Name,
+    string Description,
+    MmuRules Rules,
+    IReadOnlyList<LayoutInfo> Layouts,
+    IReadOnlyList<NamedValue> Values)
 {
-    private static readonly Lazy<Dictionary<string, string>> Namespaces = new(() =>
-        typeof(SpecModels).Assembly.GetTypes()
-            .Where(t => t.Name == "SpecModel" && t.IsAbstract && t.IsSealed)
-            .ToDictionary(t => (string)t.GetField("Name")!.GetRawConstantValue()!, t => t.Namespace!, StringComparer.Ordinal));
+    /// <summary>The layout <paramref name="name"/> of this model.</summary>
+    public LayoutInfo Layout(string name) =>
+        Layouts.FirstOrDefault(l => l.Name == name)
+            ?? throw new ArgumentException($"model '{Name}' has no layout {name}; its layouts are {string.Join(", ", Layouts.Select(l => l.Name))}", nameof(name));
 
-    public static IReadOnlyCollection<string> Names => Namespaces.Value.Keys.Order(StringComparer.Ordinal).ToList();
+    /// <summary>The named value <paramref name="name"/> of the Constants block <paramref name="block"/>.</summary>
+    public ulong Value(string block, string name) =>
+        Values.FirstOrDefault(v => v.Block == block && v.Name == name)?.Value
+            ?? throw new ArgumentException($"model '{Name}' has no value {block}.{name}", nameof(name));
 
-    /// <summary>The generated type <paramref name="name"/> (a layout, constants block or walker) of a model.</summary>
-    public static Type Type(string model, string name)
+    public override string ToString() => Name;
+}
+
+/// <summary>A layout's named fields (Reserved and Ignored ranges aside), lowest bit first as declared.</summary>
+public sealed record LayoutInfo(string Name, IReadOnlyList<LayoutFieldInfo> Fields)
+{
+    public LayoutFieldInfo Field(string name) =>
+        Fields.FirstOrDefault(f => f.Name == name)
+            ?? throw new ArgumentException($"{Name} has no field {name}; its fields are {string.Join(", ", Fields.Select(f => f.Name))}", nameof(name));
+
+    /// <summary>
+    /// The fields of <paramref name="raw"/> as the generated struct's ToString writes them: every
+    /// Enum field, the one-bit fields that are set, the other fields that are not zero.
+    /// </summary>
+    public string Describe(ulong raw)
     {
-        if (!Namespaces.Value.TryGetValue(model, out var ns))
+        var parts = Fields.OrderBy(f => f.Lo)
+            .Where(f => f.Members is not null || f.Get(raw) != 0)
+            .Select(f => f.Members is { } m ? $"{f.Name}={m.FirstOrDefault(x => x.Value == f.Get(raw))?.Name ?? f.Get(raw).ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+                : f.Width == 1 ? f.Name
+                : $"{f.Name}=0x{f.Get(raw):x}");
+        return $"{Name}(0x{raw:x16}:{string.Concat(parts.Select(p => " " + p))})";
+    }
+}
+
+/// <summary>One field: bits <see cref="Hi"/>:<see cref="Lo"/>, and its members when it is an Enum.</summary>
+public sealed record LayoutFieldInfo(string Name, int Hi, int Lo, IReadOnlyList<EnumMemberInfo>? Members = null)
+{
+    public int Width => Hi - Lo + 1;
+
+    public ulong Mask => (Width == 64 ? ulong.MaxValue : (1UL << Width) - 1) << Lo;
+
+    public ulong Get(ulong raw) => (raw & Mask) >> Lo;
+
+    /// <summary>
+    /// <paramref name="raw"/> with this field set to <paramref name="value"/>; a value too wide for
+    /// the field is refused, as the generated With... updaters refuse it.
+    /// </summary>
+    public ulong With(ulong raw, ulong value)
+    {
+        if ((value << Lo) >> Lo != value || ((value << Lo) & ~Mask) != 0)
         {
-            throw new ArgumentException($"no model '{model}'; the models are {string.Join(", ", Names)}", nameof(model));
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"{Name} is {Width} bit(s) wide");
         }
 
-        return typeof(SpecModels).Assembly.GetType($"{ns}.{name}")
-            ?? throw new ArgumentException($"model '{model}' has no type {name}", nameof(name));
+        return (raw & ~Mask) | (value << Lo);
     }
 
-    /// <summary>A <c>const</c> of a generated type: a field's <c>...Mask</c>, or a named value.</summary>
-    public static ulong Constant(string model, string type, string constant)
-    {
-        var field = Type(model, type).GetField(constant, BindingFlags.Public | BindingFlags.Static)
-            ?? throw new ArgumentException($"{type} in model '{model}' has no constant {constant}", nameof(constant));
-        return Convert.ToUInt64(field.GetRawConstantValue(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    /// <summary>The value of member <paramref name="name"/> of an Enum field.</summary>
+    public ulong Member(string name) =>
+        (Members ?? throw new ArgumentException($"{Name} is not an Enum field", nameof(name))).FirstOrDefault(m => m.Name == name)?.Value
+            ?? throw new ArgumentException($"{Name} has no member {name}; its members are {string.Join(", ", Members.Select(m => m.Name))}", nameof(name));
+}
 
-    /// <summary>The MMU policy a model's spec declares, to run a <see cref="Kvm.Kvm"/> under.</summary>
-    public static Policy.MmuRules Rules(string model) =>
-        (Policy.MmuRules)Type(model, "MmuPolicy").GetField("Rules", BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!;
+public sealed record EnumMemberInfo(string Name, ulong Value);
+
+/// <summary>A named value of a Constants block.</summary>
+public sealed record NamedValue(string Block, string Name, ulong Value);
+
+/// <summary>The registry of models (<see cref="All"/> and <see cref="NamePattern"/> are generated from spec/).</summary>
+public static partial class SpecModels
+{
+    public static SpecModelInfo Base => All[0];
+
+    public static IReadOnlyList<string> Names => All.Select(m => m.Name).ToList();
+
+    /// <summary>The model named <paramref name="name"/>, as a scenario names it.</summary>
+    public static SpecModelInfo Named(string name) =>
+        All.FirstOrDefault(m => m.Name == name)
+            ?? throw new ArgumentException($"no model '{name}'; the models are {string.Join(", ", Names)}", nameof(name));
 }

@@ -70,11 +70,11 @@ public class TdxRootSelectionTests
     public void The_spec_walks_invalid_roots_for_an_unmap_and_not_for_aging()
     {
         var rules = MmuPolicy.Rules;
-        Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: true), rules["UnmapGfnRange"].Roots);
-        Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: false), rules["AgeGfnRange"].Roots);
-        Assert.Null(rules["ZapLeafs"].Roots);
+        Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: true), rules.UnmapGfnRange.Roots);
+        Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: false), rules.AgeGfnRange.Roots);
+        Assert.Null(rules.ZapLeafs.Roots);
 
-        Assert.Equal(Direct | Invalid, TdpMmuRoots.ForAttrFilter(rules["UnmapGfnRange"].Roots!, mirroredVm: true, KvmGfnRangeFilter.Shared));
+        Assert.Equal(Direct | Invalid, TdpMmuRoots.ForAttrFilter(rules.UnmapGfnRange.Roots!, mirroredVm: true, KvmGfnRangeFilter.Shared));
         Assert.Equal(Direct, TdpMmuRoots.AgeRootTypes(rules, mirroredVm: true, KvmGfnRangeFilter.Shared));
         Assert.False(TdpMmuRoots.RootMatch(InvalidDirect, TdpMmuRoots.AgeRootTypes(rules, mirroredVm: true, KvmGfnRangeFilter.Shared)));
     }
@@ -82,12 +82,12 @@ public class TdxRootSelectionTests
     [Fact]
     public void Each_model_gets_the_design_its_spec_declares()
     {
-        Assert.IsType<AttrFilterDesign>(UnmapDesign.For(SpecModels.Rules("base")));
-        Assert.IsType<ZapPrivateFlagDesign>(UnmapDesign.For(SpecModels.Rules("TdxZapPrivateV19")));
-        Assert.IsType<ExcludeFlagsDesign>(UnmapDesign.For(SpecModels.Rules("TdxExcludeFlags")));
+        Assert.IsType<AttrFilterDesign>(UnmapDesign.For(SpecModels.Named("base").Rules));
+        Assert.IsType<ZapPrivateFlagDesign>(UnmapDesign.For(SpecModels.Named("TdxZapPrivateV19").Rules));
+        Assert.IsType<ExcludeFlagsDesign>(UnmapDesign.For(SpecModels.Named("TdxExcludeFlags").Rules));
 
         // A variant that is not about TDX keeps the merged design.
-        Assert.IsType<AttrFilterDesign>(UnmapDesign.For(SpecModels.Rules("ZapYieldWithoutFlush")));
+        Assert.IsType<AttrFilterDesign>(UnmapDesign.For(SpecModels.Named("ZapYieldWithoutFlush").Rules));
     }
 
     [Fact]
@@ -151,7 +151,7 @@ public class TdxRootSelectionTests
     [Fact]
     public void Only_a_memory_attribute_change_carries_an_attribute()
     {
-        var merged = UnmapDesign.For(SpecModels.Rules("base"));
+        var merged = UnmapDesign.For(SpecModels.Named("base").Rules);
         Assert.Throws<ArgumentException>(() => merged.CallerRange(mirroredVm: true, UnmapCaller.SetMemoryAttributes, null));
         Assert.Throws<ArgumentException>(() => merged.CallerRange(mirroredVm: true, UnmapCaller.HvaNotifier, MemoryAttribute.Private));
     }
@@ -159,8 +159,8 @@ public class TdxRootSelectionTests
     [Fact]
     public void A_memslot_zap_without_a_shared_mask_never_reached_the_unmap_before_the_merge()
     {
-        var v19 = UnmapOutcome.Run(SpecModels.Rules("TdxZapPrivateV19"), mirroredVm: false, UnmapCaller.MemslotZap, null);
-        var merged = UnmapOutcome.Run(SpecModels.Rules("base"), mirroredVm: false, UnmapCaller.MemslotZap, null);
+        var v19 = UnmapOutcome.Run(SpecModels.Named("TdxZapPrivateV19").Rules, mirroredVm: false, UnmapCaller.MemslotZap, null);
+        var merged = UnmapOutcome.Run(SpecModels.Named("base").Rules, mirroredVm: false, UnmapCaller.MemslotZap, null);
         Assert.Null(v19.Decision);
         Assert.Equal(UnmapOutcome.NotReached, v19.Zaps);
         Assert.Empty(v19.RootsWalked);
@@ -171,7 +171,7 @@ public class TdxRootSelectionTests
     [Fact]
     public void The_comparison_covers_every_request_once_and_compares_against_the_first_model()
     {
-        var comparison = UnmapComparison.Of([SpecModels.Rules("base"), SpecModels.Rules("TdxZapPrivateV19")]);
+        var comparison = UnmapComparison.Of([SpecModels.Named("base").Rules, SpecModels.Named("TdxZapPrivateV19").Rules]);
         Assert.Equal(10, comparison.Rows.Count);
         Assert.Equal(comparison.Rows.Count, comparison.Rows.Select(r => (r.MirroredVm, r.Caller, r.Attribute)).Distinct().Count());
 

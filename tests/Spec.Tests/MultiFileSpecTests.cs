@@ -39,16 +39,6 @@ public class MultiFileSpecTests
     }
 
     [Fact]
-    public void Operations_whose_names_differ_only_in_case_are_a_diagnostic()
-    {
-        const string Op = "  Lock Write \"t\"\n  Visits Leaves \"t\"\n  Changes Zap \"t\"\n  RecordsDirty No \"t\"\n  RecordsAccessed No \"t\"\n  Flush OnChange \"t\"\n  Yield No \"t\"\nEndOperation\n";
-        var text = Render(new SpecFile("spec/policy/probe.policy", "Operation ZapProbe \"t\"\n" + Op + "Operation Zapprobe \"t\"\n" + Op));
-        Assert.Equal(
-            "spec/policy/probe.policy(10,11): error SPEC008: Operation Zapprobe (its file name differs from ZapProbe's only in case) is declared twice (first at spec/policy/probe.policy:1:11)",
-            text);
-    }
-
-    [Fact]
     public void A_pasted_no_break_space_separates_words_like_a_space()
     {
         Assert.Equal("", Render(new SpecFile("spec/layouts/probe.layout", "Layout\u00a0Probe \"t\"\n  Field\u00a00\u2009Present \"t\"\n  Ignored 63:1 \"t\"\nEndLayout\n")));

@@ -11,12 +11,12 @@ public class PolicyTests
     {
         var rules = SpecKit.Mmu.MmuPolicy.Rules;
         Assert.Equal("base", rules.Model);
-        Assert.False(rules["ChangePte"].Exists);
-        Assert.All(new[] { "ClearDirtyGfnRange", "ClearDirtyPtMasked", "WrprotGfnRange", "AgeGfnRange" }, name => Assert.False(rules[name].RecordsDirty));
-        Assert.False(rules["AgeGfnRange"].RecordsAccessed);
-        Assert.Equal(FlushPolicy.Never, rules["AgeGfnRange"].Flush);
-        Assert.Equal(YieldPolicy.FlushFirst, rules["ZapLeafs"].Yield);
-        Assert.Equal(SpteChange.Writable | SpteChange.MmuWritable, rules["WriteProtectGfn"].Changes);
+        Assert.False(rules.ChangePte.Exists);
+        Assert.All(new[] { rules.ClearDirtyGfnRange, rules.ClearDirtyPtMasked, rules.WrprotGfnRange, rules.AgeGfnRange }, policy => Assert.False(policy.RecordsDirty));
+        Assert.False(rules.AgeGfnRange.RecordsAccessed);
+        Assert.Equal(FlushPolicy.Never, rules.AgeGfnRange.Flush);
+        Assert.Equal(YieldPolicy.FlushFirst, rules.ZapLeafs.Yield);
+        Assert.Equal(SpteChange.Writable | SpteChange.MmuWritable, rules.WriteProtectGfn.Changes);
     }
 
     [Fact]
@@ -24,12 +24,12 @@ public class PolicyTests
     {
         var baseRules = SpecKit.Mmu.MmuPolicy.Rules;
         var recording = SpecKit.Mmu.Variants.ClearDirtyRecordsDirty.MmuPolicy.Rules;
-        Assert.True(recording["ClearDirtyGfnRange"].RecordsDirty);
-        Assert.Equal(baseRules["ClearDirtyGfnRange"] with { RecordsDirty = true, Title = recording["ClearDirtyGfnRange"].Title }, recording["ClearDirtyGfnRange"]);
-        Assert.Equal(baseRules["ZapLeafs"], recording["ZapLeafs"]);
+        Assert.True(recording.ClearDirtyGfnRange.RecordsDirty);
+        Assert.Equal(baseRules.ClearDirtyGfnRange with { RecordsDirty = true, Title = recording.ClearDirtyGfnRange.Title }, recording.ClearDirtyGfnRange);
+        Assert.Equal(baseRules.ZapLeafs, recording.ZapLeafs);
 
-        var dead = SpecKit.Mmu.Variants.ChangePteDead.MmuPolicy.Rules["ChangePte"];
-        var standalone = SpecKit.Mmu.Variants.ChangePteStandalone.MmuPolicy.Rules["ChangePte"];
+        var dead = SpecKit.Mmu.Variants.ChangePteDead.MmuPolicy.Rules.ChangePte;
+        var standalone = SpecKit.Mmu.Variants.ChangePteStandalone.MmuPolicy.Rules.ChangePte;
         Assert.True(dead.Exists && standalone.Exists);
         Assert.Equal((Invocation.InsideInvalidation, Invocation.Standalone), (dead.Invocation, standalone.Invocation));
     }
@@ -37,34 +37,45 @@ public class PolicyTests
     [Fact]
     public void The_tdx_variants_change_only_how_the_unmap_picks_its_roots()
     {
-        var baseUnmap = SpecKit.Mmu.MmuPolicy.Rules["UnmapGfnRange"];
-        var v19 = SpecKit.Mmu.Variants.TdxZapPrivateV19.MmuPolicy.Rules["UnmapGfnRange"];
-        var exclude = SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules["UnmapGfnRange"];
+        var baseUnmap = SpecKit.Mmu.MmuPolicy.Rules.UnmapGfnRange;
+        var v19 = SpecKit.Mmu.Variants.TdxZapPrivateV19.MmuPolicy.Rules.UnmapGfnRange;
+        var exclude = SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules.UnmapGfnRange;
         Assert.Equal(new RootPolicy(RootFilter.AttrFilter, IncludesInvalidRoots: true), baseUnmap.Roots);
         Assert.Equal(baseUnmap with { Title = v19.Title, Roots = new RootPolicy(RootFilter.ZapPrivateFlag, IncludesInvalidRoots: true) }, v19);
         Assert.Equal(baseUnmap with { Title = exclude.Title, Roots = new RootPolicy(RootFilter.ExcludeFlags, IncludesInvalidRoots: true) }, exclude);
-        Assert.Equal(SpecKit.Mmu.MmuPolicy.Rules["AgeGfnRange"], SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules["AgeGfnRange"]);
+        Assert.Equal(SpecKit.Mmu.MmuPolicy.Rules.AgeGfnRange, SpecKit.Mmu.Variants.TdxExcludeFlags.MmuPolicy.Rules.AgeGfnRange);
 
-        // The unmap picks roots; the leaf walk in each is ZapLeafs', so no loop is emitted for it.
-        Assert.Throws<KeyNotFoundException>(() => SpecKit.Mmu.MmuPolicy.Rules.RangeOp("UnmapGfnRange"));
-        Assert.NotNull(SpecKit.Mmu.MmuPolicy.Rules.RangeOp("ZapLeafs"));
     }
 
     [Fact]
     public void Sync_spte_rules_base_and_seed_004_patch_and_the_2022_loop()
     {
-        var current = SpecKit.Mmu.MmuPolicy.Rules["SyncSpte"];
-        var lai = SpecKit.Mmu.Variants.SyncSpteLai2022.MmuPolicy.Rules["SyncSpte"];
-        var loop2022 = SpecKit.Mmu.Variants.SyncPage2022.MmuPolicy.Rules["SyncSpte"];
+        var current = SpecKit.Mmu.MmuPolicy.Rules.SyncSpte;
+        var lai = SpecKit.Mmu.Variants.SyncSpteLai2022.MmuPolicy.Rules.SyncSpte;
+        var loop2022 = SpecKit.Mmu.Variants.SyncPage2022.MmuPolicy.Rules.SyncSpte;
         Assert.Equal(
             new SyncSptePolicy(SyncAction.Drop, SyncAction.Drop, SyncAction.Keep, SyncAction.Rebuild, SyncAction.Rebuild, SyncAction.Rebuild, RebuildAccessed: true),
             current.Sync);
         Assert.Equal(current with { Title = lai.Title, Sync = current.Sync! with { WriteAdded = SyncAction.Keep, OtherAccessChange = SyncAction.Drop } }, lai);
         Assert.Equal(current with { Title = loop2022.Title, Sync = current.Sync! with { AccessUnchanged = SyncAction.Rebuild, RebuildAccessed = false } }, loop2022);
 
-        // Only sync_spte has a decision table, and it is run by the shadow MMU, not emitted as a TDP loop.
-        Assert.All(SpecKit.Mmu.MmuPolicy.Rules.Operations.Where(o => o.Name != "SyncSpte"), o => Assert.Null(o.Sync));
-        Assert.Throws<KeyNotFoundException>(() => SpecKit.Mmu.MmuPolicy.Rules.RangeOp("SyncSpte"));
+        // Only sync_spte has a decision table.
+        Assert.All(SpecKit.Mmu.MmuPolicy.Rules.Operations.Where(o => o.Operation != MmuOperation.SyncSpte), o => Assert.Null(o.Sync));
+    }
+
+    [Fact]
+    public void Every_model_in_the_registry_has_every_operation_under_its_own_name()
+    {
+        Assert.Equal("base", SpecKit.Mmu.SpecModels.Base.Name);
+        Assert.Equal(SpecKit.Mmu.SpecModels.NamePattern.Split('|'), SpecKit.Mmu.SpecModels.Names);
+        foreach (var model in SpecKit.Mmu.SpecModels.All)
+        {
+            Assert.Equal(model.Name, model.Rules.Model);
+            Assert.Equal(Enum.GetValues<MmuOperation>(), model.Rules.Operations.Select(o => o.Operation));
+        }
+
+        Assert.Equal(SpecKit.Mmu.SpteValues.FROZEN_SPTE, SpecKit.Mmu.SpecModels.Base.Value("SpteValues", "FROZEN_SPTE"));
+        Assert.Equal(SpecKit.Mmu.EptSpte.MmuWritableMask, SpecKit.Mmu.SpecModels.Base.Layout("EptSpte").Field("MmuWritable").Mask);
     }
 
     [Theory]

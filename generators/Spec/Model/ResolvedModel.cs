@@ -47,7 +47,12 @@ internal sealed record WalkerLevelModel(int Level, string Name, bool MayBeLeaf, 
 /// <summary>What the generator emits: one unit is one generated file.</summary>
 internal abstract record EmitUnit(ModelId Model, string HintName);
 
-internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files) : EmitUnit(Model, Hint(Model, "SpecModel"))
+/// <summary>
+/// The model as a whole: its spec files, and the descriptors the runtime's model registry
+/// holds (layouts field by field, named values), so that tools and steps reach any model's
+/// layouts and values through generated members rather than by reflection.
+/// </summary>
+internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files, EquatableArray<LayoutShape> Layouts, EquatableArray<ConstantRef> Values, bool HasRules) : EmitUnit(Model, Hint(Model, "SpecModel"))
 {
     public static string Hint(ModelId model, string name) =>
         (model.Variant is null ? "" : "Variants." + model.Variant + ".") + name + ".g.cs";
@@ -55,6 +60,20 @@ internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files
 
 /// <summary>Every model's name, once, in the base namespace: for steps and build-time checks that name models.</summary>
 internal sealed record ModelNamesUnit(ModelId Model, EquatableArray<string> Variants) : EmitUnit(Model, "SpecModelNames.g.cs");
+
+/// <summary>
+/// A layout's named fields as the registry describes them: names and bits only, so that an edit
+/// of a title or a citation regenerates the layout's file and not the model's.
+/// </summary>
+internal sealed record LayoutShape(string Name, EquatableArray<FieldShape> Fields);
+
+internal sealed record FieldShape(string Name, int Hi, int Lo, EquatableArray<EnumMemberModel> Members);
+
+/// <summary>One named value, by its Constants block and name.</summary>
+internal sealed record ConstantRef(string Block, string Name);
+
+/// <summary>Every model of the spec, for the registry <c>SpecModels.All</c> in the base namespace.</summary>
+internal sealed record ModelIndexUnit(EquatableArray<ModelId> Models) : EmitUnit(Models[0], "SpecModels.g.cs");
 
 internal sealed record LayoutUnit(ModelId Model, LayoutModel Layout) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Layout.Name));
 

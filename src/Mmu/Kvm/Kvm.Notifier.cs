@@ -100,7 +100,7 @@ public sealed partial class Kvm
     /// </summary>
     private void ChangePte(ulong gfn, HostPte pte)
     {
-        var policy = Rules["ChangePte"];
+        var policy = Rules.ChangePte;
         if (!policy.Exists)
         {
             return;
@@ -129,7 +129,7 @@ public sealed partial class Kvm
     /// </summary>
     public void ChangeHostPte(ulong gfn, Func<HostPte> makeNew, string why)
     {
-        var changePte = Rules["ChangePte"];
+        var changePte = Rules.ChangePte;
         if (changePte.Exists && changePte.Invocation == Invocation.Standalone)
         {
             var pte = makeNew();

@@ -123,10 +123,10 @@ public sealed partial class Kvm
                 continue;
             }
 
-            // tdp_mmu_zap_leafs(): a zap in an invalid root owes no flush, vCPUs no longer use it.
+            // The pending flush goes from one root to the next (flush = tdp_mmu_zap_leafs(..., flush)),
+            // so a yield in this root first flushes what an earlier root zapped.
             var before = Mmu.On(root, () => Mmu.PresentLeaves(start, end));
-            var zapped = Mmu.On(root, () => Mmu.ZapLeafs(start, end, flush: false));
-            flush |= zapped && !root.Invalid;
+            flush = Mmu.On(root, () => Mmu.ZapLeafs(start, end, flush));
             walked.Add(before.Count == 0 ? $"{root} (nothing mapped)" : $"{root} (zapped {string.Join(", ", before.Select(g => $"0x{g:x}"))})");
         }
 

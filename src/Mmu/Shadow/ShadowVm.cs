@@ -31,7 +31,7 @@ public sealed partial class ShadowVm
         Rules = rules;
         Npages = memslotPages;
         Host.Populate(0, memslotPages, hostLevel: GuestWalker.PteLevel);
-        Mmu = new ShadowMmu(this, rules["SyncSpte"].Sync ?? throw new ArgumentException($"model '{rules.Model}' gives SyncSpte no decision table", nameof(rules)));
+        Mmu = new ShadowMmu(this, rules.SyncSpte.Sync ?? throw new ArgumentException($"model '{rules.Model}' gives SyncSpte no decision table", nameof(rules)));
         Tables = new GuestPageTables(Memory, GuestWalker.Pml4eLevel);
         Log.Add($"memslot 0: gfn 0x0..0x{memslotPages - 1:x}, 4K host pages; model {rules.Model}");
     }

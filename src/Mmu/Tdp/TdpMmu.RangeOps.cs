@@ -6,19 +6,75 @@ namespace SpecKit.Mmu.Tdp;
 public sealed partial class TdpMmu
 {
     /// <summary>
-    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end); returns whether a flush is owed.
-    /// Emitted from the ZapLeafs policy (TdpRangeOps.ZapLeafs in the model's namespace).
+    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end); returns whether a flush is owed,
+    /// carrying the caller's <paramref name="flush"/> in (kvm_tdp_mmu_unmap_gfn_range passes it
+    /// from one root to the next, so a yield in this root first flushes what an earlier root
+    /// zapped). A zap in an invalid root owes no flush: vCPUs no longer use it.
     /// </summary>
-    public bool ZapLeafs(ulong start, ulong end, bool flush) => _zapLeafs(this, start, end, 1, flush);
+    public bool ZapLeafs(ulong start, ulong end, bool flush) => RewriteLeaves(_rules.ZapLeafs, start, end, 1, flush);
 
-    /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/>; emitted from the WrprotGfnRange policy.</summary>
-    public bool WrprotGfnRange(ulong start, ulong end, int minLevel) => _wrprotGfnRange(this, start, end, minLevel, false);
+    /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/> (kvm_tdp_mmu_wrprot_slot).</summary>
+    public bool WrprotGfnRange(ulong start, ulong end, int minLevel) => RewriteLeaves(_rules.WrprotGfnRange, start, end, minLevel, false);
 
-    /// <summary>clear_dirty_gfn_range(): clear D on leaves (kvm_tdp_mmu_clear_dirty_slot); emitted from the ClearDirtyGfnRange policy.</summary>
-    public bool ClearDirtyGfnRange(ulong start, ulong end) => _clearDirtyGfnRange(this, start, end, 1, false);
+    /// <summary>clear_dirty_gfn_range(): clear D, or W without A/D bits, on leaves (kvm_tdp_mmu_clear_dirty_slot).</summary>
+    public bool ClearDirtyGfnRange(ulong start, ulong end) => RewriteLeaves(_rules.ClearDirtyGfnRange, start, end, 1, false);
 
-    /// <summary>kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable for write tracking; emitted from the WriteProtectGfn policy.</summary>
-    public bool WriteProtectGfn(ulong gfn, int minLevel) => _writeProtectGfn(this, gfn, gfn + 1, minLevel, false);
+    /// <summary>kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable for write tracking.</summary>
+    public bool WriteProtectGfn(ulong gfn, int minLevel) => RewriteLeaves(_rules.WriteProtectGfn, gfn, gfn + 1, minLevel, false);
+
+    /// <summary>
+    /// The walk tdp_mmu_zap_leafs(), wrprot_gfn_range(), clear_dirty_gfn_range() and
+    /// write_protect_gfn() share (for_each_tdp_pte_min_level over present leaves), each step
+    /// as the operation's policy says: yield where mmu_lock is contended (Yield), zap or clear
+    /// the bits its Changes name, record what RecordsDirty/RecordsAccessed say, and owe or do the
+    /// flush its Flush says. Returns the pending flush for Flush OnChange, else whether any SPTE
+    /// changed.
+    /// </summary>
+    private bool RewriteLeaves(OperationPolicy policy, ulong start, ulong end, int minLevel, bool flush)
+    {
+        var zap = (policy.Changes & SpteChange.Zap) != 0;
+        var clear = ClearedBits(policy.Changes);
+        var changed = false;
+        for (var iter = StartWalk(minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())
+        {
+            if (CondResched(ref iter, policy, ref flush))
+            {
+                continue;
+            }
+
+            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || (!zap && (iter.OldSpte & clear) == 0))
+            {
+                continue;
+            }
+
+            SetSpte(ref iter, zap ? SpteValues.SHADOW_NONPRESENT_VALUE : iter.OldSpte & ~clear, policy.Name);
+            changed = true;
+            Record(policy, iter.Gfn);
+
+            // tdp_mmu_zap_leafs(): "Zapping SPTEs in invalid roots doesn't require a TLB flush".
+            if (policy.Flush == FlushPolicy.OnChange && !_walkRoot.Invalid)
+            {
+                flush = true;
+            }
+        }
+
+        if (changed && policy.Flush == FlushPolicy.Always)
+        {
+            FlushRemoteTlbs(policy.Name);
+        }
+
+        return policy.Flush == FlushPolicy.OnChange ? flush : changed;
+    }
+
+    /// <summary>
+    /// The SPTE bits a policy's Changes clear: W, MMU-writable, A, and for Dirty the bit dirty
+    /// tracking clears, which is W when the MMU has no A/D bits to rely on (clear_dirty_gfn_range's dbit).
+    /// </summary>
+    private ulong ClearedBits(SpteChange changes) =>
+        ((changes & SpteChange.Writable) != 0 ? EptSpte.WritableMask : 0)
+        | ((changes & SpteChange.MmuWritable) != 0 ? EptSpte.MmuWritableMask : 0)
+        | ((changes & SpteChange.Accessed) != 0 ? EptSpte.AccessedMask : 0)
+        | ((changes & SpteChange.Dirty) != 0 ? DirtyBit : 0);
 
     /// <summary>
     /// tdp_mmu_zap_root() / kvm_tdp_mmu_zap_all(): zap every present SPTE under the root from the
@@ -26,7 +82,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public bool ZapRoot()
     {
-        var policy = _zapRoot;
+        var policy = _rules.ZapRoot;
         var flush = false;
         for (var iter = StartWalk(RootLevel, 0); iter.Valid; iter.Next())
         {
@@ -56,7 +112,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public int SplitHugePages(ulong start, ulong end, int targetLevel)
     {
-        var policy = _kvm.Rules["SplitHugePages"];
+        var policy = _rules.SplitHugePages;
         var split = 0;
         var flush = false;
         for (var iter = StartWalk(targetLevel + 1, start); iter.Valid && iter.Gfn < end; iter.Next())
@@ -97,7 +153,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public int RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
     {
-        var policy = _kvm.Rules["RecoverHugePages"];
+        var policy = _rules.RecoverHugePages;
         var recovered = 0;
         var flush = false;
         for (var iter = StartWalk(2, start); iter.Valid && iter.Gfn < end; iter.Next())
@@ -135,7 +191,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public void ClearDirtyPtMasked(ulong gfn, ulong mask)
     {
-        var policy = _clearDirtyPtMasked;
+        var policy = _rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;
         if (mask == 0)
         {
@@ -189,7 +245,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public bool AgeGfnRange(ulong start, ulong end, bool testOnly)
     {
-        var policy = _ageGfnRange;
+        var policy = _rules.AgeGfnRange;
         var young = false;
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
@@ -224,7 +280,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public bool SetSpteGfn(ulong gfn, ulong newPfn, bool newHostPteWritable)
     {
-        var policy = _changePte;
+        var policy = _rules.ChangePte;
         for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level != 1)

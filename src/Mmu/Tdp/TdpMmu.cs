@@ -32,27 +32,10 @@ public sealed partial class TdpMmu
         _kvm = kvm;
         _walkRoot = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, kvm.GfnDirectBits);
         Roots.Add(_walkRoot);
-        var rules = kvm.Rules;
-        _zapLeafs = rules.RangeOp("ZapLeafs");
-        _wrprotGfnRange = rules.RangeOp("WrprotGfnRange");
-        _clearDirtyGfnRange = rules.RangeOp("ClearDirtyGfnRange");
-        _writeProtectGfn = rules.RangeOp("WriteProtectGfn");
-        _zapRoot = rules["ZapRoot"];
-        _clearDirtyPtMasked = rules["ClearDirtyPtMasked"];
-        _ageGfnRange = rules["AgeGfnRange"];
-        _changePte = rules["ChangePte"];
+        _rules = kvm.Rules;
     }
 
-    // The model's emitted range operations and policies, looked up once: the dirty-log path
-    // asks for one per bitmap word.
-    private readonly TdpRangeOp _zapLeafs;
-    private readonly TdpRangeOp _wrprotGfnRange;
-    private readonly TdpRangeOp _clearDirtyGfnRange;
-    private readonly TdpRangeOp _writeProtectGfn;
-    private readonly OperationPolicy _zapRoot;
-    private readonly OperationPolicy _clearDirtyPtMasked;
-    private readonly OperationPolicy _ageGfnRange;
-    private readonly OperationPolicy _changePte;
+    private readonly MmuRules _rules;
 
     public PageTableStore Tables { get; } = new();
 

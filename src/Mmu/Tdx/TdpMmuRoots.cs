@@ -121,7 +121,7 @@ public static class TdpMmuRoots
     /// HVA notifier filtered with <paramref name="filter"/>.
     /// </summary>
     public static KvmTdpMmuRootTypes AgeRootTypes(MmuRules rules, bool mirroredVm, KvmGfnRangeFilter filter) =>
-        ForAttrFilter(rules["AgeGfnRange"].Roots ?? throw new InvalidOperationException($"model '{rules.Model}': AgeGfnRange declares no RootFilter"), mirroredVm, filter);
+        ForAttrFilter(rules.AgeGfnRange.Roots ?? throw new InvalidOperationException($"model '{rules.Model}': AgeGfnRange declares no RootFilter"), mirroredVm, filter);
 
     /// <summary>Root types as a short list in the kernel's order, for tables: "DIRECT, MIRROR, INVALID".</summary>
     public static string Format(KvmTdpMmuRootTypes types) => types == KvmTdpMmuRootTypes.None ? "none" : string.Join(", ", Names(types, ""));

@@ -67,7 +67,7 @@ public sealed class UnmapComparison
         text.Append("kvm_tdp_mmu_unmap_gfn_range(): the roots each model zaps\n\n");
         foreach (var rules in Models)
         {
-            var policy = rules["UnmapGfnRange"];
+            var policy = rules.UnmapGfnRange;
             text.Append(CultureInfo.InvariantCulture, $"  {rules.Model}: RootFilter {policy.Roots!.Filter}, {policy.Title}\n");
         }
 

@@ -44,7 +44,7 @@ public abstract class UnmapDesign(RootPolicy roots)
 
     /// <summary>The design a model's spec declares for kvm_tdp_mmu_unmap_gfn_range().</summary>
     public static UnmapDesign For(MmuRules rules) =>
-        For(rules["UnmapGfnRange"].Roots ?? throw new InvalidOperationException($"model '{rules.Model}': UnmapGfnRange declares no RootFilter"));
+        For(rules.UnmapGfnRange.Roots ?? throw new InvalidOperationException($"model '{rules.Model}': UnmapGfnRange declares no RootFilter"));
 
     public static UnmapDesign For(RootPolicy roots) => roots.Filter switch
     {

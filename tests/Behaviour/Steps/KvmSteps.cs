@@ -23,7 +23,7 @@ public sealed class KvmWorld(ModelSwitch models) : IScenarioState
 
     public void Create(string model, int vcpus, int ring = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = new Kvm(SpecModels.Rules(models.Resolve(model)), vmType);
+        _kvm = new Kvm(SpecModels.Named(models.Resolve(model)).Rules, vmType);
         if (ring > 0)
         {
             Assert.Equal(0, _kvm.EnableDirtyRing(ring));

@@ -28,7 +28,7 @@ public sealed class ShadowWorld(ModelSwitch models) : IScenarioState
 
     public void Create(string model, int vcpus)
     {
-        _vm = new ShadowVm(SpecModels.Rules(models.Resolve(model)));
+        _vm = new ShadowVm(SpecModels.Named(models.Resolve(model)).Rules);
         _vcpus = vcpus;
     }
 

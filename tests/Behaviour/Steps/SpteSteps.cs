@@ -1,20 +1,22 @@
 using System.Globalization;
-using System.Reflection;
 using SpecKit.Features;
 using SpecKit.Mmu;
 
 namespace SpecKit.Behaviour.Steps;
 
-/// <summary>Steps about SPTE layouts and named values, in any generated model.</summary>
+/// <summary>Steps about SPTE layouts and named values, in any generated model, read from the model registry.</summary>
 [Binding]
 public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
 {
-    private object? _spte;
+    private LayoutInfo? _layout;
+    private ulong _spte;
+
+    private LayoutInfo Layout => _layout ?? throw new InvalidOperationException("no entry yet: start with 'Given an <Layout> with ...'");
 
     [Then("in the {model} model {word}.{word} has the mask {pfn}")]
     public void FieldHasMask(string model, string layout, string field, ulong mask)
     {
-        var actual = SpecModels.Constant(models.Resolve(model), layout, field + "Mask");
+        var actual = SpecModels.Named(models.Resolve(model)).Layout(layout).Field(field).Mask;
         Assert.True(actual == mask, $"{layout}.{field} in model {model}: expected mask 0x{mask:x16}, actual 0x{actual:x16}");
     }
 
@@ -24,7 +26,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
         foreach (var row in table.AsDictionaries())
         {
             var expected = HexParameterTypes.Pfn(row["value"]);
-            var actual = SpecModels.Constant(models.Resolve(row["model"]), "SpteValues", constant);
+            var actual = SpecModels.Named(models.Resolve(row["model"])).Value("SpteValues", constant);
             Assert.True(actual == expected, $"{constant} in model {row["model"]}: expected 0x{expected:x}, actual 0x{actual:x}");
         }
     }
@@ -32,10 +34,10 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     [Then("in every model {word} is not shadow-present")]
     public void NotShadowPresentAnywhere(string constant)
     {
-        foreach (var model in SpecModels.Names)
+        foreach (var model in SpecModels.All)
         {
-            var value = SpecModels.Constant(model, "SpteValues", constant);
-            var present = SpecModels.Constant(model, "SpteValues", "SPTE_MMU_PRESENT_MASK");
+            var value = model.Value("SpteValues", constant);
+            var present = model.Value("SpteValues", "SPTE_MMU_PRESENT_MASK");
             Assert.True((value & present) == 0, $"{constant} = 0x{value:x} is shadow-present in model {model}");
         }
     }
@@ -43,40 +45,26 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     [Given("an {word} with {}")]
     public void AnEntryWith(string layout, string fields)
     {
-        var type = SpecModels.Type(models.Resolve(ModelSwitch.BaseModel), layout);
-        _spte = Activator.CreateInstance(type, 0UL);
+        _layout = SpecModels.Named(models.Resolve(ModelSwitch.BaseModel)).Layout(layout);
+        _spte = 0;
         foreach (var field in fields.Split(", "))
         {
-            _spte = With(field, true);
+            _spte = Layout.Field(field).With(_spte, 1);
         }
     }
 
     [Given("its {word} is {word}")]
-    public void ItsFieldIs(string field, string value)
+    public void ItsFieldIs(string name, string value)
     {
-        var method = Method(field);
-        var parameter = method.GetParameters()[0].ParameterType;
-        object converted = parameter.IsEnum
-            ? Enum.Parse(parameter, value)
-            : parameter == typeof(bool) ? bool.Parse(value) : HexParameterTypes.Pfn(value);
-        _spte = method.Invoke(_spte, [converted]);
+        var field = Layout.Field(name);
+        _spte = field.With(_spte, field.Members is null ? HexParameterTypes.Pfn(value) : field.Member(value));
     }
 
     [Then("the SPTE is {pfn}")]
-    public void TheSpteIs(ulong raw)
-    {
-        var actual = (ulong)_spte!.GetType().GetField("Raw")!.GetValue(_spte)!;
-        Assert.True(actual == raw, $"expected 0x{raw:x16}, actual {_spte}");
-    }
+    public void TheSpteIs(ulong raw) => Assert.True(_spte == raw, $"expected 0x{raw:x16}, actual {Layout.Describe(_spte)}");
 
     [Then("the SPTE reads as the snapshot")]
-    public void ReadsAsSnapshot() => context.Verify(_spte!.ToString()!);
-
-    private object With(string field, bool value) => Method(field).Invoke(_spte, [value])!;
-
-    private MethodInfo Method(string field) =>
-        _spte!.GetType().GetMethod("With" + field)
-            ?? throw new ArgumentException($"{_spte.GetType().Name} has no field {field}");
+    public void ReadsAsSnapshot() => context.Verify(Layout.Describe(_spte));
 
     internal static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
 }

@@ -52,9 +52,9 @@ public class ShadowCheckerTests
     {
         // The base policy, but an invalid gPTE's SPTE is kept: what seed 004's "no A/D is lost"
         // argument rests on, taken away.
-        var rules = SpecModels.Rules("base");
-        var sync = rules["SyncSpte"] with { Sync = rules["SyncSpte"].Sync! with { InvalidGpte = SyncAction.Keep } };
-        var broken = new MmuRules("InvalidGpteKept", [.. rules.Operations.Where(o => o.Name != "SyncSpte"), sync], new Dictionary<string, TdpRangeOp>());
+        var rules = SpecModels.Named("base").Rules;
+        var sync = rules.SyncSpte with { Sync = rules.SyncSpte.Sync! with { InvalidGpte = SyncAction.Keep } };
+        var broken = rules with { Model = "InvalidGpteKept", SyncSpte = sync };
         var vm = new ShadowVm(broken);
         vm.MapAtBoot(Gva, Gfn << 12, Table, Table, Table, P | U | A);
         vm.MapAtBoot(Gva + 0x1000, (Gfn + 1) << 12, Table, Table, Table, P | U | A);

@@ -21,7 +21,7 @@ internal sealed class ShadowGuest
 
     public ShadowGuest(string model = "base", int vcpus = 1, GuestCpuState? cpu = null, params ulong[] leaves)
     {
-        Vm = new ShadowVm(SpecModels.Rules(model));
+        Vm = new ShadowVm(SpecModels.Named(model).Rules);
         leaves = leaves.Length == 0 ? [P | U | A] : leaves;
         for (var i = 0; i < leaves.Length; i++)
         {

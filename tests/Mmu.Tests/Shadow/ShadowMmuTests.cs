@@ -129,7 +129,7 @@ public class ShadowMmuTests
     [Fact]
     public void Two_puds_sharing_one_pmd_page_get_one_shadow_page_per_access()
     {
-        var vm = new ShadowVm(SpecModels.Rules("base"));
+        var vm = new ShadowVm(SpecModels.Named("base").Rules);
         const ulong writable = 0x4000_0000, readOnly = 0x8000_0000;
         vm.MapAtBoot(writable, Gfn << 12, Table, Table, Table, P | W | U | A | D);
         var pmdPage = vm.Tables.EntryGpa(writable, 2) & ~0xfffUL;

@@ -22,7 +22,7 @@ public static partial class MmuPolicy
     /// InvalidRoots: Excluded (no KVM_INVALID_ROOTS: tdp_mmu_root_match() skips invalid roots in for_each_tdp_mmu_root_rcu)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy AgeGfnRange = new(
-        Name: "AgeGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.AgeGfnRange,
         Title: "kvm_tdp_mmu_age_gfn_range(): clear_young and clear_flush_young",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: No (one GFN)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ChangePte = new(
-        Name: "ChangePte",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ChangePte,
         Title: ".change_pte(): update an SPTE in place for a new host PFN (KSM copy-on-write)",
         Exists: false,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.InsideInvalidation,

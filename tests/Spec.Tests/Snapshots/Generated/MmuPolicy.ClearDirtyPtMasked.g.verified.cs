@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: No (one bitmap word at a time)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ClearDirtyPtMasked = new(
-        Name: "ClearDirtyPtMasked",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ClearDirtyPtMasked,
         Title: "clear_dirty_pt_masked(): re-protect the 4K pages of one 64-page bitmap word",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

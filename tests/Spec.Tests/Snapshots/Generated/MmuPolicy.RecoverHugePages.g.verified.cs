@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: WithoutFlush (tdp_mmu.c recover_huge_pages_range)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy RecoverHugePages = new(
-        Name: "RecoverHugePages",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.RecoverHugePages,
         Title: "recover_huge_pages_range(): rebuild huge SPTEs in place when dirty logging stops (v6.13+)",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

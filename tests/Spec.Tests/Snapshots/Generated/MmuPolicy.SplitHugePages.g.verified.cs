@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: WithoutFlush (drops the lock to allocate child tables)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy SplitHugePages = new(
-        Name: "SplitHugePages",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.SplitHugePages,
         Title: "tdp_mmu_split_huge_pages_root(): eager page splitting when dirty logging starts",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

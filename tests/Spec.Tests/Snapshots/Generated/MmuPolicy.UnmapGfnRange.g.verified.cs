@@ -22,7 +22,7 @@ public static partial class MmuPolicy
     /// InvalidRoots: Included (tdp_mmu.c: ... | KVM_INVALID_ROOTS: a vCPU may still use an invalid root until it is freed, so its leaves must go too)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy UnmapGfnRange = new(
-        Name: "UnmapGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.UnmapGfnRange,
         Title: "kvm_tdp_mmu_unmap_gfn_range(): zap the leaves of [start, end) in the roots the caller's range selects",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: No (one GFN)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy WriteProtectGfn = new(
-        Name: "WriteProtectGfn",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.WriteProtectGfn,
         Title: "kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable for shadow-paging write tracking",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

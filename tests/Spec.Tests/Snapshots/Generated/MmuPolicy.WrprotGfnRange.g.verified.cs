@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: WithoutFlush (D.6: the slot-wide helpers yield without flushing)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy WrprotGfnRange = new(
-        Name: "WrprotGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.WrprotGfnRange,
         Title: "wrprot_gfn_range(): clear W on leaves for dirty logging (kvm_tdp_mmu_wrprot_slot)",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: FlushFirst (tdp_mmu.c tdp_mmu_iter_cond_resched: pending flush before dropping mmu_lock)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ZapLeafs = new(
-        Name: "ZapLeafs",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ZapLeafs,
         Title: "tdp_mmu_zap_leafs(): zap present leaf SPTEs in [start, end) (MMU notifiers, memslot zaps)",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -20,7 +20,7 @@ public static partial class MmuPolicy
     /// Yield: FlushFirst (tdp_mmu.c tdp_mmu_iter_cond_resched)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ZapRoot = new(
-        Name: "ZapRoot",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ZapRoot,
         Title: "tdp_mmu_zap_root(): zap everything under a root, page tables included",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -8,27 +8,20 @@ namespace SpecKit.Mmu;
 /// <summary>The operation policies of this model: hand <see cref="Rules"/> to the runtime to run it under them.</summary>
 public static partial class MmuPolicy
 {
-    public static readonly global::SpecKit.Mmu.Policy.MmuRules Rules = new(
-        SpecModel.Name,
-        [
-            AgeGfnRange,
-            ChangePte,
-            ClearDirtyGfnRange,
-            ClearDirtyPtMasked,
-            RecoverHugePages,
-            SplitHugePages,
-            SyncSpte,
-            UnmapGfnRange,
-            WriteProtectGfn,
-            WrprotGfnRange,
-            ZapLeafs,
-            ZapRoot,
-        ],
-        new global::System.Collections.Generic.Dictionary<string, global::SpecKit.Mmu.Policy.TdpRangeOp>
-        {
-            ["ClearDirtyGfnRange"] = TdpRangeOps.ClearDirtyGfnRange,
-            ["WriteProtectGfn"] = TdpRangeOps.WriteProtectGfn,
-            ["WrprotGfnRange"] = TdpRangeOps.WrprotGfnRange,
-            ["ZapLeafs"] = TdpRangeOps.ZapLeafs,
-        });
+    public static readonly global::SpecKit.Mmu.Policy.MmuRules Rules = new()
+    {
+        Model = SpecModel.Name,
+        ZapLeafs = ZapLeafs,
+        ZapRoot = ZapRoot,
+        WrprotGfnRange = WrprotGfnRange,
+        ClearDirtyGfnRange = ClearDirtyGfnRange,
+        ClearDirtyPtMasked = ClearDirtyPtMasked,
+        WriteProtectGfn = WriteProtectGfn,
+        SplitHugePages = SplitHugePages,
+        RecoverHugePages = RecoverHugePages,
+        AgeGfnRange = AgeGfnRange,
+        ChangePte = ChangePte,
+        UnmapGfnRange = UnmapGfnRange,
+        SyncSpte = SyncSpte,
+    };
 }

@@ -21,7 +21,7 @@ public static partial class MmuPolicy
     /// Yield: No (one GFN)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ChangePte = new(
-        Name: "ChangePte",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ChangePte,
         Title: ".change_pte() without a surrounding invalidation",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -21,7 +21,7 @@ public static partial class MmuPolicy
     /// Yield: WithoutFlush (D.6)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ClearDirtyGfnRange = new(
-        Name: "ClearDirtyGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ClearDirtyGfnRange,
         Title: "clear_dirty_gfn_range() recording dirty",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

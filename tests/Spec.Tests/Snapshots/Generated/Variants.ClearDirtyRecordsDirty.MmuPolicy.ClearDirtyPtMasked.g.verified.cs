@@ -21,7 +21,7 @@ public static partial class MmuPolicy
     /// Yield: No (one bitmap word at a time)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ClearDirtyPtMasked = new(
-        Name: "ClearDirtyPtMasked",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ClearDirtyPtMasked,
         Title: "clear_dirty_pt_masked() recording dirty",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

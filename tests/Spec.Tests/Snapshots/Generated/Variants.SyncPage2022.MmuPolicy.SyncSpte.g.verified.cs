@@ -28,7 +28,7 @@ public static partial class MmuPolicy
     /// RebuildAccessed: No (spte.c make_spte() before v6.13: if (!prefetch) A; if (prefetch) mark_spte_for_access_track())<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy SyncSpte = new(
-        Name: "SyncSpte",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.SyncSpte,
         Title: "FNAME(sync_page)() before e6722d9211b2",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -28,7 +28,7 @@ public static partial class MmuPolicy
     /// RebuildAccessed: Yes (spte.c make_spte(): if (!prefetch || synchronizing) A (v6.13 'Mark new SPTE as Accessed when synchronizing existing SPTE'); seed 004 (Sean): prefetch=false is safe, prefetch_invalid_gpte() required A in the gPTE)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy SyncSpte = new(
-        Name: "SyncSpte",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.SyncSpte,
         Title: "FNAME(sync_spte)() with seed 004's patch",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -23,7 +23,7 @@ public static partial class MmuPolicy
     /// InvalidRoots: Included (seed 003: __for_each_tdp_mmu_root_yield_safe(kvm, root, range-&gt;slot-&gt;as_id, false))<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy UnmapGfnRange = new(
-        Name: "UnmapGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.UnmapGfnRange,
         Title: "kvm_tdp_mmu_unmap_gfn_range() with exclude_private/exclude_shared (seed 003)",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -23,7 +23,7 @@ public static partial class MmuPolicy
     /// InvalidRoots: Included (v19 059/130: __for_each_tdp_mmu_root_yield_safe(kvm, root, range-&gt;slot-&gt;as_id, false): only_valid is false)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy UnmapGfnRange = new(
-        Name: "UnmapGfnRange",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.UnmapGfnRange,
         Title: "kvm_tdp_mmu_unmap_gfn_range() in v19: tdp_mmu_zap_leafs(..., zap_private && is_private_sp(root))",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

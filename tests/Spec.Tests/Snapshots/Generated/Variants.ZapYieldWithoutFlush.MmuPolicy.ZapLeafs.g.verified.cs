@@ -21,7 +21,7 @@ public static partial class MmuPolicy
     /// Yield: WithoutFlush (hypothetical: cond_resched without kvm_flush_remote_tlbs)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ZapLeafs = new(
-        Name: "ZapLeafs",
+        Operation: global::SpecKit.Mmu.Policy.MmuOperation.ZapLeafs,
         Title: "tdp_mmu_zap_leafs() yielding without a flush",
         Exists: true,
         Invocation: global::SpecKit.Mmu.Policy.Invocation.Standalone,

@@ -35,7 +35,7 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
     Then the fetch reports 0x5
     And the log matches the snapshot
 
-  Scenario Outline: KVM_CLEAR_DIRTY_LOG range rules: first page <first>, <count> pages
+  Scenario Outline: KVM_CLEAR_DIRTY_LOG range rules: first page <first>, <count> pages (<why>)
     Given a VM with 1 vCPU
     And manual dirty-log protection is enabled
     And memslot 0 maps 200 pages at gfn 0x0 with 4K host pages
@@ -43,13 +43,13 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
     Then KVM_CLEAR_DIRTY_LOG on memslot 0 from page <first> for <count> pages returns <result>
 
     Examples:
-      | first | count | result | why                                      |
-      | 0     | 64    | 0      | aligned, whole words                     |
-      | 128   | 72    | 0      | not a multiple of 64, but ends the slot  |
-      | 1     | 64    | -22    | first_page & 63                          |
-      | 0     | 100   | -22    | not a multiple of 64, not the slot's end |
-      | 192   | 64    | -22    | runs past the end of the slot            |
-      | 256   | 0     | -22    | first_page beyond the slot               |
+      | first | count | result  | why                                      |
+      | 0     | 64    | 0       | aligned, whole words                     |
+      | 128   | 72    | 0       | not a multiple of 64, but ends the slot  |
+      | 1     | 64    | -EINVAL | first_page & 63                          |
+      | 0     | 100   | -EINVAL | not a multiple of 64, not the slot's end |
+      | 192   | 64    | -EINVAL | runs past the end of the slot            |
+      | 256   | 0     | -EINVAL | first_page beyond the slot               |
 
   Scenario Outline: Collect and reset the dirty ring twice (<model>)
     Given a VM under the <model> model with 1 vCPU and a dirty ring of 4096 entries
@@ -69,14 +69,17 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
       | ClearDirtyRecordsDirty | "dirty ring without a vCPU"        |
 
   Scenario: A vCPU whose ring is soft-full exits to userspace until the ring is reset
-    Given a VM under the base model with 1 vCPU and a dirty ring of 80 entries
+    # The smallest ring is one page of entries (256); it is soft-full with 64 entries left
+    # (KVM_DIRTY_RING_RSVD_ENTRIES), after 192 pushes: kvm_dirty_ring_soft_full().
+    Given a VM under the base model with 1 vCPU and a dirty ring of 256 entries
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
     And dirty logging is enabled on memslot 0
-    When vCPU 0 writes gfns 0x0, 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0xa, 0xb, 0xc, 0xd, 0xe, 0xf
+    When vCPU 0 writes every gfn in [0x0, 0xc0)
     Then the dirty ring of vCPU 0 is soft-full
-    When vCPU 0 writes gfn 0x10
+    When vCPU 0 writes gfn 0x100
     Then vCPU 0 exited to userspace with KVM_EXIT_DIRTY_RING_FULL
     When the dirty rings are collected and reset
-    And vCPU 0 writes gfn 0x10
-    Then the checker reports nothing
-    And the log matches the snapshot
+    Then the fetch reports 0x0-0xbf
+    When vCPU 0 writes gfn 0x100
+    Then the dirty ring of vCPU 0 holds slot 0 offset 0x100 DIRTY
+    And the checker reports nothing

@@ -13,7 +13,8 @@ Feature: Keeping the SPTE of an unchanged gPTE loses no Accessed or Dirty update
   SyncPage2022 is the v6.2 loop, which rebuilt every SPTE with A cleared.
 
   Scenario Outline: The guest ages and cleans pages, then flushes its TLB (<model>)
-    Given a shadow-paging VM under the <model> model with 1 vCPU
+    Given a VM under the <model> model with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P W U A D
     And the guest maps gva 0x402000 to gpa 0x1002000 with PTE flags P W U A D
@@ -29,14 +30,14 @@ Feature: Keeping the SPTE of an unchanged gPTE loses no Accessed or Dirty update
     And the SPTE for gva 0x401000 is <written, unchanged>
     And the SPTE for gva 0x402000 is <written, D cleared>
     And the SPTE for gva 0x403000 is not present
-    And the shadow pages match the snapshot
+    And the SPTE tree matches the snapshot
     When vCPU 0 makes a user write to gva 0x402000
     Then the access completes after 1 fault into KVM
     And the Pte for gva 0x402000 has D set
     When vCPU 0 makes a user read to gva 0x403000
     Then the access completes after 1 fault into KVM
     And the Pte for gva 0x403000 has A set
-    And the shadow log matches the snapshot
+    And the log matches the snapshot
 
     Examples:
       | model        | read, unchanged | written, unchanged     | written, D cleared |

@@ -16,7 +16,8 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
   it, which the checker reports. The base model is the newest kernel; SyncSpteLai2022 is the patch.
 
   Scenario Outline: vCPU 1 makes the PTE writable while KVM injects vCPU 0's write #PF (<model>)
-    Given a shadow-paging VM under the <model> model with 2 vCPUs
+    Given a VM under the <model> model with 2 vCPUs on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P U A
     And vCPU 0 has made a user read to gva 0x400000
@@ -28,19 +29,21 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
     When vCPU 0 makes a user write to gva 0x400000
     Then the access completes after <exits> faults into KVM
     And vCPU 0 has taken 1 #PF
-    And the shadow log matches the snapshot
+    And the log matches the snapshot
 
     Examples:
       | model           | checker                                                   | exits |
-      | base            | the shadow checker reports nothing                        | 0     |
-      | SyncSpteLai2022 | the shadow checker reports "#PF left a stale translation" | 1     |
+      | base            | the checker reports nothing                        | 0     |
+      | SyncSpteLai2022 | the checker reports "#PF left a stale translation" | 1     |
 
   Scenario Outline: A !WRITABLE fault on an unsync page is refreshed by the fault path in both models (<model>)
     The guest makes the PTE writable and writes without INVLPG. The write hits the stale
     read-only SPTE and exits; FNAME(page_fault) walks the gPTE, now writable, and
     mmu_set_spte() rebuilds the SPTE. sync_spte is not involved.
 
-    Given a shadow-paging VM under the <model> model with 1 vCPU
+    Given a VM under the <model> model with 1 vCPU on shadow paging
+
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And vCPU 0 has made a user read to gva 0x400000
     And vCPU 0 has set W D in the Pte for gva 0x400000
@@ -59,7 +62,9 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
     keeps it read-only, which costs the next write an exit. Neither is wrong for the guest: the
     INVLPG was not needed, and no #PF was taken.
 
-    Given a shadow-paging VM under the <model> model with 1 vCPU
+    Given a VM under the <model> model with 1 vCPU on shadow paging
+
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And vCPU 0 has made a user read to gva 0x400000
     And vCPU 0 has set W D in the Pte for gva 0x400000
@@ -78,7 +83,9 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
     time: the page is unsync, the guest changes the gPTE without a flush, and INVLPG syncs the
     SPTE. An SPTE the sync keeps is unchanged; one it rebuilds has the gPTE's new access.
 
-    Given a shadow-paging VM under the <model> model with 1 vCPU
+    Given a VM under the <model> model with 1 vCPU on shadow paging
+
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags <gPTE>
     And the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P U A
     And vCPU 0 has made a <access> to gva 0x400000

@@ -9,7 +9,8 @@ Feature: Leaf page tables go unsync, and are synced on INVLPG, a TLB flush or a 
   unsync page under the root and write-protects it again (kvm_mmu_sync_roots -> mmu_sync_children).
 
   Scenario: The first store to a shadowed 4K table unsyncs it, and the next one does not exit
-    Given a shadow-paging VM with 1 vCPU
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And vCPU 0 has made a user read to gva 0x400000
     When vCPU 0 sets W D in the Pte for gva 0x400000
@@ -17,11 +18,12 @@ Feature: Leaf page tables go unsync, and are synced on INVLPG, a TLB flush or a 
     And the shadow page of the Pte table for gva 0x400000 is unsync
     When vCPU 0 clears W D in the Pte for gva 0x400000
     Then the access completes without a fault into KVM
-    And the shadow pages match the snapshot
-    And the shadow log matches the snapshot
+    And the SPTE tree matches the snapshot
+    And the log matches the snapshot
 
   Scenario: Until INVLPG the vCPU may still use the old translation; INVLPG syncs it
-    Given a shadow-paging VM with 1 vCPU
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P W U A D
     And vCPU 0 has made a user write to gva 0x400000
     And vCPU 0 has cleared P in the Pte for gva 0x400000
@@ -32,10 +34,11 @@ Feature: Leaf page tables go unsync, and are synced on INVLPG, a TLB flush or a 
     Then the SPTE for gva 0x400000 is not present
     When vCPU 0 makes a user read to gva 0x400000
     Then the guest takes a #PF with error code U
-    And the shadow log matches the snapshot
+    And the log matches the snapshot
 
   Scenario: A CR3 load syncs every unsync page and write-protects it again
-    Given a shadow-paging VM with 1 vCPU
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
     And the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P U A
     And vCPU 0 has made a user read to gva 0x400000
@@ -49,4 +52,4 @@ Feature: Leaf page tables go unsync, and are synced on INVLPG, a TLB flush or a 
     When vCPU 0 sets P in the Pte for gva 0x401000
     Then the access completes after 1 fault into KVM
     And the shadow page of the Pte table for gva 0x400000 is unsync
-    And the shadow log matches the snapshot
+    And the log matches the snapshot

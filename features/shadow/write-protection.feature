@@ -8,7 +8,8 @@ Feature: Shadowed guest page tables are write-protected; stores to them unsync t
   (detect_write_flooding): KVM zaps the shadow page, and the table is no longer protected.
 
   Background:
-    Given a shadow-paging VM with 1 vCPU
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P W U A D
     And vCPU 0 has made a user read to gva 0x400000
 
@@ -21,7 +22,7 @@ Feature: Shadowed guest page tables are write-protected; stores to them unsync t
     And the Pte table for gva 0x400000 is untracked
     And the direct-map SPTE for the Pde table of gva 0x400000 is P A HOST-W
     And the direct-map SPTE for the Pte table of gva 0x400000 is P A HOST-W
-    And the shadow pages match the snapshot
+    And the SPTE tree matches the snapshot
 
   Scenario: A store to a page directory is emulated and zaps the SPTE that shadowed the entry
     When vCPU 0 rewrites the Pde for gva 0x400000 unchanged
@@ -29,7 +30,7 @@ Feature: Shadowed guest page tables are write-protected; stores to them unsync t
     And the Pde table for gva 0x400000 is write-tracked
     When vCPU 0 makes a user read to gva 0x400000
     Then the access completes after 1 fault into KVM
-    And the shadow log matches the snapshot
+    And the log matches the snapshot
 
   Scenario: Three emulated stores in a row to a page directory unprotect it
     When vCPU 0 rewrites the Pde for gva 0x400000 unchanged
@@ -41,4 +42,4 @@ Feature: Shadowed guest page tables are write-protected; stores to them unsync t
     Then the access completes after 1 fault into KVM
     When vCPU 0 rewrites the Pde for gva 0x400000 unchanged
     Then the access completes without a fault into KVM
-    And the shadow log matches the snapshot
+    And the log matches the snapshot

@@ -56,13 +56,17 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor NonAsciiName = Error("SPEC023", "Name that only looks like ASCII", "'{0}' ({1}) contains {2}: names are ASCII letters, digits and '_', so two names that look alike are the same name");
 
-    public static readonly DiagnosticDescriptor EmptySpecFile = new("SPEC024", "Empty spec file", "{0} declares nothing: add a Layout, Constants, Walker or Operation block, or delete the file", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+    public static readonly DiagnosticDescriptor EmptySpecFile = new("SPEC024", "Empty spec file", "{0} declares nothing: add a Layout, Constants, Format, Walker or Operation block, or delete the file", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor InvalidUtf8 = Error("SPEC025", "Invalid UTF-8", "{0} is not valid UTF-8 at line {1}, column {2} (the compiler read it as U+FFFD): save the file as UTF-8");
 
     public static readonly DiagnosticDescriptor UnknownOperation = Error("SPEC040", "Unknown operation", "Operation {0} is not an operation the runtime runs; the operations are {1}");
 
     public static readonly DiagnosticDescriptor MissingOperation = Error("SPEC041", "Missing operation", "The spec declares no Operation {0}, which the runtime runs: add an 'Operation {0} \"title\"' block with its policy (the runtime's operations are {1})");
+
+    public static readonly DiagnosticDescriptor UnknownFormatName = Error("SPEC042", "Unknown SPTE format name", "{0} is not one of the runtime's SPTE {1}; they are {2}");
+
+    public static readonly DiagnosticDescriptor MissingFormatItem = Error("SPEC043", "Missing SPTE format item", "{0} does not give {1}, which the runtime reads: add it with its citation");
 
     public static readonly DiagnosticDescriptor InternalError = Error("SPEC099", "Spec generator internal error", "The spec generator failed while {0}: {1}. This is a bug in SpecKit; the spec was not changed.");
 
@@ -95,6 +99,8 @@ internal static class Diagnostics
         "SPEC025" => InvalidUtf8,
         "SPEC040" => UnknownOperation,
         "SPEC041" => MissingOperation,
+        "SPEC042" => UnknownFormatName,
+        "SPEC043" => MissingFormatItem,
         _ => InternalError,
     };
 

@@ -21,6 +21,7 @@ internal static partial class SpecEmitter
         OperationUnit operation => EmitOperation(operation),
         PolicyIndexUnit policies => EmitPolicyIndex(policies),
         ModelIndexUnit index => EmitModelIndex(index),
+        FormatsUnit formats => EmitFormats(formats),
         _ => throw new System.InvalidOperationException($"no emitter for {unit.GetType().Name}"),
     };
 
@@ -96,6 +97,7 @@ internal static partial class SpecEmitter
         w.Line("    Name,");
         w.Line("    Description,");
         w.Line("    MmuPolicy.Rules,");
+        w.Line($"    Formats: [{string.Join(", ", unit.Formats.Select(f => "SpteFormats." + f))}],");
         w.Line("    Layouts:");
         w.Line("    [");
         foreach (var layout in unit.Layouts)
@@ -124,6 +126,40 @@ internal static partial class SpecEmitter
         w.Line("    ]);");
     }
 
+    /// <summary>
+    /// Each SPTE format's masks as the runtime's SpteMasks, one argument per spte.c global, each
+    /// with the expression and citation it comes from.
+    /// </summary>
+    private static string EmitFormats(FormatsUnit unit)
+    {
+        var w = Header(unit.Model, "spec/**/*.layout", "The SPTE formats' masks");
+        w.Line("/// <summary>The shadow_*_mask values of each SPTE format, as spte.c sets them for the host's MMU.</summary>");
+        using (w.Block("public static partial class SpteFormats"))
+        {
+            var first = true;
+            foreach (var format in unit.Formats)
+            {
+                if (!first)
+                {
+                    w.Line();
+                }
+
+                first = false;
+                w.Line($"/// <summary>{Xml(format.Title)} ({format.Origin}).</summary>");
+                w.Line($"public static readonly global::SpecKit.Mmu.X86.SpteMasks {format.Name} = new(");
+                w.Line($"    global::SpecKit.Mmu.X86.SpteFormat.{format.Name},");
+                for (var i = 0; i < format.Masks.Count; i++)
+                {
+                    var mask = format.Masks[i];
+                    w.Line($"    // {mask.Expression}  ({mask.Source}; {mask.Origin})");
+                    w.Line($"    {mask.Name}: {Hex(mask.Value)}{(i == format.Masks.Count - 1 ? ");" : ",")}");
+                }
+            }
+        }
+
+        return w.ToString();
+    }
+
     /// <summary>The registry of every model the spec declares: the base first, then the variants by name.</summary>
     private static string EmitModelIndex(ModelIndexUnit unit)
     {
@@ -139,9 +175,6 @@ internal static partial class SpecEmitter
             }
 
             w.Line("];");
-            w.Line();
-            w.Line("/// <summary>The models' names as one alternation, for a step's parameter type: <c>base|RemovedSpte|...</c>.</summary>");
-            w.Line($"public const string NamePattern = {Literal(string.Join("|", unit.Models.Select(m => m.Variant ?? "base")))};");
         }
 
         return w.ToString();

@@ -19,6 +19,7 @@ internal sealed class SpecParser
     private readonly List<DiagnosticInfo> _diagnostics = [];
     private readonly List<LayoutDecl> _layouts = [];
     private readonly List<ConstantsDecl> _constants = [];
+    private readonly List<ConstantsDecl> _formats = [];
     private readonly List<WalkerDecl> _walkers = [];
     private readonly List<OperationDecl> _operations = [];
     private VariantHeader? _variant;
@@ -43,6 +44,7 @@ internal sealed class SpecParser
             parser._constants.ToEquatableArray(),
             parser._walkers.ToEquatableArray(),
             parser._operations.ToEquatableArray(),
+            parser._formats.ToEquatableArray(),
             parser._diagnostics.ToEquatableArray());
     }
 
@@ -64,7 +66,7 @@ internal sealed class SpecParser
     /// <summary>A file that declares nothing is most often a file whose content went elsewhere: a warning, not silence.</summary>
     private void CheckDeclaresSomething()
     {
-        if (_layouts.Count + _constants.Count + _walkers.Count + _operations.Count == 0 && _diagnostics.Count == 0)
+        if (_layouts.Count + _constants.Count + _formats.Count + _walkers.Count + _operations.Count == 0 && _diagnostics.Count == 0)
         {
             Report(Diagnostics.EmptySpecFile, SourceSpan.At(_path, 0, 0, 0, 0), _variant is null ? SpecValidator.DisplayPath(_path) : $"{SpecValidator.DisplayPath(_path)} (Variant {_variant.Name})");
         }
@@ -111,7 +113,10 @@ internal sealed class SpecParser
                     ParseLayout(line, lines, ref i);
                     break;
                 case "Constants":
-                    ParseConstants(line, lines, ref i);
+                    ParseConstants(line, lines, ref i, "Constants", "Value", _constants);
+                    break;
+                case "Format":
+                    ParseConstants(line, lines, ref i, "Format", "Mask", _formats);
                     break;
                 case "Walker":
                     ParseWalker(line, lines, ref i);
@@ -119,7 +124,7 @@ internal sealed class SpecParser
                 case "Operation":
                     ParseOperation(line, lines, ref i);
                     break;
-                case "EndLayout" or "EndConstants" or "EndWalker" or "EndEnum" or "EndOperation":
+                case "EndLayout" or "EndConstants" or "EndWalker" or "EndEnum" or "EndOperation" or "EndFormat":
                     Report(Diagnostics.UnexpectedEnd, keyword, keyword.Text, keyword.Text.Substring(3) + " block");
                     break;
                 default:
@@ -128,14 +133,14 @@ internal sealed class SpecParser
                         keyword,
                         keyword.Text,
                         IsBlockMember(keyword.Text)
-                            ? "outside a block: it belongs inside a Layout, Constants, Walker or Operation block"
-                            : "at the top level: expected Layout, Constants, Walker, Operation or Variant");
+                            ? "outside a block: it belongs inside a Layout, Constants, Format, Walker or Operation block"
+                            : "at the top level: expected Layout, Constants, Format, Walker, Operation or Variant");
                     break;
             }
         }
     }
 
-    private static bool IsBlockMember(string keyword) => keyword is "Field" or "Enum" or "Reserved" or "Ignored" or "Value"
+    private static bool IsBlockMember(string keyword) => keyword is "Field" or "Enum" or "Reserved" or "Ignored" or "Value" or "Mask"
         or "PageShift" or "LevelBits" or "RootLevels" or "Present" or "Huge" or "Address" or "Iterator" or "Level";
 
     private void ParseVariant(Line line)
@@ -240,7 +245,7 @@ internal sealed class SpecParser
                 break;
             }
 
-            if (first.Text is "EndLayout" or "Field" or "Enum" or "Reserved" or "Ignored" or "Layout" or "Constants" or "Walker" or "Operation")
+            if (first.Text is "EndLayout" or "Field" or "Enum" or "Reserved" or "Ignored" or "Layout" or "Constants" or "Format" or "Walker" or "Operation")
             {
                 i--;
                 break;
@@ -267,18 +272,23 @@ internal sealed class SpecParser
         return field is null ? null : field with { Members = members.ToEquatableArray() };
     }
 
-    private void ParseConstants(Line header, List<Line> lines, ref int i)
+    /// <summary>
+    /// A block of named values: <c>Constants Name "title"</c> with <c>Value NAME = expr "source"</c>
+    /// lines, or <c>Format Name "title"</c> with <c>Mask NAME = expr "source"</c> lines (an SPTE
+    /// format's shadow_*_mask values), each closed by its End keyword.
+    /// </summary>
+    private void ParseConstants(Line header, List<Line> lines, ref int i, string kind, string member, List<ConstantsDecl> into)
     {
-        var (hasName, name, title) = ReadHeader(header, "a Constants block", "Constants");
-        var context = "Constants " + (hasName ? name : "?");
+        var (hasName, name, title) = ReadHeader(header, $"a {kind} block", kind);
+        var context = kind + " " + (hasName ? name : "?");
         var values = new List<ValueDecl>();
-        ReadBlock(header, lines, ref i, context, "EndConstants", (Line line, List<Line> _, ref int _) =>
+        ReadBlock(header, lines, ref i, context, "End" + kind, (Line line, List<Line> _, ref int _) =>
         {
-            if (line.Tokens[0].Text != "Value")
+            if (line.Tokens[0].Text != member)
             {
-                Unknown(line.Tokens[0], $"in {context}: expected Value or EndConstants");
+                Unknown(line.Tokens[0], $"in {context}: expected {member} or End{kind}");
             }
-            else if (ParseValue(line, context) is { } value)
+            else if (ParseValue(line, context, member) is { } value)
             {
                 values.Add(value);
             }
@@ -286,12 +296,12 @@ internal sealed class SpecParser
 
         if (hasName)
         {
-            _constants.Add(new ConstantsDecl(name, title, Span(header.Tokens[1]), values.ToEquatableArray()));
+            into.Add(new ConstantsDecl(name, title, Span(header.Tokens[1]), values.ToEquatableArray()));
         }
     }
 
-    /// <summary><c>Value NAME = expr "source"</c>.</summary>
-    private ValueDecl? ParseValue(Line line, string context)
+    /// <summary><c>Value NAME = expr "source"</c> (or <c>Mask NAME = ...</c> in a Format block).</summary>
+    private ValueDecl? ParseValue(Line line, string context, string member)
     {
         if (!ExpectName(line, 1, $"a value in {context}", out var name))
         {
@@ -300,7 +310,7 @@ internal sealed class SpecParser
 
         if (line.Tokens.Count < 3 || line.Tokens[2].Text != "=")
         {
-            Report(Diagnostics.Syntax, line.Tokens.Count > 2 ? line.Tokens[2] : line.Tokens[1], $"Value {name} expects '=' and an expression, e.g. Value {name} = bit(63) | 0x5a0 \"spte.h\"");
+            Report(Diagnostics.Syntax, line.Tokens.Count > 2 ? line.Tokens[2] : line.Tokens[1], $"{member} {name} expects '=' and an expression, e.g. {member} {name} = bit(63) | 0x5a0 \"spte.h\"");
             return null;
         }
 
@@ -309,13 +319,13 @@ internal sealed class SpecParser
         var exprEnd = source is null ? line.Tokens.Count : last;
         if (exprEnd <= 3)
         {
-            Report(Diagnostics.Syntax, line.Tokens[2], $"Value {name} has no expression after '='");
+            Report(Diagnostics.Syntax, line.Tokens[2], $"{member} {name} has no expression after '='");
             return null;
         }
 
         if (source is null)
         {
-            Report(Diagnostics.MissingSource, line.Tokens[1], "Value " + name);
+            Report(Diagnostics.MissingSource, line.Tokens[1], member + " " + name);
         }
 
         var start = line.Tokens[3].Start;
@@ -402,7 +412,7 @@ internal sealed class SpecParser
         }
     }
 
-    private static readonly HashSet<string> TopLevelKeywords = ["Layout", "Constants", "Walker", "Operation", "Variant"];
+    private static readonly HashSet<string> TopLevelKeywords = ["Layout", "Constants", "Format", "Walker", "Operation", "Variant"];
 
     private delegate void BlockLine(Line line, List<Line> lines, ref int next);
 

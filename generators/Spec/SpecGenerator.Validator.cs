@@ -49,13 +49,14 @@ internal sealed class SpecValidator
         var constants = Collect(baseDocs.SelectMany(d => d.Constants), c => c.Name, c => c.Span, "Constants");
         var walkers = Collect(baseDocs.SelectMany(d => d.Walkers), w => w.Name, w => w.Span, "Walker");
         var operations = Collect(baseDocs.SelectMany(d => d.Operations), o => o.Name, o => o.Span, "Operation");
+        var formats = Collect(baseDocs.SelectMany(d => d.Formats), f => f.Name, f => f.Span, "Format");
         CheckValueNamesUnique(constants.Values);
         CheckVariantNames(documents);
         CheckOperationNames(operations);
 
         var units = new List<EmitUnit>();
         var baseModel = new ModelId(BaseNamespace, null, "The newest kernel's behaviour");
-        units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, operations, baseDocs));
+        units.AddRange(ResolveModel(baseModel, layouts, constants, walkers, operations, formats, baseDocs));
 
         var variants = documents.Where(d => d.Variant is not null).GroupBy(d => d.Variant!.Name, StringComparer.Ordinal).ToList();
         units.Add(new ModelNamesUnit(baseModel, variants.Select(g => g.Key).OrderBy(n => n, StringComparer.Ordinal).ToEquatableArray()));
@@ -68,6 +69,7 @@ internal sealed class SpecValidator
             var vConstants = new Dictionary<string, ConstantsDecl>(constants, StringComparer.Ordinal);
             var vWalkers = new Dictionary<string, WalkerDecl>(walkers, StringComparer.Ordinal);
             var vOperations = new Dictionary<string, OperationDecl>(operations, StringComparer.Ordinal);
+            var vFormats = new Dictionary<string, ConstantsDecl>(formats, StringComparer.Ordinal);
             var overridden = new Dictionary<string, SourceSpan>(StringComparer.Ordinal);
             _variant = new VariantContext(header, docs.Select(d => d.Path));
 
@@ -100,35 +102,11 @@ internal sealed class SpecValidator
                     }
                 }
 
-                foreach (var block in doc.Constants)
-                {
-                    if (!vConstants.TryGetValue(block.Name, out var baseBlock))
-                    {
-                        Report(Diagnostics.OverrideMissing, block.Span, header.Name, "Constants " + block.Name);
-                        continue;
-                    }
-
-                    // A variant's Constants block changes the values it names and keeps the rest.
-                    var values = baseBlock.Values.ToList();
-                    foreach (var value in block.Values)
-                    {
-                        var index = values.FindIndex(v => v.Name == value.Name);
-                        if (index < 0)
-                        {
-                            Report(Diagnostics.OverrideMissing, value.Span, header.Name, $"Value {value.Name} in Constants {block.Name}");
-                        }
-                        else if (NotOverriddenTwice("Value " + value.Name, value.Span, overridden))
-                        {
-                            _variant.Relocations[values[index].Span] = value.Span;
-                            values[index] = value;
-                        }
-                    }
-
-                    vConstants[block.Name] = baseBlock with { Values = values.ToEquatableArray() };
-                }
+                OverrideValues(header, doc.Constants, vConstants, "Constants", "Value", overridden);
+                OverrideValues(header, doc.Formats, vFormats, "Format", "Mask", overridden);
             }
 
-            units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, vOperations, docs.Concat(baseDocs).ToList()));
+            units.AddRange(ResolveModel(model, vLayouts, vConstants, vWalkers, vOperations, vFormats, docs.Concat(baseDocs).ToList()));
             _variant = null;
         }
 
@@ -192,6 +170,36 @@ internal sealed class SpecValidator
         }
     }
 
+    /// <summary>A variant's Constants or Format block changes the values it names and keeps the rest.</summary>
+    private void OverrideValues(VariantHeader header, EquatableArray<ConstantsDecl> blocks, Dictionary<string, ConstantsDecl> into, string kind, string member, Dictionary<string, SourceSpan> overridden)
+    {
+        foreach (var block in blocks)
+        {
+            if (!into.TryGetValue(block.Name, out var baseBlock))
+            {
+                Report(Diagnostics.OverrideMissing, block.Span, header.Name, $"{kind} {block.Name}");
+                continue;
+            }
+
+            var values = baseBlock.Values.ToList();
+            foreach (var value in block.Values)
+            {
+                var index = values.FindIndex(v => v.Name == value.Name);
+                if (index < 0)
+                {
+                    Report(Diagnostics.OverrideMissing, value.Span, header.Name, $"{member} {value.Name} in {kind} {block.Name}");
+                }
+                else if (NotOverriddenTwice($"{kind} {block.Name} {member} {value.Name}", value.Span, overridden))
+                {
+                    _variant!.Relocations[values[index].Span] = value.Span;
+                    values[index] = value;
+                }
+            }
+
+            into[block.Name] = baseBlock with { Values = values.ToEquatableArray() };
+        }
+    }
+
     private static bool IsRuntimeOperation(string name) => Array.IndexOf(PolicyKeys.Operations, name) >= 0;
 
     private void Override<T>(VariantHeader header, Dictionary<string, T> items, string name, T item, SourceSpan span, string kind, Dictionary<string, SourceSpan> overridden)
@@ -224,6 +232,7 @@ internal sealed class SpecValidator
         Dictionary<string, ConstantsDecl> constants,
         Dictionary<string, WalkerDecl> walkers,
         Dictionary<string, OperationDecl> operations,
+        Dictionary<string, ConstantsDecl> formats,
         List<SpecDocument> documents)
     {
         // Layouts are checked once per declaration, not once per model that shares them.
@@ -289,10 +298,84 @@ internal sealed class SpecValidator
             yield return new PolicyIndexUnit(model, PolicyKeys.Operations.Where(policies.Contains).ToEquatableArray());
         }
 
+        var resolvedFormats = CheckFormats(formats, layouts, constants, required: operations.Count > 0);
+        if (resolvedFormats.Count > 0)
+        {
+            yield return new FormatsUnit(model, resolvedFormats.ToEquatableArray());
+        }
+
         var shapes = resolvedLayouts.Values.Select(l => new LayoutShape(
             l.Name,
             l.Fields.Where(f => f.Kind is FieldKind.Field or FieldKind.Enum).Select(f => new FieldShape(f.Name, f.Hi, f.Lo, f.Members)).ToEquatableArray()));
-        yield return new ModelInfoUnit(model, files, shapes.ToEquatableArray(), constantNames.ToEquatableArray(), HasRules: operations.Count > 0);
+        yield return new ModelInfoUnit(model, files, shapes.ToEquatableArray(), constantNames.ToEquatableArray(), resolvedFormats.Select(f => f.Name).ToEquatableArray(), HasRules: operations.Count > 0);
+    }
+
+    /// <summary>
+    /// The SPTE formats the runtime builds (its SpteFormat enum), each giving every SpteMask: an
+    /// unknown name is SPEC042 at its line, a format or mask left out SPEC043. A spec with
+    /// policies runs the runtime, so it must give every format; a layout-only spec need not.
+    /// Each format's masks are evaluated in this model, so they follow a variant's layouts.
+    /// </summary>
+    private List<FormatModel> CheckFormats(Dictionary<string, ConstantsDecl> formats, Dictionary<string, LayoutDecl> layouts, Dictionary<string, ConstantsDecl> constants, bool required)
+    {
+        var resolved = new List<FormatModel>();
+        var masks = Enum.GetNames(typeof(RuntimeValues.SpteMask));
+        var names = Enum.GetNames(typeof(RuntimeValues.SpteFormat));
+        foreach (var format in formats.Values.OrderBy(f => Array.IndexOf(names, f.Name)))
+        {
+            if (Array.IndexOf(names, format.Name) < 0)
+            {
+                Report(Diagnostics.UnknownFormatName, format.Span, "Format " + format.Name, "formats", string.Join(", ", names));
+                continue;
+            }
+
+            var ok = true;
+            var values = new List<ValueModel>();
+            var evaluator = new ValueEvaluator(this, layouts, constants);
+            foreach (var mask in format.Values)
+            {
+                if (Array.IndexOf(masks, mask.Name) < 0)
+                {
+                    Report(Diagnostics.UnknownFormatName, mask.Span, $"Mask {mask.Name} in Format {format.Name}", "masks", string.Join(", ", masks));
+                    ok = false;
+                }
+                else if (values.Any(v => v.Name == mask.Name))
+                {
+                    Report(Diagnostics.Duplicate, mask.Span, $"Mask {mask.Name} of Format {format.Name}", format.Values.First(v => v.Name == mask.Name).Span.Display);
+                    ok = false;
+                }
+                else if (evaluator.Evaluate(mask) is { } value && mask.Source is not null)
+                {
+                    values.Add(new ValueModel(mask.Name, value, mask.Text, mask.Source, Origin(mask.Span)));
+                }
+                else
+                {
+                    ok = false;
+                }
+            }
+
+            foreach (var missing in masks.Where(m => format.Values.All(v => v.Name != m)))
+            {
+                Report(Diagnostics.MissingFormatItem, format.Span, $"Format {format.Name}", "Mask " + missing);
+                ok = false;
+            }
+
+            if (ok)
+            {
+                resolved.Add(new FormatModel(format.Name, format.Title, Origin(format.Span), masks.Select(m => values.First(v => v.Name == m)).ToEquatableArray()));
+            }
+        }
+
+        if (required && formats.Count > 0)
+        {
+            var first = formats.Values.OrderBy(f => f.Span.Path, StringComparer.Ordinal).ThenBy(f => f.Span.Start).First();
+            foreach (var missing in names.Where(n => !formats.ContainsKey(n)))
+            {
+                Report(Diagnostics.MissingFormatItem, first.Span, "the spec", "Format " + missing);
+            }
+        }
+
+        return resolved;
     }
 
     private OperationModel? CheckOperation(OperationDecl operation)

@@ -72,7 +72,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var info = DiagnosticInfo.Create(Diagnostics.InternalError, SourceSpan.At(path, 0, 0, 0, 0), $"parsing {SpecValidator.DisplayPath(path)}", $"{e.GetType().Name} in {e.TargetSite?.Name}: {e.Message}");
-            return new SpecDocument(path, null, EquatableArray<LayoutDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, EquatableArray<WalkerDecl>.Empty, EquatableArray<OperationDecl>.Empty, new[] { info }.ToEquatableArray());
+            return new SpecDocument(path, null, EquatableArray<LayoutDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, EquatableArray<WalkerDecl>.Empty, EquatableArray<OperationDecl>.Empty, EquatableArray<ConstantsDecl>.Empty, new[] { info }.ToEquatableArray());
         }
     }
 

@@ -11,9 +11,14 @@ public sealed record SpecModelInfo(
     string Name,
     string Description,
     MmuRules Rules,
+    IReadOnlyList<X86.SpteMasks> Formats,
     IReadOnlyList<LayoutInfo> Layouts,
     IReadOnlyList<NamedValue> Values)
 {
+    /// <summary>The masks of SPTE format <paramref name="format"/> in this model (spec/layouts/spte-masks.layout).</summary>
+    public X86.SpteMasks Masks(X86.SpteFormat format) =>
+        Formats.FirstOrDefault(f => f.Format == format) ?? throw new InvalidOperationException($"model '{Name}' declares no Format {format}");
+
     /// <summary>The layout <paramref name="name"/> of this model.</summary>
     public LayoutInfo Layout(string name) =>
         Layouts.FirstOrDefault(l => l.Name == name)
@@ -83,7 +88,7 @@ public sealed record EnumMemberInfo(string Name, ulong Value);
 /// <summary>A named value of a Constants block.</summary>
 public sealed record NamedValue(string Block, string Name, ulong Value);
 
-/// <summary>The registry of models (<see cref="All"/> and <see cref="NamePattern"/> are generated from spec/).</summary>
+/// <summary>The registry of models (<see cref="All"/> is generated from spec/, as are the names in <see cref="SpecModelNames"/>).</summary>
 public static partial class SpecModels
 {
     public static SpecModelInfo Base => All[0];

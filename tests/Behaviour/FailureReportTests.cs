@@ -20,22 +20,23 @@ public class FailureReportTests
     {
         using var context = Context();
         var run = new ScenarioRun(context);
-        var steps = context.Get<KvmSteps>();
+        var steps = context.Get<VmSteps>();
+        var log = context.Get<DirtyLogSteps>();
         run.Step("Given", "a VM under the ClearDirtyRecordsDirty model with 1 vCPU", 2, () => steps.AVmUnder("ClearDirtyRecordsDirty", 1));
         run.Step("And", "memslot 0 maps 512 pages at gfn 0x0 with 4K host pages", 3, () => steps.AMemslot(0, 512, 0, 1));
         run.Step("And", "dirty logging is enabled on memslot 0", 4, () => steps.EnableLogging(0));
-        run.Step("When", "vCPU 0 writes gfns 0x10", 5, () => steps.WritesMany(0, "0x10"));
-        run.Step("And", "the dirty log of memslot 0 is fetched", 6, () => steps.Fetch(0));
-        run.Step("And", "the dirty log of memslot 0 is fetched again", 7, () => steps.Fetch(0));
-        run.Step("Then", "the fetch reports none", 8, () => steps.FetchReports("none"));
-        run.Hook("KvmSteps.NoUnclaimedViolations", after: true, steps.NoUnclaimedViolations);
+        run.Step("When", "vCPU 0 writes gfns 0x10", 5, () => steps.WritesMany(0, [0x10]));
+        run.Step("And", "the dirty log of memslot 0 is fetched", 6, () => log.Fetch(0));
+        run.Step("And", "the dirty log of memslot 0 is fetched again", 7, () => log.Fetch(0));
+        run.Step("Then", "the fetch reports none", 8, () => log.FetchReports("none"));
+        run.Hook("VmSteps.NoUnclaimedViolations", after: true, steps.NoUnclaimedViolations);
 
         var report = Assert.Throws<ScenarioFailedException>(run.Complete).Message.Replace("\r\n", "\n");
 
-        Assert.Contains("State of KvmWorld at the end of the scenario:\n  model: ClearDirtyRecordsDirty\n  the SPTE tree:\n", report, StringComparison.Ordinal);
-        Assert.Contains(context.Get<KvmWorld>().Kvm.DescribeSptes().Split('\n')[0], report, StringComparison.Ordinal);
+        Assert.Contains("State of VmWorld at the end of the scenario:\n  model: ClearDirtyRecordsDirty\n  the SPTEs (TdpEpt):\n", report, StringComparison.Ordinal);
+        Assert.Contains(context.Get<VmWorld>().Kvm.DescribeSptes().Split('\n')[0], report, StringComparison.Ordinal);
         Assert.Contains("  the log:\n", report, StringComparison.Ordinal);
-        Assert.Contains("FAILED  Hook KvmSteps.NoUnclaimedViolations", report, StringComparison.Ordinal);
+        Assert.Contains("FAILED  Hook VmSteps.NoUnclaimedViolations", report, StringComparison.Ordinal);
         var breaches = report.Split("dirty page reported twice").Length - 1;
         Assert.True(breaches == 1, $"the breach is named {breaches} times:\n{report}");
     }
@@ -45,15 +46,15 @@ public class FailureReportTests
     {
         using var context = Context();
         context.Register(new ModelSwitch(context, "ClearDirtyRecordsDirty"));
-        var steps = context.Get<KvmSteps>();
+        var steps = context.Get<VmSteps>();
         steps.AVm(1);
-        Assert.Equal("ClearDirtyRecordsDirty", context.Get<KvmWorld>().Kvm.Rules.Model);
+        Assert.Equal("ClearDirtyRecordsDirty", context.Get<VmWorld>().Kvm.Rules.Model);
         Assert.Equal("ClearDirtyRecordsDirty", context.ComparedModel);
 
         using var named = Context();
         named.Register(new ModelSwitch(named, "ClearDirtyRecordsDirty"));
-        named.Get<ShadowSteps>().AVmUnder("SyncPage2022", 1);
-        Assert.Equal("SyncPage2022", named.Get<ShadowWorld>().Vm.Rules.Model);
+        named.Get<VmSteps>().AVmUnderOn("SyncPage2022", 1, SpecKit.Mmu.X86.MmuKind.Shadow);
+        Assert.Equal("SyncPage2022", named.Get<VmWorld>().Kvm.Rules.Model);
         Assert.Null(named.ComparedModel);
     }
 }

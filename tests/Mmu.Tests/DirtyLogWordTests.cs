@@ -8,43 +8,44 @@ public class DirtyLogWordTests
     [Fact]
     public void A_fully_dirty_word_is_reported_and_every_written_page_is_write_protected_again()
     {
-        var kvm = new Kvm.Kvm(MmuPolicy.Rules);
+        var kvm = new Kvm.Kvm(SpecModels.Base);
         var vcpu = kvm.CreateVcpu();
-        kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1);
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1));
         for (ulong gfn = 64; gfn < 128; gfn++)
         {
             kvm.Access(vcpu, gfn, AccessKind.Write);
         }
 
         // A hole in the word: gfn 200's table entry was never faulted in and must stay non-present.
-        var log = kvm.GetDirtyLog(0);
+        Assert.Equal(0, kvm.GetDirtyLog(0, out var log));
         Assert.Equal(ulong.MaxValue, log[1]);
         for (ulong gfn = 64; gfn < 128; gfn++)
         {
-            var spte = new EptSpte(kvm.Mmu.LeafFor(gfn)!.Value.Spte);
+            var spte = new EptSpte(kvm.Tdp!.LeafFor(gfn)!.Value.Spte);
             Assert.False(spte.Writable);
             Assert.True(spte.MmuWritable);
         }
 
-        Assert.Equal(0UL, kvm.GetDirtyLog(0)[1]);
+        Assert.Equal(0, kvm.GetDirtyLog(0, out var again));
+        Assert.Equal(0UL, again[1]);
         Assert.Empty(kvm.Violations);
     }
 
     [Fact]
     public void A_fully_set_mask_leaves_entries_that_are_not_present_alone()
     {
-        var kvm = new Kvm.Kvm(MmuPolicy.Rules);
+        var kvm = new Kvm.Kvm(SpecModels.Base);
         var vcpu = kvm.CreateVcpu();
-        kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1);
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1));
         kvm.Access(vcpu, 70, AccessKind.Write);
-        var written = kvm.Mmu.LeafFor(70)!.Value.Spte;
+        var written = kvm.Tdp!.LeafFor(70)!.Value.Spte;
 
-        kvm.Mmu.ClearDirtyPtMasked(64, ulong.MaxValue);
+        kvm.Tdp!.ClearDirtyPtMasked(64, ulong.MaxValue);
 
-        Assert.Equal(written & ~EptSpte.WritableMask, kvm.Mmu.LeafFor(70)!.Value.Spte);
+        Assert.Equal(written & ~EptSpte.WritableMask, kvm.Tdp!.LeafFor(70)!.Value.Spte);
         for (ulong gfn = 64; gfn < 128; gfn++)
         {
-            Assert.True(gfn == 70 || kvm.Mmu.LeafFor(gfn) is null);
+            Assert.True(gfn == 70 || kvm.Tdp!.LeafFor(gfn) is null);
         }
 
         // Entries that were never faulted in still hold SHADOW_NONPRESENT_VALUE.

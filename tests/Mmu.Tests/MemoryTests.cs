@@ -14,7 +14,7 @@ public class MemoryTests
     public void Mapping_1_GiB_at_4K_costs_at_most_8_5_bytes_a_page_of_MMU_structures()
     {
         const ulong pages = 1UL << 18;
-        var kvm = new Kvm.Kvm(MmuPolicy.Rules) { CheckEveryOperation = false };
+        var kvm = new Kvm.Kvm(SpecModels.Base) { CheckEveryOperation = false };
         var vcpu = kvm.CreateVcpu();
         kvm.CreateMemslot(0, 0, pages, MemslotFlags.None, hostLevel: 1);
 
@@ -22,14 +22,14 @@ public class MemoryTests
         var fixedFaults = 0;
         for (ulong gfn = 0; gfn < pages; gfn++)
         {
-            fixedFaults += kvm.PageFault(vcpu, gfn, SpecKit.Mmu.Kvm.AccessKind.Read) == SpecKit.Mmu.Tdp.PageFaultResult.Fixed ? 1 : 0;
+            fixedFaults += kvm.Tdp!.PageFault(vcpu, gfn, SpecKit.Mmu.Kvm.AccessKind.Read) == SpecKit.Mmu.Tdp.PageFaultResult.Fixed ? 1 : 0;
         }
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal((int)pages, fixedFaults);
 
         // Page tables: one array of 512 entries each (plus the array header), as the store keeps them.
-        var tableBytes = kvm.Mmu.Tables.LiveTables * ((512 * sizeof(ulong)) + 24);
+        var tableBytes = kvm.Tdp!.Tables.LiveTables * ((512 * sizeof(ulong)) + 24);
         var perPage = (double)tableBytes / pages;
         Assert.True(perPage <= 8.5, $"{perPage:F3} bytes of page tables per mapped page");
 

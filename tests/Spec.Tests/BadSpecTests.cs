@@ -44,7 +44,7 @@ public class BadSpecTests
     {
         var names = FileNames();
         Assert.True(names.Count >= 20, $"only {names.Count} malformed specs");
-        Assert.Empty(Snapshot.Unclaimed(Dir, names.Select(Path.GetFileNameWithoutExtension).Append("spec041-missing-operation")!, "txt"));
+        Assert.Empty(Snapshot.Unclaimed(Dir, names.Select(Path.GetFileNameWithoutExtension).Append("spec041-missing-operation").Append("spec043-missing-mask").Append("spec042-misspelt-mask")!, "txt"));
     }
 
     [Fact]
@@ -55,7 +55,8 @@ public class BadSpecTests
             .GetFields().Where(f => f.FieldType == typeof(Microsoft.CodeAnalysis.DiagnosticDescriptor))
             .Select(f => ((Microsoft.CodeAnalysis.DiagnosticDescriptor)f.GetValue(null)!).Id)
             .Where(id => id != "SPEC099") // internal errors are covered by the fuzz test
-            .Where(id => id != "SPEC041"); // needs an operation taken out of the real spec: A_spec_that_leaves_out_an_operation_the_runtime_runs_is_refused_at_its_policy_file
+            .Where(id => id != "SPEC041") // needs an operation taken out of the real spec: A_spec_that_leaves_out_an_operation_the_runtime_runs_is_refused_at_its_policy_file
+            .Where(id => id != "SPEC043"); // needs a mask taken out of the real spec: A_format_that_leaves_out_a_mask_the_runtime_reads_is_refused_at_the_format
         Assert.All(ids, id => Assert.Contains(expected, line => line.Contains(id, StringComparison.Ordinal)));
     }
 
@@ -70,6 +71,35 @@ public class BadSpecTests
         var diagnostic = Assert.Single(result.Diagnostics);
         Assert.Equal("SPEC041", diagnostic.Id);
         Snapshot.Verify(Dir, "spec041-missing-operation", SpecDriver.Render(result.Diagnostics));
+    }
+
+    [Fact]
+    public void A_format_that_leaves_out_a_mask_the_runtime_reads_is_refused_at_the_format()
+    {
+        var spec = SpecDriver.RealSpec().Select(f => f.Path.EndsWith("spte-masks.layout", StringComparison.Ordinal)
+            ? f with { Text = string.Join('\n', f.Text.Split('\n').Where(line => !line.TrimStart().StartsWith("Mask shadow_mmu_writable_mask", StringComparison.Ordinal) || !f.Text[..f.Text.IndexOf(line, StringComparison.Ordinal)].Contains("Format Legacy", StringComparison.Ordinal))) }
+            : f);
+
+        var result = SpecDriver.Run(spec);
+
+        Assert.Null(result.Exception);
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("SPEC043", diagnostic.Id);
+        Snapshot.Verify(Dir, "spec043-missing-mask", SpecDriver.Render(result.Diagnostics));
+    }
+
+    [Fact]
+    public void A_misspelt_mask_is_named_at_its_line_and_the_mask_it_should_have_been_is_missing()
+    {
+        var spec = SpecDriver.RealSpec().Select(f => f.Path.EndsWith("spte-masks.layout", StringComparison.Ordinal)
+            ? f with { Text = f.Text.Replace("Mask shadow_dirty_mask ", "Mask shadow_dirt_mask  ", StringComparison.Ordinal) }
+            : f);
+
+        var result = SpecDriver.Run(spec);
+
+        Assert.Null(result.Exception);
+        Assert.Equal(["SPEC042", "SPEC043", "SPEC042", "SPEC043"], result.Diagnostics.Select(d => d.Id));
+        Snapshot.Verify(Dir, "spec042-misspelt-mask", SpecDriver.Render(result.Diagnostics));
     }
 
     private static string WithoutOperation(string policy, string name)

@@ -52,7 +52,7 @@ internal abstract record EmitUnit(ModelId Model, string HintName);
 /// holds (layouts field by field, named values), so that tools and steps reach any model's
 /// layouts and values through generated members rather than by reflection.
 /// </summary>
-internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files, EquatableArray<LayoutShape> Layouts, EquatableArray<ConstantRef> Values, bool HasRules) : EmitUnit(Model, Hint(Model, "SpecModel"))
+internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files, EquatableArray<LayoutShape> Layouts, EquatableArray<ConstantRef> Values, EquatableArray<string> Formats, bool HasRules) : EmitUnit(Model, Hint(Model, "SpecModel"))
 {
     public static string Hint(ModelId model, string name) =>
         (model.Variant is null ? "" : "Variants." + model.Variant + ".") + name + ".g.cs";
@@ -68,6 +68,11 @@ internal sealed record ModelNamesUnit(ModelId Model, EquatableArray<string> Vari
 internal sealed record LayoutShape(string Name, EquatableArray<FieldShape> Fields);
 
 internal sealed record FieldShape(string Name, int Hi, int Lo, EquatableArray<EnumMemberModel> Members);
+
+/// <summary>One SPTE format's masks (a Format block), in the runtime's SpteMask order.</summary>
+internal sealed record FormatModel(string Name, string Title, string Origin, EquatableArray<ValueModel> Masks);
+
+internal sealed record FormatsUnit(ModelId Model, EquatableArray<FormatModel> Formats) : EmitUnit(Model, ModelInfoUnit.Hint(Model, "SpteFormats"));
 
 /// <summary>One named value, by its Constants block and name.</summary>
 internal sealed record ConstantRef(string Block, string Name);

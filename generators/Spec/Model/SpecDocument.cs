@@ -11,6 +11,7 @@ internal sealed record SpecDocument(
     EquatableArray<ConstantsDecl> Constants,
     EquatableArray<WalkerDecl> Walkers,
     EquatableArray<OperationDecl> Operations,
+    EquatableArray<ConstantsDecl> Formats,
     EquatableArray<DiagnosticInfo> Diagnostics);
 
 internal sealed record VariantHeader(string Name, string Title, SourceSpan Span);

@@ -48,6 +48,22 @@ public readonly record struct GuestAccess
            select new GuestAccess(user, kind),
     ];
 
+    /// <summary>A supervisor access of <paramref name="kind"/>: what the guest kernel does to its own memory.</summary>
+    public static GuestAccess Of(Kvm.AccessKind kind) => new(user: false, kind switch
+    {
+        Kvm.AccessKind.Write => GuestAccessKind.Write,
+        Kvm.AccessKind.Fetch => GuestAccessKind.Fetch,
+        _ => GuestAccessKind.Read,
+    });
+
+    /// <summary>The access as an EPT violation's exit qualification names it: read, write or fetch.</summary>
+    public Kvm.AccessKind AccessKind => Kind switch
+    {
+        GuestAccessKind.Write => Kvm.AccessKind.Write,
+        GuestAccessKind.Fetch => Kvm.AccessKind.Fetch,
+        _ => Kvm.AccessKind.Read,
+    };
+
     /// <summary>Reads "user write", "supervisor fetch" or "implicit supervisor read".</summary>
     public static GuestAccess Parse(string text)
     {
@@ -91,4 +107,10 @@ public static class PfErrorCode
 
         return names.Count == 0 ? "0" : string.Join('|', names);
     }
+}
+
+/// <summary>A #PF KVM delivered to the guest: where, and the error code.</summary>
+public readonly record struct GuestPageFault(ulong Address, ulong ErrorCode)
+{
+    public override string ToString() => $"#PF at 0x{Address:x} ({PfErrorCode.Describe(ErrorCode)})";
 }

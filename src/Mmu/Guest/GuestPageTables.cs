@@ -14,7 +14,7 @@ public sealed class GuestPageTables
     private readonly Dictionary<ulong, ulong> _children = [];
     private ulong _nextTableGfn;
 
-    public GuestPageTables(SparseGuestMemory memory, int rootLevel, ulong tableBaseGfn = DefaultTableBaseGfn)
+    public GuestPageTables(IGuestPhysicalMemory memory, int rootLevel, ulong tableBaseGfn = DefaultTableBaseGfn)
     {
         if (rootLevel is < GuestWalker.MinRootLevel or > GuestWalker.MaxRootLevel)
         {
@@ -28,7 +28,7 @@ public sealed class GuestPageTables
         RootGpa = AllocTable();
     }
 
-    public SparseGuestMemory Memory { get; }
+    public IGuestPhysicalMemory Memory { get; }
 
     public int RootLevel { get; }
 
@@ -40,17 +40,19 @@ public sealed class GuestPageTables
     /// <summary>How many tables the tree has, the root included.</summary>
     public int TableCount => _children.Count + 1;
 
+    /// <summary>The GFNs of the tables, the root first: the guest's page-table pages.</summary>
+    public IEnumerable<ulong> TableGfns => Enumerable.Range(0, (int)(_nextTableGfn - TableBaseGfn)).Select(i => TableBaseGfn + (ulong)i);
+
     /// <summary>A new zeroed table (512 not-present entries); its guest-physical address.</summary>
     public ulong AllocTable()
     {
-        var gfn = _nextTableGfn++;
-        if (Memory.HasPage(gfn))
+        var gpa = _nextTableGfn++ << GuestWalker.PageShift;
+        for (ulong i = 0; i < GuestWalker.EntriesPerTable; i++)
         {
-            throw new InvalidOperationException($"gfn 0x{gfn:x} is already in use; give the tables a base clear of the guest's pages");
+            Memory.WritePte(gpa + (i * sizeof(ulong)), 0);
         }
 
-        Memory.Page(gfn);
-        return gfn << GuestWalker.PageShift;
+        return gpa;
     }
 
     /// <summary>

@@ -31,6 +31,21 @@ public interface IGuestMemory
     /// </summary>
     bool TryReadPte(ulong gpa, out ulong pte);
 
+    /// <summary>Reads a PTE that must exist.</summary>
+    ulong ReadPte(ulong gpa) =>
+        TryReadPte(gpa, out var pte) ? pte : throw new ArgumentOutOfRangeException(nameof(gpa), $"no guest memory at gpa 0x{gpa:x}");
+
     /// <summary>Writes <paramref name="value"/> at <paramref name="gpa"/> if it still holds <paramref name="expected"/>.</summary>
     PteCmpxchgResult CompareExchangePte(ulong gpa, ulong expected, ulong value);
+}
+
+/// <summary>
+/// Guest-physical memory as its builder writes it: the guest kernel laying out its page tables
+/// before it runs, through the VMM's mapping of guest RAM (so KVM sees none of it), or a test's
+/// sparse memory. Reads are <see cref="IGuestMemory"/>'s.
+/// </summary>
+public interface IGuestPhysicalMemory : IGuestMemory
+{
+    /// <summary>Writes the 8 bytes at <paramref name="gpa"/> (8-byte aligned).</summary>
+    void WritePte(ulong gpa, ulong pte);
 }

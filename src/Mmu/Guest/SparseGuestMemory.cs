@@ -5,7 +5,7 @@ namespace SpecKit.Mmu.Guest;
 /// array of 512 PTE-sized words, found by GFN. Pages can be marked read-only (a ROM memslot),
 /// so the walker's A/D writes are skipped there as the kernel skips them.
 /// </summary>
-public sealed class SparseGuestMemory : IGuestMemory
+public sealed class SparseGuestMemory : IGuestPhysicalMemory
 {
     private const int WordsPerPage = GuestWalker.EntriesPerTable;
     private const ulong PageOffsetMask = (1UL << GuestWalker.PageShift) - 1;

@@ -1,21 +1,24 @@
 namespace SpecKit.Mmu.Kvm;
 
 /// <summary>struct kvm_dirty_gfn: flags bit 0 DIRTY (KVM published it), bit 1 RESET (userspace collected it).</summary>
-public struct KvmDirtyGfn
+public record struct KvmDirtyGfn(uint Flags, int Slot, ulong Offset)
 {
+    /// <summary>KVM_DIRTY_GFN_F_DIRTY.</summary>
     public const uint Dirty = 1;
+
+    /// <summary>KVM_DIRTY_GFN_F_RESET.</summary>
     public const uint Reset = 2;
 
-    public uint Flags;
-    public int Slot;
-    public ulong Offset;
+    /// <summary>sizeof(struct kvm_dirty_gfn): flags, slot (u32 each) and offset (u64).</summary>
+    public const int Size = 16;
 }
 
 /// <summary>
-/// One vCPU's dirty ring (virt/kvm/dirty_ring.c): KVM pushes (slot, offset) entries as pages get
-/// dirty; userspace harvests entries flagged DIRTY and marks them RESET; KVM_RESET_DIRTY_RINGS
-/// re-protects what was harvested. A vCPU exits with KVM_EXIT_DIRTY_RING_FULL when the ring is
-/// soft-full, i.e. fewer than the reserved entries are left.
+/// One vCPU's dirty ring (virt/kvm/dirty_ring.c), as KVM and userspace share it through the mmap:
+/// KVM pushes (slot, offset) entries flagged DIRTY as pages get dirty; userspace harvests the
+/// entries flagged exactly DIRTY, in order, and flags each RESET; KVM_RESET_DIRTY_RINGS
+/// re-protects what was harvested and frees the entries. The vCPU exits with
+/// KVM_EXIT_DIRTY_RING_FULL once the ring is soft-full: fewer than the reserved entries left.
 /// </summary>
 public sealed class DirtyRing(int size, int reserved)
 {
@@ -23,37 +26,51 @@ public sealed class DirtyRing(int size, int reserved)
 
     public int Size { get; } = size;
 
-    /// <summary>kvm_dirty_ring_get_rsvd_entries(): KVM_DIRTY_RING_RSVD_ENTRIES plus the PML buffer size.</summary>
+    /// <summary>kvm_dirty_ring_get_rsvd_entries(): KVM_DIRTY_RING_RSVD_ENTRIES plus the PML buffer size (none here).</summary>
     public int Reserved { get; } = reserved;
 
     public ulong DirtyIndex { get; private set; }
 
     public ulong ResetIndex { get; private set; }
 
-    /// <summary>Where userspace's harvesting has got to.</summary>
+    /// <summary>Where userspace's harvesting has got to (its own fetch index).</summary>
     public ulong FetchIndex { get; private set; }
 
+    /// <summary>kvm_dirty_ring_used().</summary>
     public int Used => (int)(DirtyIndex - ResetIndex);
 
+    /// <summary>kvm_dirty_ring_soft_full(): used &gt;= soft_limit, which is size less the reserved entries.</summary>
     public bool SoftFull => Used >= Size - Reserved;
 
     public bool Full => Used >= Size;
 
-    /// <summary>kvm_dirty_ring_push().</summary>
+    /// <summary>The entry userspace sees at index <paramref name="index"/> of the mmap'd ring.</summary>
+    public KvmDirtyGfn this[ulong index] => _entries[index % (ulong)Size];
+
+    /// <summary>kvm_dirty_ring_push(): the entry is written, then flagged DIRTY (smp_store_release).</summary>
     public void Push(int slot, ulong offset)
     {
         KvmWarn.On(Full, "kvm_dirty_ring_push: ring full");
-        ref var entry = ref _entries[DirtyIndex % (ulong)Size];
-        entry.Slot = slot;
-        entry.Offset = offset;
-        entry.Flags = KvmDirtyGfn.Dirty;
+        _entries[DirtyIndex % (ulong)Size] = new KvmDirtyGfn(KvmDirtyGfn.Dirty, slot, offset);
         DirtyIndex++;
     }
 
-    /// <summary>Userspace: read every entry flagged exactly DIRTY, mark it RESET (the selftest's collection).</summary>
-    public List<(int Slot, ulong Offset)> Collect()
+    /// <summary>Userspace reads the entries it has not harvested, from its fetch index, without flagging them.</summary>
+    public List<KvmDirtyGfn> Peek()
     {
-        var collected = new List<(int, ulong)>();
+        var entries = new List<KvmDirtyGfn>();
+        for (var i = FetchIndex; i < DirtyIndex && this[i].Flags == KvmDirtyGfn.Dirty; i++)
+        {
+            entries.Add(this[i]);
+        }
+
+        return entries;
+    }
+
+    /// <summary>Userspace harvests: every entry flagged exactly DIRTY from its fetch index, flagged RESET in turn (the selftest's collection).</summary>
+    public List<KvmDirtyGfn> Harvest()
+    {
+        var harvested = new List<KvmDirtyGfn>();
         for (; FetchIndex < DirtyIndex; FetchIndex++)
         {
             ref var entry = ref _entries[FetchIndex % (ulong)Size];
@@ -62,17 +79,17 @@ public sealed class DirtyRing(int size, int reserved)
                 break;
             }
 
-            collected.Add((entry.Slot, entry.Offset));
+            harvested.Add(entry);
             entry.Flags = KvmDirtyGfn.Reset;
         }
 
-        return collected;
+        return harvested;
     }
 
-    /// <summary>kvm_dirty_ring_reset(): the entries userspace marked RESET, coalesced into 64-page masks by the caller.</summary>
-    public List<(int Slot, ulong Offset)> Reset()
+    /// <summary>kvm_dirty_ring_reset()'s walk: the harvested entries from the reset index, each made invalid, in order.</summary>
+    public List<KvmDirtyGfn> Reset()
     {
-        var reset = new List<(int, ulong)>();
+        var reset = new List<KvmDirtyGfn>();
         for (; ResetIndex < DirtyIndex; ResetIndex++)
         {
             ref var entry = ref _entries[ResetIndex % (ulong)Size];
@@ -81,10 +98,24 @@ public sealed class DirtyRing(int size, int reserved)
                 break;
             }
 
-            reset.Add((entry.Slot, entry.Offset));
+            reset.Add(entry);
             entry.Flags = 0;
         }
 
         return reset;
+    }
+
+    /// <summary>Whether an entry for (<paramref name="slot"/>, <paramref name="offset"/>) is pushed and not yet reset.</summary>
+    public bool Outstanding(int slot, ulong offset)
+    {
+        for (var i = ResetIndex; i < DirtyIndex; i++)
+        {
+            if (this[i].Slot == slot && this[i].Offset == offset)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

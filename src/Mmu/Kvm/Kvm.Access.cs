@@ -1,18 +1,36 @@
-using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Kvm;
 
+/// <summary>
+/// What one guest access came to: done (a read gives the value it loaded), emulated by KVM, a
+/// #PF the guest takes (shadow paging), or an exit to userspace; with how many faults into KVM
+/// it took and whether the TLB had it.
+/// </summary>
+public sealed record GuestAccessResult(ulong Address, GuestAccess Access, AccessOutcome Outcome, ulong Gpa, ulong HostPfn, ulong Value, int KvmPageFaults, bool TlbHit, GuestPageFault? PageFault, string? Exit)
+{
+    public bool Faulted => PageFault is not null;
+
+    public bool Completed => Outcome is AccessOutcome.Done or AccessOutcome.Emulate && Exit is null;
+}
+
 public sealed partial class Kvm
 {
+    /// <summary>Under shadow paging, where the guest maps all of guest-physical memory (Linux's direct map, page_offset_base).</summary>
+    public const ulong DirectMapBase = 0xffff_8880_0000_0000;
+
     /// <summary>
-    /// A vCPU reads, writes or fetches from a guest frame. A TLB hit is used as the hardware would,
-    /// even if the SPTE has since lost the permission: that is exactly the stale translation a
-    /// missing flush allows, and the checker records it. A miss walks the SPTEs, setting A (and D
-    /// on a write), and an EPT violation goes to the fast path, then kvm_tdp_page_fault. Returns
-    /// the host page the access went to, or null when it exited to userspace, was emulated or
-    /// waits for an invalidation.
+    /// A vCPU runs one guest access to <paramref name="address"/> (a GPA under TDP; under shadow
+    /// paging a GVA the guest's tables translate) and stores <paramref name="value"/> or loads
+    /// the 8-byte word there. Before the guest runs, a soft-full dirty ring exits with
+    /// KVM_EXIT_DIRTY_RING_FULL (kvm_dirty_ring_check_request). The MMU takes the access through
+    /// the TLB, its page tables and its fault handler; what it cannot complete, KVM emulates
+    /// (x86_emulate_instruction): a write to guest memory with kvm_vcpu_write_guest() (the page
+    /// marked dirty, page tracking told), and an access no memslot backs, or a write to a
+    /// read-only slot, as KVM_EXIT_MMIO for userspace.
     /// </summary>
-    public ulong? Access(KvmVcpu vcpu, ulong gfn, AccessKind access)
+    public GuestAccessResult Run(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value = 0)
     {
         if (vcpu.Paused)
         {
@@ -23,7 +41,7 @@ public sealed partial class Kvm
         RunningVcpu = vcpu;
         try
         {
-            return AccessAsRunning(vcpu, gfn, access);
+            return RunAsRunning(vcpu, address, access, value);
         }
         finally
         {
@@ -31,129 +49,154 @@ public sealed partial class Kvm
         }
     }
 
-    private ulong? AccessAsRunning(KvmVcpu vcpu, ulong gfn, AccessKind access)
+    private GuestAccessResult RunAsRunning(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value)
     {
-        var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
-
-        // kvm_dirty_ring_check_request(): a soft-full ring exits to userspace before the guest
-        // runs again, until userspace has collected and reset it.
+        vcpu.LastExit = null;
+        vcpu.LastMmio = null;
         if (DirtyRing is not null && RingOf(vcpu).SoftFull)
         {
-            Log.Add($"{what}: KVM_EXIT_DIRTY_RING_FULL ({RingOf(vcpu).Used} of {RingOf(vcpu).Size} entries used)");
+            Log.Add($"vCPU {vcpu.Id} {access} 0x{address:x}: KVM_EXIT_DIRTY_RING_FULL ({RingOf(vcpu).Used} of {RingOf(vcpu).Size} entries used)");
             vcpu.LastExit = "KVM_EXIT_DIRTY_RING_FULL";
-            return null;
+            return new GuestAccessResult(address, access, AccessOutcome.Exit, 0, 0, 0, 0, false, null, vcpu.LastExit);
         }
 
-        vcpu.LastExit = null;
-        var (root, slotGfn) = RootForFault(gfn);
-        if (IsMirrored && root.IsMirror != IsPrivate(slotGfn))
+        var write = access.Kind == GuestAccessKind.Write;
+        var mmu = Mmu.Access(vcpu, address, access);
+        switch (mmu.Outcome)
         {
-            // kvm_mmu_faultin_pfn(): the access disagrees with the GFN's attribute, so userspace
-            // must convert it first (kvm_mmu_prepare_memory_fault_exit).
-            Log.Add($"{what}: {(root.IsMirror ? "private" : "shared")} access to a {(IsPrivate(slotGfn) ? "private" : "shared")} gfn, KVM_EXIT_MEMORY_FAULT");
-            vcpu.LastExit = "KVM_EXIT_MEMORY_FAULT";
-            return null;
-        }
+            case AccessOutcome.Done:
+            {
+                var word = WordIndex(mmu.Gpa);
+                if (write)
+                {
+                    Host.Write(mmu.HostPfn, word, value);
+                    CheckWriteLogged(mmu.Gpa >> 12);
+                }
+                else
+                {
+                    value = Host.Read(mmu.HostPfn, word);
+                }
 
-        return Mmu.On(root, () => AccessOnRoot(vcpu, gfn, slotGfn, access, what));
+                AfterOperation($"vCPU {vcpu.Id} {access}");
+                return new GuestAccessResult(address, access, mmu.Outcome, mmu.Gpa, mmu.HostPfn, value, mmu.KvmPageFaults, mmu.TlbHit, null, null);
+            }
+
+            case AccessOutcome.Emulate:
+            {
+                var exit = Emulate(vcpu, $"vCPU {vcpu.Id} {access} 0x{address:x}", mmu.Gpa, write, ref value);
+                AfterOperation("x86_emulate_instruction");
+                return new GuestAccessResult(address, access, mmu.Outcome, mmu.Gpa, 0, value, mmu.KvmPageFaults, false, null, exit);
+            }
+
+            case AccessOutcome.Exit:
+                vcpu.LastExit = mmu.Exit;
+                AfterOperation($"vCPU {vcpu.Id} {access}");
+                return new GuestAccessResult(address, access, mmu.Outcome, mmu.Gpa, 0, 0, mmu.KvmPageFaults, false, null, mmu.Exit);
+
+            default:
+                AfterOperation($"vCPU {vcpu.Id} {access}");
+                return new GuestAccessResult(address, access, mmu.Outcome, mmu.Gpa, 0, 0, mmu.KvmPageFaults, false, mmu.PageFault, null);
+        }
     }
 
     /// <summary>
-    /// The access on the root its GPA selects: <paramref name="tlbGfn"/> is what the vCPU's TLB
-    /// caches (with a TDX VM's shared bit), <paramref name="gfn"/> the memslot's GFN.
+    /// x86_emulate_instruction() for the one load or store the access was: guest memory through
+    /// the memslot (emulator_read_write: kvm_vcpu_read_guest / kvm_vcpu_write_guest, and for a
+    /// write mark_page_dirty and kvm_page_track_write), or, where no memslot backs the GPA or the
+    /// slot is read-only for a store, KVM_EXIT_MMIO with the access for userspace.
     /// </summary>
-    private ulong? AccessOnRoot(KvmVcpu vcpu, ulong tlbGfn, ulong gfn, AccessKind access, string what)
+    private string? Emulate(KvmVcpu vcpu, string what, ulong gpa, bool write, ref ulong value)
     {
-        var write = access == AccessKind.Write;
-        if (vcpu.Tlb.TryGetValue(tlbGfn, out var cached) && cached.Allows(access))
+        var gfn = gpa >> 12;
+        var slot = FindSlot(gfn);
+        if (slot is null || (write && slot.ReadOnly))
         {
-            CheckTranslation(vcpu, gfn, cached, access);
-            Log.Add($"{what}: TLB hit");
-            RecordWrite(gfn, write);
-            return cached.Pfn;
+            vcpu.LastMmio = new MmioExit(gpa & ~7UL, 8, write, write ? value : 0);
+            vcpu.LastExit = "KVM_EXIT_MMIO";
+            Log.Add($"{what}: {vcpu.LastMmio}");
+            value = 0;
+            return vcpu.LastExit;
         }
 
-        for (var attempt = 0; attempt < 4; attempt++)
+        if (!write)
         {
-            if (Mmu.LeafFor(gfn) is { } leaf && MakeSpte.Allows(leaf.Spte, access))
-            {
-                Mmu.HardwareSetAccessedDirty(gfn, write);
-                var pfn = TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
-                vcpu.Tlb[tlbGfn] = new TlbEntry(pfn, MakeSpte.IsWritable(leaf.Spte), MakeSpte.IsExecutable(leaf.Spte));
-                RecordWrite(gfn, write);
-                return pfn;
-            }
-
-            // An EPT misconfiguration on a cached MMIO SPTE: emulate at once if its memslot
-            // generation is current, else drop it and take the slow path (handle_mmio_page_fault).
-            if (Mmu.Entry4K(gfn) is { } entry && TdpMmu.IsMmioSpte(entry))
-            {
-                var generation = TdpMmu.MmioGeneration(entry);
-                if (generation == MemslotGeneration)
-                {
-                    Log.Add($"{what}: MMIO SPTE (generation {generation}) hit, RET_PF_EMULATE");
-                    return null;
-                }
-
-                Log.Add($"{what}: stale MMIO SPTE (generation {generation}, memslots now {MemslotGeneration}), slow path");
-                Mmu.ZapMmioSpte(gfn);
-            }
-
-            var slot = FindSlot(gfn);
-            if (write && slot is not null && slot.IsWriteTracked(gfn))
-            {
-                return EmulateTrackedWrite(vcpu, slot, gfn, what);
-            }
-
-            // No fast page fault on a mirror root: the S-EPT changes only through its hooks.
-            var fast = Mmu.WalkRoot.IsMirror ? PageFaultResult.Invalid : Mmu.FastPageFault(gfn, access, slot);
-            if (fast is PageFaultResult.Fixed)
-            {
-                Log.Add($"{what}: fast page fault, RET_PF_FIXED");
-                continue;
-            }
-
-            var result = PageFault(vcpu, gfn, access);
-            Log.Add($"{what}: page fault, RET_PF_{Upper(result)}");
-            if (result is PageFaultResult.Emulate or PageFaultResult.WriteProtected)
-            {
-                return null;
-            }
-
-            if (result == PageFaultResult.Retry && MmuInvalidateInProgress > 0)
-            {
-                // The vCPU keeps re-faulting until the invalidation ends; the model runs the access then.
-                Log.Add($"{what}: waits for the invalidation to end");
-                _afterInvalidation.Enqueue(() => Access(vcpu, tlbGfn, access));
-                return null;
-            }
+            value = ReadGuestPhys(gpa) ?? 0;
+            Log.Add($"{what}: x86_emulate_instruction reads gpa 0x{gpa:x}");
+            return null;
         }
 
-        KvmWarn.On(true, $"{what}: still faulting after four attempts");
+        if (!WriteGuestPhys(slot, gpa, value))
+        {
+            vcpu.LastExit = "-EFAULT";
+            Log.Add($"{what}: x86_emulate_instruction finds no host page behind gpa 0x{gpa:x}, KVM_RUN returns -EFAULT");
+            return vcpu.LastExit;
+        }
+
+        Log.Add($"{what}: x86_emulate_instruction writes 0x{value:x} to gpa 0x{gpa:x}");
+        MarkPageDirtyInSlot(slot, gfn);
+        Mmu.TrackWrite(vcpu, gpa);
+        CheckWriteLogged(gfn);
         return null;
     }
 
-    /// <summary>A vCPU stores <paramref name="value"/> at <paramref name="gpa"/> (8-byte aligned), through whatever translation it has.</summary>
-    public bool WriteGuest(KvmVcpu vcpu, ulong gpa, ulong value)
+    /// <summary>
+    /// kvm_vcpu_write_guest() through the memslot's user page: a write fault on the host (a
+    /// copy-on-write page is broken first, a swapped page comes back); false where no VMA or a
+    /// read-only one is behind it.
+    /// </summary>
+    internal bool WriteGuestPhys(KvmMemorySlot slot, ulong gpa, ulong value)
     {
-        if (Access(vcpu, gpa >> TdpWalker.PageShift, AccessKind.Write) is not { } pfn)
+        var hvpn = slot.GfnToHvpn(gpa >> 12);
+        if (!Host.WritableVma(hvpn))
         {
             return false;
         }
 
-        Host.Write(pfn, WordIndex(gpa), value);
+        if (Host.CopyOnWrite.Contains(hvpn))
+        {
+            BreakCow(hvpn);
+        }
+
+        if (Host.FaultIn(hvpn) is not { } pte)
+        {
+            return false;
+        }
+
+        Host.Write(pte.Pfn, WordIndex(gpa), value);
         return true;
     }
 
+    /// <summary>kvm_vcpu_read_guest(): the word at <paramref name="gpa"/> through its memslot, or null where no memslot or host page is behind it.</summary>
+    internal ulong? ReadGuestPhys(ulong gpa) =>
+        FindSlot(gpa >> 12) is { } slot && Host.FaultIn(slot.GfnToHvpn(gpa >> 12)) is { } pte ? Host.Read(pte.Pfn, WordIndex(gpa)) : null;
+
+    /// <summary>
+    /// A vCPU touches guest frame <paramref name="gfn"/> (<paramref name="access"/>): under TDP the
+    /// GPA itself; under shadow paging through the guest's direct map. Returns the host page the
+    /// access went to, or null when it exited to userspace, was emulated or waits for an
+    /// invalidation.
+    /// </summary>
+    public ulong? Access(KvmVcpu vcpu, ulong gfn, AccessKind access)
+    {
+        var result = Run(vcpu, AddressOf(gfn << 12), GuestAccess.Of(access));
+        return result.Outcome == AccessOutcome.Done ? result.HostPfn : null;
+    }
+
+    /// <summary>A vCPU stores <paramref name="value"/> at <paramref name="gpa"/> (8-byte aligned); false when the store did not complete.</summary>
+    public bool WriteGuest(KvmVcpu vcpu, ulong gpa, ulong value) => Run(vcpu, AddressOf(gpa), GuestAccess.Of(AccessKind.Write), value).Completed;
+
     /// <summary>A vCPU loads the 8 bytes at <paramref name="gpa"/>, or null when the access did not complete.</summary>
     public ulong? ReadGuest(KvmVcpu vcpu, ulong gpa) =>
-        Access(vcpu, gpa >> TdpWalker.PageShift, AccessKind.Read) is { } pfn ? Host.Read(pfn, WordIndex(gpa)) : null;
+        Run(vcpu, AddressOf(gpa), GuestAccess.Of(AccessKind.Read)) is { Completed: true } result ? result.Value : null;
 
-    /// <summary>What userspace sees at <paramref name="gpa"/> through the memslot's host mapping.</summary>
+    /// <summary>What userspace sees at <paramref name="gpa"/> through the memslot's host mapping, without faulting anything in.</summary>
     public ulong ReadHost(ulong gpa) =>
-        Host.Lookup(gpa >> TdpWalker.PageShift) is { } pte ? Host.Read(pte.Pfn, WordIndex(gpa)) : 0;
+        FindSlot(gpa >> 12) is { } slot && Host.Lookup(slot.GfnToHvpn(gpa >> 12)) is { } pte ? Host.Read(pte.Pfn, WordIndex(gpa)) : 0;
 
-    private static int WordIndex(ulong gpa)
+    /// <summary>The address a guest access to <paramref name="gpa"/> uses: the GPA under TDP, its direct-map GVA under shadow paging.</summary>
+    public ulong AddressOf(ulong gpa) => Shadow is null ? gpa : DirectMapBase + gpa;
+
+    internal static int WordIndex(ulong gpa)
     {
         if ((gpa & 7) != 0)
         {
@@ -163,150 +206,29 @@ public sealed partial class Kvm
         return (int)((gpa & 0xfff) >> 3);
     }
 
-    private static string Verb(AccessKind access) => access switch
-    {
-        AccessKind.Write => "writes",
-        AccessKind.Fetch => "fetches from",
-        _ => "reads",
-    };
-
     /// <summary>
-    /// kvm_tdp_page_fault(): snapshot the invalidation sequence, resolve the host PFN, take
-    /// mmu_lock, retry if an invalidation raced, pick the level, and map.
+    /// kvm_faultin_pfn()'s host side (__kvm_faultin_pfn, hva_to_pfn) for <paramref name="gfn"/>: a
+    /// write fault breaks copy-on-write and needs a writable VMA; a missing page is faulted in.
+    /// Null where the host has no page to give (no VMA, or a write to a read-only one): the fault
+    /// fails with -EFAULT (kvm_handle_error_pfn: KVM_EXIT_MEMORY_FAULT). The PTE says whether the
+    /// page may be mapped writable (map_writable).
     /// </summary>
-    public PageFaultResult PageFault(KvmVcpu vcpu, ulong gfn, AccessKind access)
+    internal Host.HostPte? FaultInPfn(KvmMemorySlot slot, ulong gfn, bool write)
     {
-        var write = access == AccessKind.Write;
-        var slot = FindSlot(gfn);
-        if (slot is null)
+        var hvpn = slot.GfnToHvpn(gfn);
+        if (write && !Host.WritableVma(hvpn))
         {
-            // kvm_handle_noslot_fault(): MMIO, cached as an MMIO SPTE tagged with the memslot
-            // generation (GFNs beyond the TDP MMU's reach are emulated without one).
-            if (gfn < TdpWalker.MaxGfnExclusive(TdpMmu.RootLevel))
-            {
-                Mmu.MapMmio(gfn, MemslotGeneration);
-            }
-
-            AfterOperation("kvm_tdp_page_fault");
-            return PageFaultResult.Emulate;
+            return null;
         }
 
-        if (write && slot.Flags.HasFlag(MemslotFlags.ReadOnly))
+        if (write && Host.CopyOnWrite.Contains(hvpn))
         {
-            return PageFaultResult.Emulate;
+            BreakCow(hvpn);
         }
 
-        if (Mmu.WalkRoot.IsMirror)
-        {
-            return PrivatePageFault(gfn, access, slot);
-        }
-
-        var mmuSeq = MmuInvalidateSeq;
-        if (write && Host.CopyOnWrite.Contains(gfn))
-        {
-            BreakCow(gfn);
-        }
-
-        if (Host.Lookup(gfn) is null && Host.Unmapped.Contains(gfn))
-        {
-            // hva_to_pfn() finds no VMA after munmap: KVM_RUN fails with -EFAULT.
-            Log.Add($"vCPU {vcpu.Id} faults on gfn 0x{gfn:x}: no VMA behind the memslot, KVM_RUN returns -EFAULT");
-            vcpu.LastExit = "-EFAULT";
-            return PageFaultResult.Emulate;
-        }
-
-        var hostPte = Host.Lookup(gfn) ?? Host.FaultIn(gfn);
-        while (BeforeFaultTakesLock.TryDequeue(out var race))
-        {
-            race();
-        }
-
-        if (MmuInvalidateRetryGfn(mmuSeq, gfn))
-        {
-            return PageFaultResult.Retry;
-        }
-
-        // kvm_mmu_hugepage_adjust(): a fetch under the NX huge page mitigation maps 4K, but
-        // remembers the level it could have had (req_level) for NX recovery.
-        var reqLevel = HugePageAdjust(slot, gfn);
-        var hugePageDisallowed = access == AccessKind.Fetch && NxHugePages;
-        var goalLevel = hugePageDisallowed ? 1 : reqLevel;
-        var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
-        var result = Mmu.Map(new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot));
-        AfterOperation("kvm_tdp_page_fault");
-        return result;
+        return Host.FaultIn(hvpn);
     }
 
-    /// <summary>
-    /// The private half of kvm_tdp_page_fault() in a TDX VM: the page comes from guest_memfd
-    /// (kvm_mmu_faultin_pfn_private), and the mirror root maps it at 4K only.
-    /// </summary>
-    private PageFaultResult PrivatePageFault(ulong gfn, AccessKind access, KvmMemorySlot slot)
-    {
-        var mmuSeq = MmuInvalidateSeq;
-        var pfn = GmemGetPfn(gfn);
-        while (BeforeFaultTakesLock.TryDequeue(out var race))
-        {
-            race();
-        }
-
-        if (MmuInvalidateRetryGfn(mmuSeq, gfn))
-        {
-            return PageFaultResult.Retry;
-        }
-
-        var result = Mmu.Map(new TdpFault(gfn, pfn, 1, 1, access, HostWritable: true, HugePageDisallowed: false, slot));
-        AfterOperation("kvm_tdp_page_fault");
-        return result;
-    }
-
-    /// <summary>
-    /// kvm_mmu_max_mapping_level(): 4K in a dirty-tracked slot; otherwise the largest level the
-    /// host maps whose huge page the memslot allows (lpage_info's disallow_lpage).
-    /// </summary>
-    private int HugePageAdjust(KvmMemorySlot slot, ulong gfn)
-    {
-        if (slot.DirtyTracked)
-        {
-            return 1;
-        }
-
-        var level = Math.Min(Host.MappingLevel(gfn), TdpWalker.MaxHugePageLevel);
-        while (level > 1 && (slot.LpageDisallowed(gfn, level) || AttributesMixed(gfn, level)))
-        {
-            level--;
-        }
-
-        return level;
-    }
-
-    /// <summary>A TLB hit that grants more than the SPTE does now: a flush the MMU owed was not done.</summary>
-    private void CheckTranslation(KvmVcpu vcpu, ulong gfn, TlbEntry cached, AccessKind access)
-    {
-        var leaf = Mmu.LeafFor(gfn);
-        var current = leaf is { } l ? TdpWalker.SpteToPfn(l.Spte) + (gfn & (TdpWalker.PagesPerHpage(l.Level) - 1)) : (ulong?)null;
-        if (current != cached.Pfn)
-        {
-            Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for gfn 0x{gfn:x} -> host pfn 0x{cached.Pfn:x}, but the SPTE is {(current is null ? "not present" : $"host pfn 0x{current:x}")}");
-        }
-        else if (!MakeSpte.Allows(GrantedWithoutFlush(leaf!.Value.Spte), access))
-        {
-            Violate("stale translation", $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x} through a TLB entry that allows it, but the SPTE does not ({MakeSpte.Describe(leaf.Value.Spte)})");
-        }
-    }
-
-    /// <summary>
-    /// What a TLB entry may still grant without a flush being owed. Access tracking takes R, W and X
-    /// away without a flush (clear_young never flushes, and leaf_spte_change_needs_tlb_flush() is
-    /// false while MMU-writable stays), so an access-tracked SPTE counts as its restored self.
-    /// </summary>
-    private static ulong GrantedWithoutFlush(ulong spte) =>
-        !MakeSpte.IsAccessTrack(spte) ? spte
-        : MakeSpte.RestoreAccessTrack(spte) | (MakeSpte.IsMmuWritable(spte) ? EptSpte.WritableMask : 0);
-
-    private static string Upper(PageFaultResult result) => result switch
-    {
-        PageFaultResult.WriteProtected => "WRITE_PROTECTED",
-        _ => result.ToString().ToUpperInvariant(),
-    };
+    /// <summary>host_pfn_mapping_level() for <paramref name="gfn"/>.</summary>
+    internal int HostMappingLevel(KvmMemorySlot slot, ulong gfn) => Host.MappingLevel(slot.GfnToHvpn(gfn));
 }

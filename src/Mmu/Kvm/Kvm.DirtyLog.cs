@@ -1,176 +1,277 @@
+using SpecKit.Uapi;
 namespace SpecKit.Mmu.Kvm;
+
+/// <summary>KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) flags.</summary>
+[Flags]
+public enum ManualProtectFlags
+{
+    None = 0,
+
+    /// <summary>KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: GET copies, CLEAR re-protects.</summary>
+    Enable = 1,
+
+    /// <summary>KVM_DIRTY_LOG_INITIALLY_SET: the bitmap starts all ones and nothing is write-protected up front.</summary>
+    InitiallySet = 2,
+}
 
 public sealed partial class Kvm
 {
-    /// <summary>Guest writes to dirty-tracked slots since the last fetch, per slot: what the next fetch must report, once.</summary>
-    private readonly Dictionary<int, HashSet<ulong>> _writtenSinceFetch = [];
-    private readonly Dictionary<int, HashSet<ulong>> _reportedBefore = [];
+    /// <summary>KVM_DIRTY_LOG_MANUAL_CAPS: the flags KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns.</summary>
+    public const ManualProtectFlags ManualProtectCaps = ManualProtectFlags.Enable | ManualProtectFlags.InitiallySet;
+
+    private readonly DirtyLogChecker _dirtyLog = new();
+
+    public ManualProtectFlags ManualProtect { get; private set; }
+
+    private bool InitiallySet => ManualProtect.HasFlag(ManualProtectFlags.InitiallySet);
 
     /// <summary>
-    /// kvm_mmu_slot_apply_flags(): enabling dirty logging write-protects every leaf down to 4K
-    /// (huge pages too, so the next write splits them) and always flushes; disabling it flushes
-    /// so huge pages can come back on the next faults.
+    /// KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) (kvm_vm_ioctl_enable_cap_generic): flags
+    /// outside KVM_DIRTY_LOG_MANUAL_CAPS are -EINVAL, and so is INITIALLY_SET without ENABLE.
     /// </summary>
-    /// <summary>The eager_page_split module parameter (default on): split huge pages when logging starts, on the ioctl thread.</summary>
-    public bool EagerPageSplit { get; set; } = true;
-
-    public void SetMemslotFlags(int id, MemslotFlags flags)
+    public int EnableManualDirtyLogProtect(ManualProtectFlags flags)
     {
-        var slot = Slot(id);
-        var wasLogging = slot.DirtyTracked;
-        slot.Flags = flags;
-        if (!wasLogging && slot.DirtyTracked)
+        if ((flags & ~ManualProtectCaps) != 0 || flags == ManualProtectFlags.InitiallySet)
         {
-            _writtenSinceFetch[id] = [];
-            _reportedBefore[id] = [];
-            if (InitiallySet)
-            {
-                // kvm_mmu_slot_apply_flags(): with INITIALLY_SET every page starts dirty and nothing
-                // is write-protected; each KVM_CLEAR_DIRTY_LOG protects what it clears.
-                Array.Fill(slot.DirtyBitmap, ulong.MaxValue);
-                for (var gfn = slot.BaseGfn; gfn < slot.BaseGfn + slot.Npages; gfn++)
-                {
-                    _writtenSinceFetch[id].Add(gfn);
-                }
-
-                Log.Add($"dirty logging enabled on memslot {id}: initially set, nothing write-protected");
-            }
-            else
-            {
-                if (EagerPageSplit)
-                {
-                    var split = Mmu.SplitHugePages(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
-                    if (split > 0)
-                    {
-                        Log.Add($"eager page split on memslot {id}: {split} huge page(s) split to 4K");
-                    }
-                }
-
-                Mmu.WrprotGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, 1);
-                FlushRemoteTlbs($"dirty logging enabled on memslot {id}");
-            }
-        }
-        else if (wasLogging && !slot.DirtyTracked)
-        {
-            // kvm_mmu_recover_huge_pages() (v6.13+), then flush the memslot.
-            var recovered = Mmu.RecoverHugePages(slot.BaseGfn, slot.BaseGfn + slot.Npages, gfn => HugePageAdjust(slot, gfn));
-            Log.Add($"dirty logging disabled on memslot {id}: {recovered} huge page(s) recovered");
-            FlushRemoteTlbs($"dirty logging disabled on memslot {id}");
+            return -(int)Errno.EINVAL;
         }
 
-        AfterOperation("KVM_SET_USER_MEMORY_REGION");
+        ManualProtect = flags;
+        Log.Add($"KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {flags}");
+        return 0;
     }
 
     /// <summary>
-    /// KVM_GET_DIRTY_LOG without manual protect (kvm_get_dirty_log_protect): for each word,
-    /// take and clear it, re-protect its pages, then flush once if anything was set.
+    /// kvm_get_dirty_log_protect() (KVM_GET_DIRTY_LOG): -ENXIO with the dirty ring, -EINVAL for a
+    /// slot id or address space out of range, -ENOENT for a missing slot or one without a bitmap
+    /// (logging off). With manual protect it only copies; otherwise each set word is taken and
+    /// cleared (xchg) and its pages re-protected (kvm_arch_mmu_enable_log_dirty_pt_masked), and
+    /// the memslot is flushed once if any was set. Fills <paramref name="bitmap"/> (the caller's
+    /// buffer of kvm_dirty_bitmap_bytes()) and returns 0, or returns -errno.
     /// </summary>
-    public ulong[] GetDirtyLog(int id)
+    public int GetDirtyLog(uint slotId, out ulong[] bitmap)
     {
-        var slot = Slot(id);
+        bitmap = [];
         if (DirtyRing is not null)
         {
-            throw new InvalidOperationException("KVM_GET_DIRTY_LOG: -ENXIO, the dirty ring replaces the bitmap");
+            return DirtyLogRefused("KVM_GET_DIRTY_LOG", slotId, Errno.ENXIO);
         }
 
+        if (CheckDirtyLogSlot(slotId) is not { } slot)
+        {
+            return DirtyLogRefused("KVM_GET_DIRTY_LOG", slotId, slotId >> 16 != 0 || (slotId & 0xffff) >= KvmUserMemSlots ? Errno.EINVAL : Errno.ENOENT);
+        }
+
+        var dirty = slot.DirtyBitmap!;
         if (ManualProtect.HasFlag(ManualProtectFlags.Enable))
         {
-            // With manual protect GET only copies: no clearing, no protection, no flush.
-            var copy = (ulong[])slot.DirtyBitmap.Clone();
-            Log.Add($"KVM_GET_DIRTY_LOG memslot {id} (manual protect): {DirtyRanges(slot.BaseGfn, copy)}");
-            return copy;
+            bitmap = (ulong[])dirty.Clone();
+            Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id} (manual protect): {DirtyRanges(slot.BaseGfn, bitmap)}");
+            AfterOperation("KVM_GET_DIRTY_LOG");
+            return 0;
         }
 
-        var snapshot = new ulong[slot.DirtyBitmap.Length];
+        bitmap = new ulong[dirty.Length];
         var flush = false;
-        for (var i = 0; i < snapshot.Length; i++)
+        for (var i = 0; i < dirty.Length; i++)
         {
-            var mask = slot.DirtyBitmap[i];
-            slot.DirtyBitmap[i] = 0;
-            snapshot[i] = mask;
+            if (dirty[i] == 0)
+            {
+                continue;
+            }
+
+            flush = true;
+            var mask = dirty[i];
+            dirty[i] = 0;
+            bitmap[i] = mask;
+            Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)i * 64), mask);
+        }
+
+        if (flush)
+        {
+            FlushRemoteTlbs($"KVM_GET_DIRTY_LOG memslot {slot.Id}");
+        }
+
+        Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id}: {DirtyRanges(slot.BaseGfn, bitmap)}");
+        CheckReported(slot, Offsets(bitmap));
+        AfterOperation("KVM_GET_DIRTY_LOG");
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_clear_dirty_log_protect() (KVM_CLEAR_DIRTY_LOG): -ENXIO with the dirty ring, -EINVAL
+    /// for a slot out of range or a first_page not 64-aligned, -ENOENT for a missing slot or one
+    /// without a bitmap, -EINVAL for a range outside the slot or a num_pages not a multiple of 64
+    /// that stops short of the slot's end. Then for each word, the bits that really were set are
+    /// cleared (atomic_long_fetch_andnot: bits past the slot's end never were) and their pages
+    /// re-protected, and the memslot is flushed once if any were. Manual protection is not
+    /// required. Returns 0 or -errno.
+    /// </summary>
+    public int ClearDirtyLog(uint slotId, ulong firstPage, ulong numPages, ulong[] bitmap)
+    {
+        const string ioctl = "KVM_CLEAR_DIRTY_LOG";
+        if (DirtyRing is not null)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.ENXIO);
+        }
+
+        if (slotId >> 16 != 0 || (slotId & 0xffff) >= KvmUserMemSlots || (firstPage & 63) != 0)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL);
+        }
+
+        if (CheckDirtyLogSlot(slotId) is not { } slot)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.ENOENT);
+        }
+
+        if (firstPage > slot.Npages || numPages > slot.Npages - firstPage || (numPages < slot.Npages - firstPage && (numPages & 63) != 0))
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL, $"[{firstPage}, +{numPages}) does not fit memslot of {slot.Npages} pages");
+        }
+
+        var words = (int)((numPages + 63) / 64);
+        if (bitmap.Length < words)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.EFAULT, "the bitmap is shorter than num_pages");
+        }
+
+        var dirty = slot.DirtyBitmap!;
+        var flush = false;
+        var cleared = new ulong[dirty.Length];
+        for (var n = 0; n < words; n++)
+        {
+            var word = (int)(firstPage / 64) + n;
+            var mask = bitmap[n] & dirty[word];
+            dirty[word] &= ~mask;
+            cleared[word] = mask;
             if (mask != 0)
             {
                 flush = true;
-                Mmu.ClearDirtyPtMasked(slot.BaseGfn + ((ulong)i * 64), mask);
+                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)word * 64), mask);
             }
         }
 
         if (flush)
         {
-            FlushRemoteTlbs($"KVM_GET_DIRTY_LOG memslot {id}");
+            FlushRemoteTlbs($"{ioctl} memslot {slot.Id}");
         }
 
-        Log.Add($"KVM_GET_DIRTY_LOG memslot {id}: {DirtyRanges(slot.BaseGfn, snapshot)}");
-        if (CheckEveryOperation)
+        Log.Add($"{ioctl} memslot {slot.Id}: cleared {DirtyRanges(slot.BaseGfn, cleared)}");
+
+        // With manual protect, a page counts as reported when CLEAR clears it.
+        if (ManualProtect.HasFlag(ManualProtectFlags.Enable))
         {
-            CheckReportedOnce(slot, snapshot);
+            CheckReported(slot, Offsets(cleared));
         }
 
-        AfterOperation("KVM_GET_DIRTY_LOG");
-        return snapshot;
+        AfterOperation(ioctl);
+        return 0;
     }
 
-    /// <summary>With manual protect, a page counts as reported when KVM_CLEAR_DIRTY_LOG clears it: it must have been written since.</summary>
-    private void CheckClearedOnce(KvmMemorySlot slot, ulong[] cleared)
+    /// <summary>id_to_memslot() for a dirty-log ioctl: the slot, if it exists and has a dirty bitmap.</summary>
+    private KvmMemorySlot? CheckDirtyLogSlot(uint slotId) =>
+        slotId >> 16 == 0 && (slotId & 0xffff) < KvmUserMemSlots && SlotById((int)slotId) is { DirtyBitmap: not null } slot ? slot : null;
+
+    private int DirtyLogRefused(string ioctl, uint slotId, Errno errno, string? why = null)
     {
-        if (!CheckEveryOperation || !_writtenSinceFetch.TryGetValue(slot.Id, out var written))
+        Log.Add($"{ioctl} memslot {slotId}: -{errno}{(why is null ? "" : $" ({why})")}");
+        return -(int)errno;
+    }
+
+    /// <summary>
+    /// mark_page_dirty_in_slot() as KVM calls it for a dirtying event (make_spte, the fast page
+    /// fault, an emulated write, KVM's own writes of guest memory): with the dirty ring, push to
+    /// the running vCPU's ring; with no running vCPU the kernel WARNs (the model records it) and
+    /// the page is lost. Otherwise set the bitmap bit.
+    /// </summary>
+    internal void MarkPageDirtyInSlot(KvmMemorySlot slot, ulong gfn)
+    {
+        if (!slot.DirtyTracked || !slot.Contains(gfn))
         {
             return;
         }
 
-        foreach (var gfn in Gfns(slot.BaseGfn, cleared))
+        _dirtyLog.Dirtied(slot, gfn);
+        SetDirty(slot, gfn);
+    }
+
+    /// <summary>mark_page_dirty() where a policy's RecordsDirty says so: the same write of the log, but no dirtying event.</summary>
+    internal void MarkPageDirtyByPolicy(ulong gfn)
+    {
+        if (FindSlot(gfn) is { DirtyTracked: true } slot)
         {
-            if (!written.Remove(gfn))
-            {
-                Violate("dirty page reported twice", $"gfn 0x{gfn:x} was cleared from the log again without a write since");
-            }
+            SetDirty(slot, gfn);
         }
     }
 
-    private void RecordWrite(ulong gfn, bool write)
+    private void SetDirty(KvmMemorySlot slot, ulong gfn)
     {
-        if (write && FindSlot(gfn) is { DirtyTracked: true } slot)
+        if (DirtyRing is null)
         {
-            _writtenSinceFetch[slot.Id].Add(gfn);
+            var rel = gfn - slot.BaseGfn;
+            slot.DirtyBitmap![rel / 64] |= 1UL << (int)(rel % 64);
+            return;
         }
+
+        if (RunningVcpu is null)
+        {
+            Violate("dirty ring without a vCPU", $"gfn 0x{gfn:x} was marked dirty outside a vCPU; the ring cannot record it");
+            return;
+        }
+
+        RingOf(RunningVcpu).Push(slot.Id, gfn - slot.BaseGfn);
     }
 
-    /// <summary>Every guest write while logging is reported exactly once: in the first fetch after it, and not again.</summary>
-    private void CheckReportedOnce(KvmMemorySlot slot, ulong[] snapshot)
+    private void StartLogging(KvmMemorySlot slot) => _dirtyLog.StartLogging(slot, InitiallySet && DirtyRing is null);
+
+    private void ForgetLoggingOf(KvmMemorySlot slot) => _dirtyLog.Forget(slot);
+
+    private void MoveLoggingOf(KvmMemorySlot from, KvmMemorySlot to) => _dirtyLog.Move(from, to);
+
+    /// <summary>A guest write to <paramref name="gfn"/> completed: if its slot is logged, the page must now be pending in the log.</summary>
+    private void CheckWriteLogged(ulong gfn)
     {
-        if (!_writtenSinceFetch.TryGetValue(slot.Id, out var written))
+        if (!CheckEveryOperation || FindSlot(gfn) is not { DirtyTracked: true } slot || !_dirtyLog.Logs(slot) || slot == _applyingFlags)
         {
             return;
         }
 
-        var reported = Gfns(slot.BaseGfn, snapshot).ToHashSet();
-        foreach (var gfn in written.Where(g => !reported.Contains(g)).Order())
+        var offset = gfn - slot.BaseGfn;
+        var pending = DirtyRing is null
+            ? (slot.DirtyBitmap![offset / 64] & (1UL << (int)(offset % 64))) != 0
+            : Vcpus.Any(v => RingOf(v).Outstanding(slot.Id, offset));
+        if (!pending)
         {
-            Violate("dirty page lost", $"gfn 0x{gfn:x} was written but not reported");
+            Violate("dirty page lost", $"gfn 0x{gfn:x} was written but is not pending in the {(DirtyRing is null ? "dirty bitmap" : "dirty ring")}");
         }
-
-        foreach (var gfn in reported.Where(g => !written.Contains(g)).Order())
-        {
-            Violate("dirty page reported twice", $"gfn 0x{gfn:x} was reported{(_reportedBefore[slot.Id].Contains(gfn) ? " before" : "")} and not written since");
-        }
-
-        _reportedBefore[slot.Id].UnionWith(reported);
-        written.Clear();
     }
 
-    public static IEnumerable<ulong> Gfns(ulong baseGfn, ulong[] bitmap)
+    private void CheckReported(KvmMemorySlot slot, IEnumerable<ulong> offsets)
+    {
+        if (!CheckEveryOperation)
+        {
+            return;
+        }
+
+        foreach (var (gfn, before) in _dirtyLog.Report(slot, offsets))
+        {
+            Violate("dirty page reported twice", $"gfn 0x{gfn:x} was reported{(before ? " before" : "")} and not dirtied since");
+        }
+    }
+
+    private static IEnumerable<ulong> Offsets(ulong[] bitmap)
     {
         for (var i = 0; i < bitmap.Length; i++)
         {
-            for (var bit = 0; bit < 64; bit++)
+            for (var bits = bitmap[i]; bits != 0; bits &= bits - 1)
             {
-                if ((bitmap[i] & (1UL << bit)) != 0)
-                {
-                    yield return baseGfn + ((ulong)i * 64) + (ulong)bit;
-                }
+                yield return ((ulong)i * 64) + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);
             }
         }
     }
+
+    public static IEnumerable<ulong> Gfns(ulong baseGfn, ulong[] bitmap) => Offsets(bitmap).Select(o => baseGfn + o);
 
     /// <summary>A bitmap as GFN ranges, e.g. <c>0x10-0x11, 0x200</c>, or <c>none</c>; whole words are taken 64 bits at a time.</summary>
     public static string DirtyRanges(ulong baseGfn, ulong[] bitmap)

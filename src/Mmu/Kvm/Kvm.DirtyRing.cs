@@ -1,11 +1,15 @@
+using SpecKit.Uapi;
 namespace SpecKit.Mmu.Kvm;
 
 public sealed partial class Kvm
 {
-    /// <summary>KVM_DIRTY_RING_RSVD_ENTRIES [unverified in kvm-reference.md: 64].</summary>
+    /// <summary>KVM_DIRTY_RING_RSVD_ENTRIES (kvm_dirty_ring.h): room kept for pushes after the soft-full exit is due.</summary>
     public const int DirtyRingReservedEntries = 64;
 
-    /// <summary>The ring size when KVM_CAP_DIRTY_LOG_RING is enabled; null when the bitmap is used.</summary>
+    /// <summary>KVM_DIRTY_RING_MAX_ENTRIES (kvm_dirty_ring.h).</summary>
+    public const int DirtyRingMaxEntries = 65536;
+
+    /// <summary>The ring size in entries once KVM_CAP_DIRTY_LOG_RING is enabled; null while the bitmap is used.</summary>
     public int? DirtyRing { get; private set; }
 
     private readonly Dictionary<int, DirtyRing> _rings = [];
@@ -13,16 +17,26 @@ public sealed partial class Kvm
     /// <summary>The vCPU whose access is running, for mark_page_dirty_in_slot's kvm_get_running_vcpu().</summary>
     public KvmVcpu? RunningVcpu { get; private set; }
 
-    /// <summary>KVM_CAP_DIRTY_LOG_RING: must come before any vCPU is created.</summary>
-    public int EnableDirtyRing(int entries)
+    /// <summary>
+    /// KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) with the ring size in bytes
+    /// (kvm_vm_ioctl_enable_dirty_log_ring): a power of two, at least a page and room for the
+    /// reserved entries, else -EINVAL; more than KVM_DIRTY_RING_MAX_ENTRIES entries is -E2BIG;
+    /// only once, and only before any vCPU exists (-EINVAL).
+    /// </summary>
+    public int EnableDirtyRing(uint bytes)
     {
-        if (Vcpus.Count > 0)
+        var refused = bytes == 0 || (bytes & (bytes - 1)) != 0 || bytes < DirtyRingReservedEntries * KvmDirtyGfn.Size || bytes < 4096 ? -(int)Errno.EINVAL
+            : bytes > (ulong)DirtyRingMaxEntries * KvmDirtyGfn.Size ? -(int)Errno.E2BIG
+            : DirtyRing is not null || Vcpus.Count > 0 ? -(int)Errno.EINVAL
+            : 0;
+        if (refused != 0)
         {
-            return -EINVAL;
+            Log.Add($"KVM_CAP_DIRTY_LOG_RING {bytes} bytes: {new KvmResult(refused)}");
+            return refused;
         }
 
-        DirtyRing = entries;
-        Log.Add($"KVM_CAP_DIRTY_LOG_RING: {entries} entries per vCPU");
+        DirtyRing = (int)(bytes / KvmDirtyGfn.Size);
+        Log.Add($"KVM_CAP_DIRTY_LOG_RING: {DirtyRing} entries per vCPU");
         return 0;
     }
 
@@ -38,87 +52,85 @@ public sealed partial class Kvm
     }
 
     /// <summary>
-    /// mark_page_dirty_in_slot(): with the dirty ring, push to the running vCPU's ring; with no
-    /// running vCPU the kernel WARNs (the model records it) and the page is lost. Otherwise set
-    /// the bitmap bit.
+    /// Userspace harvests every vCPU's ring, vCPU by vCPU: the entries in ring order. Each
+    /// harvested entry counts as the page's report (it must have been dirtied since the last one).
     /// </summary>
-    internal void MarkPageDirtyInSlot(KvmMemorySlot slot, ulong gfn)
+    public List<KvmDirtyGfn> HarvestDirtyRings()
     {
-        if (!slot.DirtyTracked || !slot.Contains(gfn))
-        {
-            return;
-        }
-
-        if (DirtyRing is null)
-        {
-            slot.MarkPageDirty(gfn);
-            return;
-        }
-
-        if (RunningVcpu is null)
-        {
-            Violate("dirty ring without a vCPU", $"gfn 0x{gfn:x} was marked dirty outside a vCPU; the ring cannot record it");
-            return;
-        }
-
-        RingOf(RunningVcpu).Push(slot.Id, gfn - slot.BaseGfn);
-    }
-
-    /// <summary>Userspace harvests every vCPU's ring; returns the GFNs in ring order.</summary>
-    public List<ulong> CollectDirtyRings()
-    {
-        var gfns = new List<ulong>();
+        var harvested = new List<KvmDirtyGfn>();
         foreach (var vcpu in Vcpus)
         {
-            foreach (var (slotId, offset) in RingOf(vcpu).Collect())
-            {
-                gfns.Add(Slot(slotId).BaseGfn + offset);
-            }
+            harvested.AddRange(RingOf(vcpu).Harvest());
         }
 
-        Log.Add($"collect dirty rings: {(gfns.Count == 0 ? "none" : string.Join(", ", gfns.Select(g => $"0x{g:x}")))}");
-        if (CheckEveryOperation)
+        Log.Add($"collect dirty rings: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(DescribeEntry)))}");
+        foreach (var group in harvested.GroupBy(e => e.Slot))
         {
-            // What was collected is what was reported: every logging slot is checked, so a page
-            // written but never pushed shows up as lost even when nothing was collected.
-            foreach (var slot in Memslots.Where(s => s.DirtyTracked))
+            if (SlotById(group.Key) is { } slot)
             {
-                var bitmap = new ulong[slot.DirtyBitmap.Length];
-                foreach (var gfn in gfns.Where(slot.Contains))
-                {
-                    var rel = gfn - slot.BaseGfn;
-                    bitmap[rel / 64] |= 1UL << (int)(rel % 64);
-                }
-
-                CheckReportedOnce(slot, bitmap);
+                CheckReported(slot, group.Where(e => e.Offset < slot.Npages).Select(e => e.Offset));
             }
         }
 
-        return gfns;
+        return harvested;
     }
 
+    /// <summary>An entry as the log shows it: the GFN through its slot, or the raw (slot, offset) for a slot that is gone.</summary>
+    private string DescribeEntry(KvmDirtyGfn entry) =>
+        SlotById(entry.Slot) is { } slot && entry.Offset < slot.Npages ? $"0x{slot.BaseGfn + entry.Offset:x}" : $"slot {entry.Slot} offset 0x{entry.Offset:x}";
+
     /// <summary>
-    /// KVM_RESET_DIRTY_RINGS: re-protect the harvested GFNs, coalesced into 64-page masks, then
-    /// flush; returns how many entries were reset.
+    /// KVM_RESET_DIRTY_RINGS (kvm_vm_ioctl_reset_dirty_pages): -EINVAL without the ring; otherwise
+    /// each vCPU's harvested entries are freed in order, runs of the same slot within 64 pages of
+    /// each other coalesced into one mask (kvm_dirty_ring_reset), each mask re-protected if its slot
+    /// still exists and holds the pages (kvm_reset_dirty_gfn), and TLBs flushed if any entry was
+    /// reset. Returns how many entries were reset.
     /// </summary>
     public int ResetDirtyRings()
     {
+        if (DirtyRing is null)
+        {
+            Log.Add("KVM_RESET_DIRTY_RINGS: -EINVAL (no dirty ring)");
+            return -(int)Errno.EINVAL;
+        }
+
         var count = 0;
-        var flush = false;
         foreach (var vcpu in Vcpus)
         {
             var reset = RingOf(vcpu).Reset();
             count += reset.Count;
-            foreach (var group in reset.GroupBy(e => (e.Slot, Word: e.Offset / 64)))
+            int? curSlot = null;
+            ulong curOffset = 0, mask = 0;
+            foreach (var entry in reset)
             {
-                var slot = Slot(group.Key.Slot);
-                var mask = group.Aggregate(0UL, (m, e) => m | (1UL << (int)(e.Offset % 64)));
-                Mmu.ClearDirtyPtMasked(slot.BaseGfn + (group.Key.Word * 64), mask);
-                flush = true;
+                if (curSlot == entry.Slot)
+                {
+                    var delta = (long)entry.Offset - (long)curOffset;
+                    if (delta is >= 0 and < 64)
+                    {
+                        mask |= 1UL << (int)delta;
+                        continue;
+                    }
+
+                    // "Backwards visit, careful about overflows!"
+                    if (delta is > -64 and < 0 && (mask << (int)-delta >> (int)-delta) == mask)
+                    {
+                        curOffset = entry.Offset;
+                        mask = (mask << (int)-delta) | 1;
+                        continue;
+                    }
+                }
+
+                ResetDirtyGfn(curSlot, curOffset, mask);
+                curSlot = entry.Slot;
+                curOffset = entry.Offset;
+                mask = 1;
             }
+
+            ResetDirtyGfn(curSlot, curOffset, mask);
         }
 
-        if (flush)
+        if (count > 0)
         {
             FlushRemoteTlbs("KVM_RESET_DIRTY_RINGS");
         }
@@ -126,5 +138,16 @@ public sealed partial class Kvm
         Log.Add($"KVM_RESET_DIRTY_RINGS: {count} entries reset");
         AfterOperation("KVM_RESET_DIRTY_RINGS");
         return count;
+    }
+
+    /// <summary>kvm_reset_dirty_gfn(): re-protect one coalesced mask, unless the slot is gone or no longer holds the pages.</summary>
+    private void ResetDirtyGfn(int? slotId, ulong offset, ulong mask)
+    {
+        if (mask == 0 || slotId is not { } id || SlotById(id) is not { } slot || offset + 63 - (ulong)System.Numerics.BitOperations.LeadingZeroCount(mask) >= slot.Npages)
+        {
+            return;
+        }
+
+        Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + offset, mask);
     }
 }

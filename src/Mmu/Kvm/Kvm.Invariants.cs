@@ -1,4 +1,4 @@
-using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Kvm;
 
@@ -10,7 +10,7 @@ public sealed partial class Kvm
     /// </summary>
     public bool CheckEveryOperation { get; set; } = true;
 
-    private void AfterOperation(string name)
+    internal void AfterOperation(string name)
     {
         if (CheckEveryOperation)
         {
@@ -18,168 +18,88 @@ public sealed partial class Kvm
         }
     }
 
+    // The present leaves in the range under invalidation at the last check, so that one installed
+    // while the invalidation is in progress shows, and one that is only not zapped yet does not.
+    private HashSet<(ulong Gfn, int Level, ulong Pfn)>? _leavesUnderInvalidation;
+
     /// <summary>
-    /// The invariants checked after every MMU operation (docs in README.md): zapped entries hold
-    /// SHADOW_NONPRESENT_VALUE; every allocated page table is reachable from the root (none leaked);
-    /// leaves are in one of the four legal writable states; no SPTE maps a GFN whose invalidation
-    /// is in progress.
+    /// The invariants every MMU keeps, checked after every operation (README.md states them):
+    /// leaves are in one of the four legal writable states (check_spte_writable_invariants);
+    /// no SPTE is installed for a GFN while an invalidation that covers it is in progress (the
+    /// mmu_invalidate_seq protocol: an SPTE mapped before the invalidation may still be there while
+    /// its zap yields); then the MMU's own (<see cref="X86Mmu.CheckInvariants"/>). The dirty log's
+    /// rules are checked as pages are written and reported (<see cref="DirtyLogChecker"/>), and
+    /// the TLB's as vCPUs use it.
     /// </summary>
     public void CheckInvariants(string after)
     {
-        var reachable = 0;
-        var mirrorLeaves = new SortedDictionary<ulong, ulong>();
-        foreach (var root in Mmu.Roots)
+        var masks = Mmu.Masks;
+        var underInvalidation = MmuInvalidateInProgress > 0 && MmuInvalidateRangeStart != InvalidGpa ? new HashSet<(ulong, int, ulong)>() : null;
+        foreach (var (gfn, level, spte) in Mmu.Leaves())
         {
-            Visit(root, root.TablePfn, TdpMmu.RootLevel, 0);
-        }
-
-        if (reachable != Mmu.Tables.LiveTables)
-        {
-            Violate("leaked page table", $"after {after}: {Mmu.Tables.LiveTables} tables allocated, {reachable} reachable from the roots");
-        }
-
-        // The mirror root and the S-EPT it stands for hold the same private mappings.
-        if (Mmu.External is { } external && !mirrorLeaves.SequenceEqual(external.Leaves))
-        {
-            Violate("mirror and S-EPT differ", $"after {after}: the mirror root maps {Gfns(mirrorLeaves)}, the S-EPT {Gfns(external.Leaves)}");
-        }
-
-        static string Gfns(SortedDictionary<ulong, ulong> leaves) =>
-            leaves.Count == 0 ? "nothing" : string.Join(", ", leaves.Select(l => $"0x{l.Key:x}->0x{l.Value:x}"));
-
-        void Visit(TdpRoot root, ulong tablePfn, int level, ulong baseGfn)
-        {
-            reachable++;
-            var table = Mmu.Tables[tablePfn];
-            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            var (hostW, mmuW, w) = (masks.IsHostWritable(spte), masks.IsMmuWritable(spte), SpteMasks.IsWritable(spte));
+            if ((mmuW && !hostW) || (w && !mmuW))
             {
-                var spte = table[i];
-                var gfn = baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level));
-                if (!TdpWalker.IsShadowPresent(spte))
-                {
-                    if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !(level == 1 && TdpMmu.IsMmioSpte(spte)))
-                    {
-                        Violate("non-present SPTE value", $"after {after}: gfn 0x{gfn:x} level {level} holds 0x{spte:x16}, not SHADOW_NONPRESENT_VALUE");
-                    }
+                Violate("writable state", $"after {after}: gfn 0x{gfn:x} has HostW={Bit(hostW)} MmuW={Bit(mmuW)} W={Bit(w)}");
+            }
 
-                    continue;
-                }
-
-                if (!TdpWalker.IsLastSpte(spte, level))
+            var pages = 1UL << (9 * (level - 1));
+            if (underInvalidation is not null && gfn < MmuInvalidateRangeEnd && gfn + pages > MmuInvalidateRangeStart)
+            {
+                var leaf = (gfn, level, SpteMasks.ToPfn(spte));
+                underInvalidation.Add(leaf);
+                if (_leavesUnderInvalidation is not null && !_leavesUnderInvalidation.Contains(leaf))
                 {
-                    Visit(root, TdpWalker.SpteToPfn(spte), level - 1, gfn);
-                    continue;
-                }
-
-                // A TDX direct root maps GFNs with the shared bit; the invalidation range has none.
-                gfn &= ~root.GfnBits;
-                if (root.IsMirror && !root.Invalid)
-                {
-                    mirrorLeaves[gfn] = TdpWalker.SpteToPfn(spte);
-                }
-
-                var e = new EptSpte(spte);
-                if ((e.MmuWritable && !e.HostWritable) || (e.Writable && !e.MmuWritable))
-                {
-                    Violate("writable state", $"after {after}: gfn 0x{gfn:x} has HostW={Bit(e.HostWritable)} MmuW={Bit(e.MmuWritable)} W={Bit(e.Writable)}");
-                }
-
-                if (MmuInvalidateInProgress > 0 && gfn < MmuInvalidateRangeEnd && gfn + TdpWalker.PagesPerHpage(level) > MmuInvalidateRangeStart)
-                {
-                    Violate("SPTE during invalidation", $"after {after}: gfn 0x{gfn:x} is mapped while [0x{MmuInvalidateRangeStart:x}, 0x{MmuInvalidateRangeEnd:x}) is being invalidated");
+                    Violate("SPTE installed during invalidation", $"after {after}: gfn 0x{gfn:x} was mapped while [0x{MmuInvalidateRangeStart:x}, 0x{MmuInvalidateRangeEnd:x}) is being invalidated");
                 }
             }
+        }
+
+        _leavesUnderInvalidation = underInvalidation;
+        Mmu.CheckInvariants(after);
+    }
+
+    /// <summary>
+    /// A vCPU used a TLB entry: it may not map another host page than the SPTE does now, nor grant
+    /// more than the SPTE does, unless the change needed no flush (leaf_spte_change_needs_tlb_flush:
+    /// only MMU-writable going 1 -&gt; 0 does). So a W cleared with MMU-writable kept (dirty logging:
+    /// "KVM allows stale Writable TLB entries to exist" until the ioctl's flush) still counts as
+    /// writable, and an access-tracked SPTE (clear_young never flushes) as its restored self. Under
+    /// shadow paging the rights the guest's own tables give are the guest's to flush (INVLPG), so
+    /// only the host page and W are KVM's.
+    /// </summary>
+    internal void CheckTlbHit(KvmVcpu vcpu, ulong tlbKey, TlbEntry cached, AccessKind access)
+    {
+        if (!CheckEveryOperation)
+        {
+            return;
+        }
+
+        var current = Mmu.CurrentTranslation(vcpu, tlbKey);
+        var page = Shadow is null ? $"gfn 0x{tlbKey:x}" : $"gva 0x{tlbKey << 12:x}";
+        if (current?.Pfn != cached.Pfn)
+        {
+            Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for {page} -> host pfn 0x{cached.Pfn:x}, but the SPTE is {(current is null ? "not present" : $"host pfn 0x{current.Value.Pfn:x}")}");
+            return;
+        }
+
+        var masks = Mmu.Masks;
+        var spte = current.Value.Spte;
+        var granted = masks.IsAccessTrack(spte) ? masks.RestoreAccessTrack(spte) : spte;
+        if (masks.IsMmuWritable(spte))
+        {
+            granted |= SpteMasks.Writable;
+        }
+
+        var allowed = Shadow is null ? masks.Allows(granted, access) : access != AccessKind.Write || SpteMasks.IsWritable(granted);
+        if (!allowed)
+        {
+            Violate("stale translation", $"vCPU {vcpu.Id} {access.Verb()} {page} through a TLB entry that allows it, but the SPTE does not ({masks.Describe(spte)})");
         }
     }
 
     private static int Bit(bool value) => value ? 1 : 0;
 
-    /// <summary>
-    /// The SPTE tree under the root, as indented text: what scenarios snapshot. Runs of leaves
-    /// with the same flags and consecutive host pages are one line, so a split 2M page reads as
-    /// the few lines that differ. Flags: W(ritable) M(MU-writable) H(ost-writable) A(ccessed) D(irty) X (executable).
-    /// </summary>
-    public string DescribeSptes()
-    {
-        var text = new System.Text.StringBuilder();
-        if (Mmu.Roots.Count == 1)
-        {
-            Describe(Mmu.Roots[0].TablePfn, TdpMmu.RootLevel, 0, "");
-            return text.Length == 0 ? "(no present SPTEs)" : text.ToString().TrimEnd();
-        }
-
-        // Several roots (a TDX VM's mirror and direct roots, or invalid roots): one section each,
-        // GFNs shown as the root indexes them (a direct root's with the shared bit).
-        foreach (var root in Mmu.Roots)
-        {
-            text.Append(root).Append(root.GfnBits != 0 ? $" (GFNs carry the shared bit 0x{root.GfnBits:x})" : "").Append(":\n");
-            var before = text.Length;
-            Describe(root.TablePfn, TdpMmu.RootLevel, 0, "  ");
-            if (text.Length == before)
-            {
-                text.Append("  (no present SPTEs)\n");
-            }
-        }
-
-        if (Mmu.External is { } external)
-        {
-            text.Append("S-EPT: ").Append(external.Leaves.Count == 0 ? "no mappings" : string.Join(", ", external.Leaves.Select(l => $"gfn 0x{l.Key:x} -> pfn 0x{l.Value:x}"))).Append('\n');
-        }
-
-        return text.ToString().TrimEnd();
-
-        void Describe(ulong tablePfn, int level, ulong baseGfn, string indent)
-        {
-            var table = Mmu.Tables[tablePfn];
-            var pages = TdpWalker.PagesPerHpage(level);
-            (ulong Gfn, ulong Pfn, string Flags, int Count)? run = null;
-            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
-            {
-                var spte = table[i];
-                var gfn = baseGfn + ((ulong)i * pages);
-                if (!TdpWalker.IsShadowPresent(spte))
-                {
-                    EndRun();
-                    continue;
-                }
-
-                if (!TdpWalker.IsLastSpte(spte, level))
-                {
-                    EndRun();
-                    text.Append(indent).Append(TdpWalker.LevelName(level)).Append(" gfn ").Append(Hex(gfn)).Append('\n');
-                    Describe(TdpWalker.SpteToPfn(spte), level - 1, gfn, indent + "  ");
-                    continue;
-                }
-
-                var e = new EptSpte(spte);
-                var flags = MakeSpte.Describe(spte);
-                if (run is { } r && r.Flags == flags && r.Pfn + ((ulong)r.Count * pages) == e.Pfn)
-                {
-                    run = r with { Count = r.Count + 1 };
-                    continue;
-                }
-
-                EndRun();
-                run = (gfn, e.Pfn, flags, 1);
-            }
-
-            EndRun();
-
-            void EndRun()
-            {
-                if (run is not { } r)
-                {
-                    return;
-                }
-
-                var last = (ulong)(r.Count - 1) * pages;
-                text.Append(indent).Append(LevelName(level)).Append(" gfn ").Append(Hex(r.Gfn)).Append(r.Count > 1 ? ".." + Hex(r.Gfn + last) : "")
-                    .Append(" -> host pfn ").Append(Hex(r.Pfn)).Append(r.Count > 1 ? ".." + Hex(r.Pfn + last) : "")
-                    .Append(' ').Append(r.Flags).Append('\n');
-                run = null;
-            }
-        }
-    }
-
-    private static string Hex(ulong value) => "0x" + value.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The page tables under the MMU, as indented text: what scenarios snapshot.</summary>
+    public string DescribeSptes() => Mmu.Describe();
 }

@@ -1,5 +1,6 @@
 using SpecKit.Mmu.Host;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Tdx;
 
 namespace SpecKit.Mmu.Kvm;
 
@@ -15,29 +16,80 @@ public sealed partial class Kvm
 
     public ulong MmuInvalidateRangeEnd { get; private set; } = InvalidGpa;
 
+    /// <summary>mn_active_invalidate_count: invalidations between range_start and range_end, memslots or not.</summary>
+    private int _mnActiveInvalidateCount;
+
+    /// <summary>The user page behind <paramref name="gfn"/> (__gfn_to_hva_memslot), or null when no memslot holds it.</summary>
+    public ulong? UserPage(ulong gfn) => FindSlot(gfn) is { } slot ? slot.GfnToHvpn(gfn) : null;
+
     /// <summary>
-    /// kvm_mmu_notifier_invalidate_range_start(): begin (count up, reset the range when first),
-    /// widen the range, zap the leaves (kvm_unmap_gfn_range) and flush if anything was zapped.
+    /// kvm_handle_hva_range(): the memslots whose userspace range overlaps user pages [start, end),
+    /// each with the GFNs the overlap covers (hva_to_gfn_memslot), in memslot order.
+    /// </summary>
+    private List<(KvmMemorySlot Slot, ulong Start, ulong End)> GfnRanges(ulong start, ulong end)
+    {
+        var ranges = new List<(KvmMemorySlot, ulong, ulong)>();
+        foreach (var slot in Memslots)
+        {
+            var first = Math.Max(start, slot.UserspacePage);
+            var last = Math.Min(end, slot.UserspacePage + slot.Npages);
+            if (first < last)
+            {
+                ranges.Add((slot, slot.BaseGfn + (first - slot.UserspacePage), slot.BaseGfn + (last - slot.UserspacePage)));
+            }
+        }
+
+        return ranges;
+    }
+
+    /// <summary>
+    /// kvm_mmu_notifier_invalidate_range_start() for user pages [start, end): count the
+    /// invalidation (mn_active_invalidate_count); for each memslot the range touches, the first
+    /// found begins the invalidation under mmu_lock (kvm_mmu_invalidate_begin), each widens the
+    /// range (kvm_mmu_invalidate_range_add) and zaps its GFNs (kvm_unmap_gfn_range, an HVA
+    /// notifier's range: shared memory only); then one flush if anything was zapped.
     /// </summary>
     public void InvalidateRangeStart(ulong start, ulong end, string why)
     {
-        if (!Memslots.Any(s => s.BaseGfn < end && start < s.BaseGfn + s.Npages))
+        _mnActiveInvalidateCount++;
+        var ranges = GfnRanges(start, end);
+        if (ranges.Count == 0)
         {
-            Log.Add($"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why}): no memslot, nothing to do");
+            Log.Add($"invalidate_range_start {Pages(start, end)} ({why}): no memslot, nothing to do");
             return;
         }
 
-        InvalidateBegin(start, end, $"invalidate_range_start [0x{start:x}, 0x{end:x}) ({why})");
+        MmuInvalidateBegin($"invalidate_range_start {Pages(start, end)} ({why})");
+        var flush = false;
+        foreach (var (_, gfnStart, gfnEnd) in ranges)
+        {
+            MmuInvalidateRangeAdd(gfnStart, gfnEnd);
+            flush = Mmu.UnmapGfnRange(gfnStart, gfnEnd, UnmapCaller.HvaNotifier, null, flush);
+        }
 
-        // An HVA carries only shared memory: a private page has no userspace mapping (KVM_FILTER_SHARED).
-        if (UnmapGfnRange(start, end, Tdx.UnmapCaller.HvaNotifier, null))
+        if (flush)
         {
             FlushRemoteTlbs("invalidate_range_start");
         }
     }
 
-    /// <summary>kvm_mmu_invalidate_begin() and kvm_mmu_invalidate_range_add(): count up, and widen the range.</summary>
-    private void InvalidateBegin(ulong start, ulong end, string what)
+    /// <summary>
+    /// kvm_mmu_notifier_invalidate_range_end(): where a memslot is touched, end the invalidation
+    /// (seq++ then in_progress--), then drop mn_active_invalidate_count; accesses that waited run.
+    /// </summary>
+    public void InvalidateRangeEnd(ulong start, ulong end)
+    {
+        if (GfnRanges(start, end).Count > 0)
+        {
+            MmuInvalidateEnd($"invalidate_range_end {Pages(start, end)}");
+        }
+
+        KvmWarn.On(_mnActiveInvalidateCount == 0, "invalidate_range_end without a range_start");
+        _mnActiveInvalidateCount--;
+    }
+
+    /// <summary>kvm_mmu_invalidate_begin(): count up; the first invalidation resets the range.</summary>
+    private void MmuInvalidateBegin(string what)
     {
         MmuInvalidateInProgress++;
         if (MmuInvalidateInProgress == 1)
@@ -45,30 +97,23 @@ public sealed partial class Kvm
             MmuInvalidateRangeStart = MmuInvalidateRangeEnd = InvalidGpa;
         }
 
-        // Ranges only widen until every invalidation has ended.
-        MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
-        MmuInvalidateRangeEnd = MmuInvalidateRangeEnd == InvalidGpa ? end : Math.Max(MmuInvalidateRangeEnd, end);
         Log.Add($"{what}: in progress {MmuInvalidateInProgress}");
     }
 
-    /// <summary>kvm_mmu_notifier_invalidate_range_end(): seq++ then in_progress--.</summary>
-    public void InvalidateRangeEnd(ulong start, ulong end)
+    /// <summary>kvm_mmu_invalidate_range_add(): ranges only widen until every invalidation has ended.</summary>
+    private void MmuInvalidateRangeAdd(ulong start, ulong end)
     {
-        if (!Memslots.Any(s => s.BaseGfn < end && start < s.BaseGfn + s.Npages))
-        {
-            return;
-        }
-
-        InvalidateEnd(start, end, "invalidate_range_end");
+        MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
+        MmuInvalidateRangeEnd = MmuInvalidateRangeEnd == InvalidGpa ? end : Math.Max(MmuInvalidateRangeEnd, end);
     }
 
     /// <summary>kvm_mmu_invalidate_end(): seq++ then in_progress--, and the accesses that waited run.</summary>
-    private void InvalidateEnd(ulong start, ulong end, string what)
+    private void MmuInvalidateEnd(string what)
     {
         MmuInvalidateSeq++;
         MmuInvalidateInProgress--;
         KvmWarn.On(MmuInvalidateInProgress < 0, "kvm_mmu_invalidate_end: in_progress went negative");
-        Log.Add($"{what} [0x{start:x}, 0x{end:x}): seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
+        Log.Add($"{what}: seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
         while (MmuInvalidateInProgress == 0 && _afterInvalidation.TryDequeue(out var access))
         {
             access();
@@ -93,12 +138,15 @@ public sealed partial class Kvm
         return seq != MmuInvalidateSeq;
     }
 
+    /// <summary>A fault that must wait for the invalidation to end: the vCPU runs the access again then.</summary>
+    internal void RetryAfterInvalidation(Action access) => _afterInvalidation.Enqueue(access);
+
     /// <summary>
     /// .change_pte() as the model's policy has it: gone (v6.10+), always inside an invalidation
     /// (after 6bdb913f0a70, asserting the count is elevated as c13fda237f08 does), or standalone
-    /// (before it: update in place and bump the sequence).
+    /// (before it: update in place and bump the sequence). Each memslot over the page gets it.
     /// </summary>
-    private void ChangePte(ulong gfn, HostPte pte)
+    private void ChangePte(ulong hvpn, HostPte pte)
     {
         var policy = Rules.ChangePte;
         if (!policy.Exists)
@@ -108,11 +156,15 @@ public sealed partial class Kvm
 
         if (policy.Invocation == Invocation.InsideInvalidation)
         {
-            KvmWarn.On(MmuInvalidateInProgress == 0, "kvm_mmu_notifier_change_pte: notifier count not elevated");
+            KvmWarn.On(_mnActiveInvalidateCount == 0, "kvm_mmu_notifier_change_pte: notifier count not elevated");
         }
 
-        var changed = Mmu.SetSpteGfn(gfn, pte.Pfn, pte.Writable);
-        Log.Add($"change_pte gfn 0x{gfn:x} -> host pfn 0x{pte.Pfn:x}: {(changed ? "SPTE updated in place" : "no present SPTE, nothing to do")}");
+        foreach (var (_, gfn, _) in GfnRanges(hvpn, hvpn + 1))
+        {
+            var changed = Mmu.SetSpteGfn(gfn, pte.Pfn, pte.Writable);
+            Log.Add($"change_pte gfn 0x{gfn:x} -> host pfn 0x{pte.Pfn:x}: {(changed ? "SPTE updated in place" : "no present SPTE, nothing to do")}");
+        }
+
         if (policy.Invocation == Invocation.Standalone)
         {
             MmuInvalidateSeq++;
@@ -120,121 +172,156 @@ public sealed partial class Kvm
     }
 
     /// <summary>
-    /// The primary MMU replaces the host PTE for <paramref name="gfn"/>, telling KVM the way the mm
-    /// of this model's kernel does: set_pte_at_notify() (change_pte) inside or without an
-    /// invalidation, or (v6.10+) only invalidate_range_start/end around a plain set_pte_at().
+    /// The primary MMU replaces the host PTE of user page <paramref name="hvpn"/>, telling KVM the
+    /// way the mm of this model's kernel does: set_pte_at_notify() (change_pte) inside or without
+    /// an invalidation, or (v6.10+) only invalidate_range_start/end around a plain set_pte_at().
     /// The new page is made (<paramref name="makeNew"/> copies the contents) once the old
     /// mapping is invalidated, as try_to_migrate() and KSM's replace_page() do: a guest write
     /// through a translation that outlived the invalidation is lost with the old page.
     /// </summary>
-    public void ChangeHostPte(ulong gfn, Func<HostPte> makeNew, string why)
+    private void ChangeHostPte(ulong hvpn, Func<HostPte> makeNew, string why)
     {
         var changePte = Rules.ChangePte;
         if (changePte.Exists && changePte.Invocation == Invocation.Standalone)
         {
             var pte = makeNew();
-            Host.Set(gfn, pte);
-            ChangePte(gfn, pte);
+            Host.Set(hvpn, pte);
+            ChangePte(hvpn, pte);
             return;
         }
 
-        InvalidateRangeStart(gfn, gfn + 1, why);
+        InvalidateRangeStart(hvpn, hvpn + 1, why);
         var replacement = makeNew();
-        Host.Set(gfn, replacement);
+        Host.Set(hvpn, replacement);
         if (changePte.Exists)
         {
-            ChangePte(gfn, replacement);
+            ChangePte(hvpn, replacement);
         }
 
-        InvalidateRangeEnd(gfn, gfn + 1);
-    }
-
-    /// <summary>KSM merges the page behind <paramref name="gfn"/> into a shared, read-only, copy-on-write page with the same contents.</summary>
-    public void KsmMerge(ulong gfn)
-    {
-        var old = HostPage(gfn);
-        Host.CopyOnWrite.Add(gfn);
-        ChangeHostPte(gfn, () => Host.CopyOf(old, writable: false), "KSM merge");
-    }
-
-    /// <summary>A write to a copy-on-write page breaks the sharing: a writable copy replaces it.</summary>
-    public void BreakCow(ulong gfn)
-    {
-        var old = HostPage(gfn);
-        Host.CopyOnWrite.Remove(gfn);
-        ChangeHostPte(gfn, () => Host.CopyOf(old, writable: true), "copy-on-write break");
+        InvalidateRangeEnd(hvpn, hvpn + 1);
     }
 
     /// <summary>
-    /// Page migration (try_to_migrate, remove_migration_pte): one invalidation around the whole
-    /// folio, then the data is copied to new host pages. It never used set_pte_at_notify(), so
-    /// .change_pte() plays no part, whatever the model.
+    /// KSM merges user page <paramref name="hvpn"/> into a shared, read-only, copy-on-write page
+    /// with the same contents. Nothing to merge where the page is not mapped.
+    /// </summary>
+    public void KsmMerge(ulong hvpn)
+    {
+        if (Host.Lookup(hvpn) is not { } old)
+        {
+            Log.Add($"KSM merge of user page 0x{hvpn:x}: not mapped, nothing to merge");
+            return;
+        }
+
+        Host.CopyOnWrite.Add(hvpn);
+        ChangeHostPte(hvpn, () => Host.CopyOf(old, writable: false), "KSM merge");
+    }
+
+    /// <summary>A write to a copy-on-write page breaks the sharing: a writable copy replaces it (wp_page_copy).</summary>
+    private void BreakCow(ulong hvpn)
+    {
+        var old = Host.Lookup(hvpn)!.Value;
+        Host.CopyOnWrite.Remove(hvpn);
+        ChangeHostPte(hvpn, () => Host.CopyOf(old, writable: true), "copy-on-write break");
+    }
+
+    /// <summary>
+    /// Page migration of user pages [start, end) (try_to_migrate, remove_migration_pte): one
+    /// invalidation around the whole folio, then the data is copied to new host pages. It never
+    /// used set_pte_at_notify(), so .change_pte() plays no part, whatever the model. Pages that
+    /// are not mapped are not migrated.
     /// </summary>
     public void Migrate(ulong start, ulong end)
     {
-        var old = Enumerable.Range(0, (int)(end - start)).Select(i => HostPage(start + (ulong)i)).ToList();
+        var old = new List<(ulong Hvpn, HostPte Pte)>();
+        for (var hvpn = start; hvpn < end; hvpn++)
+        {
+            if (Host.Lookup(hvpn) is { } pte)
+            {
+                old.Add((hvpn, pte));
+            }
+        }
+
         InvalidateRangeStart(start, end, "migration");
-        for (var i = 0; i < old.Count; i++)
+        foreach (var (hvpn, pte) in old)
         {
-            Host.Set(start + (ulong)i, Host.CopyOf(old[i], old[i].Writable));
+            Host.Set(hvpn, Host.CopyOf(pte, pte.Writable));
         }
 
         InvalidateRangeEnd(start, end);
     }
 
-    public void Migrate(ulong gfn) => Migrate(gfn, gfn + 1);
-
-    private HostPte HostPage(ulong gfn) => Host.Lookup(gfn) ?? throw new InvalidOperationException($"gfn 0x{gfn:x} has no host page");
-
-    /// <summary>Swap-out of [start, end): one invalidation, then the host PTEs are gone until the next host fault.</summary>
-    public void SwapOut(ulong start, ulong end) => DropHostPages(start, end, "swap-out", vmaGone: false);
-
-    /// <summary>munmap of [start, end): like a swap-out for KVM's SPTEs, but the VMA is gone, so faults cannot bring pages back.</summary>
-    public void Munmap(ulong start, ulong end) => DropHostPages(start, end, "munmap", vmaGone: true);
-
-    private void DropHostPages(ulong start, ulong end, string why, bool vmaGone)
+    /// <summary>Swap-out of user pages [start, end): one invalidation, then the host PTEs are gone until the next host fault.</summary>
+    public void SwapOut(ulong start, ulong end)
     {
-        InvalidateRangeStart(start, end, why);
-        for (var gfn = start; gfn < end; gfn++)
+        InvalidateRangeStart(start, end, "swap-out");
+        for (var hvpn = start; hvpn < end; hvpn++)
         {
-            if (vmaGone)
-            {
-                Host.Set(gfn, null);
-                Host.Unmapped.Add(gfn);
-            }
-            else
-            {
-                Host.SwapOut(gfn);
-            }
+            Host.SwapOut(hvpn);
         }
 
         InvalidateRangeEnd(start, end);
     }
 
-    /// <summary>mprotect(PROT_READ): the host PTE stays but loses write permission.</summary>
-    public void MprotectReadOnly(ulong gfn)
+    /// <summary>munmap of user pages [start, end): like a swap-out for KVM's SPTEs, but the VMA is gone, so faults cannot bring pages back.</summary>
+    public void Munmap(ulong start, ulong end)
     {
-        var pte = HostPage(gfn);
-        InvalidateRangeStart(gfn, gfn + 1, "mprotect read-only");
-        Host.Set(gfn, pte with { Writable = false });
-        InvalidateRangeEnd(gfn, gfn + 1);
+        InvalidateRangeStart(start, end, "munmap");
+        Host.Munmap(start, end);
+        InvalidateRangeEnd(start, end);
     }
 
-    /// <summary>clear_young / clear_flush_young / test_young: never mark the page accessed (seed 001), flush per policy.</summary>
-    /// <remarks>
-    /// The roots come from the AgeGfnRange policy: the HVA notifier's KVM_FILTER_SHARED, valid
-    /// roots only (kvm_tdp_mmu_age_gfn_range), so an invalid root is never aged.
-    /// </remarks>
-    public bool Age(ulong start, ulong end, string notifier)
+    /// <summary>mprotect(PROT_READ) of user page <paramref name="hvpn"/>: the host PTE stays but loses write permission.</summary>
+    public void MprotectReadOnly(ulong hvpn)
     {
-        var types = Tdx.TdpMmuRoots.AgeRootTypes(Rules, IsMirrored, Tdx.KvmGfnRangeFilter.Shared);
+        InvalidateRangeStart(hvpn, hvpn + 1, "mprotect read-only");
+        Host.MprotectReadOnly(hvpn);
+        InvalidateRangeEnd(hvpn, hvpn + 1);
+    }
+
+    /// <summary>
+    /// clear_young / clear_flush_young / test_young for user pages [start, end)
+    /// (kvm_age_hva_range): for each memslot over them, kvm_age_gfn() or kvm_test_age_gfn(). KVM
+    /// x86 omits the flush even for clear_flush_young (CONFIG_KVM_ELIDE_TLB_FLUSH_IF_YOUNG), and
+    /// the page is never marked accessed (seed 001).
+    /// </summary>
+    public bool Age(ulong start, ulong end, AgingNotifier notifier)
+    {
         var young = false;
-        foreach (var root in Mmu.Roots.Where(r => Tdx.TdpMmuRoots.RootMatch(r.Role, types)).ToList())
+        foreach (var (_, gfnStart, gfnEnd) in GfnRanges(start, end))
         {
-            young |= Mmu.On(root, () => Mmu.AgeGfnRange(start, end, testOnly: notifier == "test_young"));
+            young |= Mmu.AgeGfnRange(gfnStart, gfnEnd, testOnly: notifier == AgingNotifier.TestYoung);
         }
 
-        Log.Add($"{notifier} [0x{start:x}, 0x{end:x}): {(young ? "young" : "old")}");
+        Log.Add($"{notifier.Name()} {Pages(start, end)}: {(young ? "young" : "old")}");
         return young;
     }
+
+    /// <summary>User pages in the log: by the GFNs they back where one memslot holds them all, else as user pages.</summary>
+    private string Pages(ulong start, ulong end)
+    {
+        var ranges = GfnRanges(start, end);
+        return ranges.Count == 1 && ranges[0].End - ranges[0].Start == end - start
+            ? $"[0x{ranges[0].Start:x}, 0x{ranges[0].End:x})"
+            : $"user pages [0x{start:x}, 0x{end:x})";
+    }
+}
+
+/// <summary>The MMU notifier's aging callbacks (struct mmu_notifier_ops).</summary>
+public enum AgingNotifier
+{
+    ClearYoung,
+    ClearFlushYoung,
+    TestYoung,
+}
+
+public static class AgingNotifiers
+{
+    /// <summary>The callback's name in mmu_notifier_ops: clear_young, clear_flush_young, test_young.</summary>
+    public static string Name(this AgingNotifier notifier) => notifier switch
+    {
+        AgingNotifier.ClearFlushYoung => "clear_flush_young",
+        AgingNotifier.TestYoung => "test_young",
+        _ => "clear_young",
+    };
 }

@@ -53,9 +53,10 @@ public sealed partial class Kvm
             return;
         }
 
-        InvalidateBegin(start, end, what);
+        MmuInvalidateBegin(what);
+        MmuInvalidateRangeAdd(start, end);
         var attribute = toPrivate ? MemoryAttribute.Private : MemoryAttribute.Shared;
-        if (UnmapGfnRange(start, end, UnmapCaller.SetMemoryAttributes, attribute))
+        if (Mmu.UnmapGfnRange(start, end, UnmapCaller.SetMemoryAttributes, attribute, false))
         {
             FlushRemoteTlbs("kvm_arch_pre_set_memory_attributes");
         }
@@ -72,7 +73,7 @@ public sealed partial class Kvm
             }
         }
 
-        InvalidateEnd(start, end, "kvm_mmu_invalidate_end");
+        MmuInvalidateEnd($"kvm_mmu_invalidate_end [0x{start:x}, 0x{end:x})");
         AfterOperation("KVM_SET_MEMORY_ATTRIBUTES");
     }
 
@@ -83,8 +84,9 @@ public sealed partial class Kvm
     public void PunchHole(ulong start, ulong end)
     {
         var what = $"guest_memfd punch hole [0x{start:x}, 0x{end:x})";
-        InvalidateBegin(start, end, what);
-        if (UnmapGfnRange(start, end, UnmapCaller.GuestMemfdInvalidate, null))
+        MmuInvalidateBegin(what);
+        MmuInvalidateRangeAdd(start, end);
+        if (Mmu.UnmapGfnRange(start, end, UnmapCaller.GuestMemfdInvalidate, null, false))
         {
             FlushRemoteTlbs("kvm_gmem_invalidate_begin");
         }
@@ -94,94 +96,12 @@ public sealed partial class Kvm
             _gmem.Remove(gfn);
         }
 
-        InvalidateEnd(start, end, "kvm_mmu_invalidate_end");
+        MmuInvalidateEnd($"kvm_mmu_invalidate_end [0x{start:x}, 0x{end:x})");
         AfterOperation("fallocate(PUNCH_HOLE)");
     }
 
-    /// <summary>
-    /// kvm_unmap_gfn_range() -> kvm_tdp_mmu_unmap_gfn_range(): the model's design picks which roots
-    /// a caller's range zaps (spec: UnmapGfnRange RootFilter), and the leaves of [start, end) are
-    /// zapped in each (tdp_mmu_zap_leafs). Returns whether a flush is owed.
-    /// </summary>
-    internal bool UnmapGfnRange(ulong start, ulong end, UnmapCaller caller, MemoryAttribute? attribute)
-    {
-        var design = UnmapDesign.For(Rules);
-        var range = design.CallerRange(IsMirrored, caller, attribute).Range;
-        if (range is null)
-        {
-            Log.Add($"  {UnmapCallers.Describe(caller)}: kvm_tdp_mmu_unmap_gfn_range() not reached in this design");
-            return false;
-        }
-
-        var decision = design.UnmapRootTypes(IsMirrored, range);
-        var flush = false;
-        var walked = new List<string>();
-        foreach (var root in Mmu.Roots.ToList())
-        {
-            if (!decision.ZapsRoot(root.Role))
-            {
-                continue;
-            }
-
-            // The pending flush goes from one root to the next (flush = tdp_mmu_zap_leafs(..., flush)),
-            // so a yield in this root first flushes what an earlier root zapped.
-            var before = Mmu.On(root, () => Mmu.PresentLeaves(start, end));
-            flush = Mmu.On(root, () => Mmu.ZapLeafs(start, end, flush));
-            walked.Add(before.Count == 0 ? $"{root} (nothing mapped)" : $"{root} (zapped {string.Join(", ", before.Select(g => $"0x{g:x}"))})");
-        }
-
-        // Which roots were walked is news only where there is more than one.
-        if (IsMirrored || Mmu.Roots.Count > 1)
-        {
-            Log.Add($"  kvm_tdp_mmu_unmap_gfn_range ({TdpMmuRoots.KernelName(decision.Zaps)}): walked {(walked.Count == 0 ? "no root" : string.Join(", ", walked))}");
-        }
-
-        return flush;
-    }
-
-    /// <summary>
-    /// kvm_mmu_zap_all_fast() -> kvm_tdp_mmu_invalidate_roots(): the valid direct root becomes
-    /// invalid, and vCPUs load a new one (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS). The invalid root keeps
-    /// its SPTEs until <see cref="ZapInvalidatedRoots"/>; mirror roots are not invalidated here.
-    /// </summary>
-    public void InvalidateRoots()
-    {
-        Mmu.InvalidateDirectRoot();
-        FlushRemoteTlbs("vCPUs load the new root");
-        Log.Add("kvm_tdp_mmu_invalidate_roots: the direct root is invalid; vCPUs use a new one");
-        AfterOperation("kvm_mmu_zap_all_fast");
-    }
-
-    /// <summary>kvm_tdp_mmu_zap_invalidated_roots(): zap each invalid root to the top and free it.</summary>
-    public void ZapInvalidatedRoots()
-    {
-        foreach (var root in Mmu.Roots.Where(r => r.Invalid).ToList())
-        {
-            Mmu.On(root, () => Mmu.ZapRoot());
-            Mmu.Roots.Remove(root);
-            Mmu.Tables.Free(root.TablePfn);
-            Log.Add($"kvm_tdp_mmu_zap_invalidated_roots: {root} zapped and freed");
-        }
-
-        AfterOperation("kvm_tdp_mmu_zap_invalidated_roots");
-    }
-
-    /// <summary>
-    /// tdp_mmu_get_root_for_fault(): in a TDX VM, a GPA with the shared bit uses the direct root,
-    /// one without it the mirror root; the memslot and attributes are looked up without the bit.
-    /// </summary>
-    private (TdpRoot Root, ulong Gfn) RootForFault(ulong gfn)
-    {
-        if (!IsMirrored)
-        {
-            return (Mmu.DirectRoot, gfn);
-        }
-
-        return (gfn & GfnDirectBits) != 0 ? (Mmu.DirectRoot, gfn & ~GfnDirectBits) : (Mmu.MirrorRoot!, gfn);
-    }
-
     /// <summary>kvm_mmu_faultin_pfn_private(): kvm_gmem_get_pfn() allocates the private page on first use.</summary>
-    private ulong GmemGetPfn(ulong gfn)
+    internal ulong GmemGetPfn(ulong gfn)
     {
         if (!_gmem.TryGetValue(gfn, out var pfn))
         {
@@ -195,7 +115,7 @@ public sealed partial class Kvm
     /// kvm_mmu_hugepage_adjust() for mixed attributes: a huge page is disallowed where its range
     /// holds both private and shared GFNs (KVM_LPAGE_MIXED_FLAG).
     /// </summary>
-    private bool AttributesMixed(ulong gfn, int level)
+    internal bool AttributesMixed(ulong gfn, int level)
     {
         if (_private.Count == 0)
         {

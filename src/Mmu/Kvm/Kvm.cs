@@ -1,30 +1,53 @@
 using SpecKit.Mmu.Host;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Kvm;
 
 /// <summary>
-/// struct kvm: memslots over host memory, the TDP MMU, vCPUs with TLBs, the MMU-notifier state
-/// and the dirty log, all run under one model's <see cref="MmuRules"/> from the spec. Every
-/// change is logged in kernel terms so that scenarios can snapshot what happened.
+/// struct kvm: what every MMU shares (virt/kvm/kvm_main.c, dirty_ring.c): memslots over the
+/// process's memory, the MMU-notifier state, dirty logging (bitmap, CLEAR, ring), vCPUs with
+/// their TLBs, and an x86 MMU chosen when the VM is made (<see cref="X86.MmuKind"/>: the TDP MMU
+/// on EPT or NPT, or the shadow MMU), all run under one model's rules from the spec. Every change
+/// is logged in kernel terms so that scenarios can snapshot what happened.
 /// </summary>
 public sealed partial class Kvm
 {
     public const ulong InvalidGpa = ulong.MaxValue;
 
-    public Kvm(MmuRules rules, KvmVmType vmType = KvmVmType.Default)
+    public Kvm(SpecModelInfo model, MmuKind mmu = MmuKind.TdpEpt, KvmVmType vmType = KvmVmType.Default)
     {
-        Rules = rules;
-        VmType = vmType;
-        Mmu = new TdpMmu(this);
-        if (IsMirrored)
+        if (vmType == KvmVmType.Tdx && mmu != MmuKind.TdpEpt)
         {
-            Mmu.AllocMirrorRoot();
+            throw new ArgumentException("a TDX VM runs on the TDP MMU with EPT (kvm_has_mirrored_tdp needs tdp_mmu_enabled)", nameof(vmType));
         }
+
+        Model = model;
+        Rules = model.Rules;
+        VmType = vmType;
+        Mmu = mmu switch
+        {
+            MmuKind.Shadow => new ShadowMmu(this, model.Masks(SpteFormat.Legacy)),
+            MmuKind.TdpNpt => new TdpMmu(this, model.Masks(SpteFormat.Legacy), MmuKind.TdpNpt),
+            _ => new TdpMmu(this, model.Masks(SpteFormat.Ept), MmuKind.TdpEpt),
+        };
     }
 
+    /// <summary>The model this VM runs under: its rules and its SPTE formats.</summary>
+    public SpecModelInfo Model { get; }
+
     public MmuRules Rules { get; }
+
+    /// <summary>The x86 MMU this VM was made with.</summary>
+    public X86Mmu Mmu { get; }
+
+    /// <summary>The TDP MMU, for the operations only it has (roots, NX recovery, TDX); null under shadow paging.</summary>
+    public TdpMmu? Tdp => Mmu as TdpMmu;
+
+    /// <summary>The shadow MMU, for the operations only it has (shadow pages, unsync); null under TDP.</summary>
+    public ShadowMmu? Shadow => Mmu as ShadowMmu;
 
     /// <summary>
     /// The nx_huge_pages module parameter (the iTLB multihit mitigation): huge SPTEs are not
@@ -33,16 +56,17 @@ public sealed partial class Kvm
     public bool NxHugePages { get; set; }
 
     /// <summary>
-    /// The eptad module parameter (enable_ept_ad_bits): with it off, SPTEs are A/D-disabled, aging
-    /// takes R/W/X away instead of clearing A, and dirty tracking clears W instead of D. Set it
-    /// before the first fault: SPTEs keep the mode they were made with.
+    /// The eptad module parameter (enable_ept_ad_bits): with it off, EPT SPTEs are A/D-disabled,
+    /// aging takes R/W/X away instead of clearing A, and dirty tracking clears W instead of D.
+    /// It is read when the VM's MMU is set up: set it before the first fault. NPT and shadow
+    /// paging always have A/D bits.
     /// </summary>
     public bool EptAdBits
     {
         get => _eptAdBits;
         set
         {
-            if (Mmu.Tables.LiveTables > 1)
+            if (Mmu.Leaves().Any())
             {
                 throw new InvalidOperationException("EPT A/D bits are chosen when the VM is made, before any SPTE exists");
             }
@@ -53,9 +77,11 @@ public sealed partial class Kvm
 
     private bool _eptAdBits = true;
 
-    public HostMm Host { get; } = new();
+    /// <summary>The eager_page_split module parameter (default on): split huge pages when logging starts, on the ioctl thread.</summary>
+    public bool EagerPageSplit { get; set; } = true;
 
-    public TdpMmu Mmu { get; }
+    /// <summary>The process's address space, which memslots map.</summary>
+    public HostMm Host { get; } = new();
 
     public List<KvmMemorySlot> Memslots { get; } = [];
 
@@ -68,7 +94,7 @@ public sealed partial class Kvm
     public List<KvmVcpu> Vcpus { get; } = [];
 
     /// <summary>What happened, in order: faults, notifier calls, flushes, ioctls.</summary>
-    public List<string> Log { get; } = [];
+    public KvmLog Log { get; } = new();
 
     /// <summary>Broken invariants not yet claimed by the scenario.</summary>
     public List<Violation> Violations { get; } = [];
@@ -82,79 +108,18 @@ public sealed partial class Kvm
     /// <summary>Run in a fault after the PFN is resolved and before mmu_lock is taken: the window an invalidation can race.</summary>
     public Queue<Action> BeforeFaultTakesLock { get; } = new();
 
+    /// <summary>
+    /// Run under shadow paging after FNAME(walk_addr) found that a guest access faults and before
+    /// KVM injects the #PF (kvm_inject_emulated_page_fault): what other vCPUs do in that window.
+    /// </summary>
+    public Queue<Action> BeforeInjectingPageFault { get; } = new();
+
+    /// <summary>KVM_CREATE_VCPU: -EINVAL past KVM_MAX_VCPUS, -EEXIST for an id in use.</summary>
     public KvmVcpu CreateVcpu()
     {
         var vcpu = new KvmVcpu(Vcpus.Count);
         Vcpus.Add(vcpu);
         return vcpu;
-    }
-
-    /// <summary>KVM_SET_USER_MEMORY_REGION: a new slot, its host memory mapped with <paramref name="hostLevel"/> pages.</summary>
-    public KvmMemorySlot CreateMemslot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, int hostLevel)
-    {
-        var slot = new KvmMemorySlot(id, baseGfn, npages, MemslotFlags.None);
-        Memslots.Add(slot);
-        MemslotGeneration++;
-        Host.Populate(baseGfn, npages, hostLevel);
-        Log.Add($"memslot {id}: gfn 0x{baseGfn:x}..0x{baseGfn + npages - 1:x}, host pages {LevelName(hostLevel)}");
-        if (flags != MemslotFlags.None)
-        {
-            SetMemslotFlags(id, flags);
-        }
-
-        return slot;
-    }
-
-    /// <summary>
-    /// KVM_SET_USER_MEMORY_REGION with size 0: kvm_arch_flush_shadow_memslot() zaps the slot's
-    /// SPTEs and flushes before the slot goes; its host memory stays with the process.
-    /// </summary>
-    public void DeleteMemslot(int id)
-    {
-        var slot = Slot(id);
-
-        // kvm_arch_flush_shadow_memslot(): a TDX VM zaps both aliases (KVM_FILTER_PRIVATE |
-        // KVM_FILTER_SHARED, under the model's design); the model's default VM zaps the slot's leaves.
-        var flush = IsMirrored
-            ? UnmapGfnRange(slot.BaseGfn, slot.BaseGfn + slot.Npages, Tdx.UnmapCaller.MemslotZap, null)
-            : Mmu.ZapLeafs(slot.BaseGfn, slot.BaseGfn + slot.Npages, flush: false);
-        if (flush)
-        {
-            FlushRemoteTlbs($"memslot {id} deleted");
-        }
-
-        Memslots.Remove(slot);
-        MemslotGeneration++;
-        Log.Add($"memslot {id} deleted");
-        AfterOperation("KVM_SET_USER_MEMORY_REGION");
-    }
-
-    /// <summary>KVM_MR_MOVE: like a delete and a create at the new base, backed by the same host pages.</summary>
-    public void MoveMemslot(int id, ulong newBaseGfn)
-    {
-        var slot = Slot(id);
-        DeleteMemslot(id);
-        for (ulong i = 0; i < slot.Npages; i++)
-        {
-            Host.Set(newBaseGfn + i, Host.Lookup(slot.BaseGfn + i));
-        }
-
-        var moved = new KvmMemorySlot(id, newBaseGfn, slot.Npages, slot.Flags);
-        Memslots.Add(moved);
-        MemslotGeneration++;
-        Log.Add($"memslot {id} moved to gfn 0x{newBaseGfn:x}");
-    }
-
-    /// <summary>The mm is going away (.release): kvm_flush_shadow_all() zaps everything.</summary>
-    public void Release()
-    {
-        if (Mmu.ZapRoot())
-        {
-            FlushRemoteTlbs("release");
-        }
-
-        Log.Add("mmu notifier release: all SPTEs zapped");
-        AfterOperation("release");
     }
 
     /// <summary>gfn_to_memslot(); a plain loop because every fault asks.</summary>
@@ -171,17 +136,32 @@ public sealed partial class Kvm
         return null;
     }
 
-    public KvmMemorySlot Slot(int id) => Memslots.FirstOrDefault(s => s.Id == id) ?? throw new ArgumentException($"no memslot {id}");
+    /// <summary>id_to_memslot().</summary>
+    public KvmMemorySlot? SlotById(int id)
+    {
+        foreach (var slot in Memslots)
+        {
+            if (slot.Id == id)
+            {
+                return slot;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The slot <paramref name="id"/>, for steps and tools that know it exists.</summary>
+    public KvmMemorySlot Slot(int id) => SlotById(id) ?? throw new ArgumentException($"no memslot {id}", nameof(id));
 
     /// <summary>kvm_flush_remote_tlbs(): every vCPU drops its cached translations.</summary>
-    public void FlushRemoteTlbs(string reason)
+    public void FlushRemoteTlbs(string reason, string indent = "")
     {
         foreach (var vcpu in Vcpus)
         {
             vcpu.Tlb.Clear();
         }
 
-        Log.Add($"flush remote TLBs ({reason})");
+        Log.Add($"{indent}flush remote TLBs ({reason})");
     }
 
     /// <summary>mark_page_dirty(): what a policy that records dirty does for a GFN it changed.</summary>
@@ -229,5 +209,5 @@ public sealed class MmuContention
 
     public void At(ulong gfn) => _at.Add(gfn);
 
-    public bool ShouldYield(ulong gfn) => _at.Remove(gfn);
+    public bool ShouldYield(ulong gfn) => _at.Count > 0 && _at.Remove(gfn);
 }

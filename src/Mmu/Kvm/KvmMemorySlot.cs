@@ -1,3 +1,5 @@
+using SpecKit.Mmu.Tdp;
+
 namespace SpecKit.Mmu.Kvm;
 
 [Flags]
@@ -12,23 +14,58 @@ public enum MemslotFlags
     ReadOnly = 2,
 }
 
-/// <summary>struct kvm_memory_slot: a run of guest frames backed by host memory, with its dirty bitmap.</summary>
-public sealed class KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFlags flags)
+/// <summary>
+/// struct kvm_memory_slot: a run of guest frames backed by a range of the process's memory
+/// (userspace_addr), with its dirty bitmap while dirty logging is on, and the per-slot counts
+/// the x86 MMU keeps (gfn_write_track, lpage_info's disallow_lpage).
+/// </summary>
+public sealed class KvmMemorySlot
 {
-    public int Id { get; } = id;
+    internal KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, ulong userspacePage)
+    {
+        Id = id;
+        BaseGfn = baseGfn;
+        Npages = npages;
+        Flags = flags;
+        UserspacePage = userspacePage;
+    }
 
-    public ulong BaseGfn { get; } = baseGfn;
+    /// <summary>The slot id userspace gave (as_id 0).</summary>
+    public int Id { get; }
 
-    public ulong Npages { get; } = npages;
+    public ulong BaseGfn { get; }
 
-    public MemslotFlags Flags { get; internal set; } = flags;
+    public ulong Npages { get; }
 
-    /// <summary>One bit per page, 64 pages a word, as kvm_main.c keeps dirty_bitmap.</summary>
-    public ulong[] DirtyBitmap { get; } = new ulong[(npages + 63) / 64];
+    public ulong EndGfn => BaseGfn + Npages;
+
+    public MemslotFlags Flags { get; internal set; }
+
+    /// <summary>userspace_addr &gt;&gt; PAGE_SHIFT: the first user page behind the slot.</summary>
+    public ulong UserspacePage { get; }
+
+    /// <summary>
+    /// One bit per page, 64 pages a word, as kvm_main.c keeps dirty_bitmap: allocated (zeroed, or
+    /// with exactly npages bits set under INITIALLY_SET) when logging is turned on, and freed when
+    /// it is turned off (kvm_prepare_memory_region); null while logging is off or with the ring.
+    /// </summary>
+    public ulong[]? DirtyBitmap { get; internal set; }
 
     public bool DirtyTracked => (Flags & MemslotFlags.LogDirtyPages) != 0;
 
-    public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < BaseGfn + Npages;
+    /// <summary>
+    /// kvm_arch_memory_slot.rmap: the shadow MMU's reverse maps of the slot's frames, made on
+    /// first use (the TDP MMU keeps none); a moved or re-created slot starts without them, as
+    /// kvm_alloc_memslot_metadata() allocates new ones.
+    /// </summary>
+    internal Shadow.SlotRmaps? Rmaps { get; set; }
+
+    public bool ReadOnly => (Flags & MemslotFlags.ReadOnly) != 0;
+
+    public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < EndGfn;
+
+    /// <summary>__gfn_to_hva_memslot(): the user page behind <paramref name="gfn"/>.</summary>
+    public ulong GfnToHvpn(ulong gfn) => UserspacePage + (gfn - BaseGfn);
 
     // slot->arch.gfn_write_track and lpage_info[].disallow_lpage, kept sparse: only counts above zero.
     private readonly Dictionary<ulong, int> _writeTrack = [];
@@ -38,14 +75,18 @@ public sealed class KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFl
     public bool IsWriteTracked(ulong gfn) => _writeTrack.Count > 0 && _writeTrack.ContainsKey(gfn);
 
     /// <summary>
-    /// lpage_info_slot(gfn, slot, level)->disallow_lpage != 0: the huge page at <paramref name="level"/>
-    /// holding <paramref name="gfn"/> reaches past the slot (kvm_alloc_memslot_metadata() disallows
-    /// the head and tail), or a GFN in it is write-tracked (kvm_mmu_gfn_disallow_lpage()).
+    /// lpage_info_slot(gfn, slot, level)->disallow_lpage != 0, as kvm_alloc_memslot_metadata() sets
+    /// it up and page tracking adjusts it: the huge page at <paramref name="level"/> holding
+    /// <paramref name="gfn"/> reaches past the slot (the head and tail are disallowed), the slot's
+    /// guest and user addresses are not equally aligned at that level (every huge page is
+    /// disallowed: "(slot->base_gfn ^ ugfn) &amp; (KVM_PAGES_PER_HPAGE(level) - 1)"), or a GFN in it
+    /// is write-tracked (kvm_mmu_gfn_disallow_lpage()).
     /// </summary>
     public bool LpageDisallowed(ulong gfn, int level)
     {
+        var pages = TdpWalker.PagesPerHpage(level);
         var start = TdpWalker.GfnRoundForLevel(gfn, level);
-        if (start < BaseGfn || start + TdpWalker.PagesPerHpage(level) > BaseGfn + Npages)
+        if (start < BaseGfn || start + pages > EndGfn || ((BaseGfn ^ UserspacePage) & (pages - 1)) != 0)
         {
             return true;
         }
@@ -57,19 +98,17 @@ public sealed class KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFl
     internal void UpdateWriteTrack(ulong gfn, int delta)
     {
         RefCounts.Add(_writeTrack, gfn, delta, "write-track");
+        UpdateDisallowLpage(gfn, delta);
+    }
+
+    /// <summary>update_gfn_disallow_lpage_count() for every huge level: a shadowed 4K guest table forbids huge pages over it.</summary>
+    internal void UpdateDisallowLpage(ulong gfn, int delta)
+    {
         for (var level = 2; level <= TdpWalker.MaxHugePageLevel; level++)
         {
             RefCounts.Add(_disallowLpage, (level, TdpWalker.GfnRoundForLevel(gfn, level)), delta, "disallow_lpage");
         }
     }
 
-    /// <summary>mark_page_dirty_in_slot().</summary>
-    public void MarkPageDirty(ulong gfn)
-    {
-        if (DirtyTracked && Contains(gfn))
-        {
-            var rel = gfn - BaseGfn;
-            DirtyBitmap[rel / 64] |= 1UL << (int)(rel % 64);
-        }
-    }
+    public override string ToString() => $"memslot {Id} [0x{BaseGfn:x}, 0x{EndGfn:x})";
 }

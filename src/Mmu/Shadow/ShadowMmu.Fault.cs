@@ -1,5 +1,7 @@
 using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Shadow;
 
@@ -16,12 +18,20 @@ internal sealed class ShadowFault(ulong addr, ulong errorCode)
 
     public bool User => (ErrorCode & PfErr.PFERR_USER_MASK) != 0;
 
+    public bool Exec => (ErrorCode & PfErr.PFERR_FETCH_MASK) != 0;
+
     public ulong Gfn { get; set; }
 
     public ulong Pfn { get; set; }
 
-    /// <summary>fault->map_writable: the host page is writable (the model's always are).</summary>
+    /// <summary>fault->slot: the memslot of <see cref="Gfn"/>, or null for MMIO.</summary>
+    public KvmMemorySlot? Slot { get; set; }
+
+    /// <summary>fault->map_writable: the host page may be mapped writable.</summary>
     public bool MapWritable { get; set; } = true;
+
+    /// <summary>What KVM_RUN returns when the host has no page to give (-EFAULT).</summary>
+    public string? Exit { get; set; }
 
     /// <summary>gw->prefetch_ptes: the aligned block of gPTEs around the leaf, read by FNAME(gpte_changed).</summary>
     public ulong[] PrefetchPtes { get; } = new ulong[ShadowMmu.PtePrefetchNum];
@@ -38,22 +48,25 @@ public sealed partial class ShadowMmu
     /// #PF is the guest's (kvm_inject_emulated_page_fault, RET_PF_RETRY). A write to a
     /// write-tracked gfn is RET_PF_WRITE_PROTECTED (page_fault_handle_page_track). A supervisor
     /// write to a read-only page under CR0.WP=0 maps the page writable and supervisor-only, and
-    /// not executable under SMEP (mmu.rst "Emulating cr0.wp"). Then FNAME(fetch).
+    /// not executable under SMEP (mmu.rst "Emulating cr0.wp"). Then kvm_faultin_pfn(): a GFN no
+    /// memslot holds is MMIO, a write to a read-only slot is emulated, and a host page that
+    /// cannot be had fails KVM_RUN with -EFAULT. Then FNAME(fetch).
     /// </summary>
-    internal PageFaultResult PageFault(ShadowVcpu vcpu, ulong addr, ulong errorCode)
+    public PageFaultResult PageFault(KvmVcpu vcpu, ulong addr, ulong errorCode, out string? exit)
     {
+        exit = null;
         var fault = new ShadowFault(addr, errorCode);
         var access = errorCode & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK);
-        if (!GuestWalker.Walk(_vm.Memory, vcpu.Mmu, addr, access, out var walker))
+        if (!GuestWalker.Walk(Kvm.GuestMemory, vcpu.Mmu, addr, access, out var walker))
         {
-            _vm.Log.Add($"  FNAME(walk_addr) faults with {PfErrorCode.Describe(walker.ErrorCode)}: the #PF is the guest's");
-            _vm.InjectEmulatedPageFault(vcpu, addr, walker.ErrorCode);
+            Kvm.Log.Add($"  FNAME(walk_addr) faults with {PfErrorCode.Describe(walker.ErrorCode)}: the #PF is the guest's");
+            InjectEmulatedPageFault(vcpu, addr, walker.ErrorCode);
             return PageFaultResult.Retry;
         }
 
         fault.Gfn = walker.Gfn;
         var pteAccess = walker.PteAccess;
-        _vm.Log.Add($"  FNAME(walk_addr): gfn 0x{walker.Gfn:x}, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
+        Kvm.Log.Add($"  FNAME(walk_addr): gfn 0x{walker.Gfn:x}, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
         if (fault.Present && fault.Write && IsWriteTracked(fault.Gfn))
         {
             // shadow_page_table_clear_flood(): the vCPU is using the pages on this path.
@@ -62,11 +75,31 @@ public sealed partial class ShadowMmu
                 sp.WriteFloodingCount = 0;
             }
 
-            _vm.Log.Add($"  gfn 0x{fault.Gfn:x} is write-tracked: RET_PF_WRITE_PROTECTED");
+            Kvm.Log.Add($"  gfn 0x{fault.Gfn:x} is write-tracked: RET_PF_WRITE_PROTECTED");
             return PageFaultResult.WriteProtected;
         }
 
-        fault.Pfn = _vm.FaultInPfn(fault.Gfn);
+        fault.Slot = Kvm.FindSlot(fault.Gfn);
+        if (fault.Slot is { } slot)
+        {
+            if (fault.Write && slot.ReadOnly)
+            {
+                // __kvm_faultin_pfn(): KVM_PFN_ERR_RO_FAULT, and kvm_handle_error_pfn() emulates it.
+                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x} is in a read-only memslot: RET_PF_EMULATE");
+                return PageFaultResult.Emulate;
+            }
+
+            if (Kvm.FaultInPfn(slot, fault.Gfn, fault.Write) is not { } host)
+            {
+                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: no host page for the access, KVM_RUN returns -EFAULT (KVM_EXIT_MEMORY_FAULT)");
+                exit = "-EFAULT";
+                return PageFaultResult.Emulate;
+            }
+
+            fault.Pfn = host.Pfn;
+            fault.MapWritable = host.Writable;
+        }
+
         if (fault.Write && (pteAccess & Acc.ACC_WRITE_MASK) == 0 && !vcpu.Cpu.Cr0Wp && !fault.User)
         {
             pteAccess = (pteAccess | (uint)Acc.ACC_WRITE_MASK) & ~(uint)Acc.ACC_USER_MASK;
@@ -75,7 +108,7 @@ public sealed partial class ShadowMmu
                 pteAccess &= ~(uint)Acc.ACC_EXEC_MASK;
             }
 
-            _vm.Log.Add($"  CR0.WP=0 supervisor write: mapped as a kernel page, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
+            Kvm.Log.Add($"  CR0.WP=0 supervisor write: mapped as a kernel page, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
         }
 
         return Fetch(vcpu, fault, walker, pteAccess);
@@ -88,7 +121,7 @@ public sealed partial class ShadowMmu
     /// (FNAME(gpte_changed)); below a guest huge page, direct pages down to the goal level; then
     /// mmu_set_spte() for the leaf and FNAME(pte_prefetch) around it.
     /// </summary>
-    private PageFaultResult Fetch(ShadowVcpu vcpu, ShadowFault fault, GuestWalk walker, uint pteAccess)
+    private PageFaultResult Fetch(KvmVcpu vcpu, ShadowFault fault, GuestWalk walker, uint pteAccess)
     {
         var directAccess = pteAccess;
         if (GpteChanged(walker, fault, vcpu.Cpu.RootLevel))
@@ -97,7 +130,7 @@ public sealed partial class ShadowMmu
         }
 
         var gfnOfAddr = fault.Addr >> GuestWalker.PageShift;
-        var sp = vcpu.Root ?? throw new InvalidOperationException($"vCPU {vcpu.Id} has no root");
+        var sp = vcpu.ShadowMmu!.Root ?? throw new InvalidOperationException($"vCPU {vcpu.Id} has no root");
         var level = sp.Role.Level;
         int index;
         while (true)
@@ -133,9 +166,14 @@ public sealed partial class ShadowMmu
             level--;
         }
 
-        // kvm_mmu_hugepage_adjust(): the shadow VM's memory is backed by 4K host pages
-        // (host_pfn_mapping_level), so the goal level is always 4K.
-        const int goalLevel = GuestWalker.PteLevel;
+        // kvm_mmu_hugepage_adjust(), "_after_ resolving indirect shadow pages": no bigger than
+        // the guest's page (fault->max_level = walker.level), nor than the host and the memslot
+        // allow (a shadowed guest table in it forbids it); 4K for MMIO and, under the NX huge page
+        // mitigation, for a fetch.
+        var goalLevel = fault.Slot is { } mapped && !(fault.Exec && Kvm.NxHugePages)
+            ? MaxMappingLevel(mapped, fault.Gfn, walker.Level)
+            : GuestWalker.PteLevel;
+        fault.Pfn &= ~(GuestWalker.PagesPerHpage(goalLevel) - 1);
         for (; level > goalLevel; level--)
         {
             var baseGfn = GuestWalker.GfnRoundForLevel(fault.Gfn, level);
@@ -149,8 +187,8 @@ public sealed partial class ShadowMmu
             index = GuestWalker.SpteIndex(gfnOfAddr, level - 1);
         }
 
-        var ret = MmuSetSpte(sp, index, pteAccess, fault.Gfn, fault.Pfn, fault);
-        _vm.Log.Add($"  mmu_set_spte {sp.Name}[{index}]: {Spte.Describe(sp.Spt[index])}, RET_PF_{Upper(ret)}");
+        var ret = MmuSetSpte(sp, index, pteAccess, GuestWalker.GfnRoundForLevel(fault.Gfn, level), fault.Pfn, fault);
+        Kvm.Log.Add($"  mmu_set_spte {sp.Name}[{index}]: {Describe(sp.Spt[index])}, RET_PF_{Upper(ret)}");
         if (ret == PageFaultResult.Spurious)
         {
             return ret;
@@ -174,12 +212,12 @@ public sealed partial class ShadowMmu
             var baseGpa = pteGpa & ~mask;
             for (var i = 0; i < PtePrefetchNum; i++)
             {
-                fault.PrefetchPtes[i] = _vm.Memory.TryReadPte(baseGpa + ((ulong)i * sizeof(ulong)), out var pte) ? pte : 0;
+                fault.PrefetchPtes[i] = Kvm.GuestMemory.TryReadPte(baseGpa + ((ulong)i * sizeof(ulong)), out var pte) ? pte : 0;
             }
 
             current = fault.PrefetchPtes[(int)((pteGpa - baseGpa) / sizeof(ulong))];
         }
-        else if (!_vm.Memory.TryReadPte(pteGpa, out current))
+        else if (!Kvm.GuestMemory.TryReadPte(pteGpa, out current))
         {
             return true;
         }
@@ -187,17 +225,18 @@ public sealed partial class ShadowMmu
         var changed = current != walker.Pte(level);
         if (changed)
         {
-            _vm.Log.Add($"  FNAME(gpte_changed) at level {level}: RET_PF_RETRY");
+            Kvm.Log.Add($"  FNAME(gpte_changed) at level {level}: RET_PF_RETRY");
         }
 
         return changed;
     }
 
     /// <summary>
-    /// mmu_set_spte(): install the leaf SPTE. A present SPTE for another pfn is dropped first
-    /// (flush); one for the same pfn is rebuilt in place and keeps its rmap entry, with the
-    /// shadowed access updated. A write that make_spte() had to leave read-only (the gfn is a
-    /// shadowed guest table that cannot be unsync) is RET_PF_WRITE_PROTECTED. A null
+    /// mmu_set_spte(): install the leaf SPTE. A GFN no memslot holds gets an MMIO SPTE
+    /// (mark_mmio_spte, RET_PF_EMULATE). A present SPTE for another pfn is dropped first (flush);
+    /// one for the same pfn is rebuilt in place and keeps its rmap entry, with the shadowed access
+    /// updated (a prefetch of it is spurious). A write that make_spte() had to leave read-only (the
+    /// gfn is a shadowed guest table that cannot be unsync) is RET_PF_WRITE_PROTECTED. A null
     /// <paramref name="fault"/> is a prefetch: prefetch=true and a writable host page.
     /// </summary>
     private PageFaultResult MmuSetSpte(ShadowPage sp, int index, uint pteAccess, ulong gfn, ulong pfn, ShadowFault? fault)
@@ -209,14 +248,26 @@ public sealed partial class ShadowMmu
         var flush = false;
         var wasRmapped = false;
         var old = sp.Spt[index];
-        if (Spte.IsShadowPresent(old))
+        var slot = Kvm.FindSlot(gfn);
+        if (slot is null)
         {
-            if (level > GuestWalker.PteLevel && !Spte.IsLast(old, level))
+            MarkMmioSpte(sp, index, gfn, pteAccess);
+            return PageFaultResult.Emulate;
+        }
+
+        if (SpteMasks.IsShadowPresent(old))
+        {
+            if (prefetch && SpteMasks.IsLast(old, level) && pfn == SpteMasks.ToPfn(old))
+            {
+                return PageFaultResult.Spurious;
+            }
+
+            if (level > GuestWalker.PteLevel && !SpteMasks.IsLast(old, level))
             {
                 DropParentPte(ChildOf(old), sp, index);
                 flush = true;
             }
-            else if (pfn != Spte.ToPfn(old))
+            else if (pfn != SpteMasks.ToPfn(old))
             {
                 DropSpte(sp, index);
                 flush = true;
@@ -227,7 +278,7 @@ public sealed partial class ShadowMmu
             }
         }
 
-        var (spte, wrprot) = MakeSpte(sp, pteAccess, gfn, pfn, sp.Spt[index], prefetch, synchronizing: false, hostWritable);
+        var (spte, wrprot) = MakeSpte(sp, slot, pteAccess, gfn, pfn, sp.Spt[index], prefetch, synchronizing: false, hostWritable);
         var ret = PageFaultResult.Fixed;
         if (sp.Spt[index] == spte)
         {
@@ -245,7 +296,7 @@ public sealed partial class ShadowMmu
 
         if (flush)
         {
-            _vm.FlushRemoteTlbs($"mmu_set_spte: kvm_flush_remote_tlbs_gfn 0x{gfn:x}");
+            FlushRemoteTlbs($"mmu_set_spte: kvm_flush_remote_tlbs_gfn 0x{gfn:x}");
         }
 
         if (!wasRmapped)
@@ -260,70 +311,36 @@ public sealed partial class ShadowMmu
         return ret;
     }
 
-    /// <summary>
-    /// make_spte() (spte.c) with the shadow-paging masks: present, Accessed unless a prefetch
-    /// that is not a sync, NX without ACC_EXEC_MASK, U with ACC_USER_MASK, host-writable from the
-    /// host page. A writable SPTE must first unsync the pages that shadow its gfn
-    /// (mmu_try_to_unsync_pages; skipped when the old leaf was writable already); if it cannot,
-    /// the SPTE stays read-only (wrprot). Otherwise it is W, MMU-writable and already Dirty. A
-    /// prefetched SPTE that is not a sync is access-tracked: for these A/D SPTEs, A is cleared.
-    /// </summary>
-    internal (ulong Spte, bool Wrprot) MakeSpte(ShadowPage sp, uint pteAccess, ulong gfn, ulong pfn, ulong oldSpte, bool prefetch, bool synchronizing, bool hostWritable)
+    /// <summary>mark_mmio_spte(): the access is MMIO; cache it, tagged with the memslot generation, so the next one is emulated at once.</summary>
+    private void MarkMmioSpte(ShadowPage sp, int index, ulong gfn, uint access)
     {
-        var level = sp.Role.Level;
-        var spte = new LegacySpte(0).WithMmuPresent(true).WithPresent(true);
-        if (!prefetch || synchronizing)
+        if (SpteMasks.IsShadowPresent(sp.Spt[index]))
         {
-            spte = spte.WithAccessed(true);
+            MmuPageZapPte(sp, index);
         }
 
-        if ((pteAccess & Acc.ACC_EXEC_MASK) == 0)
+        sp.Spt[index] = Masks.MakeMmio(gfn, access, Kvm.MemslotGeneration);
+        Kvm.Log.Add($"  mark_mmio_spte {sp.Name}[{index}]: gfn 0x{gfn:x} has no memslot");
+    }
+
+    /// <summary>make_spte() for one SPTE of <paramref name="sp"/>: at its level, with A/D bits (shadow paging always has them).</summary>
+    internal (ulong Spte, bool Wrprot) MakeSpte(ShadowPage sp, KvmMemorySlot slot, uint pteAccess, ulong gfn, ulong pfn, ulong oldSpte, bool prefetch, bool synchronizing, bool hostWritable) =>
+        MakeSpte(sp.Role.Level, sp.Role.AdDisabled, slot, pteAccess, gfn, pfn, oldSpte, prefetch, synchronizing, hostWritable);
+
+    /// <summary>
+    /// mmu_try_to_unsync_pages() inside make_spte(): a writable SPTE needs every page that
+    /// shadows its gfn unsync; where one cannot be (write-tracked, synchronizing, a prefetch), the
+    /// SPTE stays read-only.
+    /// </summary>
+    protected override bool MmuTryToUnsyncPages(KvmMemorySlot slot, ulong gfn, bool synchronizing, bool prefetch)
+    {
+        var unsync = MmuTryToUnsyncPages(gfn, synchronizing, prefetch);
+        if (unsync != UnsyncResult.Unsynced && !prefetch)
         {
-            spte = spte.WithNx(true);
+            Kvm.Log.Add($"  make_spte: gfn 0x{gfn:x} stays read-only (mmu_try_to_unsync_pages: {unsync})");
         }
 
-        if ((pteAccess & Acc.ACC_USER_MASK) != 0)
-        {
-            spte = spte.WithUser(true);
-        }
-
-        if (level > GuestWalker.PteLevel)
-        {
-            spte = spte.WithPageSize(true);
-        }
-
-        if (hostWritable)
-        {
-            spte = spte.WithHostWritable(true);
-        }
-        else
-        {
-            pteAccess &= ~(uint)Acc.ACC_WRITE_MASK;
-        }
-
-        spte = spte.WithPfn(pfn);
-        var wrprot = false;
-        if ((pteAccess & Acc.ACC_WRITE_MASK) != 0)
-        {
-            var unsync = !Spte.IsLast(oldSpte, level) || !Spte.IsWritable(oldSpte)
-                ? MmuTryToUnsyncPages(gfn, synchronizing, prefetch)
-                : UnsyncResult.Unsynced;
-            if (unsync != UnsyncResult.Unsynced)
-            {
-                wrprot = true;
-                if (!prefetch)
-                {
-                    _vm.Log.Add($"  make_spte: gfn 0x{gfn:x} stays read-only (mmu_try_to_unsync_pages: {unsync})");
-                }
-            }
-            else
-            {
-                spte = spte.WithWritable(true).WithMmuWritable(true).WithDirty(true);
-            }
-        }
-
-        var raw = prefetch && !synchronizing ? Spte.MarkForAccessTrack(spte.Raw) : spte.Raw;
-        return (raw, wrprot);
+        return unsync != UnsyncResult.Unsynced;
     }
 
     /// <summary>
@@ -333,7 +350,7 @@ public sealed partial class ShadowMmu
     /// frames (__direct_pte_prefetch). Only 4K pages prefetch. Prefetched SPTEs are made with
     /// prefetch=true, so they are not Accessed.
     /// </summary>
-    private void PtePrefetch(ShadowVcpu vcpu, ShadowFault fault, ShadowPage sp, int index)
+    private void PtePrefetch(KvmVcpu vcpu, ShadowFault fault, ShadowPage sp, int index)
     {
         if (sp.Role.Level > GuestWalker.PteLevel)
         {
@@ -344,27 +361,24 @@ public sealed partial class ShadowMmu
         for (var i = 0; i < PtePrefetchNum; i++)
         {
             var entry = first + i;
-            if (entry == index || Spte.IsShadowPresent(sp.Spt[entry]))
+            if (entry == index || SpteMasks.IsShadowPresent(sp.Spt[entry]))
             {
                 continue;
             }
 
             if (sp.Role.Direct)
             {
-                var gfn = sp.GetGfn(entry);
-                if (!_vm.HasMemslot(gfn))
+                if (!PrefetchPage(sp, entry, sp.Role.Access, sp.GetGfn(entry)))
                 {
                     return;
                 }
-
-                MmuSetSpte(sp, entry, sp.Role.Access, gfn, _vm.FaultInPfn(gfn), fault: null);
             }
             else if (!PrefetchGpte(vcpu, sp, entry, fault.PrefetchPtes[i]))
             {
                 return;
             }
 
-            _vm.Log.Add($"  prefetch {sp.Name}[{entry}]: {Spte.Describe(sp.Spt[entry])}");
+            Kvm.Log.Add($"  prefetch {sp.Name}[{entry}]: {Describe(sp.Spt[entry])}");
         }
     }
 
@@ -373,7 +387,7 @@ public sealed partial class ShadowMmu
     /// prefetched, with sp->role.access &amp; its rights, less W while it is clean
     /// (kvm_mmu_prefetch_sptes -> mmu_set_spte with no fault).
     /// </summary>
-    private bool PrefetchGpte(ShadowVcpu vcpu, ShadowPage sp, int index, ulong gpte)
+    private bool PrefetchGpte(KvmVcpu vcpu, ShadowPage sp, int index, ulong gpte)
     {
         if (PrefetchInvalidGpte(vcpu, gpte))
         {
@@ -381,13 +395,24 @@ public sealed partial class ShadowMmu
         }
 
         var gfn = GuestWalker.GpteToGfn(gpte);
-        if (!_vm.HasMemslot(gfn))
+        var pteAccess = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
+        return PrefetchPage(sp, index, pteAccess, gfn);
+    }
+
+    /// <summary>
+    /// kvm_mmu_prefetch_sptes() for one page: only from a memslot, and not a writable mapping into a
+    /// dirty-logged or read-only one (gfn_to_memslot_dirty_bitmap: "no_dirty_log"); then
+    /// mmu_set_spte() with no fault (prefetch=true).
+    /// </summary>
+    private bool PrefetchPage(ShadowPage sp, int index, uint pteAccess, ulong gfn)
+    {
+        var write = (pteAccess & Acc.ACC_WRITE_MASK) != 0;
+        if (Kvm.FindSlot(gfn) is not { } slot || (write && (slot.DirtyTracked || slot.ReadOnly)) || Kvm.FaultInPfn(slot, gfn, write: false) is not { } host)
         {
             return false;
         }
 
-        var pteAccess = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
-        MmuSetSpte(sp, index, pteAccess, gfn, _vm.FaultInPfn(gfn), fault: null);
+        MmuSetSpte(sp, index, pteAccess, gfn, host.Pfn, fault: null);
         return true;
     }
 
@@ -399,7 +424,7 @@ public sealed partial class ShadowMmu
     /// three emulated writes), which zaps the whole page: the gfn is then no longer shadowed
     /// nor write-tracked, and the guest writes it directly.
     /// </summary>
-    internal void TrackWrite(ulong gpa)
+    public override void TrackWrite(KvmVcpu vcpu, ulong gpa)
     {
         if (IndirectShadowPages == 0)
         {
@@ -415,14 +440,14 @@ public sealed partial class ShadowMmu
             // detect_write_flooding(): a 4K page can become unsync instead, so it never floods.
             if (sp.Role.Level > GuestWalker.PteLevel && ++sp.WriteFloodingCount >= 3)
             {
-                _vm.Log.Add($"  kvm_mmu_track_write: {sp.Name} flooded (3 emulated writes), zapped");
+                Kvm.Log.Add($"  kvm_mmu_track_write: {sp.Name} flooded (3 emulated writes), zapped");
                 PrepareZapPage(sp, invalid);
                 continue;
             }
 
-            var present = Spte.IsShadowPresent(sp.Spt[index]);
+            var present = SpteMasks.IsShadowPresent(sp.Spt[index]);
             MmuPageZapPte(sp, index);
-            _vm.Log.Add($"  kvm_mmu_track_write: {sp.Name}[{index}] {(present ? "zapped" : "was not present")}");
+            Kvm.Log.Add($"  kvm_mmu_track_write: {sp.Name}[{index}] {(present ? "zapped" : "was not present")}");
             flush |= present;
         }
 
@@ -432,19 +457,19 @@ public sealed partial class ShadowMmu
         }
         else if (flush)
         {
-            _vm.FlushRemoteTlbs("kvm_mmu_track_write");
+            FlushRemoteTlbs("kvm_mmu_track_write");
         }
     }
 
     /// <summary>The shadow pages a walk for <paramref name="addr"/> passes through from the vCPU's root.</summary>
-    private IEnumerable<ShadowPage> ShadowPath(ShadowVcpu vcpu, ulong addr)
+    private IEnumerable<ShadowPage> ShadowPath(KvmVcpu vcpu, ulong addr)
     {
-        var sp = vcpu.Root;
+        var sp = vcpu.ShadowMmu!.Root;
         while (sp is not null)
         {
             yield return sp;
             var spte = sp.Spt[GuestWalker.SpteIndex(addr >> GuestWalker.PageShift, sp.Role.Level)];
-            sp = Spte.IsShadowPresent(spte) && !Spte.IsLast(spte, sp.Role.Level) ? ChildOf(spte) : null;
+            sp = SpteMasks.IsShadowPresent(spte) && !SpteMasks.IsLast(spte, sp.Role.Level) ? ChildOf(spte) : null;
         }
     }
 

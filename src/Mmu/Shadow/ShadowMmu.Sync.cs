@@ -1,4 +1,7 @@
+using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Shadow;
 
@@ -12,20 +15,23 @@ public sealed partial class ShadowMmu
     /// access it now grants (sp->role.access &amp; FNAME(gpte_access), less W while the gPTE is
     /// not Dirty: FNAME(protect_clean_gpte)) against the shadowed access. A rebuild is
     /// kvm_mmu_page_set_access() and make_spte(prefetch=true, synchronizing=true) on the same
-    /// pfn with the old SPTE's host-writable bit. Returns &lt;0 when the gPTE cannot be read, 0
-    /// when no flush is needed, &gt;0 when one is.
+    /// pfn with the old SPTE's host-writable bit. An MMIO SPTE is brought in line by
+    /// sync_mmio_spte() instead: dropped if the gPTE now names another frame, else remade with the
+    /// new access. Returns -1 when the gPTE cannot be read (kvm_vcpu_read_guest_atomic fails), 0
+    /// when no flush is needed, 1 when one is.
     /// </summary>
-    internal int SyncSpte(ShadowVcpu vcpu, ShadowPage sp, int index)
+    internal int SyncSpte(KvmVcpu vcpu, ShadowPage sp, int index)
     {
-        KvmWarn.On(!Spte.IsShadowPresent(sp.Spt[index]) || sp.Role.Direct, $"sync_spte on {sp.Name}[{index}], which holds 0x{sp.Spt[index]:x16}");
+        KvmWarn.On(sp.Spt[index] == SpteValues.SHADOW_NONPRESENT_VALUE || sp.Role.Direct, $"sync_spte on {sp.Name}[{index}], which holds 0x{sp.Spt[index]:x16}");
         var gpteGpa = (sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong));
-        if (!_vm.Memory.TryReadPte(gpteGpa, out var gpte))
+        if (!Kvm.GuestMemory.TryReadPte(gpteGpa, out var gpte))
         {
+            Kvm.Log.Add($"  sync_spte {sp.Name}[{index}]: the gPTE at gpa 0x{gpteGpa:x} cannot be read");
             return -1;
         }
 
         var old = sp.Spt[index];
-        var what = $"  sync_spte {sp.Name}[{index}], gPTE {Spte.DescribeGpte(gpte)}";
+        var what = $"  sync_spte {sp.Name}[{index}], gPTE {DescribeGpte(gpte)}";
         if (PrefetchInvalidGpte(vcpu, gpte))
         {
             return Apply(GpteChange.InvalidGpte, Sync.InvalidGpte, gfn: 0, pteAccess: 0);
@@ -33,6 +39,11 @@ public sealed partial class ShadowMmu
 
         var gfn = GuestWalker.GpteToGfn(gpte);
         var pteAccess = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
+        if (SyncMmioSpte(sp, index, gfn, pteAccess))
+        {
+            return 0;
+        }
+
         if (gfn != sp.GetGfn(index))
         {
             return Apply(GpteChange.GfnChanged, Sync.GfnChanged, gfn, pteAccess);
@@ -49,25 +60,26 @@ public sealed partial class ShadowMmu
             switch (action)
             {
                 case SyncAction.Keep:
-                    _vm.Log.Add($"{what}: {change} (shadowed {access}), Keep: SPTE stays {Spte.Describe(old)}");
+                    Kvm.Log.Add($"{what}: {change} (shadowed {access}), Keep: SPTE stays {Describe(old)}");
                     return 0;
                 case SyncAction.Drop:
                     DropSpte(sp, index);
-                    _vm.Log.Add($"{what}: {change} (shadowed {access}), Drop");
+                    Kvm.Log.Add($"{what}: {change} (shadowed {access}), Drop");
                     return 1;
             }
 
             KvmWarn.On(change is GpteChange.InvalidGpte or GpteChange.GfnChanged, $"sync_spte cannot rebuild {sp.Name}[{index}] for {change}");
             sp.SetAccess(index, pteAccess);
-            var (spte, _) = MakeSpte(sp, pteAccess, gfn, Spte.ToPfn(old), old, prefetch: true, synchronizing: true, hostWritable: (old & LegacySpte.HostWritableMask) != 0);
+            var slot = Kvm.FindSlot(gfn) ?? throw new KvmWarnException($"sync_spte: {sp.Name}[{index}] maps gfn 0x{gfn:x}, which no memslot holds");
+            var (spte, _) = MakeSpte(sp, slot, pteAccess, gfn, SpteMasks.ToPfn(old), old, prefetch: true, synchronizing: true, hostWritable: Masks.IsHostWritable(old));
             if (!Sync.RebuildAccessed)
             {
                 // make_spte() before v6.13 access-tracked every prefetched SPTE, a synced one too.
-                spte = Spte.MarkForAccessTrack(spte);
+                spte = Masks.MarkForAccessTrack(spte);
             }
 
             var flush = MmuSpteUpdate(sp, index, spte);
-            _vm.Log.Add($"{what}: {change} ({access} -> {KvmMmuPageRole.DescribeAccess(pteAccess)}), Rebuild: SPTE {Spte.Describe(spte)}{(flush ? ", flush needed" : "")}");
+            Kvm.Log.Add($"{what}: {change} ({access} -> {KvmMmuPageRole.DescribeAccess(pteAccess)}), Rebuild: SPTE {Describe(spte)}{(flush ? ", flush needed" : "")}");
             return flush ? 1 : 0;
         }
     }
@@ -76,32 +88,64 @@ public sealed partial class ShadowMmu
     /// FNAME(prefetch_invalid_gpte): a gPTE that is not present, not Accessed ("Prefetch only
     /// accessed entries", as the guest has A/D bits) or has reserved bits set is not mapped.
     /// </summary>
-    private static bool PrefetchInvalidGpte(ShadowVcpu vcpu, ulong gpte) =>
+    private static bool PrefetchInvalidGpte(KvmVcpu vcpu, ulong gpte) =>
         !GuestWalker.IsPresentGpte(gpte)
         || (gpte & GuestPte4K.AccessedMask) == 0
         || vcpu.Mmu.IsRsvdBitsSet(gpte, GuestWalker.PteLevel);
 
+    /// <summary>
+    /// sync_mmio_spte(): an MMIO SPTE is dropped if the gPTE names another frame (the next access
+    /// faults) or remade for the new access; either way there is nothing to flush.
+    /// </summary>
+    private bool SyncMmioSpte(ShadowPage sp, int index, ulong gfn, uint access)
+    {
+        var spte = sp.Spt[index];
+        if (!Masks.IsMmio(spte))
+        {
+            return false;
+        }
+
+        if (gfn != Masks.MmioGfn(spte))
+        {
+            sp.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
+            Kvm.Log.Add($"  sync_mmio_spte {sp.Name}[{index}]: the gPTE names gfn 0x{gfn:x} now, MMIO SPTE dropped");
+            return true;
+        }
+
+        sp.Spt[index] = Masks.MakeMmio(gfn, access, Kvm.MemslotGeneration);
+        Kvm.Log.Add($"  sync_mmio_spte {sp.Name}[{index}]: MMIO SPTE for gfn 0x{gfn:x} remade");
+        return true;
+    }
+
     /// <summary>kvm_sync_spte(): an SPTE never made has nothing to sync.</summary>
-    private int KvmSyncSpte(ShadowVcpu vcpu, ShadowPage sp, int index) =>
+    private int KvmSyncSpte(KvmVcpu vcpu, ShadowPage sp, int index) =>
         sp.Spt[index] == SpteValues.SHADOW_NONPRESENT_VALUE ? 0 : SyncSpte(vcpu, sp, index);
 
     /// <summary>
-    /// kvm_sync_page(): every SPTE of the page through FNAME(sync_spte); &gt;0 when a flush is
-    /// owed. "The guest is responsible for flushing the TLB to ensure any changes in protection
-    /// bits are recognized"; the flush is for KVM's own correctness.
+    /// kvm_sync_page(): every SPTE of the page through FNAME(sync_spte) (__kvm_sync_page); &gt;0
+    /// when a flush is owed. A gPTE that cannot be read makes the result negative ("flush |= ret"
+    /// with ret = -1), and the whole page is zapped. "The guest is responsible for flushing the TLB
+    /// to ensure any changes in protection bits are recognized"; the flush is for KVM's own
+    /// correctness.
     /// </summary>
-    private int KvmSyncPage(ShadowVcpu vcpu, ShadowPage sp, List<ShadowPage> invalid)
+    private int KvmSyncPage(KvmVcpu vcpu, ShadowPage sp, List<ShadowPage> invalid)
     {
         // kvm_sync_page_check(): a page is only synced under the MMU role it was made for.
-        KvmWarn.On(!sp.Role.SyncableUnder(vcpu.RootRole), $"kvm_sync_page: {sp} under root role {vcpu.RootRole}");
-        _vm.Log.Add($"  kvm_sync_page {sp.Name}");
-        var flush = false;
+        KvmWarn.On(!sp.Role.SyncableUnder(KvmMmuPageRole.ForRoot(vcpu.Cpu)), $"kvm_sync_page: {sp} under root role {KvmMmuPageRole.ForRoot(vcpu.Cpu)}");
+        Kvm.Log.Add($"  kvm_sync_page {sp.Name}");
+        var flush = 0;
         for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
         {
-            flush |= KvmSyncSpte(vcpu, sp, i) != 0;
+            flush |= KvmSyncSpte(vcpu, sp, i);
         }
 
-        return flush ? 1 : 0;
+        if (flush < 0)
+        {
+            Kvm.Log.Add($"  kvm_sync_page: a gPTE of {sp.Name} cannot be read, the page is zapped");
+            PrepareZapPage(sp, invalid);
+        }
+
+        return flush;
     }
 
     /// <summary>
@@ -109,7 +153,7 @@ public sealed partial class ShadowMmu
     /// write-protect their gfns again (kvm_vcpu_write_protect_gfn, flushing if that changed an
     /// SPTE), then mark each in sync (kvm_unlink_unsync_page) and sync it (kvm_sync_page).
     /// </summary>
-    internal void MmuSyncChildren(ShadowVcpu vcpu, ShadowPage parent)
+    internal void MmuSyncChildren(KvmVcpu vcpu, ShadowPage parent)
     {
         var invalid = new List<ShadowPage>();
         var flush = false;
@@ -125,7 +169,7 @@ public sealed partial class ShadowMmu
 
             if (protect)
             {
-                _vm.FlushRemoteTlbs("mmu_sync_children: unsync gfns write-protected again");
+                FlushRemoteTlbs("mmu_sync_children: unsync gfns write-protected again");
             }
 
             foreach (var sp in pages)
@@ -143,7 +187,7 @@ public sealed partial class ShadowMmu
         }
         else if (flush)
         {
-            _vm.FlushRemoteTlbs("mmu_sync_children");
+            FlushRemoteTlbs("mmu_sync_children");
         }
     }
 
@@ -158,7 +202,7 @@ public sealed partial class ShadowMmu
             }
 
             var spte = sp.Spt[i];
-            if (!Spte.IsShadowPresent(spte) || Spte.IsLast(spte, sp.Role.Level))
+            if (!SpteMasks.IsShadowPresent(spte) || SpteMasks.IsLast(spte, sp.Role.Level))
             {
                 ClearUnsyncChildBit(sp, i);
                 continue;
@@ -194,7 +238,7 @@ public sealed partial class ShadowMmu
             }
 
             var spte = sp.Spt[i];
-            if (!Spte.IsShadowPresent(spte) || Spte.IsLast(spte, sp.Role.Level))
+            if (!SpteMasks.IsShadowPresent(spte) || SpteMasks.IsLast(spte, sp.Role.Level))
             {
                 ClearUnsyncChildBit(sp, i);
                 continue;
@@ -225,14 +269,14 @@ public sealed partial class ShadowMmu
     /// kvm_mmu_sync_roots(): a guest TLB flush or CR3 load syncs every unsync page under the
     /// root (is_unsync_root, then mmu_sync_children).
     /// </summary>
-    internal void KvmMmuSyncRoots(ShadowVcpu vcpu)
+    internal void KvmMmuSyncRoots(KvmVcpu vcpu)
     {
-        if (vcpu.Root is not { } root || !(root.Unsync || root.UnsyncChildren > 0))
+        if (vcpu.ShadowMmu!.Root is not { } root || !(root.Unsync || root.UnsyncChildren > 0))
         {
             return;
         }
 
-        _vm.Log.Add($"  kvm_mmu_sync_roots: root {root.Name}");
+        Kvm.Log.Add($"  kvm_mmu_sync_roots: root {root.Name}");
         MmuSyncChildren(vcpu, root);
     }
 
@@ -243,9 +287,9 @@ public sealed partial class ShadowMmu
     /// and flushing if the sync asks. INVLPG and the #PF KVM injects both come here; the
     /// previous roots (KVM_MMU_ROOT_PREVIOUS) are not modelled.
     /// </summary>
-    internal void InvalidateAddr(ShadowVcpu vcpu, ulong addr)
+    internal void InvalidateAddr(KvmVcpu vcpu, ulong addr)
     {
-        if (vcpu.Root is not { } sp)
+        if (vcpu.ShadowMmu!.Root is not { } sp)
         {
             return;
         }
@@ -264,12 +308,12 @@ public sealed partial class ShadowMmu
 
                 if (ret != 0)
                 {
-                    _vm.FlushRemoteTlbs("kvm_flush_remote_tlbs_sptep");
+                    FlushRemoteTlbs("kvm_flush_remote_tlbs_sptep");
                 }
             }
 
             var spte = sp.Spt[index];
-            if (sp.UnsyncChildren == 0 || !Spte.IsShadowPresent(spte) || Spte.IsLast(spte, level))
+            if (sp.UnsyncChildren == 0 || !SpteMasks.IsShadowPresent(spte) || SpteMasks.IsLast(spte, level))
             {
                 return;
             }

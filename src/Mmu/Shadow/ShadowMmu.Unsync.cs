@@ -1,3 +1,4 @@
+using SpecKit.Mmu.Guest;
 namespace SpecKit.Mmu.Shadow;
 
 /// <summary>What mmu_try_to_unsync_pages() returns.</summary>
@@ -60,7 +61,7 @@ public sealed partial class ShadowMmu
     private void KvmUnsyncPage(ShadowPage sp)
     {
         sp.Unsync = true;
-        _vm.Log.Add($"  {sp.Name} unsync (kvm_unsync_page: the guest may now write gfn 0x{sp.Gfn:x} directly)");
+        Kvm.Log.Add($"  {sp.Name} unsync (kvm_unsync_page: the guest may now write gfn 0x{sp.Gfn:x} directly)");
         foreach (var (parent, index) in sp.ParentPtes)
         {
             MarkUnsync(parent, index);
@@ -95,29 +96,8 @@ public sealed partial class ShadowMmu
     }
 
     /// <summary>
-    /// kvm_mmu_slot_gfn_write_protect(kvm, slot, gfn, PG_LEVEL_4K) for shadow-page protection:
-    /// rmap_write_protect(pt_protect = true) at every level, clearing W and MMU-writable so that
-    /// neither the fast path nor a stale SPTE lets the guest write the table. True if a flush is
-    /// needed (spte_write_protect -> mmu_spte_update).
+    /// kvm_mmu_slot_gfn_write_protect(kvm, slot, gfn, PG_LEVEL_4K) for shadow-page protection
+    /// (account_shadowed, mmu_sync_children): see <see cref="SlotGfnWriteProtect"/>.
     /// </summary>
-    internal bool WriteProtectGfn(ulong gfn)
-    {
-        var flush = false;
-        for (var level = GuestWalker.PteLevel; level <= GuestWalker.MaxHugePageLevel; level++)
-        {
-            foreach (var (sp, index) in Rmap(gfn, level).ToList())
-            {
-                var spte = sp.Spt[index];
-                if (!Spte.IsWritable(spte) && !Spte.IsMmuWritable(spte))
-                {
-                    continue;
-                }
-
-                flush |= MmuSpteUpdate(sp, index, spte & ~(LegacySpte.WritableMask | LegacySpte.MmuWritableMask));
-                _vm.Log.Add($"  write-protect gfn 0x{gfn:x}: {sp.Name}[{index}] now {Spte.Describe(sp.Spt[index])}");
-            }
-        }
-
-        return flush;
-    }
+    internal bool WriteProtectGfn(ulong gfn) => Kvm.FindSlot(gfn) is { } slot && SlotGfnWriteProtect(slot, gfn, GuestWalker.PteLevel);
 }

@@ -1,38 +1,44 @@
+using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Shadow;
 
 /// <summary>
-/// The shadow MMU of one VM (mmu.c, the parts of struct kvm_arch it keeps): shadow pages hashed
-/// by (gfn, role), the reverse maps from a guest frame to the leaf SPTEs that map it, the write
-/// tracking of guest page tables it shadows, and the operations on them. The fault path is in
-/// ShadowMmu.Fault.cs, unsync and write protection in ShadowMmu.Unsync.cs, FNAME(sync_spte) and
-/// its callers in ShadowMmu.Sync.cs. Each step is logged in the VM's log.
+/// The shadow MMU of one VM (mmu.c's rmap paths and paging_tmpl.h, with the parts of struct
+/// kvm_arch they keep): shadow pages hashed by (gfn, role), the reverse maps from a guest frame
+/// to the leaf SPTEs that map it, and the operations on them, all over the Legacy SPTE format's
+/// masks. The fault path is in ShadowMmu.Fault.cs, unsync and write protection in
+/// ShadowMmu.Unsync.cs, FNAME(sync_spte) and its callers in ShadowMmu.Sync.cs, the vCPU side
+/// (the hardware walk, #PF injection, INVLPG, CR3 and CR writes) in ShadowMmu.Vcpu.cs, and what
+/// the common code calls (the MMU notifier, dirty logging, memslot zaps) in ShadowMmu.Hooks.cs.
+/// Write tracking is the memslot's (page_track.c), shared with every MMU. Each step is logged
+/// in the VM's log, indented under the access or ioctl it belongs to.
 /// </summary>
-public sealed partial class ShadowMmu
+public sealed partial class ShadowMmu : X86Mmu
 {
-    /// <summary>Shadow pages live in host frames from here up, clear of the memslot's pages.</summary>
-    private const ulong FirstSpPfn = 0x800000;
-
-    private readonly ShadowVm _vm;
+    /// <summary>Shadow pages live in host frames from here up, clear of guest memory's pages.</summary>
+    private const ulong FirstSpPfn = 0x10_0000_0000;
 
     // kvm->arch.mmu_page_hash, one list per gfn rather than per hash bucket.
     private readonly Dictionary<ulong, List<ShadowPage>> _hash = [];
     private readonly Dictionary<ulong, ShadowPage> _byPfn = [];
 
     // slot->arch.rmap[level - 1][index]: the leaf SPTEs mapping each frame, per level.
-    private readonly Dictionary<(int Level, ulong Index), List<(ShadowPage Page, int Index)>> _rmap = [];
 
-    // slot->arch.gfn_write_track and lpage_info[].disallow_lpage, only counts above zero.
-    private readonly Dictionary<ulong, int> _writeTrack = [];
-    private readonly Dictionary<(int Level, ulong Index), int> _disallowLpage = [];
     private ulong _nextPfn = FirstSpPfn;
 
-    internal ShadowMmu(ShadowVm vm, SyncSptePolicy sync)
+    public ShadowMmu(Kvm.Kvm kvm, SpteMasks masks)
+        : base(kvm, masks)
     {
-        _vm = vm;
-        Sync = sync;
+        Sync = kvm.Rules.SyncSpte.Sync ?? throw new ArgumentException($"model '{kvm.Rules.Model}' gives SyncSpte no decision table", nameof(kvm));
     }
+
+    public override MmuKind Kind => MmuKind.Shadow;
+
+    /// <summary>Shadow paging always has A/D bits (the guest's own A/D are emulated through them).</summary>
+    public override bool AdEnabled => true;
 
     /// <summary>FNAME(sync_spte)'s decision table, from the model's SyncSpte policy.</summary>
     public SyncSptePolicy Sync { get; }
@@ -49,23 +55,28 @@ public sealed partial class ShadowMmu
 
     /// <summary>spte_to_child_sp(): the page a non-leaf SPTE points at.</summary>
     public ShadowPage ChildOf(ulong spte) =>
-        _byPfn.TryGetValue(Spte.ToPfn(spte), out var sp) ? sp : throw new InvalidOperationException($"SPTE 0x{spte:x16} points at no shadow page");
+        _byPfn.TryGetValue(SpteMasks.ToPfn(spte), out var sp) ? sp : throw new InvalidOperationException($"SPTE 0x{spte:x16} points at no shadow page");
 
-    /// <summary>kvm_gfn_is_write_tracked().</summary>
-    public bool IsWriteTracked(ulong gfn) => _writeTrack.ContainsKey(gfn);
+    /// <summary>kvm_gfn_is_write_tracked(): the memslot's count.</summary>
+    public bool IsWriteTracked(ulong gfn) => Kvm.FindSlot(gfn)?.IsWriteTracked(gfn) ?? false;
 
     /// <summary>The leaf SPTEs that map <paramref name="gfn"/> at 4K (its rmap).</summary>
-    public IReadOnlyList<(ShadowPage Page, int Index)> Rmap(ulong gfn, int level = GuestWalker.PteLevel) =>
-        _rmap.TryGetValue(RmapKey(gfn, level), out var list) ? list : [];
+    public IReadOnlyList<(ShadowPage Page, int Index)> Rmap(ulong gfn, int level = GuestWalker.PteLevel) => RmapHead(gfn, level);
 
-    /// <summary>lpage_info_slot(gfn, slot, level)->disallow_lpage: a shadowed guest table in the huge page forbids mapping it huge.</summary>
-    public bool LpageDisallowed(ulong gfn, int level) => _disallowLpage.ContainsKey((level, gfn >> ((level - 1) * GuestWalker.LevelBits)));
+    /// <summary>gfn_to_rmap(): the rmap head of <paramref name="gfn"/> at <paramref name="level"/> in its memslot (empty where no slot holds it).</summary>
+    internal List<(ShadowPage Page, int Index)> RmapHead(ulong gfn, int level = GuestWalker.PteLevel) =>
+        Kvm.FindSlot(gfn) is { } slot ? Rmaps(slot).Get(gfn, level) : NoRmap;
+
+    private static readonly List<(ShadowPage Page, int Index)> NoRmap = [];
+
+    private static SlotRmaps Rmaps(KvmMemorySlot slot) => slot.Rmaps ??= new SlotRmaps(slot);
+
 
     /// <summary>
     /// kvm_mmu_get_shadow_page(): the page for (gfn, role), found (kvm_mmu_find_shadow_page) or
     /// made (kvm_mmu_alloc_shadow_page).
     /// </summary>
-    internal ShadowPage GetShadowPage(ShadowVcpu vcpu, ulong gfn, KvmMmuPageRole role)
+    internal ShadowPage GetShadowPage(KvmVcpu vcpu, ulong gfn, KvmMmuPageRole role)
     {
         if (FindShadowPage(vcpu, gfn, role) is { } found)
         {
@@ -81,7 +92,7 @@ public sealed partial class ShadowMmu
     /// invalidates the TLB mapping"); an unsync page of another role is zapped when the guest
     /// makes the frame an upper-level table. Returns null when there is none to reuse.
     /// </summary>
-    private ShadowPage? FindShadowPage(ShadowVcpu vcpu, ulong gfn, KvmMmuPageRole role)
+    private ShadowPage? FindShadowPage(KvmVcpu vcpu, ulong gfn, KvmMmuPageRole role)
     {
         var invalid = new List<ShadowPage>();
         ShadowPage? result = null;
@@ -91,7 +102,7 @@ public sealed partial class ShadowMmu
             {
                 if (role.Level > GuestWalker.PteLevel && sp.Unsync)
                 {
-                    _vm.Log.Add($"  kvm_mmu_find_shadow_page: {sp.Name} zapped, gfn 0x{gfn:x} becomes an upper-level table");
+                    Kvm.Log.Add($"  kvm_mmu_find_shadow_page: {sp.Name} zapped, gfn 0x{gfn:x} becomes an upper-level table");
                     PrepareZapPage(sp, invalid);
                 }
 
@@ -108,7 +119,7 @@ public sealed partial class ShadowMmu
 
                 if (ret > 0)
                 {
-                    _vm.FlushRemoteTlbs("kvm_mmu_find_shadow_page: kvm_sync_page");
+                    FlushRemoteTlbs("kvm_mmu_find_shadow_page: kvm_sync_page");
                 }
             }
 
@@ -136,7 +147,7 @@ public sealed partial class ShadowMmu
         list.Add(sp);
         _byPfn[sp.Pfn] = sp;
         ActivePages.Add(sp);
-        _vm.Log.Add($"  new {sp.Name}");
+        Kvm.Log.Add($"  new {sp.Name}");
         if (sp.HasGptes)
         {
             AccountShadowed(sp);
@@ -159,10 +170,10 @@ public sealed partial class ShadowMmu
             return;
         }
 
-        UpdateDisallowLpage(sp.Gfn, +1);
+        Kvm.FindSlot(sp.Gfn)?.UpdateDisallowLpage(sp.Gfn, +1);
         if (WriteProtectGfn(sp.Gfn))
         {
-            _vm.FlushRemoteTlbs($"account_shadowed: gfn 0x{sp.Gfn:x} write-protected");
+            FlushRemoteTlbs($"account_shadowed: gfn 0x{sp.Gfn:x} write-protected");
         }
     }
 
@@ -170,15 +181,15 @@ public sealed partial class ShadowMmu
     private void UnaccountShadowed(ShadowPage sp)
     {
         IndirectShadowPages--;
+        var slot = Kvm.FindSlot(sp.Gfn);
         if (sp.Role.Level > GuestWalker.PteLevel)
         {
-            UpdateWriteTrack(sp.Gfn, -1);
-            UpdateDisallowLpage(sp.Gfn, -1);
-            _vm.Log.Add($"  gfn 0x{sp.Gfn:x} no longer write-tracked (__kvm_write_track_remove_gfn)");
+            slot?.UpdateWriteTrack(sp.Gfn, -1);
+            Kvm.Log.Add($"  gfn 0x{sp.Gfn:x} no longer write-tracked (__kvm_write_track_remove_gfn)");
             return;
         }
 
-        UpdateDisallowLpage(sp.Gfn, -1);
+        slot?.UpdateDisallowLpage(sp.Gfn, -1);
     }
 
     /// <summary>
@@ -188,23 +199,11 @@ public sealed partial class ShadowMmu
     /// </summary>
     private void WriteTrackAddGfn(ulong gfn)
     {
-        UpdateWriteTrack(gfn, +1);
-        UpdateDisallowLpage(gfn, +1);
-        _vm.Log.Add($"  gfn 0x{gfn:x} write-tracked (__kvm_write_track_add_gfn)");
+        Kvm.FindSlot(gfn)?.UpdateWriteTrack(gfn, +1);
+        Kvm.Log.Add($"  gfn 0x{gfn:x} write-tracked (__kvm_write_track_add_gfn)");
         if (WriteProtectGfn(gfn))
         {
-            _vm.FlushRemoteTlbs($"__kvm_write_track_add_gfn 0x{gfn:x}");
-        }
-    }
-
-    private void UpdateWriteTrack(ulong gfn, int delta) => RefCounts.Add(_writeTrack, gfn, delta, "write-track");
-
-    /// <summary>update_gfn_disallow_lpage_count() for every huge level.</summary>
-    private void UpdateDisallowLpage(ulong gfn, int delta)
-    {
-        for (var level = GuestWalker.PdeLevel; level <= GuestWalker.MaxHugePageLevel; level++)
-        {
-            RefCounts.Add(_disallowLpage, (level, gfn >> ((level - 1) * GuestWalker.LevelBits)), delta, "disallow_lpage");
+            FlushRemoteTlbs($"__kvm_write_track_add_gfn 0x{gfn:x}");
         }
     }
 
@@ -212,10 +211,10 @@ public sealed partial class ShadowMmu
     /// kvm_mmu_get_child_sp(): the page for the table below a non-leaf SPTE, or null
     /// (ERR_PTR(-EEXIST)) when the SPTE already points at one.
     /// </summary>
-    internal ShadowPage? GetChildSp(ShadowVcpu vcpu, ShadowPage parent, int index, ulong gfn, bool direct, uint access)
+    internal ShadowPage? GetChildSp(KvmVcpu vcpu, ShadowPage parent, int index, ulong gfn, bool direct, uint access)
     {
         var spte = parent.Spt[index];
-        if (Spte.IsShadowPresent(spte) && !Spte.IsLast(spte, parent.Role.Level))
+        if (SpteMasks.IsShadowPresent(spte) && !SpteMasks.IsLast(spte, parent.Role.Level))
         {
             return null;
         }
@@ -230,14 +229,14 @@ public sealed partial class ShadowMmu
     /// </summary>
     internal void LinkShadowPage(ShadowPage parent, int index, ShadowPage child)
     {
-        if (Spte.IsShadowPresent(parent.Spt[index]))
+        if (SpteMasks.IsShadowPresent(parent.Spt[index]))
         {
             // drop_large_spte(): a huge leaf gives way to the table.
             DropSpte(parent, index);
-            _vm.FlushRemoteTlbs("drop_large_spte");
+            FlushRemoteTlbs("drop_large_spte");
         }
 
-        parent.Spt[index] = Spte.MakeNonLeaf(child.Pfn);
+        parent.Spt[index] = Masks.MakeNonLeaf(child.Pfn, adDisabled: false);
         child.ParentPtes.Add((parent, index));
         if (child.Unsync || child.UnsyncChildren > 0)
         {
@@ -249,33 +248,23 @@ public sealed partial class ShadowMmu
     private void RmapAdd(ShadowPage sp, int index, ulong gfn, uint access)
     {
         sp.SetTranslation(index, gfn, access);
-        var key = RmapKey(gfn, sp.Role.Level);
-        if (!_rmap.TryGetValue(key, out var list))
-        {
-            _rmap[key] = list = [];
-        }
-
-        list.Add((sp, index));
+        var slot = Kvm.FindSlot(gfn);
+        KvmWarn.On(slot is null, $"rmap_add: {sp.Name}[{index}] maps gfn 0x{gfn:x}, which no memslot holds");
+        Rmaps(slot!).Add(gfn, sp.Role.Level, sp, index);
     }
 
     private void RmapRemove(ShadowPage sp, int index)
     {
-        var key = RmapKey(sp.GetGfn(index), sp.Role.Level);
-        KvmWarn.On(!_rmap.TryGetValue(key, out var list) || !list.Remove((sp, index)), $"{sp.Name}[{index}] is not in the rmap of gfn 0x{sp.GetGfn(index):x}");
-        if (list!.Count == 0)
-        {
-            _rmap.Remove(key);
-        }
+        var gfn = sp.GetGfn(index);
+        KvmWarn.On(Kvm.FindSlot(gfn) is not { } slot || !Rmaps(slot).Remove(gfn, sp.Role.Level, sp, index), $"{sp.Name}[{index}] is not in the rmap of gfn 0x{gfn:x}");
     }
-
-    private static (int, ulong) RmapKey(ulong gfn, int level) => (level, gfn >> ((level - 1) * GuestWalker.LevelBits));
 
     /// <summary>drop_spte(): clear a leaf SPTE and take it out of its rmap.</summary>
     internal void DropSpte(ShadowPage sp, int index)
     {
         var old = sp.Spt[index];
         sp.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
-        if (Spte.IsShadowPresent(old))
+        if (SpteMasks.IsShadowPresent(old))
         {
             RmapRemove(sp, index);
         }
@@ -289,7 +278,12 @@ public sealed partial class ShadowMmu
     {
         var old = sp.Spt[index];
         sp.Spt[index] = spte;
-        return Spte.LeafChangeNeedsFlush(old, spte);
+        if (SpteMasks.IsShadowPresent(spte))
+        {
+            Masks.CheckWritableInvariants(spte, sp.GetGfn(index), "mmu_spte_update");
+        }
+
+        return SpteMasks.IsShadowPresent(old) && Masks.LeafChangeNeedsFlush(old, spte);
     }
 
     /// <summary>
@@ -299,12 +293,12 @@ public sealed partial class ShadowMmu
     private bool MmuPageZapPte(ShadowPage sp, int index)
     {
         var spte = sp.Spt[index];
-        if (!Spte.IsShadowPresent(spte))
+        if (!SpteMasks.IsShadowPresent(spte))
         {
             return false;
         }
 
-        if (Spte.IsLast(spte, sp.Role.Level))
+        if (SpteMasks.IsLast(spte, sp.Role.Level))
         {
             DropSpte(sp, index);
         }
@@ -360,9 +354,9 @@ public sealed partial class ShadowMmu
         }
         else
         {
-            foreach (var vcpu in _vm.Vcpus.Where(v => v.Root == sp))
+            foreach (var vcpu in Kvm.Vcpus.Where(v => v.ShadowMmu?.Root == sp))
             {
-                vcpu.RootObsolete = true;
+                vcpu.ShadowMmu!.RootObsolete = true;
             }
         }
     }
@@ -375,7 +369,7 @@ public sealed partial class ShadowMmu
             return;
         }
 
-        _vm.FlushRemoteTlbs("kvm_mmu_commit_zap_page");
+        FlushRemoteTlbs("kvm_mmu_commit_zap_page");
         foreach (var sp in invalidList)
         {
             _byPfn.Remove(sp.Pfn);
@@ -388,10 +382,10 @@ public sealed partial class ShadowMmu
     /// mmu_alloc_shadow_roots() for a 4- or 5-level guest: the root is the shadow page of the
     /// table CR3 points to (mmu_alloc_root), held by root_count.
     /// </summary>
-    internal ShadowPage AllocRoot(ShadowVcpu vcpu)
+    internal ShadowPage AllocRoot(KvmVcpu vcpu)
     {
         var rootGfn = vcpu.Cpu.Cr3 >> GuestWalker.PageShift;
-        var root = GetShadowPage(vcpu, rootGfn, vcpu.RootRole);
+        var root = GetShadowPage(vcpu, rootGfn, KvmMmuPageRole.ForRoot(vcpu.Cpu));
         root.RootCount++;
         return root;
     }
@@ -409,7 +403,7 @@ public sealed partial class ShadowMmu
 
 public sealed partial class ShadowMmu
 {
-    /// <summary>Every rmap entry, for the invariant checker: (level, gfn at that level) and the SPTEs.</summary>
-    internal IEnumerable<((int Level, ulong Index) Key, IReadOnlyList<(ShadowPage Page, int Index)> Sptes)> AllRmaps() =>
-        _rmap.Select(r => (r.Key, (IReadOnlyList<(ShadowPage, int)>)r.Value));
+    /// <summary>Every rmap head of every memslot, for the invariant checker.</summary>
+    internal IEnumerable<(int Level, ulong Gfn, List<(ShadowPage Page, int Index)> Sptes)> AllRmaps() =>
+        Kvm.Memslots.Where(s => s.Rmaps is not null).SelectMany(s => s.Rmaps!.All());
 }

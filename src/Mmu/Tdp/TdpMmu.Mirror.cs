@@ -71,14 +71,14 @@ public sealed partial class TdpMmu
         if (wasLeaf && !isLeaf)
         {
             external.Leaves.Remove(gfn);
-            _kvm.Log.Add($"remove_external_spte gfn 0x{gfn:x}");
+            Kvm.Log.Add($"remove_external_spte gfn 0x{gfn:x}");
         }
 
         if (isLeaf && !wasLeaf)
         {
-            KvmWarn.On(level != 1, $"set_external_spte: a {Kvm.Kvm.LevelName(level)} mirror leaf at gfn 0x{gfn:x}; S-EPT mappings are 4K");
+            KvmWarn.On(level != 1, $"set_external_spte: a {LevelName(level)} mirror leaf at gfn 0x{gfn:x}; S-EPT mappings are 4K");
             external.Leaves[gfn] = TdpWalker.SpteToPfn(@new);
-            _kvm.Log.Add($"freeze gfn 0x{gfn:x}, set_external_spte -> pfn 0x{TdpWalker.SpteToPfn(@new):x}");
+            Kvm.Log.Add($"freeze gfn 0x{gfn:x}, set_external_spte -> pfn 0x{TdpWalker.SpteToPfn(@new):x}");
         }
 
         if (isTable && !wasTable)

@@ -1,33 +1,10 @@
+using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.X86;
+
 namespace SpecKit.Mmu.Tdp;
 
 public sealed partial class TdpMmu
 {
-    /// <summary>
-    /// spte.c make_mmio_spte() for EPT: the W|X misconfiguration value, the GFN, and the memslot
-    /// generation split over bits 10:3 and 62:52, so that the next access exits as an EPT
-    /// misconfiguration and KVM can emulate it without a walk, unless memslots changed since.
-    /// </summary>
-    public static ulong MakeMmioSpte(ulong gfn, ulong generation) =>
-        new MmioSpte(0)
-            .WithValue(SpteValues.VMX_EPT_MISCONFIG_WX_VALUE)
-            .WithGpa(gfn)
-            .WithGenLow(generation & ((1UL << MmioSpte.GenLowWidth) - 1))
-            .WithGenHigh((generation >> MmioSpte.GenLowWidth) & ((1UL << MmioSpte.GenHighWidth) - 1))
-            .Raw;
-
-    /// <summary>
-    /// spte.h is_mmio_spte() for EPT: (spte &amp; RWX|SUPPRESS_VE) == W|X, so an MMIO SPTE has #VE
-    /// unsuppressed, unlike SHADOW_NONPRESENT_VALUE (spte.c kvm_mmu_set_ept_masks()).
-    /// </summary>
-    public static bool IsMmioSpte(ulong spte) => (spte & SpteValues.EPT_MMIO_MASK) == SpteValues.VMX_EPT_MISCONFIG_WX_VALUE;
-
-    /// <summary>get_mmio_spte_generation().</summary>
-    public static ulong MmioGeneration(ulong spte)
-    {
-        var mmio = new MmioSpte(spte);
-        return mmio.GenLow | (mmio.GenHigh << MmioSpte.GenLowWidth);
-    }
-
     /// <summary>The 4K entry for <paramref name="gfn"/>, if the walk reaches level 1 (present tables all the way).</summary>
     public ulong? Entry4K(ulong gfn)
     {
@@ -48,7 +25,9 @@ public sealed partial class TdpMmu
 
     /// <summary>
     /// The no-slot path of kvm_tdp_mmu_map(): link tables down to 4K and install an MMIO SPTE
-    /// (RET_PF_EMULATE, pf_mmio_spte_created).
+    /// (make_mmio_spte with ACC_ALL, RET_PF_EMULATE, pf_mmio_spte_created), so the next access
+    /// exits as an EPT misconfiguration (NPT: a reserved-bit #NPF) that KVM emulates without a
+    /// walk, unless memslots changed since.
     /// </summary>
     public void MapMmio(ulong gfn, ulong generation)
     {
@@ -56,7 +35,7 @@ public sealed partial class TdpMmu
         {
             if (iter.Level == 1)
             {
-                SetSpte(ref iter, MakeMmioSpte(gfn, generation), "make_mmio_spte");
+                SetSpte(ref iter, Masks.MakeMmio(gfn, (uint)Acc.ACC_ALL, generation), "make_mmio_spte");
                 return;
             }
 
@@ -66,7 +45,7 @@ public sealed partial class TdpMmu
             }
 
             KvmWarn.On(iter.IsPresent, $"make_mmio_spte: a huge leaf maps gfn 0x{gfn:x}, which has no memslot");
-            SetSpte(ref iter, MakeSpte.NonLeaf(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), AdEnabled), "kvm_tdp_mmu_map");
+            SetSpte(ref iter, Masks.MakeNonLeaf(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), !AdEnabled), "kvm_tdp_mmu_map");
         }
     }
 
@@ -75,7 +54,7 @@ public sealed partial class TdpMmu
     {
         for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
-            if (iter.Level == 1 && IsMmioSpte(iter.OldSpte))
+            if (iter.Level == 1 && Masks.IsMmio(iter.OldSpte))
             {
                 SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, "handle_mmio_page_fault");
             }

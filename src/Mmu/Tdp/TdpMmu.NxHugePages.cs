@@ -24,10 +24,10 @@ public sealed partial class TdpMmu
         var flush = false;
         foreach (var sp in _possibleNxHugePages.Take(count).ToList())
         {
-            if (_kvm.FindSlot(sp.Gfn) is { DirtyTracked: true })
+            if (Kvm.FindSlot(sp.Gfn) is { DirtyTracked: true })
             {
                 UntrackPossibleNxHugePage(sp.TablePfn);
-                _kvm.Log.Add($"NX recovery: gfn 0x{sp.Gfn:x} is in a dirty-tracked slot, unaccounted");
+                Kvm.Log.Add($"NX recovery: gfn 0x{sp.Gfn:x} is in a dirty-tracked slot, unaccounted");
                 continue;
             }
 
@@ -37,7 +37,7 @@ public sealed partial class TdpMmu
                 {
                     // kvm_tdp_mmu_zap_possible_nx_huge_page(): zap the SPTE that links the table.
                     SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, "kvm_recover_nx_huge_pages");
-                    _kvm.Log.Add($"NX recovery: zapped the {Kvm.Kvm.LevelName(sp.Level - 1)} table at gfn 0x{sp.Gfn:x}");
+                    Kvm.Log.Add($"NX recovery: zapped the {LevelName(sp.Level - 1)} table at gfn 0x{sp.Gfn:x}");
                     flush = true;
                     break;
                 }

@@ -1,26 +1,28 @@
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Tdp;
 
 public sealed partial class TdpMmu
 {
     /// <summary>
-    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end); returns whether a flush is owed,
-    /// carrying the caller's <paramref name="flush"/> in (kvm_tdp_mmu_unmap_gfn_range passes it
-    /// from one root to the next, so a yield in this root first flushes what an earlier root
-    /// zapped). A zap in an invalid root owes no flush: vCPUs no longer use it.
+    /// tdp_mmu_zap_leafs(): zap present leaves in [start, end) under the current root; returns
+    /// whether a flush is owed, carrying the caller's <paramref name="flush"/> in
+    /// (kvm_tdp_mmu_unmap_gfn_range passes it from one root to the next, so a yield in this root
+    /// first flushes what an earlier root zapped). A zap in an invalid root owes no flush: vCPUs
+    /// no longer use it.
     /// </summary>
-    public bool ZapLeafs(ulong start, ulong end, bool flush) => RewriteLeaves(_rules.ZapLeafs, start, end, 1, flush);
+    public bool ZapLeafs(ulong start, ulong end, bool flush) => RewriteLeaves(Rules.ZapLeafs, start, end, 1, flush);
 
     /// <summary>wrprot_gfn_range(): clear W on leaves at or above <paramref name="minLevel"/> (kvm_tdp_mmu_wrprot_slot).</summary>
-    public bool WrprotGfnRange(ulong start, ulong end, int minLevel) => RewriteLeaves(_rules.WrprotGfnRange, start, end, minLevel, false);
+    public bool WrprotGfnRange(ulong start, ulong end, int minLevel) => RewriteLeaves(Rules.WrprotGfnRange, start, end, minLevel, false);
 
     /// <summary>clear_dirty_gfn_range(): clear D, or W without A/D bits, on leaves (kvm_tdp_mmu_clear_dirty_slot).</summary>
-    public bool ClearDirtyGfnRange(ulong start, ulong end) => RewriteLeaves(_rules.ClearDirtyGfnRange, start, end, 1, false);
+    public bool ClearDirtyGfnRange(ulong start, ulong end) => RewriteLeaves(Rules.ClearDirtyGfnRange, start, end, 1, false);
 
-    /// <summary>kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable for write tracking.</summary>
-    public bool WriteProtectGfn(ulong gfn, int minLevel) => RewriteLeaves(_rules.WriteProtectGfn, gfn, gfn + 1, minLevel, false);
+    /// <summary>kvm_tdp_mmu_write_protect_gfn(): clear W and MMU-writable on the leaves mapping <paramref name="gfn"/>.</summary>
+    public bool WriteProtectGfn(ulong gfn, int minLevel) => RewriteLeaves(Rules.WriteProtectGfn, gfn, gfn + 1, minLevel, false);
 
     /// <summary>
     /// The walk tdp_mmu_zap_leafs(), wrprot_gfn_range(), clear_dirty_gfn_range() and
@@ -71,18 +73,19 @@ public sealed partial class TdpMmu
     /// tracking clears, which is W when the MMU has no A/D bits to rely on (clear_dirty_gfn_range's dbit).
     /// </summary>
     private ulong ClearedBits(SpteChange changes) =>
-        ((changes & SpteChange.Writable) != 0 ? EptSpte.WritableMask : 0)
-        | ((changes & SpteChange.MmuWritable) != 0 ? EptSpte.MmuWritableMask : 0)
-        | ((changes & SpteChange.Accessed) != 0 ? EptSpte.AccessedMask : 0)
+        ((changes & SpteChange.Writable) != 0 ? SpteMasks.Writable : 0)
+        | ((changes & SpteChange.MmuWritable) != 0 ? Masks.MmuWritableMask : 0)
+        | ((changes & SpteChange.Accessed) != 0 ? Masks.AccessedMask : 0)
         | ((changes & SpteChange.Dirty) != 0 ? DirtyBit : 0);
 
     /// <summary>
-    /// tdp_mmu_zap_root() / kvm_tdp_mmu_zap_all(): zap every present SPTE under the root from the
-    /// top, so whole page tables go at once (handle_removed_pt); the caller flushes (policy ZapRoot).
+    /// tdp_mmu_zap_root() / kvm_tdp_mmu_zap_all(): zap every present SPTE under the current root
+    /// from the top, so whole page tables go at once (handle_removed_pt); the caller flushes
+    /// (policy ZapRoot).
     /// </summary>
     public bool ZapRoot()
     {
-        var policy = _rules.ZapRoot;
+        var policy = Rules.ZapRoot;
         var flush = false;
         for (var iter = StartWalk(RootLevel, 0); iter.Valid; iter.Next())
         {
@@ -105,14 +108,14 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// tdp_mmu_split_huge_pages_root(): split every huge leaf in [start, end) down to
-    /// <paramref name="targetLevel"/>, pre-order, so a 1G page becomes 2M pages that are split in
-    /// turn. Each child table is filled from the huge SPTE (make_small_spte) and then linked; the
-    /// translation does not change, so no flush (policy SplitHugePages).
+    /// tdp_mmu_split_huge_pages_root(): split every huge leaf in [start, end) under the current
+    /// root down to <paramref name="targetLevel"/>, pre-order, so a 1G page becomes 2M pages that
+    /// are split in turn. Each child table is filled from the huge SPTE (make_small_spte) and then
+    /// linked; the translation does not change, so no flush (policy SplitHugePages).
     /// </summary>
     public int SplitHugePages(ulong start, ulong end, int targetLevel)
     {
-        var policy = _rules.SplitHugePages;
+        var policy = Rules.SplitHugePages;
         var split = 0;
         var flush = false;
         for (var iter = StartWalk(targetLevel + 1, start); iter.Valid && iter.Gfn < end; iter.Next())
@@ -131,16 +134,17 @@ public sealed partial class TdpMmu
             var table = Tables[child];
             for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
             {
-                table[i] = MakeSpte.Small(iter.OldSpte, iter.Level - 1, i);
+                table[i] = Masks.MakeSmall(iter.OldSpte, iter.Level - 1, i, roleExecutable: true, Kvm.NxHugePages);
             }
 
-            SetSpte(ref iter, MakeSpte.NonLeaf(child, AdEnabled), policy.Name);
+            SetSpte(ref iter, Masks.MakeNonLeaf(child, !AdEnabled), policy.Name);
+            Record(policy, iter.Gfn);
             split++;
         }
 
         if (split > 0 && policy.Flush == FlushPolicy.Always)
         {
-            _kvm.FlushRemoteTlbs(policy.Name);
+            FlushRemoteTlbs(policy.Name);
         }
 
         return split;
@@ -153,7 +157,7 @@ public sealed partial class TdpMmu
     /// </summary>
     public int RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
     {
-        var policy = _rules.RecoverHugePages;
+        var policy = Rules.RecoverHugePages;
         var recovered = 0;
         var flush = false;
         for (var iter = StartWalk(2, start); iter.Valid && iter.Gfn < end; iter.Next())
@@ -178,7 +182,8 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            SetSpte(ref iter, MakeSpte.Huge(child[first], iter.Level, _kvm.NxHugePages), policy.Name);
+            SetSpte(ref iter, Masks.MakeHuge(child[first], iter.Level, Kvm.NxHugePages), policy.Name);
+            Record(policy, iter.Gfn);
             recovered++;
         }
 
@@ -186,37 +191,32 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// clear_dirty_pt_masked(): re-protect the 4K leaves of one 64-page bitmap word by clearing W
-    /// (the model has no PML, so dirty tracking is by write protection), policy ClearDirtyPtMasked.
+    /// clear_dirty_pt_masked(): re-protect the 4K leaves of one 64-page mask starting at
+    /// <paramref name="gfn"/> (policy ClearDirtyPtMasked): clear W, as the model has no PML
+    /// (kvm_mmu_write_protect_pt_masked passes wrprot). The mask's pages need not lie in one page
+    /// table: a slot's base need not be 64-aligned, and a ring reset's mask starts at any offset.
+    /// A huge leaf is skipped: it was write-protected when logging started.
     /// </summary>
     public void ClearDirtyPtMasked(ulong gfn, ulong mask)
     {
-        var policy = _rules.ClearDirtyPtMasked;
+        var policy = Rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;
+        const ulong presentWritable = SpteMasks.MmuPresent | SpteMasks.Writable;
         if (mask == 0)
         {
             return;
         }
 
-        // The 64 pages of a bitmap word lie in one 4K table (the kernel walks there from the root
-        // for each word); only the set bits are visited.
-        if (LeafTableFor(gfn) is not { } leaves)
+        // A whole word in one 4K table, dirty through and through (a write burst): clear W across
+        // the 64 entries in one pass. Writing an entry back unchanged is no change.
+        var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
+        if (mask == ulong.MaxValue && !records && first + 64 <= TdpWalker.EntriesPerTable && LeafTableFor(gfn) is { } whole)
         {
-            // A huge leaf or a hole: huge pages are not re-protected here (they were write-protected
-            // when logging started), so nothing in this word is a 4K leaf.
-            return;
-        }
-
-        var table = leaves.AsSpan((int)(gfn & (TdpWalker.EntriesPerTable - 1)), 64);
-        const ulong presentWritable = TdpWalker.PresentMask | EptSpte.WritableMask;
-        if (mask == ulong.MaxValue && !records)
-        {
-            // A whole word dirty (a write burst): clear W across the 64 entries in one pass. Writing
-            // an entry back unchanged is no change, as in the per-bit loop below.
+            var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
             {
                 var spte = table[i];
-                table[i] = (spte & presentWritable) == presentWritable ? spte & ~EptSpte.WritableMask : spte;
+                table[i] = (spte & presentWritable) == presentWritable ? spte & ~SpteMasks.Writable : spte;
             }
 
             return;
@@ -224,32 +224,38 @@ public sealed partial class TdpMmu
 
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
-            var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+            var page = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);
+            if (LeafTableFor(page) is not { } leaves)
+            {
+                continue;
+            }
 
             // tdp_mmu_clear_spte_bits(): a plain bit clear, no handle_changed_spte(); MMU-writable
             // stays, so the writable-state invariants cannot break here.
-            if ((table[bit] & presentWritable) == presentWritable)
+            ref var entry = ref leaves[(int)(page & (TdpWalker.EntriesPerTable - 1))];
+            if ((entry & presentWritable) == presentWritable)
             {
-                table[bit] &= ~EptSpte.WritableMask;
+                entry &= ~SpteMasks.Writable;
                 if (records)
                 {
-                    Record(policy, gfn + (ulong)bit);
+                    Record(policy, page);
                 }
             }
         }
     }
 
     /// <summary>
-    /// kvm_tdp_mmu_age_gfn_range(): clear A on accessed leaves, or with A/D bits off, mark them for
-    /// access tracking (kvm_tdp_mmu_age_spte); returns whether any was young (policy AgeGfnRange).
+    /// kvm_tdp_mmu_age_gfn_range() on the current root: for each accessed leaf, clear A, or for an
+    /// A/D-disabled SPTE mark it for access tracking (kvm_tdp_mmu_age_spte); returns whether any
+    /// was young (policy AgeGfnRange). test_young only looks.
     /// </summary>
-    public bool AgeGfnRange(ulong start, ulong end, bool testOnly)
+    private bool AgeRoot(ulong start, ulong end, bool testOnly)
     {
-        var policy = _rules.AgeGfnRange;
+        var policy = Rules.AgeGfnRange;
         var young = false;
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
-            if (!iter.IsPresent || !iter.IsLast || !MakeSpte.IsAccessed(iter.OldSpte))
+            if (!iter.IsPresent || !iter.IsLast || !Masks.IsAccessed(iter.OldSpte))
             {
                 continue;
             }
@@ -260,13 +266,13 @@ public sealed partial class TdpMmu
                 return true;
             }
 
-            SetSpte(ref iter, MakeSpte.MarkForAccessTrack(iter.OldSpte), policy.Name);
+            SetSpte(ref iter, Masks.MarkForAccessTrack(iter.OldSpte), policy.Name);
             Record(policy, iter.Gfn);
         }
 
         if (young && !testOnly && policy.Flush is FlushPolicy.Always or FlushPolicy.OnChange)
         {
-            _kvm.FlushRemoteTlbs(policy.Name);
+            FlushRemoteTlbs(policy.Name);
         }
 
         return young;
@@ -274,13 +280,14 @@ public sealed partial class TdpMmu
 
     /// <summary>
     /// kvm_tdp_mmu_set_spte_gfn() (.change_pte(), v5.10..v6.9): zap the present 4K leaf, flush, and
-    /// install the new host page read-only (kvm_mmu_changed_pte_notifier_make_spte). A non-present
+    /// install the new host page read-only and access-tracked
+    /// (kvm_mmu_changed_pte_notifier_make_spte) unless the new host PTE is writable. A non-present
     /// SPTE is left alone, which is every case once the call sits inside an invalidation that
     /// already zapped it (seed 000). Returns whether an SPTE changed.
     /// </summary>
-    public bool SetSpteGfn(ulong gfn, ulong newPfn, bool newHostPteWritable)
+    public override bool SetSpteGfn(ulong gfn, ulong newPfn, bool hostWritable)
     {
-        var policy = _rules.ChangePte;
+        var policy = Rules.ChangePte;
         for (var iter = StartWalk(1, gfn); iter.Valid && iter.Gfn < gfn + 1; iter.Next())
         {
             if (iter.Level != 1)
@@ -295,11 +302,12 @@ public sealed partial class TdpMmu
 
             var old = iter.OldSpte;
             SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
-            _kvm.FlushRemoteTlbs($"{policy.Name}: gfn 0x{gfn:x}");
-            if (!newHostPteWritable)
+            FlushRemoteTlbs($"{policy.Name}: gfn 0x{gfn:x}");
+            if (!hostWritable)
             {
-                var spte = new EptSpte(old).WithPfn(newPfn).WithWritable(false).WithHostWritable(false).WithMmuWritable(false).WithAccessed(false);
-                SetSpte(ref iter, spte.Raw, policy.Name);
+                var spte = (old & ~SpteValues.SPTE_BASE_ADDR_MASK) | (newPfn << 12);
+                spte &= ~(SpteMasks.Writable | Masks.HostWritableMask | Masks.MmuWritableMask);
+                SetSpte(ref iter, Masks.MarkForAccessTrack(spte), policy.Name);
             }
 
             Record(policy, gfn);
@@ -307,19 +315,5 @@ public sealed partial class TdpMmu
         }
 
         return false;
-    }
-
-    /// <summary>What the policy says to record for a changed SPTE: dirty and accessed bits in the log and page.</summary>
-    private void Record(OperationPolicy policy, ulong gfn)
-    {
-        if (policy.RecordsDirty)
-        {
-            _kvm.MarkPageDirty(gfn);
-        }
-
-        if (policy.RecordsAccessed)
-        {
-            _kvm.MarkPageAccessed(gfn);
-        }
     }
 }

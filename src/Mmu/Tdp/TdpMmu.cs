@@ -1,6 +1,7 @@
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.PageTables;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Tdp;
 
@@ -17,25 +18,33 @@ public enum PageFaultResult
 }
 
 /// <summary>
-/// The TDP MMU (arch/x86/kvm/mmu/tdp_mmu.c): one root, the fault path, and the range operations,
-/// each consulting its <see cref="OperationPolicy"/> from the spec for what it records, flushes
-/// and whether it may yield.
+/// The TDP MMU (arch/x86/kvm/mmu/tdp_mmu.c) on EPT or NPT: its roots, the fault path, and the
+/// range operations, each consulting its <see cref="OperationPolicy"/> from the spec for what it
+/// records, flushes and whether it may yield. Every SPTE bit that depends on the format is read
+/// through the VM's <see cref="SpteMasks"/>.
 /// </summary>
-public sealed partial class TdpMmu
+public sealed partial class TdpMmu : X86Mmu
 {
     public const int RootLevel = 4;
 
-    private readonly Kvm.Kvm _kvm;
+    private readonly MmuKind _kind;
 
-    public TdpMmu(Kvm.Kvm kvm)
+    public TdpMmu(Kvm.Kvm kvm, SpteMasks masks, MmuKind kind)
+        : base(kvm, masks)
     {
-        _kvm = kvm;
+        _kind = kind;
         _walkRoot = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, kvm.GfnDirectBits);
         Roots.Add(_walkRoot);
-        _rules = kvm.Rules;
+        if (kvm.IsMirrored)
+        {
+            AllocMirrorRoot();
+        }
     }
 
-    private readonly MmuRules _rules;
+    public override MmuKind Kind => _kind;
+
+    /// <summary>kvm_ad_enabled: the eptad module parameter on EPT; NPT always has A/D bits.</summary>
+    public override bool AdEnabled => _kind == MmuKind.TdpNpt || Kvm.EptAdBits;
 
     public PageTableStore Tables { get; } = new();
 
@@ -55,7 +64,7 @@ public sealed partial class TdpMmu
     /// <summary>The valid direct root: what a vCPU of a non-TDX VM, or a TDX VM's shared access, runs on.</summary>
     public TdpRoot DirectRoot => Roots.First(r => !r.IsMirror && !r.Invalid);
 
-    /// <summary>A walk under the current root, as the emitted range operations start theirs (for_each_tdp_pte_min_level).</summary>
+    /// <summary>A walk under the current root (for_each_tdp_pte_min_level).</summary>
     public TdpIter StartWalk(int minLevel, ulong start) => TdpIter.Start(Tables, Root, RootLevel, minLevel, start, _walkRoot.GfnBits);
 
     /// <summary>Runs <paramref name="action"/> with walks starting at <paramref name="root"/>.</summary>
@@ -73,22 +82,7 @@ public sealed partial class TdpMmu
         }
     }
 
-    /// <summary>kvm_ad_enabled: the eptad module parameter, read when SPTEs are made.</summary>
-    public bool AdEnabled => _kvm.EptAdBits;
-
-    /// <summary>
-    /// The bit dirty tracking clears: D, or W when tdp_mmu_need_write_protect() says the MMU has no
-    /// A/D bits to rely on (clear_dirty_gfn_range's dbit).
-    /// </summary>
-    public ulong DirtyBit => AdEnabled ? EptSpte.DirtyMask : EptSpte.WritableMask;
-
-    internal void MarkPageDirty(ulong gfn) => _kvm.MarkPageDirty(gfn);
-
-    internal void MarkPageAccessed(ulong gfn) => _kvm.MarkPageAccessed(gfn);
-
-    internal void FlushRemoteTlbs(string reason) => _kvm.FlushRemoteTlbs(reason);
-
-    /// <summary>The leaf SPTE that maps <paramref name="gfn"/>, with its level, or null.</summary>
+    /// <summary>The leaf SPTE that maps <paramref name="gfn"/> under the current root, with its level, or null.</summary>
     public (ulong Spte, int Level)? LeafFor(ulong gfn)
     {
         var table = Tables[Root];
@@ -176,7 +170,7 @@ public sealed partial class TdpMmu
             $"{operation}: present leaf at gfn 0x{gfn:x} changed PFN 0x{TdpWalker.SpteToPfn(old):x} -> 0x{TdpWalker.SpteToPfn(@new):x} without a zap");
         if (isLeaf)
         {
-            CheckWritableInvariants(@new, gfn, operation);
+            Masks.CheckWritableInvariants(@new, gfn, operation);
         }
 
         if ((wasPresent && !wasLeaf) || (isPresent && !isLeaf))
@@ -193,16 +187,6 @@ public sealed partial class TdpMmu
         {
             HandleRemovedPt(TdpWalker.SpteToPfn(old), gfn, level - 1, operation);
         }
-    }
-
-    /// <summary>
-    /// check_spte_writable_invariants(): only (HostW, MmuW, W) = 111, 110, 100 and 000 are legal.
-    /// </summary>
-    private static void CheckWritableInvariants(ulong spte, ulong gfn, string operation)
-    {
-        var e = new EptSpte(spte);
-        KvmWarn.On(e.MmuWritable && !e.HostWritable, $"{operation}: gfn 0x{gfn:x} is MMU-writable but not host-writable");
-        KvmWarn.On(e.Writable && !e.MmuWritable, $"{operation}: gfn 0x{gfn:x} is writable but not MMU-writable");
     }
 
     /// <summary>handle_removed_pt(): freeze every entry of an unlinked table, recurse, then free it.</summary>
@@ -248,19 +232,53 @@ public sealed partial class TdpMmu
     /// </summary>
     internal bool CondResched(ref TdpIter iter, OperationPolicy policy, ref bool flush)
     {
-        if (policy.Yield == YieldPolicy.No || !_kvm.Contention.ShouldYield(iter.Gfn) || !iter.CanYield)
+        if (policy.Yield == YieldPolicy.No || !Kvm.Contention.ShouldYield(iter.Gfn) || !iter.CanYield)
         {
             return false;
         }
 
         if (flush && policy.Yield == YieldPolicy.FlushFirst)
         {
-            _kvm.FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
+            FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
             flush = false;
         }
 
         iter.Yield();
-        _kvm.MmuLockDropped(policy.Name, iter.NextLastLevelGfn);
+        Kvm.MmuLockDropped(policy.Name, iter.NextLastLevelGfn);
         return true;
+    }
+
+    /// <summary>The TLB key of <paramref name="gfn"/> under the root a vCPU uses for it, and that root.</summary>
+    public override (ulong Spte, ulong Pfn)? CurrentTranslation(KvmVcpu vcpu, ulong tlbKey)
+    {
+        var root = (tlbKey & Kvm.GfnDirectBits) != 0 || MirrorRoot is null ? DirectRoot : MirrorRoot;
+        var gfn = tlbKey & ~Kvm.GfnDirectBits;
+        return On(root, () => LeafFor(gfn) is { } leaf ? (leaf.Spte, TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1))) : ((ulong, ulong)?)null);
+    }
+
+    /// <summary>The present leaves of every root: (GFN as the root indexes it, without its GFN bits), level, SPTE).</summary>
+    public override IEnumerable<(ulong Gfn, int Level, ulong Spte)> Leaves()
+    {
+        foreach (var root in Roots)
+        {
+            foreach (var leaf in On(root, () => LeavesUnder(root)))
+            {
+                yield return leaf;
+            }
+        }
+    }
+
+    private List<(ulong Gfn, int Level, ulong Spte)> LeavesUnder(TdpRoot root)
+    {
+        var leaves = new List<(ulong, int, ulong)>();
+        for (var iter = StartWalk(1, 0); iter.Valid; iter.Next())
+        {
+            if (iter.IsPresent && iter.IsLast)
+            {
+                leaves.Add((iter.Gfn & ~root.GfnBits, iter.Level, iter.OldSpte));
+            }
+        }
+
+        return leaves;
     }
 }

@@ -1,13 +1,16 @@
 using SpecKit.Features;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Tdp;
 
 namespace SpecKit.Behaviour.Steps;
 
-/// <summary>Steps for fetches and the NX huge page mitigation, EPT A/D bits, write tracking, and the data guests store.</summary>
+/// <summary>Steps for the fault path's module parameters (NX huge pages, EPT A/D bits), write tracking, spurious faults, and the data guests store.</summary>
 [Binding]
-public sealed class FaultSteps(KvmWorld world)
+public sealed class FaultSteps(VmWorld world)
 {
     private Kvm Kvm => world.Kvm;
+
+    private TdpMmu Tdp => Kvm.Tdp ?? throw new InvalidOperationException($"this step asks the TDP MMU, and the VM runs {Kvm.Mmu.Kind}");
 
     [Given("the NX huge page mitigation is {on_off}")]
     public void NxHugePages(bool on) => Kvm.NxHugePages = on;
@@ -15,46 +18,47 @@ public sealed class FaultSteps(KvmWorld world)
     [Given(@"EPT A\/D bits are {on_off}")]
     public void EptAdBits(bool on) => Kvm.EptAdBits = on;
 
-    [Then("test_young finds gfns [{gfn}, {gfn}) {young_old}")]
-    public void TestYoung(ulong start, ulong end, string expected) =>
-        Assert.Equal(expected, Kvm.Age(start, end, "test_young") ? "young" : "old");
-
-    [When("the host swaps out gfns [{gfn}, {gfn})")]
-    public void SwapOut(ulong start, ulong end) => Kvm.SwapOut(start, end);
-
-    [Given("vCPU {int} has fetched from gfn {gfn}")]
-    [When("vCPU {int} fetches from gfn {gfn}")]
-    public void Fetches(int vcpu, ulong gfn) => Kvm.Access(Kvm.Vcpus[vcpu], gfn, AccessKind.Fetch);
-
     [When("the NX recovery thread zaps {int} possible NX huge page(s)")]
     public void RecoverNx(int count)
     {
-        if (Kvm.Mmu.RecoverNxHugePages(count))
+        if (Tdp.RecoverNxHugePages(count))
         {
             Kvm.FlushRemoteTlbs("kvm_recover_nx_huge_pages");
         }
     }
 
     [Then("{int} possible NX huge page(s) is/are tracked")]
-    public void PossibleNxHugePages(int count) => Assert.Equal(count, Kvm.Mmu.PossibleNxHugePages.Count);
+    public void PossibleNxHugePages(int count) => Assert.Equal(count, Tdp.PossibleNxHugePages.Count);
 
     [Given("gfn {gfn} is write-tracked")]
     [When("gfn {gfn} is write-tracked")]
-    public void WriteTrack(ulong gfn) => Kvm.WriteTrackAddGfn(gfn);
+    public void WriteTrack(ulong gfn) => Assert.Equal(0, Kvm.WriteTrackAddGfn(gfn));
 
     [When("write tracking of gfn {gfn} is removed")]
-    public void WriteUntrack(ulong gfn) => Kvm.WriteTrackRemoveGfn(gfn);
+    public void WriteUntrack(ulong gfn) => Assert.Equal(0, Kvm.WriteTrackRemoveGfn(gfn));
+
+    [When("vCPU {int} takes an EPT violation on gfn {gfn} for a {access} that vCPU {int} has already fixed")]
+    public void SpuriousFault(int vcpu, ulong gfn, AccessKind access, int other)
+    {
+        Assert.Equal(PageFaultResult.Fixed, Tdp.PageFault(world.Vcpu(other), gfn, access));
+        world.LastFault = Tdp.PageFault(world.Vcpu(vcpu), gfn, access);
+    }
+
+    [Then("the fault returns {pf_result}")]
+    public void FaultReturns(PageFaultResult result) => Assert.Equal(
+        result,
+        world.LastFault ?? throw new InvalidOperationException("no step has taken a fault whose RET_PF_* value it keeps: only 'vCPU n takes an EPT violation on gfn ... that vCPU m has already fixed' does"));
 
     [Given("vCPU {int} has stored {long} at gpa {gpa}")]
     [When("vCPU {int} stores {long} at gpa {gpa}")]
     public void Stores(int vcpu, long value, ulong gpa) =>
-        Assert.True(Kvm.WriteGuest(Kvm.Vcpus[vcpu], gpa, (ulong)value), $"vCPU {vcpu}'s store to gpa 0x{gpa:x} did not complete");
+        Assert.True(Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value), $"vCPU {vcpu}'s store to gpa 0x{gpa:x} did not complete: {Kvm.Vcpus[vcpu].LastExit}");
 
     [Then("vCPU {int} loads {long} from gpa {gpa}")]
-    public void Loads(int vcpu, long value, ulong gpa) => Assert.Equal(KvmSteps.Hex((ulong)value), Hex(Kvm.ReadGuest(Kvm.Vcpus[vcpu], gpa)));
+    public void Loads(int vcpu, long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadGuest(world.Vcpu(vcpu), gpa)));
 
     [Then("userspace reads {long} at gpa {gpa}")]
-    public void UserspaceReads(long value, ulong gpa) => Assert.Equal(KvmSteps.Hex((ulong)value), KvmSteps.Hex(Kvm.ReadHost(gpa)));
+    public void UserspaceReads(long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadHost(gpa)));
 
-    private static string Hex(ulong? value) => value is { } v ? KvmSteps.Hex(v) : "(the load did not complete)";
+    internal static string Hex(ulong? value) => value is { } v ? $"0x{v:x}" : "(the load did not complete)";
 }

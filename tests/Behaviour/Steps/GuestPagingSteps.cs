@@ -11,7 +11,7 @@ public static class GuestParameterTypes
 {
     /// <summary><c>{gva}</c>: a guest virtual address, hex or decimal.</summary>
     [ParameterType("gva", "0x[0-9a-fA-F_]+|[0-9]+", Integer = true, Description = "a guest virtual address")]
-    public static ulong Gva(string text) => HexParameterTypes.Gfn(text);
+    public static ulong Gva(string text) => ParameterTypes.Gfn(text);
 
     /// <summary><c>{guest_access}</c>: "user write", "supervisor fetch", "implicit supervisor read".</summary>
     [ParameterType("guest_access", "(?:implicit )?(?:user|supervisor) (?:read|write|fetch)")]
@@ -55,7 +55,7 @@ public sealed class GuestPagingSteps(ScenarioContext context)
         foreach (var assignment in assignments.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = assignment.Split('=', 2);
-            var value = parts.Length == 2 ? HexParameterTypes.Gfn(parts[1]) : throw new FormatException($"'{assignment}' is not NAME=value");
+            var value = parts.Length == 2 ? ParameterTypes.Gfn(parts[1]) : throw new FormatException($"'{assignment}' is not NAME=value");
             _cpu = WithCpuBit(_cpu, parts[0], value);
         }
     }
@@ -200,7 +200,7 @@ public sealed class GuestPagingSteps(ScenarioContext context)
                 "D" => GuestPte4K.DirtyMask,
                 "NX" => GuestPteNonLeaf.NxMask,
                 "PS" => GuestPteNonLeaf.PageSizeMask,
-                _ when flag.StartsWith("PK=", StringComparison.Ordinal) => new GuestPte4K(0).WithProtKey(HexParameterTypes.Gfn(flag[3..])).Raw,
+                _ when flag.StartsWith("PK=", StringComparison.Ordinal) => new GuestPte4K(0).WithProtKey(ParameterTypes.Gfn(flag[3..])).Raw,
                 _ when flag.StartsWith("bit", StringComparison.Ordinal) && int.TryParse(flag[3..], CultureInfo.InvariantCulture, out var bit) && bit is >= 0 and < 64 => 1UL << bit,
                 _ => throw new FormatException($"'{flag}' is not an entry flag; write {string.Join(", ", EntryFlags)}"),
             };

@@ -25,7 +25,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     {
         foreach (var row in table.AsDictionaries())
         {
-            var expected = HexParameterTypes.Pfn(row["value"]);
+            var expected = ParameterTypes.Pfn(row["value"]);
             var actual = SpecModels.Named(models.Resolve(row["model"])).Value("SpteValues", constant);
             Assert.True(actual == expected, $"{constant} in model {row["model"]}: expected 0x{expected:x}, actual 0x{actual:x}");
         }
@@ -57,7 +57,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     public void ItsFieldIs(string name, string value)
     {
         var field = Layout.Field(name);
-        _spte = field.With(_spte, field.Members is null ? HexParameterTypes.Pfn(value) : field.Member(value));
+        _spte = field.With(_spte, field.Members is null ? ParameterTypes.Pfn(value) : field.Member(value));
     }
 
     [Then("the SPTE is {pfn}")]

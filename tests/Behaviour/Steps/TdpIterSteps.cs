@@ -30,7 +30,7 @@ public sealed class TdpIterSteps(ScenarioContext context)
     {
         foreach (var row in table.AsDictionaries())
         {
-            Map(HexParameterTypes.Gfn(row["gfn"]), HexParameterTypes.Level(row["level"]), HexParameterTypes.Pfn(row["pfn"]));
+            Map(ParameterTypes.Gfn(row["gfn"]), ParameterTypes.Level(row["level"]), ParameterTypes.Pfn(row["pfn"]));
         }
     }
 
@@ -112,7 +112,7 @@ public sealed class TdpIterSteps(ScenarioContext context)
 
     [Then("the leaves processed were {}")]
     public void LeavesProcessed(string list) =>
-        Assert.Equal(list.Split(", ").Select(HexParameterTypes.Gfn).ToList(), _processed);
+        Assert.Equal(list.Split(", ").Select(ParameterTypes.Gfn).ToList(), _processed);
 
     /// <summary>The kernel's loop shape: try to yield first, and on a yield 'continue' without processing the entry.</summary>
     private void Walk(ulong start, ulong end, int minLevel, Func<TdpIter, bool> wantsYield)

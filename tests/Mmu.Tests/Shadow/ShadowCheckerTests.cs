@@ -1,5 +1,5 @@
 using SpecKit.Mmu.Policy;
-using SpecKit.Mmu.Shadow;
+using SpecKit.Mmu.X86;
 using static SpecKit.Mmu.Tests.Shadow.ShadowGuest;
 
 namespace SpecKit.Mmu.Tests.Shadow;
@@ -12,16 +12,16 @@ public class ShadowCheckerTests
     {
         var guest = new ShadowGuest();
         var vm = guest.Vm;
-        vm.Access(guest.Vcpu(), Gva, UserRead);
-        var gpa = vm.Tables.EntryGpa(Gva, 1);
+        guest.Access(Gva, UserRead);
+        var gpa = guest.Guest.Tables.EntryGpa(Gva, 1);
 
-        // Guest memory written directly, not by a guest store through a mapping KVM controls.
-        vm.Memory.WritePte(gpa, vm.Memory.ReadPte(gpa) & ~A);
+        // Guest memory written directly (by the VMM), not by a guest store through a mapping KVM controls.
+        vm.UserMemory.WritePte(gpa, vm.UserMemory.ReadPte(gpa) & ~A);
         vm.CheckInvariants("a write that bypassed the shadow MMU");
         Assert.Contains(vm.Violations, v => v.Rule == "Accessed/Dirty lost");
 
         vm.Violations.Clear();
-        vm.Memory.WritePte(gpa, Leaf(P | U | A, page: 3));
+        vm.UserMemory.WritePte(gpa, Leaf(P | U | A, page: 3));
         vm.CheckInvariants("another write that bypassed the shadow MMU");
         Assert.Contains(vm.Violations, v => v.Rule == "shadow page disagrees with its guest table");
     }
@@ -31,15 +31,15 @@ public class ShadowCheckerTests
     {
         var guest = new ShadowGuest();
         var vm = guest.Vm;
-        vm.Access(guest.Vcpu(), Gva, UserRead);
-        vm.Access(guest.Vcpu(), ShadowVm.DirectMap(guest.LeafTableGfn << 12), new SpecKit.Mmu.Guest.GuestAccess(user: false, SpecKit.Mmu.Guest.GuestAccessKind.Read));
+        guest.Access(Gva, UserRead);
+        guest.Access(SpecKit.Mmu.Guest.GuestKernel.DirectMap(guest.LeafTableGfn << 12), SupervisorRead);
 
         // The read mapped the table writable (its gPTE is writable and dirty), which unsynced it
         // (make_spte -> mmu_try_to_unsync_pages); a TLB flush syncs it and protects it again.
         Assert.True(guest.Page(guest.LeafTableGfn).Unsync);
-        vm.FlushTlbGuest(guest.Vcpu());
-        var (mapper, index) = Assert.Single(vm.Mmu.Rmap(guest.LeafTableGfn));
-        Assert.False(Spte.IsWritable(mapper.Spt[index]));
+        guest.Mmu.FlushTlbGuest(guest.Vcpu());
+        var (mapper, index) = Assert.Single(guest.Mmu.Rmap(guest.LeafTableGfn));
+        Assert.False(SpteMasks.IsWritable(mapper.Spt[index]));
         Assert.Empty(vm.Violations);
 
         mapper.Spt[index] |= LegacySpte.WritableMask;
@@ -54,18 +54,14 @@ public class ShadowCheckerTests
         // argument rests on, taken away.
         var rules = SpecModels.Named("base").Rules;
         var sync = rules.SyncSpte with { Sync = rules.SyncSpte.Sync! with { InvalidGpte = SyncAction.Keep } };
-        var broken = rules with { Model = "InvalidGpteKept", SyncSpte = sync };
-        var vm = new ShadowVm(broken);
-        vm.MapAtBoot(Gva, Gfn << 12, Table, Table, Table, P | U | A);
-        vm.MapAtBoot(Gva + 0x1000, (Gfn + 1) << 12, Table, Table, Table, P | U | A);
-        vm.MapDirectMapAtBoot();
-        var vcpu = vm.CreateVcpu(new SpecKit.Mmu.Guest.GuestCpuState { Cr0Wp = true, EferNx = true });
-        vm.Access(vcpu, Gva, UserRead);
+        var broken = SpecModels.Base with { Name = "InvalidGpteKept", Rules = rules with { Model = "InvalidGpteKept", SyncSpte = sync } };
+        var guest = new ShadowGuest(broken, leaves: [P | U | A, P | U | A]);
+        guest.Access(Gva, UserRead);
 
         // The guest ages the page (clears A) and flushes: the SPTE stays, so the next access
         // would not exit and A would never be set again.
-        vm.WriteGpte(vcpu, Gva, 1, vm.Gpte(Gva, 1) & ~A);
-        vm.FlushTlbGuest(vcpu);
-        Assert.Contains(vm.Violations, v => v.Rule == "Accessed/Dirty lost");
+        guest.StoreGpte(0, guest.Guest.Gpte(Gva, 1) & ~A);
+        guest.Mmu.FlushTlbGuest(guest.Vcpu());
+        Assert.Contains(guest.Vm.Violations, v => v.Rule == "Accessed/Dirty lost");
     }
 }

@@ -1,5 +1,7 @@
 using SpecKit.Mmu.Guest;
+using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Shadow;
+using SpecKit.Mmu.X86;
 using static SpecKit.Mmu.Tests.Shadow.ShadowGuest;
 
 namespace SpecKit.Mmu.Tests.Shadow;
@@ -27,27 +29,27 @@ public class ShadowMmuTests
     {
         var guest = new ShadowGuest(leaves: [P | U | A, P | U | A]);
         var vm = guest.Vm;
-        Assert.False(vm.Access(guest.Vcpu(), Gva, UserRead).Faulted);
+        Assert.False(guest.Access(Gva, UserRead).Faulted);
 
         var pt = guest.Page(guest.LeafTableGfn);
-        var (sp, index) = Assert.Single(vm.Mmu.Rmap(Gfn));
+        var (sp, index) = Assert.Single(guest.Mmu.Rmap(Gfn));
         Assert.Same(pt, sp);
         Assert.Equal(0, index);
         Assert.Equal((Gfn, (uint)Acc.ACC_USER_MASK | (uint)Acc.ACC_EXEC_MASK), (pt.GetGfn(0), pt.GetAccess(0)));
-        Assert.Equal("P U A HOST-W", Spte.Describe(pt.Spt[0]));
+        Assert.Equal("P U A HOST-W", guest.Mmu.Describe(pt.Spt[0]));
 
         // Upper-level tables are write-tracked; the 4K table is not (it may become unsync), but
         // no huge page may cover it.
         for (var level = 4; level >= 2; level--)
         {
-            Assert.True(vm.Mmu.IsWriteTracked(vm.Tables.EntryGpa(Gva, level) >> 12));
+            Assert.True(guest.Mmu.IsWriteTracked(guest.Guest.Tables.EntryGpa(Gva, level) >> 12));
         }
 
-        Assert.False(vm.Mmu.IsWriteTracked(guest.LeafTableGfn));
-        Assert.True(vm.Mmu.LpageDisallowed(guest.LeafTableGfn, 2));
+        Assert.False(guest.Mmu.IsWriteTracked(guest.LeafTableGfn));
+        Assert.True(vm.Slot(0).LpageDisallowed(guest.LeafTableGfn, 2));
 
         // The neighbour was prefetched: mapped, but not Accessed (make_spte with prefetch=true).
-        Assert.Equal("P U HOST-W", Spte.Describe(pt.Spt[1]));
+        Assert.Equal("P U HOST-W", guest.Mmu.Describe(pt.Spt[1]));
         Assert.Empty(vm.Violations);
     }
 
@@ -56,26 +58,26 @@ public class ShadowMmuTests
     {
         var guest = new ShadowGuest(leaves: [P | U | A, P | U | A]);
         var vm = guest.Vm;
-        vm.Access(guest.Vcpu(), Gva, UserRead);
+        guest.Access(Gva, UserRead);
         var pt = guest.Page(guest.LeafTableGfn);
-        var root = guest.Vcpu().Root!;
+        var root = guest.Vcpu().ShadowMmu!.Root!;
 
         var store = guest.StoreGpte(1, Leaf(P | W | U | A | D, page: 1));
         Assert.Equal(1, store.KvmPageFaults);
         Assert.True(pt.Unsync);
         Assert.True(root.UnsyncChildren > 0);
-        var (mapper, mapperIndex) = Assert.Single(vm.Mmu.Rmap(guest.LeafTableGfn));
-        Assert.True(Spte.IsWritable(mapper.Spt[mapperIndex]));
+        var (mapper, mapperIndex) = Assert.Single(guest.Mmu.Rmap(guest.LeafTableGfn));
+        Assert.True(SpteMasks.IsWritable(mapper.Spt[mapperIndex]));
 
         // Unsync: the next store goes straight to guest memory, no exit.
         Assert.Equal(0, guest.StoreGpte(1, Leaf(P | W | U | A | D, page: 1)).KvmPageFaults);
 
-        vm.FlushTlbGuest(guest.Vcpu());
+        guest.Mmu.FlushTlbGuest(guest.Vcpu());
         Assert.False(pt.Unsync);
         Assert.Equal(0, root.UnsyncChildren);
-        Assert.False(Spte.IsWritable(mapper.Spt[mapperIndex]));
-        Assert.False(Spte.IsMmuWritable(mapper.Spt[mapperIndex]));
-        Assert.Equal(Spte.Access(pt.Spt[1]), pt.GetAccess(1));
+        Assert.False(SpteMasks.IsWritable(mapper.Spt[mapperIndex]));
+        Assert.False(guest.Mmu.Masks.IsMmuWritable(mapper.Spt[mapperIndex]));
+        Assert.Equal(guest.Mmu.SpteAccess(pt.Spt[1]), pt.GetAccess(1));
         Assert.Empty(vm.Violations);
     }
 
@@ -84,31 +86,31 @@ public class ShadowMmuTests
     {
         var guest = new ShadowGuest();
         var vm = guest.Vm;
-        vm.Access(guest.Vcpu(), Gva, UserRead);
-        var pdGfn = vm.Tables.EntryGpa(Gva, 2) >> 12;
+        guest.Access(Gva, UserRead);
+        var pdGfn = guest.Guest.Tables.EntryGpa(Gva, 2) >> 12;
         var pd = guest.Page(pdGfn, level: 2);
-        var pde = vm.Gpte(Gva, 2);
+        var pde = guest.Guest.Gpte(Gva, 2);
 
         // Each store is RET_PF_WRITE_PROTECTED and emulated; kvm_mmu_track_write zaps the SPTE
         // that shadowed the written gPDE.
-        var first = vm.WriteGpte(guest.Vcpu(), Gva, 2, pde);
+        var first = guest.Guest.WriteGpte(guest.Vcpu(), Gva, 2, pde);
         Assert.Equal(1, first.KvmPageFaults);
-        Assert.False(Spte.IsShadowPresent(pd.Spt[GuestWalker.SpteIndex(Gva >> 12, 2)]));
-        Assert.True(vm.Mmu.IsWriteTracked(pdGfn));
+        Assert.False(SpteMasks.IsShadowPresent(pd.Spt[GuestWalker.SpteIndex(Gva >> 12, 2)]));
+        Assert.True(guest.Mmu.IsWriteTracked(pdGfn));
 
-        vm.WriteGpte(guest.Vcpu(), Gva, 2, pde);
-        vm.WriteGpte(guest.Vcpu(), Gva, 2, pde);
+        guest.Guest.WriteGpte(guest.Vcpu(), Gva, 2, pde);
+        guest.Guest.WriteGpte(guest.Vcpu(), Gva, 2, pde);
         Assert.True(pd.Invalid);
-        Assert.False(vm.Mmu.IsWriteTracked(pdGfn));
-        Assert.Empty(vm.Mmu.PagesWithGptes(pdGfn));
+        Assert.False(guest.Mmu.IsWriteTracked(pdGfn));
+        Assert.Empty(guest.Mmu.PagesWithGptes(pdGfn));
 
         // No longer shadowed: after one fault to make the mapping writable, stores go straight.
-        Assert.Equal(1, vm.WriteGpte(guest.Vcpu(), Gva, 2, pde).KvmPageFaults);
-        Assert.Equal(0, vm.WriteGpte(guest.Vcpu(), Gva, 2, pde).KvmPageFaults);
+        Assert.Equal(1, guest.Guest.WriteGpte(guest.Vcpu(), Gva, 2, pde).KvmPageFaults);
+        Assert.Equal(0, guest.Guest.WriteGpte(guest.Vcpu(), Gva, 2, pde).KvmPageFaults);
 
         // Walking through it again shadows and write-tracks it again.
-        vm.Access(guest.Vcpu(), Gva, UserRead);
-        Assert.True(vm.Mmu.IsWriteTracked(pdGfn));
+        guest.Access(Gva, UserRead);
+        Assert.True(guest.Mmu.IsWriteTracked(pdGfn));
         Assert.Empty(vm.Violations);
     }
 
@@ -117,32 +119,34 @@ public class ShadowMmuTests
     {
         // Page 1 valid and clean-writable, page 2 never accessed by the guest (no A), page 3 valid.
         var guest = new ShadowGuest(leaves: [P | U | A, P | W | U | A, P | W | U, P | U | A]);
-        guest.Vm.Access(guest.Vcpu(), Gva, UserRead);
+        guest.Access(Gva, UserRead);
         var pt = guest.Page(guest.LeafTableGfn);
 
         // Clean (no D): FNAME(protect_clean_gpte) leaves out W so the first write can set D.
-        Assert.Equal("P U HOST-W", Spte.Describe(pt.Spt[1]));
-        Assert.False(Spte.IsShadowPresent(pt.Spt[2]));
-        Assert.False(Spte.IsShadowPresent(pt.Spt[3]));
+        Assert.Equal("P U HOST-W", guest.Mmu.Describe(pt.Spt[1]));
+        Assert.False(SpteMasks.IsShadowPresent(pt.Spt[2]));
+        Assert.False(SpteMasks.IsShadowPresent(pt.Spt[3]));
     }
 
     [Fact]
     public void Two_puds_sharing_one_pmd_page_get_one_shadow_page_per_access()
     {
-        var vm = new ShadowVm(SpecModels.Named("base").Rules);
+        var vm = new Kvm.Kvm(SpecModels.Base, MmuKind.Shadow);
+        Assert.Equal(0, vm.CreateMemslot(0, 0, RamPages, MemslotFlags.None, hostLevel: 1));
+        var vcpu = vm.CreateVcpu();
+        var guest = new GuestKernel(vm);
         const ulong writable = 0x4000_0000, readOnly = 0x8000_0000;
-        vm.MapAtBoot(writable, Gfn << 12, Table, Table, Table, P | W | U | A | D);
-        var pmdPage = vm.Tables.EntryGpa(writable, 2) & ~0xfffUL;
-        vm.LinkAtBoot(readOnly, 3, pmdPage, P | U | A);
-        vm.MapDirectMapAtBoot();
-        var vcpu = vm.CreateVcpu(new GuestCpuState { Cr0Wp = true, EferNx = true });
+        guest.MapAtBoot(writable, Gfn << 12, Table, Table, Table, P | W | U | A | D);
+        var pmdPage = guest.Tables.EntryGpa(writable, 2) & ~0xfffUL;
+        guest.LinkAtBoot(readOnly, 3, pmdPage, P | U | A);
+        guest.Boot(new GuestCpuState { Cr0Wp = true, EferNx = true });
 
-        Assert.False(vm.Access(vcpu, writable, UserWrite).Faulted);
-        Assert.False(vm.Access(vcpu, readOnly, UserRead).Faulted);
-        var pmds = vm.Mmu.PagesWithGptes(pmdPage >> 12).Select(sp => KvmMmuPageRole.DescribeAccess(sp.Role.Access)).Order().ToList();
+        Assert.False(vm.Run(vcpu, writable, UserWrite).Faulted);
+        Assert.False(vm.Run(vcpu, readOnly, UserRead).Faulted);
+        var pmds = vm.Shadow!.PagesWithGptes(pmdPage >> 12).Select(sp => KvmMmuPageRole.DescribeAccess(sp.Role.Access)).Order().ToList();
         Assert.Equal(["u-x", "uwx"], pmds);
 
-        var write = vm.Access(vcpu, readOnly, UserWrite);
+        var write = vm.Run(vcpu, readOnly, UserWrite);
         Assert.Equal(PfErr.PFERR_PRESENT_MASK | PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK, write.PageFault?.ErrorCode);
         Assert.Empty(vm.Violations);
     }
@@ -152,18 +156,18 @@ public class ShadowMmuTests
     {
         var guest = new ShadowGuest(cpu: new GuestCpuState { Cr0Wp = false, Cr4Smep = true, EferNx = true });
         var vm = guest.Vm;
-        Assert.False(vm.Access(guest.Vcpu(), Gva, SupervisorWrite, 0x1234).Faulted);
+        Assert.False(guest.Access(Gva, SupervisorWrite, value: 0x1234).Faulted);
         var sp = guest.Page(guest.LeafTableGfn);
         Assert.False(sp.Role.Cr0Wp);
         Assert.True(sp.Role.SmepAndNotWp);
-        Assert.Equal("P W A D MMU-W HOST-W NX", Spte.Describe(sp.Spt[0]));
+        Assert.Equal("P W A D MMU-W HOST-W NX", guest.Mmu.Describe(sp.Spt[0]));
 
         // CR0.WP=1 is another role: a new root, and the read builds new pages below it, so the
         // kernel-writable SPTE made under CR0.WP=0 is not reached and the write faults.
-        vm.SetControlRegisters(guest.Vcpu(), guest.Vcpu().Cpu with { Cr0Wp = true });
-        Assert.Equal(0x1234UL, vm.Access(guest.Vcpu(), Gva, new GuestAccess(user: false, GuestAccessKind.Read)).Value);
-        Assert.Equal(2, vm.Mmu.PagesWithGptes(guest.LeafTableGfn).Count());
-        var again = vm.Access(guest.Vcpu(), Gva, SupervisorWrite, 0x5678);
+        guest.Mmu.SetControlRegisters(guest.Vcpu(), guest.Vcpu().Cpu with { Cr0Wp = true });
+        Assert.Equal(0x1234UL, guest.Access(Gva, SupervisorRead).Value);
+        Assert.Equal(2, guest.Mmu.PagesWithGptes(guest.LeafTableGfn).Count());
+        var again = guest.Access(Gva, SupervisorWrite, value: 0x5678);
         Assert.Equal(PfErr.PFERR_PRESENT_MASK | PfErr.PFERR_WRITE_MASK, again.PageFault?.ErrorCode);
         Assert.Empty(vm.Violations);
     }
@@ -175,16 +179,16 @@ public class ShadowMmuTests
     {
         var guest = new ShadowGuest(model, vcpus: 2, leaves: [P | U | A, P | U | A]);
         var vm = guest.Vm;
-        vm.Access(guest.Vcpu(0), Gva, UserRead);
+        guest.Access(Gva, UserRead);
         guest.StoreGpte(1, Leaf(P | U | A, page: 1), vcpu: 1);
 
         // vCPU 0's write faults on the read-only gPTE; before KVM injects the #PF, vCPU 1 makes it writable.
         vm.BeforeInjectingPageFault.Enqueue(() => guest.StoreGpte(0, Leaf(P | W | U | A | D), vcpu: 1));
-        var write = vm.Access(guest.Vcpu(0), Gva, UserWrite, 1);
+        var write = guest.Access(Gva, UserWrite, value: 1);
         Assert.True(write.Faulted);
 
         // The guest's handler finds the PTE writable and retries without INVLPG.
-        var retry = vm.Access(guest.Vcpu(0), Gva, UserWrite, 2);
+        var retry = guest.Access(Gva, UserWrite, value: 2);
         Assert.False(retry.Faulted);
         Assert.Equal(extraExits, retry.KvmPageFaults);
         Assert.Equal(stale, vm.Violations.Any(v => v.Rule == "#PF left a stale translation"));

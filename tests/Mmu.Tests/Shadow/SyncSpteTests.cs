@@ -1,4 +1,5 @@
 using SpecKit.Mmu.Shadow;
+using SpecKit.Mmu.X86;
 using static SpecKit.Mmu.Tests.Shadow.ShadowGuest;
 
 namespace SpecKit.Mmu.Tests.Shadow;
@@ -37,7 +38,7 @@ public class SyncSpteTests
     {
         var guest = new ShadowGuest(model, leaves: [before, P | U | A]);
         var vm = guest.Vm;
-        Assert.False(vm.Access(guest.Vcpu(), Gva, before == (P | U | A) ? UserRead : UserWrite).Faulted);
+        Assert.False(guest.Access(Gva, before == (P | U | A) ? UserRead : UserWrite).Faulted);
         var spteBefore = guest.LeafSpte();
 
         // A store to another gPTE of the table makes its shadow page unsync; then the change.
@@ -46,15 +47,15 @@ public class SyncSpteTests
         guest.StoreGpte(0, after);
 
         var exits = guest.Vcpu().KvmPageFaults;
-        vm.Invlpg(guest.Vcpu(), Gva);
+        guest.Mmu.Invlpg(guest.Vcpu(), Gva);
         Assert.Equal(exits, guest.Vcpu().KvmPageFaults);
 
         var sp = guest.Page(guest.LeafTableGfn);
         var spte = sp.Spt[0];
-        var outcome = !Spte.IsShadowPresent(spte) ? "dropped"
+        var outcome = !SpteMasks.IsShadowPresent(spte) ? "dropped"
             : spte == spteBefore ? "kept"
-            : $"rebuilt {KvmMmuPageRole.DescribeAccess(sp.GetAccess(0))} {Spte.Describe(spte)}";
-        Assert.True(expected == outcome, $"{model}, {change}: expected {expected}, got {outcome}\n{vm.DescribeLog()}");
+            : $"rebuilt {KvmMmuPageRole.DescribeAccess(sp.GetAccess(0))} {guest.Mmu.Describe(spte)}";
+        Assert.True(expected == outcome, $"{model}, {change}: expected {expected}, got {outcome}\n{string.Join("\n", vm.Log)}");
         Assert.Empty(vm.Violations);
     }
 }

@@ -21,7 +21,4 @@ public static partial class SpecModels
         global::SpecKit.Mmu.Variants.TdxZapPrivateV19.SpecModel.Info,
         global::SpecKit.Mmu.Variants.ZapYieldWithoutFlush.SpecModel.Info,
     ];
-
-    /// <summary>The models' names as one alternation, for a step's parameter type: <c>base|RemovedSpte|...</c>.</summary>
-    public const string NamePattern = "base|ChangePteDead|ChangePteStandalone|ClearDirtyRecordsDirty|RemovedSpte|SyncPage2022|SyncSpteLai2022|TdxExcludeFlags|TdxZapPrivateV19|ZapYieldWithoutFlush";
 }

@@ -80,6 +80,12 @@ public static partial class SpteValues
     // LegacySpte.PageSize  (mmu.h PT_PAGE_SIZE_MASK; spec/layouts/spte-values.layout:28)
     public const ulong PT_PAGE_SIZE_MASK = 0x0000_0000_0000_0080UL;
 
-    // GuestPde2M.Pat  (mmu.h PT_DIR_PAT_MASK; spec/layouts/spte-values.layout:29)
+    // LegacySpte.Present  (mmu.h PT_PRESENT_MASK; spec/layouts/spte-values.layout:29)
+    public const ulong PT_PRESENT_MASK = 0x0000_0000_0000_0001UL;
+
+    // LegacySpte.Writable  (mmu.h PT_WRITABLE_MASK: bit 1 in both formats, EPT's W too (is_writable_pte); spec/layouts/spte-values.layout:30)
+    public const ulong PT_WRITABLE_MASK = 0x0000_0000_0000_0002UL;
+
+    // GuestPde2M.Pat  (mmu.h PT_DIR_PAT_MASK; spec/layouts/spte-values.layout:31)
     public const ulong PT_DIR_PAT_MASK = 0x0000_0000_0000_1000UL;
 }

@@ -21,6 +21,7 @@ public static partial class SpecModel
         "spec/layouts/guest-pte.layout",
         "spec/layouts/legacy-spte.layout",
         "spec/layouts/mmio-spte.layout",
+        "spec/layouts/spte-masks.layout",
         "spec/layouts/spte-values.layout",
         "spec/policy/shadow-sync.policy",
         "spec/policy/tdp-range-ops.policy",
@@ -35,6 +36,7 @@ public static partial class SpecModel
         Name,
         Description,
         MmuPolicy.Rules,
+        Formats: [SpteFormats.Ept, SpteFormats.Legacy],
         Layouts:
         [
             new("EptSpte",
@@ -181,6 +183,8 @@ public static partial class SpecModel
             new("SpteValues", "SPTE_MMIO_ALLOWED_MASK", SpteValues.SPTE_MMIO_ALLOWED_MASK),
             new("SpteValues", "PT64_NX_MASK", SpteValues.PT64_NX_MASK),
             new("SpteValues", "PT_PAGE_SIZE_MASK", SpteValues.PT_PAGE_SIZE_MASK),
+            new("SpteValues", "PT_PRESENT_MASK", SpteValues.PT_PRESENT_MASK),
+            new("SpteValues", "PT_WRITABLE_MASK", SpteValues.PT_WRITABLE_MASK),
             new("SpteValues", "PT_DIR_PAT_MASK", SpteValues.PT_DIR_PAT_MASK),
         ]);
 }

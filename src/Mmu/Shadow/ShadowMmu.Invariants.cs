@@ -1,20 +1,11 @@
+using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Shadow;
 
-public sealed partial class ShadowVm
+public sealed partial class ShadowMmu
 {
-    /// <summary>Whether every operation ends with <see cref="CheckInvariants"/> (on for scenarios).</summary>
-    public bool CheckEveryOperation { get; set; } = true;
-
-    private void AfterOperation(string name)
-    {
-        if (CheckEveryOperation)
-        {
-            CheckInvariants(name);
-        }
-    }
-
     /// <summary>
     /// The shadow MMU's invariants (mmu.rst "Synchronized and unsync pages", rmaps and links):
     /// <list type="bullet">
@@ -29,27 +20,28 @@ public sealed partial class ShadowVm
     /// or kvm_mmu_sync_roots would not find it.</item>
     /// </list>
     /// </summary>
-    public void CheckInvariants(string after)
+    public override void CheckInvariants(string after)
     {
-        foreach (var sp in Mmu.ActivePages)
+        foreach (var sp in ActivePages)
         {
             CheckPage(sp, after);
         }
 
-        foreach (var (key, sptes) in Mmu.AllRmaps())
+        foreach (var (level, gfn, sptes) in AllRmaps())
         {
+            var shift = (level - 1) * GuestWalker.LevelBits;
             foreach (var (sp, index) in sptes)
             {
                 var spte = sp.Spt[index];
-                if (sp.Invalid || !Spte.IsShadowPresent(spte) || !Spte.IsLast(spte, sp.Role.Level) || sp.Role.Level != key.Level
-                    || sp.GetGfn(index) >> ((key.Level - 1) * GuestWalker.LevelBits) != key.Index)
+                if (sp.Invalid || !SpteMasks.IsShadowPresent(spte) || !SpteMasks.IsLast(spte, sp.Role.Level) || sp.Role.Level != level
+                    || sp.GetGfn(index) >> shift != gfn >> shift)
                 {
-                    Violate("rmap", $"after {after}: the rmap of level {key.Level} frame 0x{key.Index:x} holds {sp}[{index}] = {Spte.Describe(spte)}");
+                    Violate("rmap", $"after {after}: the level {level} rmap of gfn 0x{gfn:x} holds {sp}[{index}] = {Describe(spte)}");
                 }
             }
         }
 
-        foreach (var root in Vcpus.Select(v => v.Root).OfType<ShadowPage>().Distinct())
+        foreach (var root in Kvm.Vcpus.Select(v => v.ShadowMmu?.Root).OfType<ShadowPage>().Distinct())
         {
             CheckUnsyncMarked(root, marked: true, after);
         }
@@ -62,14 +54,14 @@ public sealed partial class ShadowVm
             Violate("unsync above 4K", $"after {after}: {sp}");
         }
 
-        if (sp.HasGptes && sp.Role.Level > GuestWalker.PteLevel && !Mmu.IsWriteTracked(sp.Gfn))
+        if (sp.HasGptes && sp.Role.Level > GuestWalker.PteLevel && !IsWriteTracked(sp.Gfn))
         {
             Violate("upper-level table not write-tracked", $"after {after}: {sp}");
         }
 
         if (sp.HasGptes && !sp.Unsync)
         {
-            foreach (var (mapper, index) in Mmu.Rmap(sp.Gfn).Where(m => Spte.IsWritable(m.Page.Spt[m.Index])))
+            foreach (var (mapper, index) in Rmap(sp.Gfn).Where(m => SpteMasks.IsWritable(m.Page.Spt[m.Index])))
             {
                 Violate("shadowed guest table writable", $"after {after}: {mapper}[{index}] maps gfn 0x{sp.Gfn:x} writable while {sp} is in sync");
             }
@@ -78,9 +70,9 @@ public sealed partial class ShadowVm
         for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
         {
             var spte = sp.Spt[i];
-            if (!Spte.IsShadowPresent(spte))
+            if (!SpteMasks.IsShadowPresent(spte))
             {
-                if (spte != SpteValues.SHADOW_NONPRESENT_VALUE)
+                if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !Masks.IsMmio(spte))
                 {
                     Violate("non-present SPTE value", $"after {after}: {sp}[{i}] holds 0x{spte:x16}");
                 }
@@ -88,16 +80,16 @@ public sealed partial class ShadowVm
                 continue;
             }
 
-            var leaf = Spte.IsLast(spte, sp.Role.Level);
+            var leaf = SpteMasks.IsLast(spte, sp.Role.Level);
             if (!leaf)
             {
-                var child = Mmu.ChildOf(spte);
+                var child = ChildOf(spte);
                 if (child.Invalid || child.Role.Level != sp.Role.Level - 1 || !child.ParentPtes.Contains((sp, i)))
                 {
                     Violate("broken link", $"after {after}: {sp}[{i}] points at {child}");
                 }
             }
-            else if (!Mmu.Rmap(sp.GetGfn(i), sp.Role.Level).Contains((sp, i)))
+            else if (!Rmap(sp.GetGfn(i), sp.Role.Level).Contains((sp, i)))
             {
                 Violate("rmap", $"after {after}: {sp}[{i}] maps gfn 0x{sp.GetGfn(i):x} but is not in its rmap");
             }
@@ -111,11 +103,11 @@ public sealed partial class ShadowVm
 
     private void CheckAgainstGpte(ShadowPage sp, int index, ulong spte, bool leaf, string after)
     {
-        var gpte = Memory.ReadPte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)));
-        var where = $"after {after}: {sp.Name}[{index}] ({Spte.Describe(spte)})";
+        var gpte = ReadGpte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)));
+        var where = $"after {after}: {sp.Name}[{index}] ({Describe(spte)})";
         if (!leaf)
         {
-            var child = Mmu.ChildOf(spte);
+            var child = ChildOf(spte);
             if (!child.Role.Direct && (!GuestWalker.IsPresentGpte(gpte) || GuestWalker.GpteToGfn(gpte) != child.Gfn))
             {
                 Violate("shadow page disagrees with its guest table", $"{where} leads to gfn 0x{child.Gfn:x}, the gPTE is {GuestWalker.DescribeGpte(gpte, sp.Role.Level)}");
@@ -131,11 +123,11 @@ public sealed partial class ShadowVm
 
         if (!GuestWalker.IsPresentGpte(gpte) || GuestWalker.GpteToGfn(gpte) != sp.GetGfn(index))
         {
-            Violate("shadow page disagrees with its guest table", $"{where} maps gfn 0x{sp.GetGfn(index):x}, the gPTE is {Spte.DescribeGpte(gpte)}");
+            Violate("shadow page disagrees with its guest table", $"{where} maps gfn 0x{sp.GetGfn(index):x}, the gPTE is {DescribeGpte(gpte)}");
         }
-        else if ((gpte & GuestPte4K.AccessedMask) == 0 || (Spte.IsWritable(spte) && (gpte & GuestPte4K.DirtyMask) == 0))
+        else if ((gpte & GuestPte4K.AccessedMask) == 0 || (SpteMasks.IsWritable(spte) && (gpte & GuestPte4K.DirtyMask) == 0))
         {
-            Violate("Accessed/Dirty lost", $"{where}: the gPTE {Spte.DescribeGpte(gpte)} would not be updated by the next {(Spte.IsWritable(spte) ? "write" : "access")}");
+            Violate("Accessed/Dirty lost", $"{where}: the gPTE {DescribeGpte(gpte)} would not be updated by the next {(SpteMasks.IsWritable(spte) ? "write" : "access")}");
         }
     }
 
@@ -149,9 +141,9 @@ public sealed partial class ShadowVm
         for (var i = 0; i < GuestWalker.EntriesPerTable; i++)
         {
             var spte = sp.Spt[i];
-            if (Spte.IsShadowPresent(spte) && !Spte.IsLast(spte, sp.Role.Level))
+            if (SpteMasks.IsShadowPresent(spte) && !SpteMasks.IsLast(spte, sp.Role.Level))
             {
-                CheckUnsyncMarked(Mmu.ChildOf(spte), marked && sp.UnsyncChildBitmap[i], after);
+                CheckUnsyncMarked(ChildOf(spte), marked && sp.UnsyncChildBitmap[i], after);
             }
         }
     }
@@ -162,22 +154,22 @@ public sealed partial class ShadowVm
     /// the address must have been dropped or brought in line with its gPTE (seed 004: "On a #PF,
     /// any TLB entries for the faulting virtual address are required to be removed").
     /// </summary>
-    private void CheckPageFaultRemovedTranslation(ShadowVcpu vcpu, ulong addr)
+    private void CheckPageFaultRemovedTranslation(KvmVcpu vcpu, ulong addr)
     {
-        var sp = vcpu.Root;
+        var sp = vcpu.ShadowMmu?.Root;
         var vpn = addr >> GuestWalker.PageShift;
         while (sp is not null)
         {
             var index = GuestWalker.SpteIndex(vpn, sp.Role.Level);
             var spte = sp.Spt[index];
-            if (!Spte.IsShadowPresent(spte))
+            if (!SpteMasks.IsShadowPresent(spte))
             {
                 return;
             }
 
-            if (!Spte.IsLast(spte, sp.Role.Level))
+            if (!SpteMasks.IsLast(spte, sp.Role.Level))
             {
-                sp = Mmu.ChildOf(spte);
+                sp = ChildOf(spte);
                 continue;
             }
 
@@ -186,26 +178,23 @@ public sealed partial class ShadowVm
                 return;
             }
 
-            var gpte = Memory.ReadPte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)));
+            var gpte = ReadGpte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)));
             var now = GuestWalker.ProtectCleanGpte(sp.Role.Access & GuestWalker.GpteAccess(gpte), gpte);
             var valid = GuestWalker.IsPresentGpte(gpte) && (gpte & GuestPte4K.AccessedMask) != 0 && GuestWalker.GpteToGfn(gpte) == sp.GetGfn(index);
             if (!valid || sp.GetAccess(index) != now)
             {
                 Violate(
                     "#PF left a stale translation",
-                    $"after the #PF at 0x{addr:x}, {sp.Name}[{index}] still holds {Spte.Describe(spte)} (shadowed access {KvmMmuPageRole.DescribeAccess(sp.GetAccess(index))}) "
-                    + $"while its gPTE {Spte.DescribeGpte(gpte)} grants {(valid ? KvmMmuPageRole.DescribeAccess(now) : "no translation")}");
+                    $"after the #PF at 0x{addr:x}, {sp.Name}[{index}] still holds {Describe(spte)} (shadowed access {KvmMmuPageRole.DescribeAccess(sp.GetAccess(index))}) "
+                    + $"while its gPTE {DescribeGpte(gpte)} grants {(valid ? KvmMmuPageRole.DescribeAccess(now) : "no translation")}");
             }
 
             return;
         }
     }
 
-    /// <summary>Records a broken invariant; the scenario fails at its end unless a step claims it.</summary>
-    private void Violate(string rule, string detail)
-    {
-        var violation = new Violation(rule, detail);
-        Violations.Add(violation);
-        Log.Add("INVARIANT BROKEN: " + violation);
-    }
+    private void Violate(string rule, string detail) => Kvm.Violate(rule, detail);
+
+    /// <summary>The gPTE at <paramref name="gpa"/> as the checker reads it (zero where nothing backs it).</summary>
+    private ulong ReadGpte(ulong gpa) => Kvm.GuestMemory.TryReadPte(gpa, out var gpte) ? gpte : 0;
 }

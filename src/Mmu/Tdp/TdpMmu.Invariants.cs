@@ -1,0 +1,151 @@
+namespace SpecKit.Mmu.Tdp;
+
+public sealed partial class TdpMmu
+{
+    /// <summary>
+    /// The TDP MMU's own invariants: zapped and never-used entries hold SHADOW_NONPRESENT_VALUE (or,
+    /// at 4K, an MMIO SPTE); every allocated page table is reachable from a root, valid or invalid
+    /// (none leaked); a TDX VM's mirror root and its S-EPT hold the same private mappings.
+    /// </summary>
+    public override void CheckInvariants(string after)
+    {
+        var reachable = 0;
+        var mirrorLeaves = new SortedDictionary<ulong, ulong>();
+        foreach (var root in Roots)
+        {
+            Visit(root, root.TablePfn, RootLevel, 0);
+        }
+
+        if (reachable != Tables.LiveTables)
+        {
+            Kvm.Violate("leaked page table", $"after {after}: {Tables.LiveTables} tables allocated, {reachable} reachable from the roots");
+        }
+
+        if (External is { } external && !mirrorLeaves.SequenceEqual(external.Leaves))
+        {
+            Kvm.Violate("mirror and S-EPT differ", $"after {after}: the mirror root maps {Gfns(mirrorLeaves)}, the S-EPT {Gfns(external.Leaves)}");
+        }
+
+        static string Gfns(SortedDictionary<ulong, ulong> leaves) =>
+            leaves.Count == 0 ? "nothing" : string.Join(", ", leaves.Select(l => $"0x{l.Key:x}->0x{l.Value:x}"));
+
+        void Visit(TdpRoot root, ulong tablePfn, int level, ulong baseGfn)
+        {
+            reachable++;
+            var table = Tables[tablePfn];
+            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            {
+                var spte = table[i];
+                var gfn = baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level));
+                if (!TdpWalker.IsShadowPresent(spte))
+                {
+                    if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !(level == 1 && Masks.IsMmio(spte)))
+                    {
+                        Kvm.Violate("non-present SPTE value", $"after {after}: gfn 0x{gfn:x} level {level} holds 0x{spte:x16}, not SHADOW_NONPRESENT_VALUE");
+                    }
+
+                    continue;
+                }
+
+                if (!TdpWalker.IsLastSpte(spte, level))
+                {
+                    Visit(root, TdpWalker.SpteToPfn(spte), level - 1, gfn);
+                }
+                else if (root.IsMirror && !root.Invalid)
+                {
+                    mirrorLeaves[gfn & ~root.GfnBits] = TdpWalker.SpteToPfn(spte);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The SPTE tree under the roots, as indented text: what scenarios snapshot. Runs of leaves
+    /// with the same flags and consecutive host pages are one line, so a split 2M page reads as
+    /// the few lines that differ. Flags: W(ritable) M(MU-writable) H(ost-writable) A(ccessed)
+    /// D(irty) X (executable).
+    /// </summary>
+    public override string Describe()
+    {
+        var text = new System.Text.StringBuilder();
+        if (Roots.Count == 1)
+        {
+            DescribeTable(Roots[0].TablePfn, RootLevel, 0, "");
+            return text.Length == 0 ? "(no present SPTEs)" : text.ToString().TrimEnd();
+        }
+
+        // Several roots (a TDX VM's mirror and direct roots, or invalid roots): one section each,
+        // GFNs shown as the root indexes them (a direct root's with the shared bit).
+        foreach (var root in Roots)
+        {
+            text.Append(root).Append(root.GfnBits != 0 ? $" (GFNs carry the shared bit 0x{root.GfnBits:x})" : "").Append(":\n");
+            var before = text.Length;
+            DescribeTable(root.TablePfn, RootLevel, 0, "  ");
+            if (text.Length == before)
+            {
+                text.Append("  (no present SPTEs)\n");
+            }
+        }
+
+        if (External is { } external)
+        {
+            text.Append("S-EPT: ").Append(external.Leaves.Count == 0 ? "no mappings" : string.Join(", ", external.Leaves.Select(l => $"gfn 0x{l.Key:x} -> pfn 0x{l.Value:x}"))).Append('\n');
+        }
+
+        return text.ToString().TrimEnd();
+
+        void DescribeTable(ulong tablePfn, int level, ulong baseGfn, string indent)
+        {
+            var table = Tables[tablePfn];
+            var pages = TdpWalker.PagesPerHpage(level);
+            (ulong Gfn, ulong Pfn, string Flags, int Count)? run = null;
+            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            {
+                var spte = table[i];
+                var gfn = baseGfn + ((ulong)i * pages);
+                if (!TdpWalker.IsShadowPresent(spte))
+                {
+                    EndRun();
+                    continue;
+                }
+
+                if (!TdpWalker.IsLastSpte(spte, level))
+                {
+                    EndRun();
+                    text.Append(indent).Append(TdpWalker.LevelName(level)).Append(" gfn ").Append(Hex(gfn)).Append('\n');
+                    DescribeTable(TdpWalker.SpteToPfn(spte), level - 1, gfn, indent + "  ");
+                    continue;
+                }
+
+                var pfn = TdpWalker.SpteToPfn(spte);
+                var flags = Masks.Describe(spte);
+                if (run is { } r && r.Flags == flags && r.Pfn + ((ulong)r.Count * pages) == pfn)
+                {
+                    run = r with { Count = r.Count + 1 };
+                    continue;
+                }
+
+                EndRun();
+                run = (gfn, pfn, flags, 1);
+            }
+
+            EndRun();
+
+            void EndRun()
+            {
+                if (run is not { } r)
+                {
+                    return;
+                }
+
+                var last = (ulong)(r.Count - 1) * pages;
+                text.Append(indent).Append(global::SpecKit.Mmu.Kvm.Kvm.LevelName(level)).Append(" gfn ").Append(Hex(r.Gfn)).Append(r.Count > 1 ? ".." + Hex(r.Gfn + last) : "")
+                    .Append(" -> host pfn ").Append(Hex(r.Pfn)).Append(r.Count > 1 ? ".." + Hex(r.Pfn + last) : "")
+                    .Append(' ').Append(r.Flags).Append('\n');
+                run = null;
+            }
+        }
+    }
+
+    private static string Hex(ulong value) => "0x" + value.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+}

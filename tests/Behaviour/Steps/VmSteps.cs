@@ -1,0 +1,228 @@
+using SpecKit.Features;
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.X86;
+
+namespace SpecKit.Behaviour.Steps;
+
+/// <summary>
+/// Steps for what every VM has, whatever its MMU: making it, its memslots, its vCPUs touching
+/// guest frames, the host's events through the MMU notifier, and the checker and snapshots.
+/// </summary>
+[Binding]
+public sealed class VmSteps(VmWorld world, ScenarioContext context)
+{
+    private Kvm Kvm => world.Kvm;
+
+    [Given("a VM with {int} vCPU(s)")]
+    public void AVm(int vcpus) => world.Create(ModelSwitch.BaseModel, vcpus);
+
+    [Given("a VM with {int} vCPU(s) on {mmu}")]
+    public void AVmOn(int vcpus, MmuKind mmu) => world.Create(ModelSwitch.BaseModel, vcpus, mmu);
+
+    [Given("a VM under the {model} model with {int} vCPU(s)")]
+    public void AVmUnder(string model, int vcpus) => world.Create(model, vcpus);
+
+    [Given("a VM under the {model} model with {int} vCPU(s) on {mmu}")]
+    public void AVmUnderOn(string model, int vcpus, MmuKind mmu) => world.Create(model, vcpus, mmu);
+
+    [Given("a VM under the {model} model with {int} vCPU(s) and a dirty ring of {int} entries")]
+    public void AVmWithRing(string model, int vcpus, int entries) => world.Create(model, vcpus, ringEntries: entries);
+
+    [Given("a VM under the {model} model with {int} vCPU(s) on {mmu} and a dirty ring of {int} entries")]
+    public void AVmOnWithRing(string model, int vcpus, MmuKind mmu, int entries) => world.Create(model, vcpus, mmu, entries);
+
+    [Given("eager page splitting is off")]
+    public void NoEagerSplit() => Kvm.EagerPageSplit = false;
+
+    [Given("the KVM_X86_QUIRK_SLOT_ZAP_ALL quirk is disabled")]
+    public void DisableSlotZapAll() => Assert.Equal(0, Kvm.DisableQuirks(KvmX86Quirks.SlotZapAll));
+
+    [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
+    [When("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
+    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) =>
+        Assert.Equal(0, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.None, hostLevel));
+
+    [Given("read-only memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
+    public void AReadOnlyMemslot(int id, int pages, ulong gfn, int hostLevel) =>
+        Assert.Equal(0, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.ReadOnly, hostLevel));
+
+    [When("memslot {int} is deleted")]
+    public void DeleteSlot(int id) => Assert.Equal(0, Kvm.DeleteMemslot(id));
+
+    [When("memslot {int} is moved to gfn {gfn}")]
+    public void MoveSlot(int id, ulong gfn) => Assert.Equal(0, Kvm.MoveMemslot(id, gfn));
+
+    [Given("dirty logging is enabled on memslot {int}")]
+    [When("dirty logging is enabled on memslot {int}")]
+    public void EnableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemslotFlags.LogDirtyPages));
+
+    [When("dirty logging is disabled on memslot {int}")]
+    public void DisableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemslotFlags.LogDirtyPages));
+
+    [When("the process's mm is released")]
+    public void Release() => Kvm.Release();
+
+    [Given("vCPU {int} has read gfn {gfn}")]
+    [When("vCPU {int} reads gfn {gfn}")]
+    public void Reads(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Read);
+
+    [Given("vCPU {int} has written gfn {gfn}")]
+    [When("vCPU {int} writes gfn {gfn}")]
+    public void Writes(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
+
+    [Given("vCPU {int} has fetched from gfn {gfn}")]
+    [When("vCPU {int} fetches from gfn {gfn}")]
+    public void Fetches(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Fetch);
+
+    [When("vCPU {int} writes gfns {gfn_list}")]
+    public void WritesMany(int vcpu, ulong[] gfns)
+    {
+        foreach (var gfn in gfns)
+        {
+            Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
+        }
+    }
+
+    [When("vCPU {int} writes every gfn in [{gfn}, {gfn})")]
+    public void WritesRange(int vcpu, ulong start, ulong end)
+    {
+        for (var gfn = start; gfn < end; gfn++)
+        {
+            Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
+        }
+    }
+
+    [When("all vCPUs are resumed")]
+    public void ResumeAll()
+    {
+        foreach (var vcpu in Kvm.Vcpus)
+        {
+            vcpu.Paused = false;
+        }
+
+        Kvm.Log.Add("all vCPUs resumed");
+    }
+
+    [When("all vCPUs are paused")]
+    public void PauseAll()
+    {
+        foreach (var vcpu in Kvm.Vcpus)
+        {
+            vcpu.Paused = true;
+        }
+
+        Kvm.Log.Add("all vCPUs paused");
+    }
+
+    [Then("vCPU {int} exited to userspace with {exit}")]
+    public void ExitedWith(int vcpu, string exit) => Assert.Equal(exit, Kvm.Vcpus[vcpu].LastExit);
+
+    [When("KSM merges the page behind gfn {gfn}")]
+    public void KsmMerge(ulong gfn) => Kvm.KsmMerge(world.UserPage(gfn));
+
+    [When("the host migrates the page behind gfn {gfn}")]
+    public void Migrate(ulong gfn)
+    {
+        var (start, end) = world.UserPages(gfn, gfn + 1);
+        Kvm.Migrate(start, end);
+    }
+
+    [When("the host migrates the page behind gfn {gfn} while vCPU {int} faults on it for a {access}")]
+    public void MigrateDuringFault(ulong gfn, int vcpu, AccessKind access)
+    {
+        var (start, end) = world.UserPages(gfn, gfn + 1);
+        Kvm.BeforeFaultTakesLock.Enqueue(() => Kvm.Migrate(start, end));
+        Kvm.Access(world.Vcpu(vcpu), gfn, access);
+    }
+
+    [When("the host swaps out gfns [{gfn}, {gfn})")]
+    public void SwapOut(ulong start, ulong end)
+    {
+        var pages = world.UserPages(start, end);
+        Kvm.SwapOut(pages.Start, pages.End);
+    }
+
+    [When("the host munmaps gfns [{gfn}, {gfn})")]
+    public void Munmap(ulong start, ulong end)
+    {
+        var pages = world.UserPages(start, end);
+        Kvm.Munmap(pages.Start, pages.End);
+    }
+
+    [When("the host makes the page behind gfn {gfn} read-only")]
+    public void MprotectReadOnly(ulong gfn) => Kvm.MprotectReadOnly(world.UserPage(gfn));
+
+    [When("the primary MMU ages gfns [{gfn}, {gfn}) with {notifier}")]
+    public void Age(ulong start, ulong end, AgingNotifier notifier)
+    {
+        var pages = world.UserPages(start, end);
+        Kvm.Age(pages.Start, pages.End, notifier);
+    }
+
+    [Then("test_young finds gfns [{gfn}, {gfn}) {young_old}")]
+    public void TestYoung(ulong start, ulong end, bool young)
+    {
+        var pages = world.UserPages(start, end);
+        Assert.Equal(young ? "young" : "old", Kvm.Age(pages.Start, pages.End, AgingNotifier.TestYoung) ? "young" : "old");
+    }
+
+    [When("the host swaps out gfns [{gfn}, {gfn}) with mmu_lock contended at gfn {gfn}, while vCPU {int} reads gfn {gfn}")]
+    public void SwapOutContended(ulong start, ulong end, ulong contendedAt, int vcpu, ulong readGfn)
+    {
+        var pages = world.UserPages(start, end);
+        var reader = world.Vcpu(vcpu);
+        Kvm.Contention.At(contendedAt);
+        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(reader, readGfn, AccessKind.Read));
+        Kvm.SwapOut(pages.Start, pages.End);
+    }
+
+    [Then("the SPTE for gfn {gfn} maps the host page behind it, {writability}")]
+    public void SpteMapsHostPage(ulong gfn, bool writable)
+    {
+        var leaves = Kvm.Mmu.LeavesFor(gfn).ToList();
+        Assert.True(leaves.Count > 0, $"gfn 0x{gfn:x} has no SPTE");
+        var host = Kvm.Host.Lookup(world.UserPage(gfn)) ?? throw new Xunit.Sdk.XunitException($"gfn 0x{gfn:x} has no host page");
+        foreach (var leaf in leaves)
+        {
+            Assert.True(host.Pfn == leaf.Pfn, $"gfn 0x{gfn:x}'s SPTE 0x{leaf.Spte:x} maps pfn 0x{leaf.Pfn:x}, the host page is pfn 0x{host.Pfn:x}");
+            Assert.True(writable == SpteMasks.IsWritable(leaf.Spte), $"gfn 0x{gfn:x}'s SPTE is {Kvm.Mmu.Masks.Describe(leaf.Spte)}, not {(writable ? "writable" : "read-only")}");
+        }
+    }
+
+    [Then("gfn {gfn} has no SPTE")]
+    public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
+
+    [Then("no SPTE is present")]
+    public void NoSptes() => Assert.Empty(Kvm.Mmu.Leaves());
+
+    [Then("no page was marked accessed")]
+    public void NoPageAccessed() => Assert.Empty(Kvm.PagesMarkedAccessed);
+
+    [Then("the checker reports {string}")]
+    public void CheckerReports(string rule)
+    {
+        var found = Kvm.Violations.Where(v => v.Rule == rule).ToList();
+        Assert.True(found.Count > 0, $"expected the checker to report '{rule}'; it reported: {(Kvm.Violations.Count == 0 ? "nothing" : string.Join("; ", Kvm.Violations))}");
+        Kvm.Violations.RemoveAll(v => v.Rule == rule);
+    }
+
+    [Then("the checker reports nothing")]
+    public void CheckerReportsNothing() => Assert.True(Kvm.Violations.Count == 0, "the checker reported: " + string.Join("; ", Kvm.Violations));
+
+    [Then("the SPTE tree matches the snapshot")]
+    public void SpteTreeSnapshot() => context.Verify(Kvm.DescribeSptes(), "sptes");
+
+    [Then("the log matches the snapshot")]
+    public void LogSnapshot() => context.Verify(string.Join("\n", Kvm.Log), "log");
+
+    /// <summary>The checker's rules hold at the end of every scenario unless a step claimed the breach it expected.</summary>
+    [AfterScenario]
+    public void NoUnclaimedViolations()
+    {
+        if (world.Current is { } kvm)
+        {
+            kvm.CheckInvariants("the scenario");
+            Assert.True(kvm.Violations.Count == 0, $"the checker reported {kvm.Violations.Count} breach(es) that no step claimed: see the log in the state below");
+        }
+    }
+}

@@ -71,20 +71,24 @@ public sealed partial class Kvm
             return 0;
         }
 
+        // The kernel takes and protects word by word under mmu_lock; with the vCPUs outside it
+        // that is the same as taking them all, then protecting: the log reads in that order.
         bitmap = new ulong[dirty.Length];
         var flush = false;
         for (var i = 0; i < dirty.Length; i++)
         {
-            if (dirty[i] == 0)
-            {
-                continue;
-            }
-
-            flush = true;
-            var mask = dirty[i];
+            bitmap[i] = dirty[i];
             dirty[i] = 0;
-            bitmap[i] = mask;
-            Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)i * 64), mask);
+            flush |= bitmap[i] != 0;
+        }
+
+        Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id}: {DirtyRanges(slot.BaseGfn, bitmap)}");
+        for (var i = 0; i < bitmap.Length; i++)
+        {
+            if (bitmap[i] != 0)
+            {
+                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)i * 64), bitmap[i]);
+            }
         }
 
         if (flush)
@@ -92,7 +96,6 @@ public sealed partial class Kvm
             FlushRemoteTlbs($"KVM_GET_DIRTY_LOG memslot {slot.Id}");
         }
 
-        Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id}: {DirtyRanges(slot.BaseGfn, bitmap)}");
         CheckReported(slot, Offsets(bitmap));
         AfterOperation("KVM_GET_DIRTY_LOG");
         return 0;
@@ -145,10 +148,15 @@ public sealed partial class Kvm
             var mask = bitmap[n] & dirty[word];
             dirty[word] &= ~mask;
             cleared[word] = mask;
-            if (mask != 0)
+            flush |= mask != 0;
+        }
+
+        Log.Add($"{ioctl} memslot {slot.Id}: cleared {DirtyRanges(slot.BaseGfn, cleared)}");
+        for (var word = 0; word < cleared.Length; word++)
+        {
+            if (cleared[word] != 0)
             {
-                flush = true;
-                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)word * 64), mask);
+                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)word * 64), cleared[word]);
             }
         }
 
@@ -156,8 +164,6 @@ public sealed partial class Kvm
         {
             FlushRemoteTlbs($"{ioctl} memslot {slot.Id}");
         }
-
-        Log.Add($"{ioctl} memslot {slot.Id}: cleared {DirtyRanges(slot.BaseGfn, cleared)}");
 
         // With manual protect, a page counts as reported when CLEAR clears it.
         if (ManualProtect.HasFlag(ManualProtectFlags.Enable))

@@ -94,11 +94,11 @@ public sealed partial class Kvm
             return -(int)Errno.EINVAL;
         }
 
-        var count = 0;
-        foreach (var vcpu in Vcpus)
+        var resets = Vcpus.Select(v => RingOf(v).Reset()).ToList();
+        var count = resets.Sum(r => r.Count);
+        Log.Add($"KVM_RESET_DIRTY_RINGS: {count} entries reset");
+        foreach (var reset in resets)
         {
-            var reset = RingOf(vcpu).Reset();
-            count += reset.Count;
             int? curSlot = null;
             ulong curOffset = 0, mask = 0;
             foreach (var entry in reset)
@@ -135,7 +135,6 @@ public sealed partial class Kvm
             FlushRemoteTlbs("KVM_RESET_DIRTY_RINGS");
         }
 
-        Log.Add($"KVM_RESET_DIRTY_RINGS: {count} entries reset");
         AfterOperation("KVM_RESET_DIRTY_RINGS");
         return count;
     }

@@ -71,6 +71,12 @@ public sealed partial class Kvm
                 throw new InvalidOperationException("EPT A/D bits are chosen when the VM is made, before any SPTE exists");
             }
 
+            // kvm_intel.eptad: NPT and shadow paging always have A/D bits (kvm_mmu_reset_all_pte_masks).
+            if (!value && Mmu.Kind != MmuKind.TdpEpt)
+            {
+                throw new InvalidOperationException($"eptad is a kvm_intel parameter: the {Mmu.Kind} MMU always has A/D bits");
+            }
+
             _eptAdBits = value;
         }
     }

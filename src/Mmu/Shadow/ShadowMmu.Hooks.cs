@@ -23,6 +23,7 @@ public sealed partial class ShadowMmu
     private bool WalkRmaps(OperationPolicy policy, ulong start, ulong end, int minLevel, Func<ShadowPage, int, ulong, ulong?> change, bool flush = false)
     {
         var changed = false;
+        var gfns = StartChanges();
         for (var level = minLevel; level <= GuestWalker.MaxHugePageLevel; level++)
         {
             var pages = GuestWalker.PagesPerHpage(level);
@@ -58,11 +59,13 @@ public sealed partial class ShadowMmu
 
                     changed = true;
                     flush |= policy.Flush == FlushPolicy.OnChange;
+                    gfns?.Add(sp.GetGfn(index));
                     Record(policy, sp.GetGfn(index));
                 }
             }
         }
 
+        LogChanges(KernelName(policy.Operation), policy.Operation == MmuOperation.AgeGfnRange ? "cleared A" : DescribeChange(policy), gfns);
         if (changed && policy.Flush == FlushPolicy.Always)
         {
             FlushRemoteTlbs(policy.Name);
@@ -70,6 +73,18 @@ public sealed partial class ShadowMmu
 
         return policy.Flush == FlushPolicy.OnChange ? flush : changed;
     }
+
+    /// <summary>The mmu.c rmap function that runs an operation, as the log names it.</summary>
+    private static string KernelName(MmuOperation operation) => operation switch
+    {
+        MmuOperation.ZapLeafs => "kvm_zap_rmap",
+        MmuOperation.AgeGfnRange => "kvm_age_rmap",
+        MmuOperation.WrprotGfnRange => "slot_rmap_write_protect",
+        MmuOperation.RecoverHugePages => "kvm_rmap_zap_collapsible_sptes",
+        MmuOperation.ClearDirtyPtMasked => "kvm_mmu_write_protect_pt_masked",
+        MmuOperation.WriteProtectGfn => "rmap_write_protect",
+        _ => operation.ToString(),
+    };
 
     /// <summary>
     /// __kvm_rmap_zap_gfn_range() (kvm_zap_rmap): drop every leaf SPTE that maps [start, end),
@@ -171,6 +186,7 @@ public sealed partial class ShadowMmu
     protected override void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask)
     {
         var policy = Rules.ClearDirtyPtMasked;
+        var gfns = StartChanges();
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
             var page = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);
@@ -180,10 +196,13 @@ public sealed partial class ShadowMmu
                 if (SpteMasks.IsWritable(spte))
                 {
                     MmuSpteUpdate(sp, index, spte & ~SpteMasks.Writable);
+                    gfns?.Add(page);
                     Record(policy, page);
                 }
             }
         }
+
+        LogChanges(KernelName(policy.Operation), "cleared W", gfns);
     }
 
     /// <summary>

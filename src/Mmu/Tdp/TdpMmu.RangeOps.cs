@@ -37,6 +37,7 @@ public sealed partial class TdpMmu
         var zap = (policy.Changes & SpteChange.Zap) != 0;
         var clear = ClearedBits(policy.Changes);
         var changed = false;
+        var gfns = StartChanges();
         for (var iter = StartWalk(minLevel, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (CondResched(ref iter, policy, ref flush))
@@ -51,6 +52,7 @@ public sealed partial class TdpMmu
 
             SetSpte(ref iter, zap ? SpteValues.SHADOW_NONPRESENT_VALUE : iter.OldSpte & ~clear, policy.Name);
             changed = true;
+            gfns?.Add(iter.Gfn);
             Record(policy, iter.Gfn);
 
             // tdp_mmu_zap_leafs(): "Zapping SPTEs in invalid roots doesn't require a TLB flush".
@@ -60,6 +62,7 @@ public sealed partial class TdpMmu
             }
         }
 
+        LogChanges(KernelName(policy.Operation), DescribeChange(policy), gfns);
         if (changed && policy.Flush == FlushPolicy.Always)
         {
             FlushRemoteTlbs(policy.Name);
@@ -67,6 +70,18 @@ public sealed partial class TdpMmu
 
         return policy.Flush == FlushPolicy.OnChange ? flush : changed;
     }
+
+    /// <summary>The tdp_mmu.c function that runs an operation's walk, as the log names it.</summary>
+    private static string KernelName(MmuOperation operation) => operation switch
+    {
+        MmuOperation.ZapLeafs => "tdp_mmu_zap_leafs",
+        MmuOperation.WrprotGfnRange => "wrprot_gfn_range",
+        MmuOperation.ClearDirtyGfnRange => "clear_dirty_gfn_range",
+        MmuOperation.WriteProtectGfn => "write_protect_gfn",
+        MmuOperation.ClearDirtyPtMasked => "clear_dirty_pt_masked",
+        MmuOperation.AgeGfnRange => "kvm_tdp_mmu_age_gfn_range",
+        _ => operation.ToString(),
+    };
 
     /// <summary>
     /// The SPTE bits a policy's Changes clear: W, MMU-writable, A, and for Dirty the bit dirty
@@ -210,7 +225,8 @@ public sealed partial class TdpMmu
         // A whole word in one 4K table, dirty through and through (a write burst): clear W across
         // the 64 entries in one pass. Writing an entry back unchanged is no change.
         var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
-        if (mask == ulong.MaxValue && !records && first + 64 <= TdpWalker.EntriesPerTable && LeafTableFor(gfn) is { } whole)
+        var gfns = StartChanges();
+        if (mask == ulong.MaxValue && !records && gfns is null && first + 64 <= TdpWalker.EntriesPerTable && LeafTableFor(gfn) is { } whole)
         {
             var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
@@ -236,12 +252,15 @@ public sealed partial class TdpMmu
             if ((entry & presentWritable) == presentWritable)
             {
                 entry &= ~SpteMasks.Writable;
+                gfns?.Add(page);
                 if (records)
                 {
                     Record(policy, page);
                 }
             }
         }
+
+        LogChanges(KernelName(policy.Operation), "cleared W", gfns);
     }
 
     /// <summary>
@@ -253,6 +272,7 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.AgeGfnRange;
         var young = false;
+        var gfns = StartChanges();
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
             if (!iter.IsPresent || !iter.IsLast || !Masks.IsAccessed(iter.OldSpte))
@@ -267,8 +287,11 @@ public sealed partial class TdpMmu
             }
 
             SetSpte(ref iter, Masks.MarkForAccessTrack(iter.OldSpte), policy.Name);
+            gfns?.Add(iter.Gfn);
             Record(policy, iter.Gfn);
         }
+
+        LogChanges(KernelName(policy.Operation), AdEnabled ? "cleared A" : "marked for access tracking", gfns);
 
         if (young && !testOnly && policy.Flush is FlushPolicy.Always or FlushPolicy.OnChange)
         {

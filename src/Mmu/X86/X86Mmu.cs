@@ -324,6 +324,37 @@ public abstract class X86Mmu
     /// <summary>Indentation of this MMU's lines in the VM's log: the shadow MMU's steps sit under the access they serve.</summary>
     protected virtual string LogIndent => "";
 
+    /// <summary>A list for the gfns one call changes, or null while the log is off (nothing is kept then).</summary>
+    protected List<ulong>? StartChanges() => Kvm.Log.Enabled ? [] : null;
+
+    /// <summary>
+    /// One log line for what one call of a kernel function changed: the function, the change and
+    /// the gfns, so a snapshot shows which MMU's path each operation took. Nothing when nothing changed.
+    /// </summary>
+    protected void LogChanges(string function, string change, List<ulong>? gfns)
+    {
+        if (gfns is { Count: > 0 })
+        {
+            Kvm.Log.Add($"  {function}: {change} {GfnList.Describe(gfns)}");
+        }
+    }
+
+    /// <summary>What a policy's Changes do to an SPTE, for the log: "zapped", "cleared W", "cleared W MMU-W".</summary>
+    protected static string DescribeChange(OperationPolicy policy)
+    {
+        if ((policy.Changes & SpteChange.Zap) != 0)
+        {
+            return "zapped";
+        }
+
+        var bits = new List<string>();
+        if ((policy.Changes & SpteChange.Writable) != 0) bits.Add("W");
+        if ((policy.Changes & SpteChange.MmuWritable) != 0) bits.Add("MMU-W");
+        if ((policy.Changes & SpteChange.Accessed) != 0) bits.Add("A");
+        if ((policy.Changes & SpteChange.Dirty) != 0) bits.Add("D");
+        return "cleared " + string.Join(' ', bits);
+    }
+
     /// <summary>kvm_flush_remote_tlbs().</summary>
     protected void FlushRemoteTlbs(string reason) => Kvm.FlushRemoteTlbs(reason, LogIndent);
 

@@ -43,3 +43,37 @@ Feature: Keeping the SPTE of an unchanged gPTE loses no Accessed or Dirty update
       | model        | read, unchanged | written, unchanged     | written, D cleared |
       | base         | P U A HOST-W    | P W U A D MMU-W HOST-W | P U A HOST-W       |
       | SyncPage2022 | P U HOST-W      | P W U D MMU-W HOST-W   | P U HOST-W         |
+
+  # KVM's walker sets A and D in the guest's page table itself
+  # (FNAME(update_accessed_dirty_bits): __try_cmpxchg_user on the gPTE's host address), so it
+  # marks the table's page dirty (mark_page_dirty(vcpu->kvm, table_gfn)): a dirty-logging VMM
+  # must copy the table again, although no guest instruction wrote it. Where the bits are set
+  # already, nothing is written and only the data page is dirty, and only if it was written.
+  Scenario Outline: A walk that sets <bits set> in the guest's PTE dirties the page table's page (<access>)
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
+    And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags <flags>
+    And dirty logging is enabled on memslot 0
+    When vCPU 0 makes a <access> to gva 0x400000
+    And the dirty log of memslot 0 is fetched
+    Then the fetch reports <fetch>
+    And the Pte for gva 0x400000 has <after> set
+    And the checker reports nothing
+
+    Examples:
+      | flags     | access     | bits set | fetch          | after     |
+      | P W U     | user write | A and D  | 0x103, 0x1000  | P W U A D |
+      | P W U     | user read  | A        | 0x103          | P W U A   |
+      | P W U A   | user write | D        | 0x103, 0x1000  | P W U A D |
+      | P W U A D | user write | nothing  | 0x1000         | P W U A D |
+      | P W U A   | user read  | nothing  | none           | P W U A   |
+
+  Scenario: The page table the walk dirtied is the guest's Pte table
+    Given a VM with 1 vCPU on shadow paging
+    And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
+    And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P W U
+    And dirty logging is enabled on memslot 0
+    When vCPU 0 makes a user write to gva 0x400000
+    And the dirty log of memslot 0 is fetched
+    Then the Pte table for gva 0x400000 is reported dirty by the fetch
+    And the log matches the snapshot

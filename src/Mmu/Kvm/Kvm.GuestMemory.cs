@@ -67,10 +67,15 @@ public sealed partial class Kvm
                 return PteCmpxchgResult.Fault;
             }
 
+            kvm.Log.Add($"  FNAME(update_accessed_dirty_bits): the gPTE at gpa 0x{gpa:x} gets {GuestBits(value & ~expected)}, kvm_vcpu_mark_page_dirty(gfn 0x{gfn:x})");
             kvm.MarkPageDirtyInSlot(slot, gfn);
             return PteCmpxchgResult.Exchanged;
         }
     }
+
+    /// <summary>The A and D bits a walk set in a gPTE, as the log writes them.</summary>
+    private static string GuestBits(ulong bits) =>
+        string.Join(' ', new[] { ((bits & GuestPte4K.AccessedMask) != 0, "A"), ((bits & GuestPte4K.DirtyMask) != 0, "D") }.Where(b => b.Item1).Select(b => b.Item2));
 
     /// <summary>The VMM's plain loads and stores to guest RAM through its mapping.</summary>
     private sealed class UserGuestMemory(Kvm kvm) : IGuestPhysicalMemory

@@ -66,6 +66,10 @@ public static class ParameterTypes
         _ => MmuKind.TdpEpt,
     };
 
+    /// <summary><c>{spte_flags}</c>: a leaf's rights and KVM's bits as SpteMasks.Describe writes them: "WMHAD-", "-MHA-X access-tracked".</summary>
+    [ParameterType("spte_flags", @"[W-][M-][H-][A-][D-][X-](?: access-tracked)?", Description = "SPTE flags: W M H A D X, '-' for a clear one")]
+    public static string SpteFlags(string text) => text;
+
     /// <summary><c>{on_off}</c>: a module parameter's state.</summary>
     [ParameterType("on_off", @"\S+", Words = ["on", "off"])]
     public static bool OnOff(string text) => text == "on";

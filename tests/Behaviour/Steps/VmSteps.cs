@@ -189,6 +189,20 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
         }
     }
 
+    [Then("the SPTE for gfn {gfn} is {pfn} in raw bits")]
+    public void RawSpte(ulong gfn, ulong raw)
+    {
+        var (_, spte, _) = Assert.Single(Kvm.Mmu.LeavesFor(gfn));
+        Assert.True(raw == spte, $"gfn 0x{gfn:x}'s SPTE is 0x{spte:x16} ({Kvm.Mmu.Masks.Describe(spte)}), not 0x{raw:x16}");
+    }
+
+    [Then("the SPTE for gfn {gfn} reads {spte_flags}")]
+    public void SpteFlags(ulong gfn, string flags)
+    {
+        var (_, spte, _) = Assert.Single(Kvm.Mmu.LeavesFor(gfn));
+        Assert.Equal(flags, Kvm.Mmu.Masks.Describe(spte));
+    }
+
     [Then("gfn {gfn} has no SPTE")]
     public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
 

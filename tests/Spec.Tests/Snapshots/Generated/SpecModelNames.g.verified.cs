@@ -20,6 +20,9 @@ public static class SpecModelNames
     /// <summary>Variant ClearDirtyRecordsDirty: see <see cref="global::SpecKit.Mmu.Variants.ClearDirtyRecordsDirty.SpecModel"/>.</summary>
     public const string ClearDirtyRecordsDirty = "ClearDirtyRecordsDirty";
 
+    /// <summary>Variant EptMmuWritableBit59: see <see cref="global::SpecKit.Mmu.Variants.EptMmuWritableBit59.SpecModel"/>.</summary>
+    public const string EptMmuWritableBit59 = "EptMmuWritableBit59";
+
     /// <summary>Variant RemovedSpte: see <see cref="global::SpecKit.Mmu.Variants.RemovedSpte.SpecModel"/>.</summary>
     public const string RemovedSpte = "RemovedSpte";
 

@@ -14,6 +14,7 @@ public static partial class SpecModels
         global::SpecKit.Mmu.Variants.ChangePteDead.SpecModel.Info,
         global::SpecKit.Mmu.Variants.ChangePteStandalone.SpecModel.Info,
         global::SpecKit.Mmu.Variants.ClearDirtyRecordsDirty.SpecModel.Info,
+        global::SpecKit.Mmu.Variants.EptMmuWritableBit59.SpecModel.Info,
         global::SpecKit.Mmu.Variants.RemovedSpte.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SyncPage2022.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SyncSpteLai2022.SpecModel.Info,

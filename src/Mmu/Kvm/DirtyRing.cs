@@ -24,6 +24,10 @@ public sealed class DirtyRing(int size, int reserved)
 {
     private readonly KvmDirtyGfn[] _entries = new KvmDirtyGfn[size];
 
+    // For the checker: which slot (KvmMemorySlot.Lineage) each entry was pushed for, since a
+    // slot deleted and made again reuses the id the entry carries.
+    private readonly long[] _lineages = new long[size];
+
     public int Size { get; } = size;
 
     /// <summary>kvm_dirty_ring_get_rsvd_entries(): KVM_DIRTY_RING_RSVD_ENTRIES plus the PML buffer size (none here).</summary>
@@ -48,10 +52,11 @@ public sealed class DirtyRing(int size, int reserved)
     public KvmDirtyGfn this[ulong index] => _entries[index % (ulong)Size];
 
     /// <summary>kvm_dirty_ring_push(): the entry is written, then flagged DIRTY (smp_store_release).</summary>
-    public void Push(int slot, ulong offset)
+    public void Push(int slot, ulong offset, long lineage)
     {
         KvmWarn.On(Full, "kvm_dirty_ring_push: ring full");
         _entries[DirtyIndex % (ulong)Size] = new KvmDirtyGfn(KvmDirtyGfn.Dirty, slot, offset);
+        _lineages[DirtyIndex % (ulong)Size] = lineage;
         DirtyIndex++;
     }
 
@@ -68,9 +73,12 @@ public sealed class DirtyRing(int size, int reserved)
     }
 
     /// <summary>Userspace harvests: every entry flagged exactly DIRTY from its fetch index, flagged RESET in turn (the selftest's collection).</summary>
-    public List<KvmDirtyGfn> Harvest()
+    public List<KvmDirtyGfn> Harvest() => [.. HarvestWithLineage().Select(e => e.Entry)];
+
+    /// <summary><see cref="Harvest"/>, with the slot each entry was pushed for.</summary>
+    internal List<(KvmDirtyGfn Entry, long Lineage)> HarvestWithLineage()
     {
-        var harvested = new List<KvmDirtyGfn>();
+        var harvested = new List<(KvmDirtyGfn, long)>();
         for (; FetchIndex < DirtyIndex; FetchIndex++)
         {
             ref var entry = ref _entries[FetchIndex % (ulong)Size];
@@ -79,7 +87,7 @@ public sealed class DirtyRing(int size, int reserved)
                 break;
             }
 
-            harvested.Add(entry);
+            harvested.Add((entry, _lineages[FetchIndex % (ulong)Size]));
             entry.Flags = KvmDirtyGfn.Reset;
         }
 
@@ -105,12 +113,12 @@ public sealed class DirtyRing(int size, int reserved)
         return reset;
     }
 
-    /// <summary>Whether an entry for (<paramref name="slot"/>, <paramref name="offset"/>) is pushed and not yet reset.</summary>
-    public bool Outstanding(int slot, ulong offset)
+    /// <summary>Whether an entry for the page at <paramref name="offset"/> of slot <paramref name="lineage"/> is pushed and not yet reset.</summary>
+    internal bool Outstanding(long lineage, ulong offset)
     {
         for (var i = ResetIndex; i < DirtyIndex; i++)
         {
-            if (this[i].Slot == slot && this[i].Offset == offset)
+            if (_lineages[i % (ulong)Size] == lineage && this[i].Offset == offset)
             {
                 return true;
             }

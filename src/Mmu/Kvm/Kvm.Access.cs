@@ -70,11 +70,17 @@ public sealed partial class Kvm
                 if (write)
                 {
                     Host.Write(mmu.HostPfn, word, value);
+                    if (FindSlot(mmu.Gpa >> 12) is { } slot)
+                    {
+                        RecordStore(slot, mmu.Gpa, value);
+                    }
+
                     CheckWriteLogged(mmu.Gpa >> 12);
                 }
                 else
                 {
                     value = Host.Read(mmu.HostPfn, word);
+                    CheckLoad(mmu.Gpa, value);
                 }
 
                 AfterOperation($"vCPU {vcpu.Id} {access}");
@@ -121,6 +127,7 @@ public sealed partial class Kvm
         if (!write)
         {
             value = ReadGuestPhys(gpa) ?? 0;
+            CheckLoad(gpa, value);
             Log.Add($"{what}: x86_emulate_instruction reads gpa 0x{gpa:x}");
             return null;
         }
@@ -152,7 +159,7 @@ public sealed partial class Kvm
             return false;
         }
 
-        if (Host.CopyOnWrite.Contains(hvpn))
+        if (Host.CopyOnWrite.Contains(hvpn) && Host.FaultIn(hvpn) is not null)
         {
             BreakCow(hvpn);
         }
@@ -163,6 +170,7 @@ public sealed partial class Kvm
         }
 
         Host.Write(pte.Pfn, WordIndex(gpa), value);
+        RecordStore(slot, gpa, value);
         return true;
     }
 
@@ -221,7 +229,9 @@ public sealed partial class Kvm
             return null;
         }
 
-        if (write && Host.CopyOnWrite.Contains(hvpn))
+        // A write to a shared page: swapped in first if it was swapped out (do_swap_page), then
+        // copied (do_wp_page).
+        if (write && Host.CopyOnWrite.Contains(hvpn) && Host.FaultIn(hvpn) is not null)
         {
             BreakCow(hvpn);
         }

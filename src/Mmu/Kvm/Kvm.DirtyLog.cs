@@ -226,14 +226,14 @@ public sealed partial class Kvm
             return;
         }
 
-        RingOf(RunningVcpu).Push(slot.Id, gfn - slot.BaseGfn);
+        RingOf(RunningVcpu).Push(slot.Id, gfn - slot.BaseGfn, slot.Lineage);
     }
 
     private void StartLogging(KvmMemorySlot slot) => _dirtyLog.StartLogging(slot, InitiallySet && DirtyRing is null);
 
     private void ForgetLoggingOf(KvmMemorySlot slot) => _dirtyLog.Forget(slot);
 
-    private void MoveLoggingOf(KvmMemorySlot from, KvmMemorySlot to) => _dirtyLog.Move(from, to);
+    private long _slotLineages;
 
     /// <summary>A guest write to <paramref name="gfn"/> completed: if its slot is logged, the page must now be pending in the log.</summary>
     private void CheckWriteLogged(ulong gfn)
@@ -246,7 +246,7 @@ public sealed partial class Kvm
         var offset = gfn - slot.BaseGfn;
         var pending = DirtyRing is null
             ? (slot.DirtyBitmap![offset / 64] & (1UL << (int)(offset % 64))) != 0
-            : Vcpus.Any(v => RingOf(v).Outstanding(slot.Id, offset));
+            : Vcpus.Any(v => RingOf(v).Outstanding(slot.Lineage, offset));
         if (!pending)
         {
             Violate("dirty page lost", $"gfn 0x{gfn:x} was written but is not pending in the {(DirtyRing is null ? "dirty bitmap" : "dirty ring")}");
@@ -260,7 +260,7 @@ public sealed partial class Kvm
             return;
         }
 
-        foreach (var (gfn, before) in _dirtyLog.Report(slot, offsets))
+        foreach (var (gfn, before) in _dirtyLog.Report(slot, offsets, perEvent: DirtyRing is not null))
         {
             Violate("dirty page reported twice", $"gfn 0x{gfn:x} was reported{(before ? " before" : "")} and not dirtied since");
         }

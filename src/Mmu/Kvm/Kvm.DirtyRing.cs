@@ -57,22 +57,20 @@ public sealed partial class Kvm
     /// </summary>
     public List<KvmDirtyGfn> HarvestDirtyRings()
     {
-        var harvested = new List<KvmDirtyGfn>();
-        foreach (var vcpu in Vcpus)
-        {
-            harvested.AddRange(RingOf(vcpu).Harvest());
-        }
+        var harvested = Vcpus.SelectMany(v => RingOf(v).HarvestWithLineage()).ToList();
+        Log.Add($"collect dirty rings: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(e => DescribeEntry(e.Entry))))}");
 
-        Log.Add($"collect dirty rings: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(DescribeEntry)))}");
-        foreach (var group in harvested.GroupBy(e => e.Slot))
+        // An entry reports the page of the slot it was pushed for, which may be gone, or deleted
+        // and made again under the same id (a new slot, whose pages it does not report).
+        foreach (var group in harvested.GroupBy(e => e.Lineage))
         {
-            if (SlotById(group.Key) is { } slot)
+            if (Memslots.FirstOrDefault(s => s.Lineage == group.Key) is { } slot)
             {
-                CheckReported(slot, group.Where(e => e.Offset < slot.Npages).Select(e => e.Offset));
+                CheckReported(slot, group.Select(e => e.Entry.Offset).Where(o => o < slot.Npages));
             }
         }
 
-        return harvested;
+        return [.. harvested.Select(e => e.Entry)];
     }
 
     /// <summary>An entry as the log shows it: the GFN through its slot, or the raw (slot, offset) for a slot that is gone.</summary>

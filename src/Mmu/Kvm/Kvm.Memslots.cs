@@ -140,7 +140,7 @@ public sealed partial class Kvm
     /// <summary>KVM_MR_CREATE: the new slot, its dirty bitmap prepared (kvm_prepare_memory_region); no SPTE exists for it yet.</summary>
     private void CreateSlot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, ulong userspacePage)
     {
-        var slot = new KvmMemorySlot(id, baseGfn, npages, flags, userspacePage);
+        var slot = new KvmMemorySlot(id, baseGfn, npages, flags, userspacePage) { Lineage = ++_slotLineages };
         PrepareDirtyBitmap(slot, old: null);
         Memslots.Add(slot);
         MemslotGeneration++;
@@ -178,10 +178,9 @@ public sealed partial class Kvm
     private void MoveSlot(KvmMemorySlot old, ulong baseGfn, MemslotFlags flags)
     {
         FlushShadowMemslot(old);
-        var moved = new KvmMemorySlot(old.Id, baseGfn, old.Npages, flags, old.UserspacePage) { DirtyBitmap = old.DirtyBitmap };
+        var moved = new KvmMemorySlot(old.Id, baseGfn, old.Npages, flags, old.UserspacePage) { DirtyBitmap = old.DirtyBitmap, Lineage = old.Lineage };
         Memslots[Memslots.IndexOf(old)] = moved;
         MemslotGeneration++;
-        MoveLoggingOf(old, moved);
         Log.Add($"memslot {old.Id} moved to gfn 0x{baseGfn:x}");
         AfterOperation("KVM_SET_USER_MEMORY_REGION");
     }
@@ -200,7 +199,13 @@ public sealed partial class Kvm
         MemslotGeneration++;
         if (wasLogging != slot.DirtyTracked)
         {
-            ForgetLoggingOf(slot);
+            // The bitmap's pending bits go with it; ring entries stay in the rings, and are
+            // still reports of the writes that pushed them.
+            if (DirtyRing is null)
+            {
+                ForgetLoggingOf(slot);
+            }
+
             if (slot.DirtyTracked)
             {
                 StartLogging(slot);

@@ -268,6 +268,7 @@ public sealed partial class Kvm
     {
         InvalidateRangeStart(start, end, "munmap");
         Host.Munmap(start, end);
+        ForgetStores(start, end);
         InvalidateRangeEnd(start, end);
     }
 

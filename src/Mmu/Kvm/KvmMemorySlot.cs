@@ -33,6 +33,13 @@ public sealed class KvmMemorySlot
     /// <summary>The slot id userspace gave (as_id 0).</summary>
     public int Id { get; }
 
+    /// <summary>
+    /// Which KVM_MR_CREATE this slot comes from: kept across moves and flag changes, new when a
+    /// slot is deleted and made again under the same id. For the checker only: a ring entry
+    /// names its slot by id, which a re-created slot reuses.
+    /// </summary>
+    internal long Lineage { get; init; }
+
     public ulong BaseGfn { get; }
 
     public ulong Npages { get; }

@@ -1,0 +1,48 @@
+namespace SpecKit.Mmu.Kvm;
+
+public sealed partial class Kvm
+{
+    // The last value stored to each word of each user page, by the address userspace sees
+    // (userspace_addr + offset), never by the host page an SPTE happens to map: what a VMM
+    // expects to read back. Kept only while the checker runs.
+    private readonly Dictionary<(ulong Hvpn, int Word), ulong> _lastStored = [];
+
+    /// <summary>A store to <paramref name="gpa"/> that reached memory: a guest's, the emulator's, the walker's A/D update, or the VMM's.</summary>
+    internal void RecordStore(KvmMemorySlot slot, ulong gpa, ulong value)
+    {
+        if (CheckEveryOperation)
+        {
+            _lastStored[(slot.GfnToHvpn(gpa >> 12), WordIndex(gpa))] = value;
+        }
+    }
+
+    /// <summary>
+    /// Checker rule "guest read another page's data": a guest load returns what was last stored
+    /// to that word of the user page its memslot maps there (__gfn_to_hva_memslot), whatever
+    /// the MMU mapped. A huge SPTE over a misaligned slot, an SPTE left behind by a move, a zap
+    /// that missed a host page change all break it; migration, KSM, copy-on-write and swap keep
+    /// the data and so do not.
+    /// </summary>
+    internal void CheckLoad(ulong gpa, ulong value)
+    {
+        if (!CheckEveryOperation || FindSlot(gpa >> 12) is not { } slot)
+        {
+            return;
+        }
+
+        var hvpn = slot.GfnToHvpn(gpa >> 12);
+        if (_lastStored.TryGetValue((hvpn, WordIndex(gpa)), out var stored) && stored != value)
+        {
+            Violate("guest read another page's data", $"a load at gpa 0x{gpa:x} (user page 0x{hvpn:x}) returned 0x{value:x}, but 0x{stored:x} was stored there last");
+        }
+    }
+
+    /// <summary>munmap: the user pages' data is gone with them.</summary>
+    private void ForgetStores(ulong start, ulong end)
+    {
+        foreach (var key in _lastStored.Keys.Where(k => k.Hvpn >= start && k.Hvpn < end).ToList())
+        {
+            _lastStored.Remove(key);
+        }
+    }
+}

@@ -5,6 +5,7 @@ using SpecKit.Mmu;
 using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.X86;
+using SpecKit.Uapi;
 
 namespace SpecKit.Bench;
 
@@ -35,7 +36,7 @@ internal sealed class BenchVm
         Kvm = new Kvm(SpecModels.Base, mmu) { CheckEveryOperation = false };
         Kvm.Log.Enabled = false;
         Vcpu = Kvm.CreateVcpu();
-        Kvm.CreateMemslot(0, 0, pages, MemslotFlags.None, hostLevel: 1);
+        Kvm.CreateMemslot(0, 0, pages, MemoryRegionFlags.None, hostLevel: 1);
         if (Kvm.Shadow is { } shadow)
         {
             new GuestKernel(Kvm).Boot(new GuestCpuState { Cr0Wp = true, EferNx = true });
@@ -163,7 +164,7 @@ public class GetDirtyLogBench
     public void GlobalSetup()
     {
         _vm = BenchVm.Mapped(Mmu, Pages);
-        _vm.Kvm.SetMemslotFlags(0, MemslotFlags.LogDirtyPages);
+        _vm.Kvm.SetMemslotFlags(0, MemoryRegionFlags.LogDirtyPages);
         _slot = _vm.Kvm.Slot(0);
         _leaves = _vm.LeafTables(Pages);
     }

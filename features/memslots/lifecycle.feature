@@ -31,3 +31,21 @@ Feature: Memslot deletion, moves and the mm going away
     When vCPU 0 reads gfn 0x10
     Then vCPU 0 exited to userspace with -EFAULT
     And gfn 0x10 has no SPTE
+
+  # kvm_arch_flush_shadow_memslot(): with KVM_X86_QUIRK_SLOT_ZAP_ALL (on by default, off for a
+  # TDX VM) a deleted slot costs every SPTE (kvm_mmu_zap_all_fast); with the quirk disabled
+  # (KVM_CAP_DISABLE_QUIRKS2) only the slot's own (kvm_mmu_zap_memslot).
+  Scenario: Deleting one memslot zaps every SPTE (the quirk on)
+    Given memslot 1 maps 512 pages at gfn 0x1000 with 4K host pages
+    And vCPU 0 has written gfn 0x1010
+    When memslot 0 is deleted
+    Then gfn 0x1010 has no SPTE
+
+  Scenario: With KVM_X86_QUIRK_SLOT_ZAP_ALL disabled, deleting a memslot zaps only its own SPTEs
+    Given the KVM_X86_QUIRK_SLOT_ZAP_ALL quirk is disabled
+    And memslot 1 maps 512 pages at gfn 0x1000 with 4K host pages
+    And vCPU 0 has written gfn 0x1010
+    When memslot 0 is deleted
+    Then gfn 0x10 has no SPTE
+    And the SPTE for gfn 0x1010 maps the host page behind it, writable
+    And the log matches the snapshot

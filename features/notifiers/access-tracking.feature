@@ -36,3 +36,26 @@ Feature: Aging with and without EPT A/D bits
     Then test_young finds gfns [0x0, 0x200) old
     And the checker reports nothing
     And the log matches the snapshot
+
+  # With A/D bits off an aged huge SPTE is access-tracked: R, W and X cleared, R and X saved in
+  # bits 54 and 56 (mark_spte_for_access_track). Splitting it (make_huge_page_split_spte) copies
+  # that into every 4K SPTE, which stays access-tracked until a vCPU touches it; the fast page
+  # fault then restores R and X (restore_acc_track_spte) and, for a write, W: never a W or X
+  # without R, which EPT takes as a misconfiguration.
+  Scenario Outline: An aged huge page split for dirty logging (A/D bits off, NX huge pages <nx>)
+    Given a VM with 1 vCPU
+    And EPT A/D bits are off
+    And the NX huge page mitigation is <nx>
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x210
+    When the primary MMU ages gfns [0x0, 0x400) with clear_young
+    And dirty logging is enabled on memslot 0
+    And vCPU 0 writes gfn 0x211
+    And vCPU 0 reads gfn 0x212
+    Then the SPTE tree matches the snapshot
+    And the checker reports nothing
+
+    Examples:
+      | nx  |
+      | off |
+      | on  |

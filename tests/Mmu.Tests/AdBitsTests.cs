@@ -1,5 +1,6 @@
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.X86;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Tests;
 
@@ -16,7 +17,7 @@ public class AdBitsTests
     {
         var kvm = new Kvm.Kvm(SpecModels.Base) { EptAdBits = ad };
         var vcpu = kvm.CreateVcpu();
-        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemslotFlags.None, hostLevel: 1));
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemoryRegionFlags.None, hostLevel: 1));
         return (kvm, vcpu);
     }
 

@@ -1,4 +1,5 @@
 using SpecKit.Mmu.Kvm;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Tests;
 
@@ -10,7 +11,7 @@ public class DirtyLogWordTests
     {
         var kvm = new Kvm.Kvm(SpecModels.Base);
         var vcpu = kvm.CreateVcpu();
-        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1));
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemoryRegionFlags.LogDirtyPages, hostLevel: 1));
         for (ulong gfn = 64; gfn < 128; gfn++)
         {
             kvm.Access(vcpu, gfn, AccessKind.Write);
@@ -36,7 +37,7 @@ public class DirtyLogWordTests
     {
         var kvm = new Kvm.Kvm(SpecModels.Base);
         var vcpu = kvm.CreateVcpu();
-        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemslotFlags.LogDirtyPages, hostLevel: 1));
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 512, MemoryRegionFlags.LogDirtyPages, hostLevel: 1));
         kvm.Access(vcpu, 70, AccessKind.Write);
         var written = kvm.Tdp!.LeafFor(70)!.Value.Spte;
 

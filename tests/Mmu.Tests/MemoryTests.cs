@@ -1,5 +1,6 @@
 using SpecKit.Mmu;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Tests;
 
@@ -16,7 +17,7 @@ public class MemoryTests
         const ulong pages = 1UL << 18;
         var kvm = new Kvm.Kvm(SpecModels.Base) { CheckEveryOperation = false };
         var vcpu = kvm.CreateVcpu();
-        kvm.CreateMemslot(0, 0, pages, MemslotFlags.None, hostLevel: 1);
+        kvm.CreateMemslot(0, 0, pages, MemoryRegionFlags.None, hostLevel: 1);
 
         var before = GC.GetAllocatedBytesForCurrentThread();
         var fixedFaults = 0;

@@ -59,6 +59,12 @@ public class MemslotGeometryPropertyTests
 
     public sealed record Age(int Slot) : Op;
 
+    /// <summary>A host event (migration, KSM merge, swap-out) that runs between the fault's PFN lookup and its mmu_lock.</summary>
+    public sealed record RacedFault(int Slot, ulong Offset, bool IsWrite, int Event) : Op;
+
+    /// <summary>mmu_lock contended at a gfn: the next walk that can yield there does, and a vCPU accesses a page meanwhile.</summary>
+    public sealed record Contended(int Slot, ulong YieldAt, ulong Offset, bool IsWrite) : Op;
+
     public sealed record Case(MmuKind Mmu, bool EptAd, LogMode Mode, Slot[] Slots, Op[] Ops)
     {
         public override string ToString() =>
@@ -88,7 +94,9 @@ public class MemslotGeometryPropertyTests
         (1, Gen.Select(SlotId, Offset).Select(Op (s, o) => new SwapOut(s, o))),
         (1, Gen.Select(SlotId, Offset).Select(Op (s, o) => new KsmMerge(s, o))),
         (1, Gen.Select(SlotId, Offset).Select(Op (s, o) => new Migrate(s, o))),
-        (1, SlotId.Select(Op (s) => new Age(s))));
+        (1, SlotId.Select(Op (s) => new Age(s))),
+        (2, Gen.Select(SlotId, Offset, Gen.Bool, Gen.Int[0, 2]).Select(Op (s, o, w, e) => new RacedFault(s, o, w, e))),
+        (2, Gen.Select(SlotId, Offset, Offset, Gen.Bool).Select(Op (s, y, o, w) => new Contended(s, y, o, w))));
 
     private static readonly Gen<Case> GenCase =
         Gen.Select(
@@ -115,10 +123,10 @@ public class MemslotGeometryPropertyTests
         switch (c.Mode)
         {
             case LogMode.ManualProtect:
-                Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable));
+                Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable));
                 break;
             case LogMode.InitiallySet:
-                Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable | ManualProtectFlags.InitiallySet));
+                Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable | ManualDirtyLogProtect.InitiallySet));
                 break;
             case LogMode.Ring:
                 Assert.Equal(0, kvm.EnableDirtyRing(4096 * 4));
@@ -186,7 +194,7 @@ public class MemslotGeometryPropertyTests
                 Assert.Equal(-(int)Uapi.Errno.EINVAL, kvm.ResetDirtyRings());
                 break;
             case ToggleLogging t when kvm.SlotById(t.Slot) is { } slot:
-                Errno(kvm.SetMemslotFlags(t.Slot, slot.Flags ^ MemslotFlags.LogDirtyPages), "KVM_SET_USER_MEMORY_REGION");
+                Errno(kvm.SetMemslotFlags(t.Slot, slot.Flags ^ MemoryRegionFlags.LogDirtyPages), "KVM_SET_USER_MEMORY_REGION");
                 break;
             case Move m:
                 Errno(kvm.MoveMemslot(m.Slot, m.NewBaseGfn), "KVM_SET_USER_MEMORY_REGION");
@@ -208,6 +216,20 @@ public class MemslotGeometryPropertyTests
                 break;
             case Age a when kvm.SlotById(a.Slot) is { } slot:
                 kvm.Age(slot.UserspacePage, slot.UserspacePage + slot.Npages, AgingNotifier.ClearFlushYoung);
+                break;
+            case RacedFault r when Gfn(kvm, r.Slot, r.Offset) is { } gfn && UserPage(kvm, r.Slot, r.Offset) is { } hvpn:
+                kvm.BeforeFaultTakesLock.Enqueue(r.Event switch
+                {
+                    0 => () => kvm.Migrate(hvpn, hvpn + 1),
+                    1 => () => kvm.KsmMerge(hvpn),
+                    _ => () => kvm.SwapOut(hvpn, hvpn + 1),
+                });
+                Touch(kvm, vcpu, () => kvm.Access(vcpu, gfn, r.IsWrite ? AccessKind.Write : AccessKind.Read));
+                kvm.BeforeFaultTakesLock.Clear();
+                break;
+            case Contended ct when Gfn(kvm, ct.Slot, ct.YieldAt) is { } yieldAt && Gfn(kvm, ct.Slot, ct.Offset) is { } gfn:
+                kvm.Contention.At(yieldAt);
+                kvm.WhileUnlocked.Enqueue(() => Touch(kvm, vcpu, () => kvm.Access(vcpu, gfn, ct.IsWrite ? AccessKind.Write : AccessKind.Read)));
                 break;
         }
     }
@@ -237,6 +259,6 @@ public class MemslotGeometryPropertyTests
     private static ulong? UserPage(Kvm.Kvm kvm, int slotId, ulong offset) =>
         kvm.SlotById(slotId) is { } slot ? slot.GfnToHvpn(slot.BaseGfn + (offset % slot.Npages)) : null;
 
-    private static MemslotFlags Flags(bool log, bool readOnly) =>
-        (log ? MemslotFlags.LogDirtyPages : MemslotFlags.None) | (readOnly ? MemslotFlags.ReadOnly : MemslotFlags.None);
+    private static MemoryRegionFlags Flags(bool log, bool readOnly) =>
+        (log ? MemoryRegionFlags.LogDirtyPages : MemoryRegionFlags.None) | (readOnly ? MemoryRegionFlags.ReadOnly : MemoryRegionFlags.None);
 }

@@ -190,6 +190,24 @@ public sealed partial class Kvm
         return result.Outcome == AccessOutcome.Done ? result.HostPfn : null;
     }
 
+    /// <summary>
+    /// KVM_RUN after a KVM_EXIT_MMIO read: userspace has put the data in run->mmio.data, and the
+    /// emulated load completes with it (complete_emulated_mmio). Returns the value the guest
+    /// loaded, or null when the vCPU's last exit was not an MMIO read.
+    /// </summary>
+    public ulong? CompleteMmioRead(KvmVcpu vcpu, ulong data)
+    {
+        if (vcpu.LastMmio is not { IsWrite: false } mmio)
+        {
+            return null;
+        }
+
+        vcpu.LastMmio = null;
+        vcpu.LastExit = null;
+        Log.Add($"vCPU {vcpu.Id}: KVM_RUN completes the MMIO read of gpa 0x{mmio.Gpa:x} with 0x{data:x} (complete_emulated_mmio)");
+        return data;
+    }
+
     /// <summary>A vCPU stores <paramref name="value"/> at <paramref name="gpa"/> (8-byte aligned); false when the store did not complete.</summary>
     public bool WriteGuest(KvmVcpu vcpu, ulong gpa, ulong value) => Run(vcpu, AddressOf(gpa), GuestAccess.Of(AccessKind.Write), value).Completed;
 

@@ -1,37 +1,24 @@
 using SpecKit.Uapi;
 namespace SpecKit.Mmu.Kvm;
 
-/// <summary>KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) flags.</summary>
-[Flags]
-public enum ManualProtectFlags
-{
-    None = 0,
-
-    /// <summary>KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: GET copies, CLEAR re-protects.</summary>
-    Enable = 1,
-
-    /// <summary>KVM_DIRTY_LOG_INITIALLY_SET: the bitmap starts all ones and nothing is write-protected up front.</summary>
-    InitiallySet = 2,
-}
-
 public sealed partial class Kvm
 {
     /// <summary>KVM_DIRTY_LOG_MANUAL_CAPS: the flags KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) returns.</summary>
-    public const ManualProtectFlags ManualProtectCaps = ManualProtectFlags.Enable | ManualProtectFlags.InitiallySet;
+    public const ManualDirtyLogProtect ManualProtectCaps = ManualDirtyLogProtect.Enable | ManualDirtyLogProtect.InitiallySet;
 
     private readonly DirtyLogChecker _dirtyLog = new();
 
-    public ManualProtectFlags ManualProtect { get; private set; }
+    public ManualDirtyLogProtect ManualProtect { get; private set; }
 
-    private bool InitiallySet => ManualProtect.HasFlag(ManualProtectFlags.InitiallySet);
+    private bool InitiallySet => ManualProtect.HasFlag(ManualDirtyLogProtect.InitiallySet);
 
     /// <summary>
     /// KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) (kvm_vm_ioctl_enable_cap_generic): flags
     /// outside KVM_DIRTY_LOG_MANUAL_CAPS are -EINVAL, and so is INITIALLY_SET without ENABLE.
     /// </summary>
-    public int EnableManualDirtyLogProtect(ManualProtectFlags flags)
+    public int EnableManualDirtyLogProtect(ManualDirtyLogProtect flags)
     {
-        if ((flags & ~ManualProtectCaps) != 0 || flags == ManualProtectFlags.InitiallySet)
+        if ((flags & ~ManualProtectCaps) != 0 || flags == ManualDirtyLogProtect.InitiallySet)
         {
             return -(int)Errno.EINVAL;
         }
@@ -63,7 +50,7 @@ public sealed partial class Kvm
         }
 
         var dirty = slot.DirtyBitmap!;
-        if (ManualProtect.HasFlag(ManualProtectFlags.Enable))
+        if (ManualProtect.HasFlag(ManualDirtyLogProtect.Enable))
         {
             bitmap = (ulong[])dirty.Clone();
             Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id} (manual protect): {DirtyRanges(slot.BaseGfn, bitmap)}");
@@ -166,7 +153,7 @@ public sealed partial class Kvm
         }
 
         // With manual protect, a page counts as reported when CLEAR clears it.
-        if (ManualProtect.HasFlag(ManualProtectFlags.Enable))
+        if (ManualProtect.HasFlag(ManualDirtyLogProtect.Enable))
         {
             CheckReported(slot, Offsets(cleared));
         }

@@ -1,16 +1,6 @@
 using SpecKit.Uapi;
 namespace SpecKit.Mmu.Kvm;
 
-/// <summary>KVM_CAP_DISABLE_QUIRKS2 bits the model has (arch/x86/include/uapi/asm/kvm.h).</summary>
-[Flags]
-public enum KvmX86Quirks : ulong
-{
-    None = 0,
-
-    /// <summary>KVM_X86_QUIRK_SLOT_ZAP_ALL (BIT(7)): deleting or moving a memslot zaps every SPTE (kvm_mmu_zap_all_fast), not only the slot's.</summary>
-    SlotZapAll = 1UL << 7,
-}
-
 public sealed partial class Kvm
 {
     // The slot whose KVM_MR_FLAGS_ONLY change is in progress (kvm_mmu_slot_apply_flags).
@@ -45,7 +35,7 @@ public sealed partial class Kvm
     /// a change of size, userspace address or KVM_MEM_READONLY on an existing slot; -EEXIST for a
     /// new or moved range that overlaps another slot. A change that changes nothing returns 0.
     /// </summary>
-    public int SetUserMemoryRegion(uint slot, MemslotFlags flags, ulong guestPhysAddr, ulong memorySize, ulong userspaceAddr)
+    public int SetUserMemoryRegion(uint slot, MemoryRegionFlags flags, ulong guestPhysAddr, ulong memorySize, ulong userspaceAddr)
     {
         var what = $"KVM_SET_USER_MEMORY_REGION slot {slot & 0xffff}{(slot >> 16 != 0 ? $" as {slot >> 16}" : "")}";
         int Refuse(Errno errno, string why)
@@ -60,7 +50,7 @@ public sealed partial class Kvm
         }
 
         // check_memory_region_flags(): LOG_DIRTY_PAGES, and READONLY where kvm_arch_has_readonly_mem(); TDX has no read-only memory.
-        var valid = MemslotFlags.LogDirtyPages | (IsMirrored ? MemslotFlags.None : MemslotFlags.ReadOnly);
+        var valid = MemoryRegionFlags.LogDirtyPages | (IsMirrored ? MemoryRegionFlags.None : MemoryRegionFlags.ReadOnly);
         if ((flags & ~valid) != 0)
         {
             return Refuse(Errno.EINVAL, $"flags {flags} not supported");
@@ -105,7 +95,7 @@ public sealed partial class Kvm
         var npages = memorySize >> 12;
         if (old is not null)
         {
-            if (userspaceAddr >> 12 != old.UserspacePage || npages != old.Npages || ((flags ^ old.Flags) & MemslotFlags.ReadOnly) != 0)
+            if (userspaceAddr >> 12 != old.UserspacePage || npages != old.Npages || ((flags ^ old.Flags) & MemoryRegionFlags.ReadOnly) != 0)
             {
                 return Refuse(Errno.EINVAL, "an existing slot keeps its size, userspace_addr and KVM_MEM_READONLY");
             }
@@ -138,7 +128,7 @@ public sealed partial class Kvm
     }
 
     /// <summary>KVM_MR_CREATE: the new slot, its dirty bitmap prepared (kvm_prepare_memory_region); no SPTE exists for it yet.</summary>
-    private void CreateSlot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, ulong userspacePage)
+    private void CreateSlot(int id, ulong baseGfn, ulong npages, MemoryRegionFlags flags, ulong userspacePage)
     {
         var slot = new KvmMemorySlot(id, baseGfn, npages, flags, userspacePage) { Lineage = ++_slotLineages };
         PrepareDirtyBitmap(slot, old: null);
@@ -175,7 +165,7 @@ public sealed partial class Kvm
     /// at <paramref name="baseGfn"/> over the same host memory, with the same flags and dirty bitmap
     /// (kvm_prepare_memory_region: "new->dirty_bitmap = old->dirty_bitmap").
     /// </summary>
-    private void MoveSlot(KvmMemorySlot old, ulong baseGfn, MemslotFlags flags)
+    private void MoveSlot(KvmMemorySlot old, ulong baseGfn, MemoryRegionFlags flags)
     {
         FlushShadowMemslot(old);
         var moved = new KvmMemorySlot(old.Id, baseGfn, old.Npages, flags, old.UserspacePage) { DirtyBitmap = old.DirtyBitmap, Lineage = old.Lineage };
@@ -190,7 +180,7 @@ public sealed partial class Kvm
     /// (kvm_prepare_memory_region), then kvm_mmu_slot_apply_flags() write-protects the slot when
     /// logging starts (unless INITIALLY_SET) and recovers huge pages when it stops.
     /// </summary>
-    private void ChangeSlotFlags(KvmMemorySlot slot, MemslotFlags flags)
+    private void ChangeSlotFlags(KvmMemorySlot slot, MemoryRegionFlags flags)
     {
         var wasLogging = slot.DirtyTracked;
         var old = slot.Flags;
@@ -236,7 +226,7 @@ public sealed partial class Kvm
     /// exactly npages bits set under manual protect's INITIALLY_SET, unless the dirty ring is
     /// in use (kvm_use_dirty_bitmap()).
     /// </summary>
-    private void PrepareDirtyBitmap(KvmMemorySlot slot, MemslotFlags? old)
+    private void PrepareDirtyBitmap(KvmMemorySlot slot, MemoryRegionFlags? old)
     {
         if (!slot.DirtyTracked)
         {
@@ -244,7 +234,7 @@ public sealed partial class Kvm
             return;
         }
 
-        if (old is { } was && (was & MemslotFlags.LogDirtyPages) != 0 && slot.DirtyBitmap is not null)
+        if (old is { } was && (was & MemoryRegionFlags.LogDirtyPages) != 0 && slot.DirtyBitmap is not null)
         {
             return;
         }
@@ -304,22 +294,22 @@ public sealed partial class Kvm
     /// <paramref name="hostLevel"/>) and makes slot <paramref name="id"/> over them: what a VMM
     /// does for guest RAM. Returns KVM_SET_USER_MEMORY_REGION's result.
     /// </summary>
-    public int CreateMemslot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, int hostLevel)
+    public int CreateMemslot(int id, ulong baseGfn, ulong npages, MemoryRegionFlags flags, int hostLevel)
     {
         var hvpn = Host.Mmap(npages, hostLevel);
         return SetUserMemoryRegion((uint)id, flags, baseGfn << 12, npages << 12, hvpn << 12);
     }
 
     /// <summary>KVM_SET_USER_MEMORY_REGION with size 0 for slot <paramref name="id"/>.</summary>
-    public int DeleteMemslot(int id) => SetUserMemoryRegion((uint)id, MemslotFlags.None, 0, 0, 0);
+    public int DeleteMemslot(int id) => SetUserMemoryRegion((uint)id, MemoryRegionFlags.None, 0, 0, 0);
 
     /// <summary>KVM_SET_USER_MEMORY_REGION for slot <paramref name="id"/> at a new base (KVM_MR_MOVE).</summary>
     public int MoveMemslot(int id, ulong newBaseGfn) =>
         SlotById(id) is { } slot ? SetUserMemoryRegion((uint)id, slot.Flags, newBaseGfn << 12, slot.Npages << 12, slot.UserspacePage << 12) : -(int)Errno.EINVAL;
 
     /// <summary>KVM_SET_USER_MEMORY_REGION for slot <paramref name="id"/> with new flags (KVM_MR_FLAGS_ONLY).</summary>
-    public int SetMemslotFlags(int id, MemslotFlags flags) =>
+    public int SetMemslotFlags(int id, MemoryRegionFlags flags) =>
         SlotById(id) is { } slot ? SetUserMemoryRegion((uint)id, flags, slot.BaseGfn << 12, slot.Npages << 12, slot.UserspacePage << 12) : -(int)Errno.EINVAL;
 
-    private static string FlagsText(MemslotFlags flags) => flags == MemslotFlags.None ? "" : $" ({flags})";
+    private static string FlagsText(MemoryRegionFlags flags) => flags == MemoryRegionFlags.None ? "" : $" ({flags})";
 }

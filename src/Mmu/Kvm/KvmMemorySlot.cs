@@ -1,18 +1,7 @@
 using SpecKit.Mmu.Tdp;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Kvm;
-
-[Flags]
-public enum MemslotFlags
-{
-    None = 0,
-
-    /// <summary>KVM_MEM_LOG_DIRTY_PAGES.</summary>
-    LogDirtyPages = 1,
-
-    /// <summary>KVM_MEM_READONLY.</summary>
-    ReadOnly = 2,
-}
 
 /// <summary>
 /// struct kvm_memory_slot: a run of guest frames backed by a range of the process's memory
@@ -21,7 +10,7 @@ public enum MemslotFlags
 /// </summary>
 public sealed class KvmMemorySlot
 {
-    internal KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemslotFlags flags, ulong userspacePage)
+    internal KvmMemorySlot(int id, ulong baseGfn, ulong npages, MemoryRegionFlags flags, ulong userspacePage)
     {
         Id = id;
         BaseGfn = baseGfn;
@@ -46,7 +35,7 @@ public sealed class KvmMemorySlot
 
     public ulong EndGfn => BaseGfn + Npages;
 
-    public MemslotFlags Flags { get; internal set; }
+    public MemoryRegionFlags Flags { get; internal set; }
 
     /// <summary>userspace_addr &gt;&gt; PAGE_SHIFT: the first user page behind the slot.</summary>
     public ulong UserspacePage { get; }
@@ -58,7 +47,7 @@ public sealed class KvmMemorySlot
     /// </summary>
     public ulong[]? DirtyBitmap { get; internal set; }
 
-    public bool DirtyTracked => (Flags & MemslotFlags.LogDirtyPages) != 0;
+    public bool DirtyTracked => (Flags & MemoryRegionFlags.LogDirtyPages) != 0;
 
     /// <summary>
     /// kvm_arch_memory_slot.rmap: the shadow MMU's reverse maps of the slot's frames, made on
@@ -67,7 +56,7 @@ public sealed class KvmMemorySlot
     /// </summary>
     internal Shadow.SlotRmaps? Rmaps { get; set; }
 
-    public bool ReadOnly => (Flags & MemslotFlags.ReadOnly) != 0;
+    public bool ReadOnly => (Flags & MemoryRegionFlags.ReadOnly) != 0;
 
     public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < EndGfn;
 

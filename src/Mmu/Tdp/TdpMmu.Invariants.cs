@@ -5,7 +5,10 @@ public sealed partial class TdpMmu
     /// <summary>
     /// The TDP MMU's own invariants: zapped and never-used entries hold SHADOW_NONPRESENT_VALUE (or,
     /// at 4K, an MMIO SPTE); every allocated page table is reachable from a root, valid or invalid
-    /// (none leaked); a TDX VM's mirror root and its S-EPT hold the same private mappings.
+    /// (none leaked); a TDX VM's mirror root and its S-EPT hold the same private mappings; and on
+    /// EPT no present SPTE is writable without being readable, which the CPU takes as an EPT
+    /// misconfiguration (the write-only and write-execute rows of bad_mt_xwr, __is_bad_mt_xwr:
+    /// what make_spte()'s is_rsvd_spte() WARN catches).
     /// </summary>
     public override void CheckInvariants(string after)
     {
@@ -45,6 +48,11 @@ public sealed partial class TdpMmu
                     }
 
                     continue;
+                }
+
+                if (Kind == X86.MmuKind.TdpEpt && (spte & X86.SpteMasks.Writable) != 0 && (spte & Masks.UserMask) == 0)
+                {
+                    Kvm.Violate("EPT misconfiguration", $"after {after}: gfn 0x{gfn:x} level {level} is writable but not readable ({Masks.Describe(spte)})");
                 }
 
                 if (!TdpWalker.IsLastSpte(spte, level))

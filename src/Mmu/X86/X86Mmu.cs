@@ -1,6 +1,7 @@
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdx;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.X86;
 
@@ -121,7 +122,7 @@ public abstract class X86Mmu
             return;
         }
 
-        if (Kvm.ManualProtect.HasFlag(ManualProtectFlags.InitiallySet))
+        if (Kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.InitiallySet))
         {
             Kvm.Log.Add($"dirty logging enabled on memslot {slot.Id}: initially set, nothing write-protected");
             return;
@@ -145,7 +146,7 @@ public abstract class X86Mmu
     /// </summary>
     public void EnableLogDirtyPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask)
     {
-        if (Kvm.ManualProtect.HasFlag(ManualProtectFlags.InitiallySet))
+        if (Kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.InitiallySet))
         {
             var start = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(mask);
             var end = gfn + 63 - (ulong)System.Numerics.BitOperations.LeadingZeroCount(mask);

@@ -18,10 +18,10 @@ public sealed class DirtyLogSteps(VmWorld world)
         world.LastFetch ?? throw new InvalidOperationException("nothing was fetched: 'When the dirty log of memslot n is fetched'");
 
     [Given("manual dirty-log protection is enabled")]
-    public void ManualProtect() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable));
+    public void ManualProtect() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable));
 
     [Given("manual dirty-log protection is enabled with INITIALLY_SET")]
-    public void ManualProtectInitiallySet() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualProtectFlags.Enable | ManualProtectFlags.InitiallySet));
+    public void ManualProtectInitiallySet() => Assert.Equal(0, Kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable | ManualDirtyLogProtect.InitiallySet));
 
     [When("the dirty log of memslot {int} is fetched")]
     [When("the dirty log of memslot {int} is fetched again")]

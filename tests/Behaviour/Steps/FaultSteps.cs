@@ -54,6 +54,9 @@ public sealed class FaultSteps(VmWorld world)
     public void Stores(int vcpu, long value, ulong gpa) =>
         Assert.True(Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value), $"vCPU {vcpu}'s store to gpa 0x{gpa:x} did not complete: {Kvm.Vcpus[vcpu].LastExit}");
 
+    [When("vCPU {int} runs a store of {long} to gpa {gpa}")]
+    public void RunsStore(int vcpu, long value, ulong gpa) => Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value);
+
     [Then("vCPU {int} loads {long} from gpa {gpa}")]
     public void Loads(int vcpu, long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadGuest(world.Vcpu(vcpu), gpa)));
 

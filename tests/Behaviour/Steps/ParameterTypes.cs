@@ -70,6 +70,10 @@ public static class ParameterTypes
     [ParameterType("spte_flags", @"[W-][M-][H-][A-][D-][X-](?: access-tracked)?", Description = "SPTE flags: W M H A D X, '-' for a clear one")]
     public static string SpteFlags(string text) => text;
 
+    /// <summary><c>{mmio_direction}</c>: an MMIO exit's direction (run->mmio.is_write); true for a write.</summary>
+    [ParameterType("mmio_direction", @"\S+", Words = ["read", "write"])]
+    public static bool MmioIsWrite(string text) => text == "write";
+
     /// <summary><c>{on_off}</c>: a module parameter's state.</summary>
     [ParameterType("on_off", @"\S+", Words = ["on", "off"])]
     public static bool OnOff(string text) => text == "on";

@@ -1,6 +1,7 @@
 using SpecKit.Features;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.X86;
+using SpecKit.Uapi;
 
 namespace SpecKit.Behaviour.Steps;
 
@@ -39,25 +40,75 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
     [When("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
-    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) =>
-        Assert.Equal(0, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.None, hostLevel));
+    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.None, hostLevel));
 
     [Given("read-only memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
-    public void AReadOnlyMemslot(int id, int pages, ulong gfn, int hostLevel) =>
-        Assert.Equal(0, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemslotFlags.ReadOnly, hostLevel));
+    public void AReadOnlyMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.ReadOnly, hostLevel));
+
+    [Given("memslot {int} maps {int} pages at gfn {gfn} over the user pages of memslot {int}")]
+    [When("memslot {int} maps {int} pages at gfn {gfn} over the user pages of memslot {int}")]
+    public void AnAlias(int id, int pages, ulong gfn, int other) =>
+        Assert.Equal(0, Kvm.SetUserMemoryRegion((uint)id, MemoryRegionFlags.None, gfn << 12, (ulong)pages << 12, UserPages(other) << 12));
+
+    [When("memslot {int} is made again at gfn {gfn} over its old user pages")]
+    public void Recreate(int id, ulong gfn) => Assert.Equal(0, Kvm.SetUserMemoryRegion((uint)id, MemoryRegionFlags.None, gfn << 12, Npages(id) << 12, UserPages(id) << 12));
 
     [When("memslot {int} is deleted")]
-    public void DeleteSlot(int id) => Assert.Equal(0, Kvm.DeleteMemslot(id));
+    public void DeleteSlot(int id)
+    {
+        if (Kvm.SlotById(id) is { } slot)
+        {
+            _npages[id] = slot.Npages;
+        }
+
+        Assert.Equal(0, Kvm.DeleteMemslot(id));
+    }
 
     [When("memslot {int} is moved to gfn {gfn}")]
     public void MoveSlot(int id, ulong gfn) => Assert.Equal(0, Kvm.MoveMemslot(id, gfn));
 
+    [Then("creating memslot {int} with {int} pages at gfn {gfn} returns {errno}")]
+    public void CreateReturns(int id, int pages, ulong gfn, int expected) =>
+        Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.None, 1)).ToString());
+
+    [Then("moving memslot {int} to gfn {gfn} returns {errno}")]
+    public void MoveReturns(int id, ulong gfn, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.MoveMemslot(id, gfn)).ToString());
+
+    [Then("making memslot {int} read-only returns {errno}")]
+    public void MakeReadOnlyReturns(int id, int expected) =>
+        Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemoryRegionFlags.ReadOnly)).ToString());
+
+    [Then("deleting memslot {int} returns {errno}")]
+    public void DeleteReturns(int id, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.DeleteMemslot(id)).ToString());
+
+    private readonly Dictionary<int, ulong> _npages = [];
+
+    private void Created(int id, int result)
+    {
+        Assert.Equal(0, result);
+        world.UserPagesOf[id] = Kvm.Slot(id).UserspacePage;
+    }
+
+    private ulong UserPages(int id) => world.UserPagesOf.TryGetValue(id, out var page) ? page : throw new InvalidOperationException($"memslot {id} was never made");
+
+    private ulong Npages(int id) => _npages.TryGetValue(id, out var n) ? n : Kvm.Slot(id).Npages;
+
     [Given("dirty logging is enabled on memslot {int}")]
     [When("dirty logging is enabled on memslot {int}")]
-    public void EnableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemslotFlags.LogDirtyPages));
+    public void EnableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemoryRegionFlags.LogDirtyPages));
+
+    [When("dirty logging is enabled on memslot {int} with mmu_lock contended at gfn {gfn}, while vCPU {int} writes gfn {gfn}")]
+    public void EnableLoggingContended(int id, ulong contendedAt, int vcpu, ulong gfn)
+    {
+        var writer = world.Vcpu(vcpu);
+        Kvm.Contention.At(contendedAt);
+        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(writer, gfn, AccessKind.Write));
+        EnableLogging(id);
+        Assert.True(Kvm.WhileUnlocked.Count == 0, $"enabling logging on memslot {id} did not yield at gfn 0x{contendedAt:x}");
+    }
 
     [When("dirty logging is disabled on memslot {int}")]
-    public void DisableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemslotFlags.LogDirtyPages));
+    public void DisableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemoryRegionFlags.LogDirtyPages));
 
     [When("the process's mm is released")]
     public void Release() => Kvm.Release();
@@ -116,6 +167,29 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
 
     [Then("vCPU {int} exited to userspace with {exit}")]
     public void ExitedWith(int vcpu, string exit) => Assert.Equal(exit, Kvm.Vcpus[vcpu].LastExit);
+
+    [Then("vCPU {int}'s KVM_EXIT_MMIO is a {mmio_direction} of {int} bytes at gpa {gpa}")]
+    public void MmioExit(int vcpu, bool isWrite, int length, ulong gpa)
+    {
+        var mmio = Kvm.Vcpus[vcpu].LastMmio ?? throw new Xunit.Sdk.XunitException($"vCPU {vcpu}'s last exit was {Kvm.Vcpus[vcpu].LastExit ?? "none"}, not KVM_EXIT_MMIO");
+        Assert.Equal((isWrite, length, gpa), (mmio.IsWrite, mmio.Length, mmio.Gpa));
+    }
+
+    [Then("vCPU {int}'s KVM_EXIT_MMIO carries the data {pfn}")]
+    public void MmioData(int vcpu, ulong data) => Assert.Equal($"0x{data:x}", $"0x{(Kvm.Vcpus[vcpu].LastMmio ?? throw new Xunit.Sdk.XunitException("no MMIO exit")).Data:x}");
+
+    [When("vCPU {int} loads from gpa {gpa}")]
+    public void Load(int vcpu, ulong gpa) => world.LastLoad = Kvm.ReadGuest(world.Vcpu(vcpu), gpa);
+
+    [When("userspace answers vCPU {int}'s MMIO read with {pfn}")]
+    public void AnswerMmio(int vcpu, ulong data) =>
+        world.LastLoad = Kvm.CompleteMmioRead(Kvm.Vcpus[vcpu], data) ?? throw new Xunit.Sdk.XunitException($"vCPU {vcpu} has no MMIO read to answer (last exit: {Kvm.Vcpus[vcpu].LastExit ?? "none"})");
+
+    [Then("the load returned {pfn}")]
+    public void LoadReturned(ulong value) => Assert.Equal(FaultSteps.Hex(value), FaultSteps.Hex(world.LastLoad));
+
+    [Then("the load did not complete")]
+    public void LoadDidNotComplete() => Assert.Null(world.LastLoad);
 
     [When("KSM merges the page behind gfn {gfn}")]
     public void KsmMerge(ulong gfn) => Kvm.KsmMerge(world.UserPage(gfn));

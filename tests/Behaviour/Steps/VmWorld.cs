@@ -39,6 +39,12 @@ public sealed class VmWorld(ModelSwitch models) : IScenarioState
     /// <summary>The last guest access by virtual address (shadow paging) and what it came to.</summary>
     public GuestAccessResult? LastAccess { get; set; }
 
+    /// <summary>What the last load a step made returned, or null when it did not complete (an exit).</summary>
+    public ulong? LastLoad { get; set; }
+
+    /// <summary>The user pages each memslot id was made over, kept after a delete: a VMM's mapping outlives its memslot.</summary>
+    public Dictionary<int, ulong> UserPagesOf { get; } = [];
+
     public void Create(string model, int vcpus, MmuKind mmu = MmuKind.TdpEpt, int ringEntries = 0, KvmVmType vmType = KvmVmType.Default)
     {
         _kvm = new Kvm(SpecModels.Named(models.Resolve(model)), mmu, vmType);

@@ -2,6 +2,7 @@ using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.X86;
+using MemoryRegionFlags = SpecKit.Uapi.MemoryRegionFlags;
 
 namespace SpecKit.Mmu.Tests.Shadow;
 
@@ -32,7 +33,7 @@ internal sealed class ShadowGuest
     public ShadowGuest(SpecModelInfo model, int vcpus = 1, GuestCpuState? cpu = null, params ulong[] leaves)
     {
         Vm = new Kvm.Kvm(model, MmuKind.Shadow);
-        Assert.Equal(0, Vm.CreateMemslot(0, 0, RamPages, MemslotFlags.None, hostLevel: 1));
+        Assert.Equal(0, Vm.CreateMemslot(0, 0, RamPages, MemoryRegionFlags.None, hostLevel: 1));
         for (var i = 0; i < vcpus; i++)
         {
             Vm.CreateVcpu();

@@ -3,6 +3,7 @@ using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.X86;
 using static SpecKit.Mmu.Tests.Shadow.ShadowGuest;
+using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Tests.Shadow;
 
@@ -132,7 +133,7 @@ public class ShadowMmuTests
     public void Two_puds_sharing_one_pmd_page_get_one_shadow_page_per_access()
     {
         var vm = new Kvm.Kvm(SpecModels.Base, MmuKind.Shadow);
-        Assert.Equal(0, vm.CreateMemslot(0, 0, RamPages, MemslotFlags.None, hostLevel: 1));
+        Assert.Equal(0, vm.CreateMemslot(0, 0, RamPages, MemoryRegionFlags.None, hostLevel: 1));
         var vcpu = vm.CreateVcpu();
         var guest = new GuestKernel(vm);
         const ulong writable = 0x4000_0000, readOnly = 0x8000_0000;

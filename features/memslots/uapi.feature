@@ -1,0 +1,43 @@
+@memslots @uapi
+Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
+  __kvm_set_memory_region() (virt/kvm/kvm_main.c) refuses with an errno, never by failing
+  otherwise: -EEXIST for a range that overlaps another slot, whether the slot is new or moved
+  (KVM_MR_CREATE, KVM_MR_MOVE: "Check for overlaps"); -EINVAL for a change the kernel does not
+  allow on an existing slot (a new size or userspace_addr, or KVM_MEM_READONLY toggled:
+  "(mem->flags ^ old->flags) & KVM_MEM_READONLY"), and for deleting a slot that does not exist.
+
+  Background:
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And memslot 1 maps 256 pages at gfn 0x400 with 4K host pages
+
+  Scenario Outline: A new slot over <where> returns <result>
+    Then creating memslot 2 with <pages> pages at gfn <gfn> returns <result>
+
+    Examples:
+      | where                          | pages | gfn   | result  |
+      | the head of memslot 0          | 16    | 0x0   | -EEXIST |
+      | the tail of memslot 0          | 16    | 0x1f8 | -EEXIST |
+      | the whole of memslot 1         | 1024  | 0x300 | -EEXIST |
+      | the gap between them           | 512   | 0x200 | 0       |
+      | the gap and one page too many  | 513   | 0x200 | -EEXIST |
+
+  Scenario Outline: Moving memslot 1 to gfn <gfn> returns <result>
+    Then moving memslot 1 to gfn <gfn> returns <result>
+
+    Examples:
+      | gfn   | result  |
+      | 0x100 | -EEXIST |
+      | 0x180 | -EEXIST |
+      | 0x200 | 0       |
+      | 0x800 | 0       |
+
+  Scenario: KVM_MEM_READONLY cannot change on an existing slot
+    Then making memslot 0 read-only returns -EINVAL
+    When vCPU 0 stores 7 at gpa 0x1000
+    Then vCPU 0 loads 7 from gpa 0x1000
+
+  Scenario: Deleting a slot that does not exist
+    Then deleting memslot 5 returns -EINVAL
+    When memslot 1 is deleted
+    Then deleting memslot 1 returns -EINVAL

@@ -74,6 +74,18 @@ public sealed class ShadowSteps(VmWorld world)
     [When("vCPU {int} rewrites the {entry} for gva {gva} unchanged")]
     public void Rewrites(int vcpu, int level, ulong gva) => StoreEntry(vcpu, level, gva, old => old);
 
+    [When("vCPU {int} points the {entry} for gva {gva} at gpa {gpa}")]
+    public void Repoints(int vcpu, int level, ulong gva, ulong gpa) =>
+        StoreEntry(vcpu, level, gva, old => (old & ~GuestPte4K.PageAddrMask) | (gpa & GuestPte4K.PageAddrMask));
+
+    [When("the host munmaps the page of the {entry} table for gva {gva}")]
+    public void MunmapTable(int level, ulong gva)
+    {
+        var gfn = TableGfn(level, gva);
+        var (start, end) = world.UserPages(gfn, gfn + 1);
+        Kvm.Munmap(start, end);
+    }
+
     [When("vCPU {int} executes INVLPG for gva {gva}")]
     public void Invlpg(int vcpu, ulong gva) => Shadow.Invlpg(world.Vcpu(vcpu), gva);
 

@@ -33,3 +33,17 @@ Feature: Aging, invalidation races and flush before yield
       | model                | outcome                                                    |
       | base                 | the SPTE for gfn 0x1 maps the host page behind it, writable |
       | ZapYieldWithoutFlush | the checker reports "stale translation"                     |
+
+  # kvm_tdp_mmu_unmap_gfn_range() walks every root (valid and invalid, newest first:
+  # list_add_rcu) and passes its pending flush from one tdp_mmu_zap_leafs() to the next, so a
+  # yield in the second root flushes first what the first root zapped.
+  Scenario: A zap over two roots flushes what the first zapped before the second yields
+    Given a VM with 2 vCPUs
+    And memslot 0 maps 1024 pages at gfn 0x0 with 4K host pages
+    And vCPU 1 has read gfn 0x100
+    When the roots are invalidated
+    And vCPU 1 reads gfn 0x201
+    And the host swaps out gfns [0x0, 0x400) with mmu_lock contended at gfn 0x100, while vCPU 1 reads gfn 0x201
+    Then the SPTE for gfn 0x201 maps the host page behind it, writable
+    And the checker reports nothing
+    And the log matches the snapshot

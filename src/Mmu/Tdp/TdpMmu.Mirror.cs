@@ -30,7 +30,7 @@ public sealed partial class TdpMmu
         var old = DirectRoot;
         old.Invalid = true;
         var fresh = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, old.GfnBits);
-        Roots.Add(fresh);
+        Roots.Insert(0, fresh); // list_add_rcu() at the head: the newest root is walked first
         if (_walkRoot == old)
         {
             _walkRoot = fresh;

@@ -41,3 +41,24 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
     Then deleting memslot 5 returns -EINVAL
     When memslot 1 is deleted
     Then deleting memslot 1 returns -EINVAL
+
+  Scenario Outline: KVM_CREATE_VCPU with id <id> returns <result>
+    Then KVM_CREATE_VCPU with id <id> returns <result>
+
+    Examples: kvm_vm_ioctl_create_vcpu
+      | id   | result  | why                                  |
+      | 0    | -EEXIST | vCPU 0 exists (kvm_get_vcpu_by_id)   |
+      | 1    | 0       | a new id                             |
+      | 4095 | 0       | the last of KVM_MAX_VCPU_IDS         |
+      | 4096 | -EINVAL | KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO    |
+
+  Scenario Outline: KVM_SET_MEMORY_ATTRIBUTES on a default VM: <why>
+    Then KVM_SET_MEMORY_ATTRIBUTES over <size> bytes at gpa <gpa> with attributes <attributes> returns <result>
+
+    Examples: kvm_vm_ioctl_set_mem_attributes, kvm_supported_mem_attributes
+      | why                                   | size   | gpa    | attributes | result  |
+      | PRIVATE without private memory        | 0x1000 | 0x0    | 0x8        | -EINVAL |
+      | shared, which every VM has            | 0x1000 | 0x0    | 0x0        | 0       |
+      | a size of zero                        | 0      | 0x0    | 0x0        | -EINVAL |
+      | an unaligned address                  | 0x1000 | 0x800  | 0x0        | -EINVAL |
+      | an unaligned size                     | 0x800  | 0x0    | 0x0        | -EINVAL |

@@ -36,21 +36,36 @@ public sealed partial class Kvm
     /// <summary>kvm_mem_is_private().</summary>
     public bool IsPrivate(ulong gfn) => _private.Contains(gfn);
 
+    /// <summary>KVM_MEMORY_ATTRIBUTE_PRIVATE (include/uapi/linux/kvm.h).</summary>
+    public const ulong KvmMemoryAttributePrivate = 1UL << 3;
+
     /// <summary>
-    /// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_set_mem_attributes): a no-op if [start, end) already has
-    /// the attribute; otherwise begin an invalidation, let the arch pre hook unmap the old
-    /// attribute's alias (kvm_arch_pre_set_memory_attributes, under the model's design of
+    /// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_ioctl_set_mem_attributes): -EINVAL for flags, an
+    /// attribute the VM does not support (kvm_supported_mem_attributes: PRIVATE only where
+    /// kvm_arch_has_private_mem), a zero or wrapping size, or an unaligned address or size.
+    /// Then kvm_vm_set_mem_attributes(): a no-op if the range already has the attribute;
+    /// otherwise begin an invalidation, let the arch pre hook unmap the old attribute's alias
+    /// (kvm_arch_pre_set_memory_attributes, under the model's design of
     /// kvm_tdp_mmu_unmap_gfn_range), store the attribute, and end the invalidation. Huge pages
     /// over ranges that are now mixed are disallowed from then on (the post hook's
-    /// KVM_LPAGE_MIXED_FLAG, computed here when a fault asks).
+    /// KVM_LPAGE_MIXED_FLAG, computed here when a fault asks). Returns 0 or -errno.
     /// </summary>
-    public void SetMemoryAttributes(ulong start, ulong end, bool toPrivate)
+    public int SetMemoryAttributes(ulong address, ulong size, ulong attributes, ulong flags = 0)
     {
+        var supported = IsMirrored ? KvmMemoryAttributePrivate : 0;
+        if (flags != 0 || (attributes & ~supported) != 0 || size == 0 || address + size < address || (address & 0xfff) != 0 || (size & 0xfff) != 0)
+        {
+            Log.Add($"KVM_SET_MEMORY_ATTRIBUTES [0x{address:x}, +0x{size:x}) 0x{attributes:x}: -EINVAL");
+            return -(int)Uapi.Errno.EINVAL;
+        }
+
+        var (start, end) = (address >> 12, (address + size) >> 12);
+        var toPrivate = attributes == KvmMemoryAttributePrivate;
         var what = $"KVM_SET_MEMORY_ATTRIBUTES [0x{start:x}, 0x{end:x}) {(toPrivate ? "private" : "shared")}";
         if (Enumerable.Range(0, (int)(end - start)).All(i => IsPrivate(start + (ulong)i) == toPrivate))
         {
             Log.Add($"{what}: the range already has the attribute, nothing to do");
-            return;
+            return 0;
         }
 
         MmuInvalidateBegin(what);
@@ -75,6 +90,7 @@ public sealed partial class Kvm
 
         MmuInvalidateEnd($"kvm_mmu_invalidate_end [0x{start:x}, 0x{end:x})");
         AfterOperation("KVM_SET_MEMORY_ATTRIBUTES");
+        return 0;
     }
 
     /// <summary>

@@ -120,12 +120,39 @@ public sealed partial class Kvm
     /// </summary>
     public Queue<Action> BeforeInjectingPageFault { get; } = new();
 
-    /// <summary>KVM_CREATE_VCPU: -EINVAL past KVM_MAX_VCPUS, -EEXIST for an id in use.</summary>
+    /// <summary>x86 KVM_MAX_VCPUS: CONFIG_KVM_MAX_NR_VCPUS, 1024 unless MAXSMP (arch/x86/include/asm/kvm_host.h).</summary>
+    public const int KvmMaxVcpus = 1024;
+
+    /// <summary>x86 KVM_MAX_VCPU_IDS: KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO (4), as APIC IDs may be sparse.</summary>
+    public const int KvmMaxVcpuIds = KvmMaxVcpus * 4;
+
+    /// <summary>
+    /// KVM_CREATE_VCPU (kvm_vm_ioctl_create_vcpu): -EINVAL for an id at or past KVM_MAX_VCPU_IDS
+    /// or once KVM_MAX_VCPUS exist, -EEXIST for an id in use (kvm_get_vcpu_by_id).
+    /// </summary>
+    public int CreateVcpu(uint id, out KvmVcpu? vcpu)
+    {
+        vcpu = null;
+        var refused = id >= KvmMaxVcpuIds || Vcpus.Count >= KvmMaxVcpus ? -(int)Uapi.Errno.EINVAL
+            : Vcpus.Any(v => v.Id == id) ? -(int)Uapi.Errno.EEXIST
+            : 0;
+        if (refused != 0)
+        {
+            Log.Add($"KVM_CREATE_VCPU {id}: {new Uapi.KvmResult(refused)}");
+            return refused;
+        }
+
+        vcpu = new KvmVcpu((int)id);
+        Vcpus.Add(vcpu);
+        return 0;
+    }
+
+    /// <summary>KVM_CREATE_VCPU with the next id, as a VMM that numbers its vCPUs 0, 1, ... does.</summary>
     public KvmVcpu CreateVcpu()
     {
-        var vcpu = new KvmVcpu(Vcpus.Count);
-        Vcpus.Add(vcpu);
-        return vcpu;
+        var id = Vcpus.Count == 0 ? 0 : Vcpus.Max(v => v.Id) + 1;
+        var result = CreateVcpu((uint)id, out var vcpu);
+        return vcpu ?? throw new InvalidOperationException($"KVM_CREATE_VCPU {id}: {new Uapi.KvmResult(result)}");
     }
 
     /// <summary>gfn_to_memslot(); a plain loop because every fault asks.</summary>

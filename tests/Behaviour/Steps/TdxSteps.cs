@@ -20,10 +20,14 @@ public sealed class TdxSteps(VmWorld world)
 
     [Given("gfns [{gfn}, {gfn}) are private")]
     [When("gfns [{gfn}, {gfn}) are converted to private")]
-    public void ToPrivate(ulong start, ulong end) => Kvm.SetMemoryAttributes(start, end, toPrivate: true);
+    public void ToPrivate(ulong start, ulong end) => Assert.Equal(0, Kvm.SetMemoryAttributes(start << 12, (end - start) << 12, Kvm.KvmMemoryAttributePrivate));
 
     [When("gfns [{gfn}, {gfn}) are converted to shared")]
-    public void ToShared(ulong start, ulong end) => Kvm.SetMemoryAttributes(start, end, toPrivate: false);
+    public void ToShared(ulong start, ulong end) => Assert.Equal(0, Kvm.SetMemoryAttributes(start << 12, (end - start) << 12, 0));
+
+    [Then("KVM_SET_MEMORY_ATTRIBUTES over {int} bytes at gpa {gpa} with attributes {pfn} returns {errno}")]
+    public void SetAttributesReturns(ulong size, ulong gpa, ulong attributes, int expected) =>
+        Assert.Equal(new Uapi.KvmResult(expected).ToString(), new Uapi.KvmResult(Kvm.SetMemoryAttributes(gpa, size, attributes)).ToString());
 
     [Given("vCPU {int} has written private gfn {gfn}")]
     [When("vCPU {int} writes private gfn {gfn}")]

@@ -280,6 +280,9 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     [Then("gfn {gfn} has no SPTE")]
     public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
 
+    [Then("KVM_CREATE_VCPU with id {int} returns {errno}")]
+    public void CreateVcpuReturns(uint id, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.CreateVcpu(id, out _)).ToString());
+
     [Then("no SPTE is present")]
     public void NoSptes() => Assert.Empty(Kvm.Mmu.Leaves());
 

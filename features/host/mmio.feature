@@ -20,8 +20,8 @@ Feature: Accesses no memslot backs, and stores to a read-only slot, exit with KV
     When userspace answers vCPU 0's MMIO read with 0xabcd
     Then the load returned 0xabcd
 
-  Scenario: A read-only slot: loads read memory, stores exit with KVM_EXIT_MMIO and change nothing
-    Given a VM with 1 vCPU
+  Scenario Outline: A read-only slot: loads read memory, stores exit with KVM_EXIT_MMIO and change nothing (<mmu>)
+    Given a VM with 1 vCPU on <mmu>
     And read-only memslot 0 maps 16 pages at gfn 0x100 with 4K host pages
     When vCPU 0 loads from gpa 0x100000
     Then the load returned 0x0
@@ -31,3 +31,9 @@ Feature: Accesses no memslot backs, and stores to a read-only slot, exit with KV
     And vCPU 0's KVM_EXIT_MMIO carries the data 0x5
     And userspace reads 0 at gpa 0x100000
     And the SPTE for gfn 0x100 maps the host page behind it, read-only
+
+    Examples:
+      | mmu           |
+      | EPT           |
+      | NPT           |
+      | shadow paging |

@@ -28,3 +28,20 @@ Feature: A layout variant reaches the running model
       | model               | protected          |
       | base                | 0x8600000100010b75 |
       | EptMmuWritableBit59 | 0x8a00000100010b75 |
+
+  # The special values come from the model too (the Formats' shadow_nonpresent_value is
+  # SHADOW_NONPRESENT_VALUE): before v6.11 a zapped SPTE was 0, and under RemovedSpte the
+  # model's zaps write 0 and its checker expects 0.
+  Scenario Outline: A zapped SPTE holds the model's SHADOW_NONPRESENT_VALUE (<model>)
+    Given a VM under the <model> model with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has written gfn 0x10
+    When the host swaps out gfns [0x10, 0x11)
+    Then the 4K entry for gfn 0x10 holds <zapped>
+    And the 4K entry for gfn 0x11 holds <zapped>
+    And the checker reports nothing
+
+    Examples:
+      | model       | zapped             |
+      | base        | 0x8000000000000000 |
+      | RemovedSpte | 0x0                |

@@ -56,7 +56,7 @@ public class AdBitsTests
     public void A_prefetched_leaf_without_AD_bits_starts_access_tracked()
     {
         var (kvm, _) = Vm(ad: false);
-        var (spte, wrprot) = kvm.Mmu.MakeSpte(1, adDisabled: true, kvm.Slot(0), (uint)Acc.ACC_ALL, 0x7, 0x1234, SpteMasks.NonPresent, prefetch: true, synchronizing: false, hostWritable: true);
+        var (spte, wrprot) = kvm.Mmu.MakeSpte(1, adDisabled: true, kvm.Slot(0), (uint)Acc.ACC_ALL, 0x7, 0x1234, kvm.Mmu.Masks.NonPresentValue, prefetch: true, synchronizing: false, hostWritable: true);
         Assert.False(wrprot);
         Assert.True(kvm.Mmu.Masks.IsAccessTrack(spte));
     }

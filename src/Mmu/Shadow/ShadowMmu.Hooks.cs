@@ -15,7 +15,7 @@ public sealed partial class ShadowMmu
     /// <summary>
     /// The rmap walk the operations share (__walk_slot_rmaps over [start, end) and the levels from
     /// <paramref name="minLevel"/> up): for each SPTE in each rmap, <paramref name="change"/> gives
-    /// the new SPTE (or null to leave it; <see cref="SpteValues.SHADOW_NONPRESENT_VALUE"/> to drop
+    /// the new SPTE (or null to leave it; <see cref="X86.SpteMasks.NonPresentValue"/> to drop
     /// it), recorded and flushed as the policy says, yielding where mmu_lock is contended
     /// (cond_resched_rwlock_write, after the pending flush when the policy says FlushFirst).
     /// Returns the pending flush for Flush OnChange, else whether any SPTE changed.
@@ -48,7 +48,7 @@ public sealed partial class ShadowMmu
                         continue;
                     }
 
-                    if (spte == SpteValues.SHADOW_NONPRESENT_VALUE)
+                    if (spte == Masks.NonPresentValue)
                     {
                         DropSpte(sp, index);
                     }
@@ -92,7 +92,7 @@ public sealed partial class ShadowMmu
     /// memory, so the caller's filter does not matter.
     /// </summary>
     public override bool UnmapGfnRange(ulong start, ulong end, UnmapCaller caller, MemoryAttribute? attribute, bool flush) =>
-        WalkRmaps(Rules.ZapLeafs, start, end, GuestWalker.PteLevel, (_, _, _) => SpteValues.SHADOW_NONPRESENT_VALUE, flush);
+        WalkRmaps(Rules.ZapLeafs, start, end, GuestWalker.PteLevel, (_, _, _) => Masks.NonPresentValue, flush);
 
     /// <summary>
     /// kvm_age_rmap() / kvm_test_age_rmap(): a leaf that is Accessed is young; aging clears A
@@ -172,7 +172,7 @@ public sealed partial class ShadowMmu
             }
 
             zapped++;
-            return SpteValues.SHADOW_NONPRESENT_VALUE;
+            return Masks.NonPresentValue;
         });
         return zapped;
     }

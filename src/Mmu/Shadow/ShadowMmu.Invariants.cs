@@ -72,7 +72,7 @@ public sealed partial class ShadowMmu
             var spte = sp.Spt[i];
             if (!SpteMasks.IsShadowPresent(spte))
             {
-                if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !Masks.IsMmio(spte))
+                if (spte != Masks.NonPresentValue && !Masks.IsMmio(spte))
                 {
                     Violate("non-present SPTE value", $"after {after}: {sp}[{i}] holds 0x{spte:x16}");
                 }

@@ -22,7 +22,7 @@ public sealed partial class ShadowMmu
     /// </summary>
     internal int SyncSpte(KvmVcpu vcpu, ShadowPage sp, int index)
     {
-        KvmWarn.On(sp.Spt[index] == SpteValues.SHADOW_NONPRESENT_VALUE || sp.Role.Direct, $"sync_spte on {sp.Name}[{index}], which holds 0x{sp.Spt[index]:x16}");
+        KvmWarn.On(sp.Spt[index] == Masks.NonPresentValue || sp.Role.Direct, $"sync_spte on {sp.Name}[{index}], which holds 0x{sp.Spt[index]:x16}");
         var gpteGpa = (sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong));
         if (!Kvm.GuestMemory.TryReadPte(gpteGpa, out var gpte))
         {
@@ -107,7 +107,7 @@ public sealed partial class ShadowMmu
 
         if (gfn != Masks.MmioGfn(spte))
         {
-            sp.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
+            sp.Spt[index] = Masks.NonPresentValue;
             Kvm.Log.Add($"  sync_mmio_spte {sp.Name}[{index}]: the gPTE names gfn 0x{gfn:x} now, MMIO SPTE dropped");
             return true;
         }
@@ -119,7 +119,7 @@ public sealed partial class ShadowMmu
 
     /// <summary>kvm_sync_spte(): an SPTE never made has nothing to sync.</summary>
     private int KvmSyncSpte(KvmVcpu vcpu, ShadowPage sp, int index) =>
-        sp.Spt[index] == SpteValues.SHADOW_NONPRESENT_VALUE ? 0 : SyncSpte(vcpu, sp, index);
+        sp.Spt[index] == Masks.NonPresentValue ? 0 : SyncSpte(vcpu, sp, index);
 
     /// <summary>
     /// kvm_sync_page(): every SPTE of the page through FNAME(sync_spte) (__kvm_sync_page); &gt;0

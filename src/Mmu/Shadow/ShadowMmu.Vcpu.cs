@@ -90,7 +90,7 @@ public sealed partial class ShadowMmu
                 }
 
                 Kvm.Log.Add($"{what}: #PF (RSVD) on a stale MMIO SPTE, slow path");
-                leaf.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
+                leaf.Spt[index] = Masks.NonPresentValue;
                 continue;
             }
 

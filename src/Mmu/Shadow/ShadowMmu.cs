@@ -138,7 +138,7 @@ public sealed partial class ShadowMmu : X86Mmu
     /// <summary>kvm_mmu_alloc_shadow_page(): a new page, hashed, and account_shadowed() when it shadows a guest table.</summary>
     private ShadowPage AllocShadowPage(ulong gfn, KvmMmuPageRole role)
     {
-        var sp = new ShadowPage(gfn, role, _nextPfn++);
+        var sp = new ShadowPage(gfn, role, _nextPfn++, Masks.NonPresentValue);
         if (!_hash.TryGetValue(gfn, out var list))
         {
             _hash[gfn] = list = [];
@@ -263,7 +263,7 @@ public sealed partial class ShadowMmu : X86Mmu
     internal void DropSpte(ShadowPage sp, int index)
     {
         var old = sp.Spt[index];
-        sp.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
+        sp.Spt[index] = Masks.NonPresentValue;
         if (SpteMasks.IsShadowPresent(old))
         {
             RmapRemove(sp, index);
@@ -311,10 +311,10 @@ public sealed partial class ShadowMmu : X86Mmu
     }
 
     /// <summary>drop_parent_pte(): the parent's SPTE no longer points at <paramref name="child"/>.</summary>
-    private static void DropParentPte(ShadowPage child, ShadowPage parent, int index)
+    private void DropParentPte(ShadowPage child, ShadowPage parent, int index)
     {
         child.ParentPtes.Remove((parent, index));
-        parent.Spt[index] = SpteValues.SHADOW_NONPRESENT_VALUE;
+        parent.Spt[index] = Masks.NonPresentValue;
     }
 
     /// <summary>

@@ -10,12 +10,12 @@ public sealed class ShadowPage
 {
     private readonly ulong[]? _shadowedTranslation;
 
-    internal ShadowPage(ulong gfn, KvmMmuPageRole role, ulong pfn)
+    internal ShadowPage(ulong gfn, KvmMmuPageRole role, ulong pfn, ulong nonPresent)
     {
         Gfn = gfn;
         Role = role;
         Pfn = pfn;
-        Array.Fill(Spt, SpteValues.SHADOW_NONPRESENT_VALUE);
+        Array.Fill(Spt, nonPresent);
 
         // kvm_mmu_alloc_shadow_page(): "if (!role.direct && role.level <= KVM_MAX_HUGEPAGE_LEVEL)
         // sp->shadowed_translation = ..."; a page above that holds only non-leaf SPTEs.

@@ -241,7 +241,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            var child = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+            var child = Tables.Alloc(Masks.NonPresentValue);
             if (iter.IsPresent)
             {
                 // tdp_mmu_split_huge_page(): fill the new table from the huge SPTE, then link it.

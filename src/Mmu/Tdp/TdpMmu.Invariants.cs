@@ -42,7 +42,7 @@ public sealed partial class TdpMmu
                 var gfn = baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level));
                 if (!TdpWalker.IsShadowPresent(spte))
                 {
-                    if (spte != SpteValues.SHADOW_NONPRESENT_VALUE && !(level == 1 && Masks.IsMmio(spte)))
+                    if (spte != Masks.NonPresentValue && !(level == 1 && Masks.IsMmio(spte)))
                     {
                         Kvm.Violate("non-present SPTE value", $"after {after}: gfn 0x{gfn:x} level {level} holds 0x{spte:x16}, not SHADOW_NONPRESENT_VALUE");
                     }

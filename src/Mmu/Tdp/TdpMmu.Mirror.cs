@@ -29,7 +29,7 @@ public sealed partial class TdpMmu
     {
         var old = DirectRoot;
         old.Invalid = true;
-        var fresh = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, old.GfnBits);
+        var fresh = new TdpRoot(Tables.Alloc(Masks.NonPresentValue), isMirror: false, old.GfnBits);
         Roots.Insert(0, fresh); // list_add_rcu() at the head: the newest root is walked first
         if (_walkRoot == old)
         {
@@ -56,7 +56,7 @@ public sealed partial class TdpMmu
     internal void AllocMirrorRoot()
     {
         External = new ExternalPageTable();
-        Roots.Insert(0, new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: true, gfnBits: 0));
+        Roots.Insert(0, new TdpRoot(Tables.Alloc(Masks.NonPresentValue), isMirror: true, gfnBits: 0));
     }
 
     /// <summary>

@@ -45,7 +45,7 @@ public sealed partial class TdpMmu
             }
 
             KvmWarn.On(iter.IsPresent, $"make_mmio_spte: a huge leaf maps gfn 0x{gfn:x}, which has no memslot");
-            SetSpte(ref iter, Masks.MakeNonLeaf(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), !AdEnabled), "kvm_tdp_mmu_map");
+            SetSpte(ref iter, Masks.MakeNonLeaf(Tables.Alloc(Masks.NonPresentValue), !AdEnabled), "kvm_tdp_mmu_map");
         }
     }
 
@@ -56,7 +56,7 @@ public sealed partial class TdpMmu
         {
             if (iter.Level == 1 && Masks.IsMmio(iter.OldSpte))
             {
-                SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, "handle_mmio_page_fault");
+                SetSpte(ref iter, Masks.NonPresentValue, "handle_mmio_page_fault");
             }
         }
     }

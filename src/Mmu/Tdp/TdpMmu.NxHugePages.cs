@@ -36,7 +36,7 @@ public sealed partial class TdpMmu
                 if (iter.Level == sp.Level && iter.Gfn == sp.Gfn && iter.IsPresent && !iter.IsLast && TdpWalker.SpteToPfn(iter.OldSpte) == sp.TablePfn)
                 {
                     // kvm_tdp_mmu_zap_possible_nx_huge_page(): zap the SPTE that links the table.
-                    SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, "kvm_recover_nx_huge_pages");
+                    SetSpte(ref iter, Masks.NonPresentValue, "kvm_recover_nx_huge_pages");
                     Kvm.Log.Add($"NX recovery: zapped the {LevelName(sp.Level - 1)} table at gfn 0x{sp.Gfn:x}");
                     flush = true;
                     break;

@@ -50,7 +50,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            SetSpte(ref iter, zap ? SpteValues.SHADOW_NONPRESENT_VALUE : iter.OldSpte & ~clear, policy.Name);
+            SetSpte(ref iter, zap ? Masks.NonPresentValue : iter.OldSpte & ~clear, policy.Name);
             changed = true;
             gfns?.Add(iter.Gfn);
             Record(policy, iter.Gfn);
@@ -114,7 +114,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
+            SetSpte(ref iter, Masks.NonPresentValue, policy.Name);
             Record(policy, iter.Gfn);
             flush = true;
         }
@@ -145,7 +145,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            var child = Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE);
+            var child = Tables.Alloc(Masks.NonPresentValue);
             var table = Tables[child];
             for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
             {
@@ -324,7 +324,7 @@ public sealed partial class TdpMmu
             }
 
             var old = iter.OldSpte;
-            SetSpte(ref iter, SpteValues.SHADOW_NONPRESENT_VALUE, policy.Name);
+            SetSpte(ref iter, Masks.NonPresentValue, policy.Name);
             FlushRemoteTlbs($"{policy.Name}: gfn 0x{gfn:x}");
             if (!hostWritable)
             {

@@ -33,7 +33,7 @@ public sealed partial class TdpMmu : X86Mmu
         : base(kvm, masks)
     {
         _kind = kind;
-        _walkRoot = new TdpRoot(Tables.Alloc(SpteValues.SHADOW_NONPRESENT_VALUE), isMirror: false, kvm.GfnDirectBits);
+        _walkRoot = new TdpRoot(Tables.Alloc(Masks.NonPresentValue), isMirror: false, kvm.GfnDirectBits);
         Roots.Add(_walkRoot);
         if (kvm.IsMirrored)
         {
@@ -198,7 +198,7 @@ public sealed partial class TdpMmu : X86Mmu
             // Every entry of a 4K table is a leaf or not present, and a leaf going to FROZEN has
             // nothing else to do (no dirty log, no child; a mirror root's leaves have S-EPT
             // entries to remove), so the whole table is frozen at once.
-            table.AsSpan().Fill(SpteValues.FROZEN_SPTE);
+            table.AsSpan().Fill(Masks.FrozenSpte);
             FreeTable(tablePfn);
             return;
         }
@@ -206,10 +206,10 @@ public sealed partial class TdpMmu : X86Mmu
         for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
         {
             var old = table[i];
-            table[i] = SpteValues.FROZEN_SPTE;
+            table[i] = Masks.FrozenSpte;
             if (TdpWalker.IsShadowPresent(old))
             {
-                HandleChangedSpte(baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level)), old, SpteValues.FROZEN_SPTE, level, operation);
+                HandleChangedSpte(baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level)), old, Masks.FrozenSpte, level, operation);
             }
         }
 

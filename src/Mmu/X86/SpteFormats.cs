@@ -33,5 +33,11 @@ namespace SpecKit.Mmu.X86
 
         /// <summary>What kvm_x86_ops.get_mt_mask() puts in a leaf for RAM (0 where there is no such op).</summary>
         mt_mask,
+
+        /// <summary>spte.h SHADOW_NONPRESENT_VALUE: what a zapped or never-used SPTE holds.</summary>
+        shadow_nonpresent_value,
+
+        /// <summary>spte.h FROZEN_SPTE: what an SPTE holds while a walker owns it (tdp_mmu_zap_spte_atomic, handle_removed_pt).</summary>
+        frozen_spte,
     }
 }

@@ -27,7 +27,9 @@ public sealed class SpteMasks
         ulong shadow_mmio_mask,
         ulong shadow_mmio_access_mask,
         ulong shadow_nonpresent_or_rsvd_lower_gfn_mask,
-        ulong mt_mask)
+        ulong mt_mask,
+        ulong shadow_nonpresent_value,
+        ulong frozen_spte)
 #pragma warning restore IDE1006
     {
         Format = format;
@@ -45,13 +47,14 @@ public sealed class SpteMasks
         MmioAccessMask = shadow_mmio_access_mask;
         MmioGfnMask = shadow_nonpresent_or_rsvd_lower_gfn_mask;
         MtMask = mt_mask;
+        NonPresentValue = shadow_nonpresent_value;
+        FrozenSpte = frozen_spte;
     }
 
     public const ulong MmuPresent = SpteValues.SPTE_MMU_PRESENT_MASK;
     public const ulong Writable = SpteValues.PT_WRITABLE_MASK;
     public const ulong PageSize = SpteValues.PT_PAGE_SIZE_MASK;
     public const ulong BaseAddr = SpteValues.SPTE_BASE_ADDR_MASK;
-    public const ulong NonPresent = SpteValues.SHADOW_NONPRESENT_VALUE;
     private const ulong AdMask = SpteValues.SPTE_TDP_AD_MASK;
     private const ulong SavedBits = SpteValues.SHADOW_ACC_TRACK_SAVED_BITS_MASK;
     private const ulong SavedMask = SpteValues.SHADOW_ACC_TRACK_SAVED_MASK;
@@ -91,8 +94,14 @@ public sealed class SpteMasks
     /// <summary>What get_mt_mask() adds to a leaf for RAM.</summary>
     public ulong MtMask { get; }
 
+    /// <summary>SHADOW_NONPRESENT_VALUE of this model: what a zapped or never-used SPTE holds.</summary>
+    public ulong NonPresentValue { get; }
+
+    /// <summary>FROZEN_SPTE of this model.</summary>
+    public ulong FrozenSpte { get; }
+
     /// <summary>The bits the hardware needs for a read: EPT's R; P and U for NPT (its accesses are user accesses).</summary>
-    public ulong ReadMask => (PresentMask | UserMask) & ~SpteValues.SHADOW_NONPRESENT_VALUE;
+    public ulong ReadMask => (PresentMask | UserMask) & ~NonPresentValue;
 
     /// <summary>is_shadow_present_pte().</summary>
     public static bool IsShadowPresent(ulong spte) => (spte & MmuPresent) != 0;

@@ -30,6 +30,13 @@ public sealed class FaultSteps(VmWorld world)
     [Then("{int} possible NX huge page(s) is/are tracked")]
     public void PossibleNxHugePages(int count) => Assert.Equal(count, Tdp.PossibleNxHugePages.Count);
 
+    [Then("the 4K entry for gfn {gfn} holds {pfn}")]
+    public void Entry4K(ulong gfn, ulong raw)
+    {
+        var entry = Tdp.Entry4K(gfn) ?? throw new Xunit.Sdk.XunitException($"no 4K table holds gfn 0x{gfn:x}");
+        Assert.True(raw == entry, $"gfn 0x{gfn:x}'s 4K entry holds 0x{entry:x16}, not 0x{raw:x16}");
+    }
+
     [Given("gfn {gfn} is write-tracked")]
     [When("gfn {gfn} is write-tracked")]
     public void WriteTrack(ulong gfn) => Assert.Equal(0, Kvm.WriteTrackAddGfn(gfn));

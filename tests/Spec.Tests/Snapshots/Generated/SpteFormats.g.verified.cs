@@ -8,67 +8,75 @@ namespace SpecKit.Mmu;
 /// <summary>The shadow_*_mask values of each SPTE format, as spte.c sets them for the host's MMU.</summary>
 public static partial class SpteFormats
 {
-    /// <summary>Intel EPT, with execute-only support: spte.c kvm_mmu_set_ept_masks(has_ad_bits, has_exec_only = true) (spec/layouts/spte-masks.layout:9).</summary>
+    /// <summary>Intel EPT, with execute-only support: spte.c kvm_mmu_set_ept_masks(has_ad_bits, has_exec_only = true) (spec/layouts/spte-masks.layout:12).</summary>
     public static readonly global::SpecKit.Mmu.X86.SpteMasks Ept = new(
         global::SpecKit.Mmu.X86.SpteFormat.Ept,
-        // EptSpte.SuppressVe  (spte.c kvm_mmu_set_ept_masks: (has_exec_only ? 0 : VMX_EPT_READABLE_MASK) | VMX_EPT_SUPPRESS_VE_BIT; spec/layouts/spte-masks.layout:10)
+        // EptSpte.SuppressVe  (spte.c kvm_mmu_set_ept_masks: (has_exec_only ? 0 : VMX_EPT_READABLE_MASK) | VMX_EPT_SUPPRESS_VE_BIT; spec/layouts/spte-masks.layout:13)
         shadow_present_mask: 0x8000_0000_0000_0000UL,
-        // EptSpte.Readable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_READABLE_MASK (ACC_USER_MASK stands for read, see FNAME(gpte_access)); spec/layouts/spte-masks.layout:11)
+        // EptSpte.Readable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_READABLE_MASK (ACC_USER_MASK stands for read, see FNAME(gpte_access)); spec/layouts/spte-masks.layout:14)
         shadow_user_mask: 0x0000_0000_0000_0001UL,
-        // EptSpte.Accessed  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_ACCESS_BIT, set even when A/D bits are off (v6.13); spec/layouts/spte-masks.layout:12)
+        // EptSpte.Accessed  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_ACCESS_BIT, set even when A/D bits are off (v6.13); spec/layouts/spte-masks.layout:15)
         shadow_accessed_mask: 0x0000_0000_0000_0100UL,
-        // EptSpte.Dirty  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_DIRTY_BIT, set even when A/D bits are off (v6.13); spec/layouts/spte-masks.layout:13)
+        // EptSpte.Dirty  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_DIRTY_BIT, set even when A/D bits are off (v6.13); spec/layouts/spte-masks.layout:16)
         shadow_dirty_mask: 0x0000_0000_0000_0200UL,
-        // 0  (spte.c kvm_mmu_set_ept_masks: EPT has X, not NX; spec/layouts/spte-masks.layout:14)
+        // 0  (spte.c kvm_mmu_set_ept_masks: EPT has X, not NX; spec/layouts/spte-masks.layout:17)
         shadow_nx_mask: 0x0000_0000_0000_0000UL,
-        // EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_EXECUTABLE_MASK; spec/layouts/spte-masks.layout:15)
+        // EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_EXECUTABLE_MASK; spec/layouts/spte-masks.layout:18)
         shadow_x_mask: 0x0000_0000_0000_0004UL,
-        // EptSpte.Readable | EptSpte.Writable | EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_RWX_MASK; spec/layouts/spte-masks.layout:16)
+        // EptSpte.Readable | EptSpte.Writable | EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_RWX_MASK; spec/layouts/spte-masks.layout:19)
         shadow_acc_track_mask: 0x0000_0000_0000_0007UL,
-        // EptSpte.HostWritable  (spte.c kvm_mmu_set_ept_masks: EPT_SPTE_HOST_WRITABLE; spec/layouts/spte-masks.layout:17)
+        // EptSpte.HostWritable  (spte.c kvm_mmu_set_ept_masks: EPT_SPTE_HOST_WRITABLE; spec/layouts/spte-masks.layout:20)
         shadow_host_writable_mask: 0x0200_0000_0000_0000UL,
-        // EptSpte.MmuWritable  (spte.c kvm_mmu_set_ept_masks: EPT_SPTE_MMU_WRITABLE; spec/layouts/spte-masks.layout:18)
+        // EptSpte.MmuWritable  (spte.c kvm_mmu_set_ept_masks: EPT_SPTE_MMU_WRITABLE; spec/layouts/spte-masks.layout:21)
         shadow_mmu_writable_mask: 0x0400_0000_0000_0000UL,
-        // EptSpte.Writable | EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_MISCONFIG_WX_VALUE, an EPT misconfiguration; spec/layouts/spte-masks.layout:19)
+        // EptSpte.Writable | EptSpte.Executable  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_MISCONFIG_WX_VALUE, an EPT misconfiguration; spec/layouts/spte-masks.layout:22)
         shadow_mmio_value: 0x0000_0000_0000_0006UL,
-        // EptSpte.Readable | EptSpte.Writable | EptSpte.Executable | EptSpte.SuppressVe  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_RWX_MASK | VMX_EPT_SUPPRESS_VE_BIT; spec/layouts/spte-masks.layout:20)
+        // EptSpte.Readable | EptSpte.Writable | EptSpte.Executable | EptSpte.SuppressVe  (spte.c kvm_mmu_set_ept_masks: VMX_EPT_RWX_MASK | VMX_EPT_SUPPRESS_VE_BIT; spec/layouts/spte-masks.layout:23)
         shadow_mmio_mask: 0x8000_0000_0000_0007UL,
-        // 0  (spte.c kvm_mmu_set_ept_masks: kvm_mmu_set_mmio_spte_mask(..., 0); spec/layouts/spte-masks.layout:21)
+        // 0  (spte.c kvm_mmu_set_ept_masks: kvm_mmu_set_mmio_spte_mask(..., 0); spec/layouts/spte-masks.layout:24)
         shadow_mmio_access_mask: 0x0000_0000_0000_0000UL,
-        // 0x3fff_ffff_f000  (spte.c kvm_mmu_reset_all_pte_masks: GENMASK_ULL(low_phys_bits - 1, PAGE_SHIFT), a host with 46 physical address bits and no L1TF; spec/layouts/spte-masks.layout:22)
+        // 0x3fff_ffff_f000  (spte.c kvm_mmu_reset_all_pte_masks: GENMASK_ULL(low_phys_bits - 1, PAGE_SHIFT), a host with 46 physical address bits and no L1TF; spec/layouts/spte-masks.layout:25)
         shadow_nonpresent_or_rsvd_lower_gfn_mask: 0x0000_3FFF_FFFF_F000UL,
-        // EptSpte.MemType.Wb | EptSpte.IgnorePat  (vmx.c vmx_get_mt_mask: (MTRR_TYPE_WRBACK << VMX_EPT_MT_EPTE_SHIFT) | VMX_EPT_IPAT_BIT for RAM without noncoherent DMA; spec/layouts/spte-masks.layout:23)
-        mt_mask: 0x0000_0000_0000_0070UL);
+        // EptSpte.MemType.Wb | EptSpte.IgnorePat  (vmx.c vmx_get_mt_mask: (MTRR_TYPE_WRBACK << VMX_EPT_MT_EPTE_SHIFT) | VMX_EPT_IPAT_BIT for RAM without noncoherent DMA; spec/layouts/spte-masks.layout:26)
+        mt_mask: 0x0000_0000_0000_0070UL,
+        // SHADOW_NONPRESENT_VALUE  (spte.h SHADOW_NONPRESENT_VALUE, the same for every format; spec/layouts/spte-masks.layout:27)
+        shadow_nonpresent_value: 0x8000_0000_0000_0000UL,
+        // FROZEN_SPTE  (spte.h FROZEN_SPTE, the same for every format; spec/layouts/spte-masks.layout:28)
+        frozen_spte: 0x8000_0000_0000_05A0UL);
 
-    /// <summary>Shadow paging and AMD NPT, the x86-64 PTE format: spte.c kvm_mmu_reset_all_pte_masks() (spec/layouts/spte-masks.layout:26).</summary>
+    /// <summary>Shadow paging and AMD NPT, the x86-64 PTE format: spte.c kvm_mmu_reset_all_pte_masks() (spec/layouts/spte-masks.layout:31).</summary>
     public static readonly global::SpecKit.Mmu.X86.SpteMasks Legacy = new(
         global::SpecKit.Mmu.X86.SpteFormat.Legacy,
-        // LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: PT_PRESENT_MASK; spec/layouts/spte-masks.layout:27)
+        // LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: PT_PRESENT_MASK; spec/layouts/spte-masks.layout:32)
         shadow_present_mask: 0x0000_0000_0000_0001UL,
-        // LegacySpte.User  (spte.c kvm_mmu_reset_all_pte_masks: PT_USER_MASK; spec/layouts/spte-masks.layout:28)
+        // LegacySpte.User  (spte.c kvm_mmu_reset_all_pte_masks: PT_USER_MASK; spec/layouts/spte-masks.layout:33)
         shadow_user_mask: 0x0000_0000_0000_0004UL,
-        // LegacySpte.Accessed  (spte.c kvm_mmu_reset_all_pte_masks: PT_ACCESSED_MASK; spec/layouts/spte-masks.layout:29)
+        // LegacySpte.Accessed  (spte.c kvm_mmu_reset_all_pte_masks: PT_ACCESSED_MASK; spec/layouts/spte-masks.layout:34)
         shadow_accessed_mask: 0x0000_0000_0000_0020UL,
-        // LegacySpte.Dirty  (spte.c kvm_mmu_reset_all_pte_masks: PT_DIRTY_MASK; spec/layouts/spte-masks.layout:30)
+        // LegacySpte.Dirty  (spte.c kvm_mmu_reset_all_pte_masks: PT_DIRTY_MASK; spec/layouts/spte-masks.layout:35)
         shadow_dirty_mask: 0x0000_0000_0000_0040UL,
-        // LegacySpte.Nx  (spte.c kvm_mmu_reset_all_pte_masks: PT64_NX_MASK; spec/layouts/spte-masks.layout:31)
+        // LegacySpte.Nx  (spte.c kvm_mmu_reset_all_pte_masks: PT64_NX_MASK; spec/layouts/spte-masks.layout:36)
         shadow_nx_mask: 0x8000_0000_0000_0000UL,
-        // 0  (spte.c kvm_mmu_reset_all_pte_masks: shadow_x_mask = 0; spec/layouts/spte-masks.layout:32)
+        // 0  (spte.c kvm_mmu_reset_all_pte_masks: shadow_x_mask = 0; spec/layouts/spte-masks.layout:37)
         shadow_x_mask: 0x0000_0000_0000_0000UL,
-        // 0  (spte.c kvm_mmu_reset_all_pte_masks: shadow_acc_track_mask = 0 (A/D bits always); spec/layouts/spte-masks.layout:33)
+        // 0  (spte.c kvm_mmu_reset_all_pte_masks: shadow_acc_track_mask = 0 (A/D bits always); spec/layouts/spte-masks.layout:38)
         shadow_acc_track_mask: 0x0000_0000_0000_0000UL,
-        // LegacySpte.HostWritable  (spte.c kvm_mmu_reset_all_pte_masks: DEFAULT_SPTE_HOST_WRITABLE; spec/layouts/spte-masks.layout:34)
+        // LegacySpte.HostWritable  (spte.c kvm_mmu_reset_all_pte_masks: DEFAULT_SPTE_HOST_WRITABLE; spec/layouts/spte-masks.layout:39)
         shadow_host_writable_mask: 0x0000_0000_0000_0200UL,
-        // LegacySpte.MmuWritable  (spte.c kvm_mmu_reset_all_pte_masks: DEFAULT_SPTE_MMU_WRITABLE; spec/layouts/spte-masks.layout:35)
+        // LegacySpte.MmuWritable  (spte.c kvm_mmu_reset_all_pte_masks: DEFAULT_SPTE_MMU_WRITABLE; spec/layouts/spte-masks.layout:40)
         shadow_mmu_writable_mask: 0x0000_0000_0000_0400UL,
-        // bit(51) | LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: BIT_ULL(51) | PT_PRESENT_MASK when MAXPHYADDR < 52 (no SME: svm_adjust_mmio_mask keeps it); spec/layouts/spte-masks.layout:36)
+        // bit(51) | LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: BIT_ULL(51) | PT_PRESENT_MASK when MAXPHYADDR < 52 (no SME: svm_adjust_mmio_mask keeps it); spec/layouts/spte-masks.layout:41)
         shadow_mmio_value: 0x0008_0000_0000_0001UL,
-        // bit(51) | LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: the same bits; spec/layouts/spte-masks.layout:37)
+        // bit(51) | LegacySpte.Present  (spte.c kvm_mmu_reset_all_pte_masks: the same bits; spec/layouts/spte-masks.layout:42)
         shadow_mmio_mask: 0x0008_0000_0000_0001UL,
-        // LegacySpte.Writable | LegacySpte.User  (spte.c kvm_mmu_reset_all_pte_masks: ACC_WRITE_MASK | ACC_USER_MASK; spec/layouts/spte-masks.layout:38)
+        // LegacySpte.Writable | LegacySpte.User  (spte.c kvm_mmu_reset_all_pte_masks: ACC_WRITE_MASK | ACC_USER_MASK; spec/layouts/spte-masks.layout:43)
         shadow_mmio_access_mask: 0x0000_0000_0000_0006UL,
-        // 0x3fff_ffff_f000  (spte.c kvm_mmu_reset_all_pte_masks: GENMASK_ULL(low_phys_bits - 1, PAGE_SHIFT), a host with 46 physical address bits and no L1TF; spec/layouts/spte-masks.layout:39)
+        // 0x3fff_ffff_f000  (spte.c kvm_mmu_reset_all_pte_masks: GENMASK_ULL(low_phys_bits - 1, PAGE_SHIFT), a host with 46 physical address bits and no L1TF; spec/layouts/spte-masks.layout:44)
         shadow_nonpresent_or_rsvd_lower_gfn_mask: 0x0000_3FFF_FFFF_F000UL,
-        // 0  (vmx.c vmx_hardware_setup: get_mt_mask = NULL without EPT; svm.c has none; spec/layouts/spte-masks.layout:40)
-        mt_mask: 0x0000_0000_0000_0000UL);
+        // 0  (vmx.c vmx_hardware_setup: get_mt_mask = NULL without EPT; svm.c has none; spec/layouts/spte-masks.layout:45)
+        mt_mask: 0x0000_0000_0000_0000UL,
+        // SHADOW_NONPRESENT_VALUE  (spte.h SHADOW_NONPRESENT_VALUE, the same for every format; spec/layouts/spte-masks.layout:46)
+        shadow_nonpresent_value: 0x8000_0000_0000_0000UL,
+        // FROZEN_SPTE  (spte.h FROZEN_SPTE, the same for every format; spec/layouts/spte-masks.layout:47)
+        frozen_spte: 0x8000_0000_0000_05A0UL);
 }

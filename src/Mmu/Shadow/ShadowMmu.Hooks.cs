@@ -65,13 +65,7 @@ public sealed partial class ShadowMmu
             }
         }
 
-        LogChanges(KernelName(policy.Operation), policy.Operation == MmuOperation.AgeGfnRange ? "cleared A" : DescribeChange(policy), gfns);
-        if (changed && policy.Flush == FlushPolicy.Always)
-        {
-            FlushRemoteTlbs(policy.Name);
-        }
-
-        return policy.Flush == FlushPolicy.OnChange ? flush : changed;
+        return EndWalk(policy, KernelName(policy.Operation), policy.Operation == MmuOperation.AgeGfnRange ? "cleared A" : DescribeChange(policy), gfns, changed, flush);
     }
 
     /// <summary>The mmu.c rmap function that runs an operation, as the log names it.</summary>

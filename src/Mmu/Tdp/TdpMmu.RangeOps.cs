@@ -62,13 +62,7 @@ public sealed partial class TdpMmu
             }
         }
 
-        LogChanges(KernelName(policy.Operation), DescribeChange(policy), gfns);
-        if (changed && policy.Flush == FlushPolicy.Always)
-        {
-            FlushRemoteTlbs(policy.Name);
-        }
-
-        return policy.Flush == FlushPolicy.OnChange ? flush : changed;
+        return EndWalk(policy, KernelName(policy.Operation), DescribeChange(policy), gfns, changed, flush);
     }
 
     /// <summary>The tdp_mmu.c function that runs an operation's walk, as the log names it.</summary>

@@ -340,6 +340,22 @@ public abstract class X86Mmu
         }
     }
 
+    /// <summary>
+    /// The end of a policy-driven walk, the same in both MMUs: the log line naming the kernel
+    /// function, the flush a policy with Flush Always does itself, and the result: the pending
+    /// flush for Flush OnChange (the caller's to do or carry), else whether any SPTE changed.
+    /// </summary>
+    protected bool EndWalk(OperationPolicy policy, string function, string change, List<ulong>? gfns, bool changed, bool flush)
+    {
+        LogChanges(function, change, gfns);
+        if (changed && policy.Flush == FlushPolicy.Always)
+        {
+            FlushRemoteTlbs(policy.Name);
+        }
+
+        return policy.Flush == FlushPolicy.OnChange ? flush : changed;
+    }
+
     /// <summary>What a policy's Changes do to an SPTE, for the log: "zapped", "cleared W", "cleared W MMU-W".</summary>
     protected static string DescribeChange(OperationPolicy policy)
     {

@@ -29,6 +29,9 @@ public sealed class ScenarioContext : IDisposable
 
     public ScenarioInfo Info { get; }
 
+    /// <summary>The step running now (keyword, text, feature line), for steps that report per step.</summary>
+    public (string Keyword, string Text, int Line)? CurrentStep { get; internal set; }
+
     /// <summary>The objects the scenario made (binding classes and what they were injected), in the order made.</summary>
     public IReadOnlyList<object> Instances => _created;
 

@@ -28,6 +28,7 @@ public sealed class ScenarioRun(ScenarioContext context)
 
         try
         {
+            Context.CurrentStep = (keyword, text, line);
             body();
             _log.Add(("passed", keyword, text, line, null));
         }

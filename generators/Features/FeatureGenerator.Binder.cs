@@ -367,7 +367,7 @@ internal sealed class FeatureBinder
 
             if (BindStep(step, kind, text, example) is { } call)
             {
-                bound.Add(new BoundStep(step.Keyword.Trim(), text.Text, step.Location.Line, call));
+                bound.Add(new BoundStep(step.Keyword.Trim(), text.Text, step.Location.Line, call.Call, call.Definition, call.Arguments));
             }
         }
 
@@ -381,7 +381,7 @@ internal sealed class FeatureBinder
             .Where(h => h.After == after && (h.Tags.Count == 0 || h.Tags.Any(tags.Contains)))
             .OrderBy(h => h.Order)
             .ThenBy(h => h.Display, StringComparer.Ordinal)
-            .Select(h => new BoundCall(h.Display, h.IsStatic ? $"{h.ClassName}.{h.MethodName}()" : $"context.Get<{h.ClassName}>().{h.MethodName}()"))
+            .Select(h => new BoundCall(h.Display, h.IsStatic ? $"{h.ClassName}.{h.MethodName}()" : $"context.Get<{h.ClassName}>().{h.MethodName}()", IndexOf(_set.Hooks, h)))
             .ToEquatableArray();
 
     /// <summary>
@@ -445,7 +445,28 @@ internal sealed class FeatureBinder
         return new StepText(text.ToString(), origins.ToEquatableArray());
     }
 
-    private string? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
+    private static int IndexOf<T>(EquatableArray<T> items, T item)
+        where T : IEquatable<T>
+    {
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i].Equals(item))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The call that runs a step, the step definition it binds (an index into the step
+    /// library's table) and each argument's start and length in the text (start -1 for an
+    /// optional group that did not match), for the messages' stepMatchArguments.
+    /// </summary>
+    private sealed record StepCall(string Call, int Definition, EquatableArray<int> Arguments);
+
+    private StepCall? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
     {
         var text = stepText.Text;
         var matches = new List<(CompiledBinding Binding, Match Match)>();
@@ -557,7 +578,8 @@ internal sealed class FeatureBinder
         }
 
         var target = binding.IsStatic ? binding.ClassName : $"context.Get<{binding.ClassName}>()";
-        return $"{target}.{binding.MethodName}({string.Join(", ", arguments)})";
+        var spans = captures.SelectMany(c => c.Success ? new[] { c.Index, c.Length } : new[] { -1, 0 }).ToEquatableArray();
+        return new StepCall($"{target}.{binding.MethodName}({string.Join(", ", arguments)})", IndexOf(_set.Steps, binding), spans);
     }
 
     /// <summary>

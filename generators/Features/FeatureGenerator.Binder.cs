@@ -21,6 +21,13 @@ internal sealed class FeatureBinder
 {
     private static readonly ConcurrentDictionary<string, Regex> RegexCache = new();
 
+    /// <summary>
+    /// Every feature of one build is bound against the same <see cref="BindingSet"/> object, so its
+    /// patterns are compiled once per build rather than once per feature (a command-line build
+    /// starts with empty incremental caches and binds all features).
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<BindingSet, List<CompiledBinding>> CompiledSets = new();
+
     /// <summary>"Scenario Outline", "Scenario Template" and their translations: an outline with no Examples is an error.</summary>
     private static readonly Lazy<HashSet<string>> OutlineKeywords = new(() =>
         new HashSet<string>(GherkinDialects.Languages.SelectMany(l => GherkinDialects.TryGet(l)!.ScenarioOutlineKeywords), StringComparer.Ordinal));
@@ -38,7 +45,10 @@ internal sealed class FeatureBinder
     }
 
     /// <summary>A step definition with its pattern compiled; invalid ones are reported once by <see cref="CompileBindings"/>.</summary>
-    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern);
+    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern)
+    {
+        public Regex Regex { get; } = RegexCache.GetOrAdd(Pattern.Regex, p => new Regex(p, RegexOptions.CultureInvariant));
+    }
 
     public static FeatureResult Bind(FeatureFile file, BindingSet set, EquatableArray<ClassNameClash> clashes)
     {
@@ -66,7 +76,7 @@ internal sealed class FeatureBinder
             return new FeatureResult(hint, null, diagnostics.ToEquatableArray());
         }
 
-        var binder = new FeatureBinder(file, set, CompileBindings(set, null));
+        var binder = new FeatureBinder(file, set, CompiledSets.GetValue(set, static s => CompileBindings(s, null)));
         binder._diagnostics.AddRange(diagnostics);
         var feature = binder.BindFeature(file.Parse.Document.Feature);
         return new FeatureResult(hint, feature, binder._diagnostics.ToEquatableArray());
@@ -384,7 +394,7 @@ internal sealed class FeatureBinder
 
             if (BindStep(step, kind, text, example) is { } call)
             {
-                bound.Add(new BoundStep(step.Keyword.Trim(), text.Text, step.Location.Line, call));
+                bound.Add(new BoundStep(step.Keyword.Trim(), text.Text, step.Location.Line, call.Call, call.Definition, call.Arguments));
             }
         }
 
@@ -398,7 +408,7 @@ internal sealed class FeatureBinder
             .Where(h => h.After == after && (h.Tags.Count == 0 || h.Tags.Any(tags.Contains)))
             .OrderBy(h => h.Order)
             .ThenBy(h => h.Display, StringComparer.Ordinal)
-            .Select(h => new BoundCall(h.Display, h.IsStatic ? $"{h.ClassName}.{h.MethodName}()" : $"context.Get<{h.ClassName}>().{h.MethodName}()"))
+            .Select(h => new BoundCall(h.Display, h.IsStatic ? $"{h.ClassName}.{h.MethodName}()" : $"context.Get<{h.ClassName}>().{h.MethodName}()", IndexOf(_set.Hooks, h)))
             .ToEquatableArray();
 
     /// <summary>
@@ -462,7 +472,28 @@ internal sealed class FeatureBinder
         return new StepText(text.ToString(), origins.ToEquatableArray());
     }
 
-    private string? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
+    private static int IndexOf<T>(EquatableArray<T> items, T item)
+        where T : IEquatable<T>
+    {
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i].Equals(item))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The call that runs a step, the step definition it binds (an index into the step
+    /// library's table) and each argument's start and length in the text (start -1 for an
+    /// optional group that did not match), for the messages' stepMatchArguments.
+    /// </summary>
+    private sealed record StepCall(string Call, int Definition, EquatableArray<int> Arguments);
+
+    private StepCall? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
     {
         var text = stepText.Text;
         var matches = new List<(CompiledBinding Binding, Match Match)>();
@@ -473,7 +504,7 @@ internal sealed class FeatureBinder
                 continue;
             }
 
-            var match = RegexCache.GetOrAdd(candidate.Pattern.Regex, p => new Regex(p, RegexOptions.CultureInvariant)).Match(text);
+            var match = candidate.Regex.Match(text);
             if (match.Success)
             {
                 matches.Add((candidate, match));
@@ -574,7 +605,8 @@ internal sealed class FeatureBinder
         }
 
         var target = binding.IsStatic ? binding.ClassName : $"context.Get<{binding.ClassName}>()";
-        return $"{target}.{binding.MethodName}({string.Join(", ", arguments)})";
+        var spans = captures.SelectMany(c => c.Success ? new[] { c.Index, c.Length } : new[] { -1, 0 }).ToEquatableArray();
+        return new StepCall($"{target}.{binding.MethodName}({string.Join(", ", arguments)})", IndexOf(_set.Steps, binding), spans);
     }
 
     /// <summary>

@@ -100,12 +100,12 @@ internal static class FeatureEmitter
             w.Line("var run = new global::SpecKit.Features.ScenarioRun(context);");
             foreach (var hook in row.Before)
             {
-                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: false, () => {hook.Call});");
+                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: false, StepLibrary.Hooks[{Int(hook.Hook)}], () => {hook.Call});");
             }
 
             foreach (var step in row.Steps)
             {
-                w.Line($"run.Step({ArgumentConverter.StringLiteral(step.Keyword)}, {ArgumentConverter.StringLiteral(step.Text)}, {Int(step.Line)}, () =>");
+                w.Line($"run.Step({ArgumentConverter.StringLiteral(step.Keyword)}, {ArgumentConverter.StringLiteral(step.Text)}, {Int(step.Line)}, StepLibrary.Definitions[{Int(step.Definition)}], [{string.Join(", ", step.Arguments.Select(Int))}], () =>");
                 w.Line("{");
                 w.Line($"#line {Int(step.Line)} {ArgumentConverter.StringLiteral(feature.LinePath)}");
                 w.Line($"    {step.Call};");
@@ -115,7 +115,7 @@ internal static class FeatureEmitter
 
             foreach (var hook in row.After)
             {
-                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: true, () => {hook.Call});");
+                w.Line($"run.Hook({ArgumentConverter.StringLiteral(hook.Name)}, after: true, StepLibrary.Hooks[{Int(hook.Hook)}], () => {hook.Call});");
             }
 
             w.Line("run.Complete();");

@@ -112,11 +112,42 @@ internal static class StepLibraryEmitter
                 _ => [],
             });
 
+    /// <summary>
+    /// Every step definition and hook in the order of the binding set (the index a bound step
+    /// carries), with its pattern and source line, for the stepDefinition and hook messages.
+    /// </summary>
+    private static void EmitDefinitions(IndentedWriter w, BindingSet set)
+    {
+        var parameterTypes = FeatureBinder.CompileBindings(set, null).GroupBy(c => c.Binding).ToDictionary(g => g.Key, g => g.First().Pattern.ParameterTypeNames);
+        var displays = set.Steps.GroupBy(s => s.Display).ToDictionary(g => g.Key, g => g.Count());
+        w.Line("public static readonly global::SpecKit.Features.StepDefinitionInfo[] Definitions =");
+        w.Line("[");
+        for (var i = 0; i < set.Steps.Count; i++)
+        {
+            var step = set.Steps[i];
+            var id = displays[step.Display] == 1 ? step.Display : step.Display + "#" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var names = step.Regex is null && parameterTypes.TryGetValue(step, out var found) ? string.Join(", ", found.Select(ArgumentConverter.StringLiteral)) : "";
+            w.Line($"    new({ArgumentConverter.StringLiteral(id)}, {ArgumentConverter.StringLiteral(step.Expression ?? step.Regex ?? "")}, {(step.Regex is not null ? "true" : "false")}, {ArgumentConverter.StringLiteral(step.Span.Path)}, {(step.Span.Line + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)}, [{names}]),");
+        }
+
+        w.Line("];");
+        w.Line();
+        w.Line("public static readonly global::SpecKit.Features.HookInfo[] Hooks =");
+        w.Line("[");
+        foreach (var hook in set.Hooks)
+        {
+            var tags = string.Join(" or ", hook.Tags.Select(t => t.StartsWith("@", System.StringComparison.Ordinal) ? t : "@" + t));
+            w.Line($"    new({ArgumentConverter.StringLiteral(hook.Display)}, {(hook.After ? "true" : "false")}, {ArgumentConverter.StringLiteral(tags)}, {ArgumentConverter.StringLiteral(hook.Span.Path)}, {(hook.Span.Line + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)}),");
+        }
+
+        w.Line("];");
+    }
+
     private static string Cell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
 
     public static string Emit(BindingSet set, IReadOnlyList<FeatureFile> features)
     {
-        if (set.Steps.Count == 0)
+        if (set.Steps.Count == 0 && set.Hooks.Count == 0)
         {
             return "";
         }
@@ -127,10 +158,12 @@ internal static class StepLibraryEmitter
         w.Line();
         w.Line($"namespace {FeatureEmitter.Namespace};");
         w.Line();
-        w.Line("/// <summary>The step library, for docs/steps.md.</summary>");
+        w.Line("/// <summary>The step library, for docs/steps.md, and the step definitions and hooks the tests name in their messages.</summary>");
         using (w.Block("internal static class StepLibrary"))
         {
             w.Line($"public const string Markdown = {ArgumentConverter.StringLiteral(Markdown(set, features))};");
+            w.Line();
+            EmitDefinitions(w, set);
         }
 
         return w.ToString();

@@ -32,6 +32,21 @@ public sealed class ScenarioContext : IDisposable
     /// <summary>The step running now (keyword, text, feature line), for steps that report per step.</summary>
     public (string Keyword, string Text, int Line)? CurrentStep { get; internal set; }
 
+    /// <summary>The scenario's messages when the run writes them (SPECKIT_MESSAGES), else null.</summary>
+    internal Messages.ScenarioMessages? Messages { get; set; }
+
+    /// <summary>
+    /// Whether attachments go anywhere: a step renders a picture only when they do, so a run
+    /// without messages pays nothing for them.
+    /// </summary>
+    public bool IsAttaching => Messages is not null;
+
+    /// <summary>Attaches text (an SVG picture, a snapshot) to the step running now, in the run's messages and so its report.</summary>
+    public void Attach(string body, string mediaType, string? fileName = null) => Messages?.Attach(body, mediaType, fileName, base64: false);
+
+    /// <summary>Attaches bytes (an image), base64 encoded.</summary>
+    public void Attach(byte[] body, string mediaType, string? fileName = null) => Messages?.Attach(Convert.ToBase64String(body), mediaType, fileName, base64: true);
+
     /// <summary>The objects the scenario made (binding classes and what they were injected), in the order made.</summary>
     public IReadOnlyList<object> Instances => _created;
 
@@ -108,6 +123,7 @@ public sealed class ScenarioContext : IDisposable
         name ??= _unnamedSnapshots++ == 0 ? null : _unnamedSnapshots.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var snapshotName = SnapshotName(Info, name);
         SnapshotRegistry.Claim(_featureDirectory, snapshotName);
+        Messages?.Attach(actual, "text/plain", snapshotName + ".txt", base64: false);
         if (ComparedModel is not null)
         {
             // Another model's output is compared with the base's snapshot, and never accepted

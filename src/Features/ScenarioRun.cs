@@ -1,4 +1,5 @@
 using System.Text;
+using SpecKit.Features.Messages;
 using SpecKit.Testing;
 
 namespace SpecKit.Features;
@@ -8,53 +9,84 @@ namespace SpecKit.Features;
 /// feature file and line, which step failed and why (the assertion's expected and actual),
 /// and which steps were skipped after it.
 /// </summary>
-public sealed class ScenarioRun(ScenarioContext context)
+public sealed class ScenarioRun
 {
     private readonly List<(string Status, string Keyword, string Text, int Line, Exception? Error)> _log = [];
+    private readonly ScenarioMessages? _messages;
     private Exception? _firstError;
 
-    public ScenarioContext Context { get; } = context;
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public ScenarioRun(ScenarioContext context)
+    {
+        Context = context;
+
+        // The stream is named after the test assembly, the generated test's that makes this run.
+        if (MessageStream.Enabled && MessageStream.For(new System.Diagnostics.StackFrame(1, false).GetMethod()?.DeclaringType?.Assembly ?? typeof(ScenarioRun).Assembly) is { } stream)
+        {
+            _messages = ScenarioMessages.Start(stream, context.Info);
+            context.Messages = _messages;
+        }
+    }
+
+    public ScenarioContext Context { get; }
 
     public bool Failed => _firstError is not null;
 
     /// <summary>Runs a step unless an earlier step or hook failed, in which case it is reported as skipped.</summary>
-    public void Step(string keyword, string text, int line, Action body)
+    public void Step(string keyword, string text, int line, Action body) => Step(keyword, text, line, null, [], body);
+
+    /// <summary>
+    /// Runs a step bound to <paramref name="definition"/>, its arguments at <paramref name="arguments"/>
+    /// (start and length pairs in <paramref name="text"/>), unless an earlier step or hook failed.
+    /// </summary>
+    public void Step(string keyword, string text, int line, StepDefinitionInfo? definition, ReadOnlySpan<int> arguments, Action body)
     {
+        _messages?.BeginStep(definition, text, arguments);
         if (Failed)
         {
             _log.Add(("skipped", keyword, text, line, null));
+            _messages?.End("skipped", TimeSpan.Zero, null, null);
             return;
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             Context.CurrentStep = (keyword, text, line);
             body();
             _log.Add(("passed", keyword, text, line, null));
+            _messages?.End("passed", System.Diagnostics.Stopwatch.GetElapsedTime(started), null, null);
         }
         catch (Exception e)
         {
             _firstError = e;
             _log.Add(("FAILED", keyword, text, line, e));
+            _messages?.End("failed", System.Diagnostics.Stopwatch.GetElapsedTime(started), Inner(e), Message(e));
         }
     }
 
     /// <summary>A before-hook failing fails the scenario; after-hooks run even after a failure.</summary>
-    public void Hook(string name, bool after, Action body)
+    public void Hook(string name, bool after, Action body) => Hook(name, after, null, body);
+
+    public void Hook(string name, bool after, HookInfo? hook, Action body)
     {
         if (Failed && !after)
         {
             return;
         }
 
+        _messages?.BeginHook(hook, name, after);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             body();
+            _messages?.End("passed", System.Diagnostics.Stopwatch.GetElapsedTime(started), null, null);
         }
         catch (Exception e)
         {
             _firstError ??= e;
             _log.Add(("FAILED", "Hook", name, Context.Info.Line, e));
+            _messages?.End("failed", System.Diagnostics.Stopwatch.GetElapsedTime(started), Inner(e), Message(e));
         }
     }
 
@@ -65,6 +97,7 @@ public sealed class ScenarioRun(ScenarioContext context)
     /// </summary>
     public void Complete()
     {
+        _messages?.Finish();
         if (Context.ComparedModel is { } model)
         {
             CompleteComparison(model);
@@ -124,6 +157,9 @@ public sealed class ScenarioRun(ScenarioContext context)
 
         return (text.ToString().TrimEnd() + "\n" + ScenarioStateReport.Describe(Context)).TrimEnd();
     }
+
+    private static Exception Inner(Exception error) =>
+        error is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Inner(inner) : error;
 
     private static string Message(Exception error) =>
         error is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Message(inner) : $"{error.GetType().Name}: {error.Message}";

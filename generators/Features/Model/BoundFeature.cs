@@ -33,9 +33,12 @@ internal sealed record BoundTest(
 /// <summary>A scenario's hooks and steps; for an outline row, its label ("model=base") and the row's line.</summary>
 internal sealed record BoundRow(string? Label, int? ExampleLine, EquatableArray<BoundCall> Before, EquatableArray<BoundStep> Steps, EquatableArray<BoundCall> After);
 
-internal sealed record BoundStep(string Keyword, string Text, int Line, string Call);
+/// <param name="Definition">The step definition it binds: an index into the step library's table of definitions.</param>
+/// <param name="Arguments">Each argument's start and length in <paramref name="Text"/>, in pairs (start -1: an optional group that did not match).</param>
+internal sealed record BoundStep(string Keyword, string Text, int Line, string Call, int Definition, EquatableArray<int> Arguments);
 
-internal sealed record BoundCall(string Name, string Call);
+/// <param name="Hook">The hook: an index into the step library's table of hooks.</param>
+internal sealed record BoundCall(string Name, string Call, int Hook);
 
 /// <summary>The binder's whole answer for one feature file.</summary>
 internal sealed record FeatureResult(string HintName, BoundFeature? Feature, EquatableArray<DiagnosticInfo> Diagnostics);

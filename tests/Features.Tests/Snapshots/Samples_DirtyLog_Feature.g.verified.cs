@@ -32,44 +32,44 @@ public sealed partial class Samples_DirtyLog_Feature
         var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, "A write is logged once", null, 8, new string[] { "dirty-log" });
         using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);
         var run = new global::SpecKit.Features.ScenarioRun(context);
-        run.Hook("Sample.Steps.VmSteps.Reset", after: false, () => context.Get<global::Sample.Steps.VmSteps>().Reset());
-        run.Step("Given", "a VM with 1 vCPU", 6, () =>
+        run.Hook("Sample.Steps.VmSteps.Reset", after: false, StepLibrary.Hooks[0], () => context.Get<global::Sample.Steps.VmSteps>().Reset());
+        run.Step("Given", "a VM with 1 vCPU", 6, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 6 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(1);
         #line default
         });
-        run.Step("Given", "memslot slot0 at gfn 0x100", 9, () =>
+        run.Step("Given", "memslot slot0 at gfn 0x100", 9, StepLibrary.Definitions[4], [8, 5, 21, 5], () =>
         {
         #line 9 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Memslot("slot0", global::Sample.Steps.Types.Gfn("0x100"));
         #line default
         });
-        run.Step("When", "vCPU 0 writes \"a \\\"quoted\\\" value\" to gfn 0x100", 10, () =>
+        run.Step("When", "vCPU 0 writes \"a \\\"quoted\\\" value\" to gfn 0x100", 10, StepLibrary.Definitions[5], [5, 1, 14, 20, 42, 5], () =>
         {
         #line 10 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Writes(0, "a \"quoted\" value", global::Sample.Steps.Types.Gfn("0x100"));
         #line default
         });
-        run.Step("And", "the guest runs for 10 ms", 11, () =>
+        run.Step("And", "the guest runs for 10 ms", 11, StepLibrary.Definitions[7], [19, 2], () =>
         {
         #line 11 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Runs(10);
         #line default
         });
-        run.Step("Then", "the dirty log is:", 12, () =>
+        run.Step("Then", "the dirty log is:", 12, StepLibrary.Definitions[8], [], () =>
         {
         #line 12 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().DirtyLog(new global::SpecKit.Features.DataTable(new string[][] { new[] { "slot", "dirty" }, new[] { "slot0", "0x100" }, }));
         #line default
         });
-        run.Step("And", "nothing is flushed", 15, () =>
+        run.Step("And", "nothing is flushed", 15, StepLibrary.Definitions[12], [], () =>
         {
         #line 15 "features/samples/dirty-log.feature"
             global::Sample.Steps.VmSteps.NothingFlushed();
         #line default
         });
-        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
+        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, StepLibrary.Hooks[1], () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
         run.Complete();
     }
 
@@ -81,26 +81,26 @@ public sealed partial class Samples_DirtyLog_Feature
         var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, "Zapping at <level>", "level=pte", 18, new string[] { "dirty-log", "zap" }) { DisplayName = "Zapping at pte (small)", ExampleLine = 27 };
         using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);
         var run = new global::SpecKit.Features.ScenarioRun(context);
-        run.Hook("Sample.Steps.VmSteps.Reset", after: false, () => context.Get<global::Sample.Steps.VmSteps>().Reset());
-        run.Step("Given", "a VM with 1 vCPU", 6, () =>
+        run.Hook("Sample.Steps.VmSteps.Reset", after: false, StepLibrary.Hooks[0], () => context.Get<global::Sample.Steps.VmSteps>().Reset());
+        run.Step("Given", "a VM with 1 vCPU", 6, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 6 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(1);
         #line default
         });
-        run.Step("When", "the range is zapped at level pte", 19, () =>
+        run.Step("When", "the range is zapped at level pte", 19, StepLibrary.Definitions[6], [29, 3], () =>
         {
         #line 19 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Zap(global::Sample.Steps.Level.Pte);
         #line default
         });
-        run.Step("Then", "the SPTE tree is:", 20, () =>
+        run.Step("Then", "the SPTE tree is:", 20, StepLibrary.Definitions[9], [], () =>
         {
         #line 20 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Tree(new global::SpecKit.Features.DocString("root at pte", "text"));
         #line default
         });
-        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
+        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, StepLibrary.Hooks[1], () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
         run.Complete();
     }
 
@@ -112,26 +112,26 @@ public sealed partial class Samples_DirtyLog_Feature
         var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, "Zapping at <level>", "level=Pde", 18, new string[] { "dirty-log", "zap" }) { DisplayName = "Zapping at Pde (small)", ExampleLine = 28 };
         using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);
         var run = new global::SpecKit.Features.ScenarioRun(context);
-        run.Hook("Sample.Steps.VmSteps.Reset", after: false, () => context.Get<global::Sample.Steps.VmSteps>().Reset());
-        run.Step("Given", "a VM with 1 vCPU", 6, () =>
+        run.Hook("Sample.Steps.VmSteps.Reset", after: false, StepLibrary.Hooks[0], () => context.Get<global::Sample.Steps.VmSteps>().Reset());
+        run.Step("Given", "a VM with 1 vCPU", 6, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 6 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(1);
         #line default
         });
-        run.Step("When", "the range is zapped at level Pde", 19, () =>
+        run.Step("When", "the range is zapped at level Pde", 19, StepLibrary.Definitions[6], [29, 3], () =>
         {
         #line 19 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Zap(global::Sample.Steps.Level.Pde);
         #line default
         });
-        run.Step("Then", "the SPTE tree is:", 20, () =>
+        run.Step("Then", "the SPTE tree is:", 20, StepLibrary.Definitions[9], [], () =>
         {
         #line 20 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Tree(new global::SpecKit.Features.DocString("root at Pde", "text"));
         #line default
         });
-        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
+        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, StepLibrary.Hooks[1], () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
         run.Complete();
     }
 
@@ -144,26 +144,26 @@ public sealed partial class Samples_DirtyLog_Feature
         var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, "Zapping at <level>", "level=pdpte", 18, new string[] { "dirty-log", "zap", "huge" }) { DisplayName = "Zapping at pdpte (huge)", ExampleLine = 33 };
         using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);
         var run = new global::SpecKit.Features.ScenarioRun(context);
-        run.Hook("Sample.Steps.VmSteps.Reset", after: false, () => context.Get<global::Sample.Steps.VmSteps>().Reset());
-        run.Step("Given", "a VM with 1 vCPU", 6, () =>
+        run.Hook("Sample.Steps.VmSteps.Reset", after: false, StepLibrary.Hooks[0], () => context.Get<global::Sample.Steps.VmSteps>().Reset());
+        run.Step("Given", "a VM with 1 vCPU", 6, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 6 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(1);
         #line default
         });
-        run.Step("When", "the range is zapped at level pdpte", 19, () =>
+        run.Step("When", "the range is zapped at level pdpte", 19, StepLibrary.Definitions[6], [29, 5], () =>
         {
         #line 19 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Zap(global::Sample.Steps.Level.Pdpte);
         #line default
         });
-        run.Step("Then", "the SPTE tree is:", 20, () =>
+        run.Step("Then", "the SPTE tree is:", 20, StepLibrary.Definitions[9], [], () =>
         {
         #line 20 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().Tree(new global::SpecKit.Features.DocString("root at pdpte", "text"));
         #line default
         });
-        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
+        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, StepLibrary.Hooks[1], () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
         run.Complete();
     }
 
@@ -174,26 +174,26 @@ public sealed partial class Samples_DirtyLog_Feature
         var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, "Bytes: A byte", null, 39, new string[] { "dirty-log" });
         using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);
         var run = new global::SpecKit.Features.ScenarioRun(context);
-        run.Hook("Sample.Steps.VmSteps.Reset", after: false, () => context.Get<global::Sample.Steps.VmSteps>().Reset());
-        run.Step("Given", "a VM with 1 vCPU", 6, () =>
+        run.Hook("Sample.Steps.VmSteps.Reset", after: false, StepLibrary.Hooks[0], () => context.Get<global::Sample.Steps.VmSteps>().Reset());
+        run.Step("Given", "a VM with 1 vCPU", 6, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 6 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(1);
         #line default
         });
-        run.Step("Given", "a VM with 2 vCPUs", 37, () =>
+        run.Step("Given", "a VM with 2 vCPUs", 37, StepLibrary.Definitions[0], [10, 1], () =>
         {
         #line 37 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().AVm(2);
         #line default
         });
-        run.Step("Then", "byte 255 is set", 40, () =>
+        run.Step("Then", "byte 255 is set", 40, StepLibrary.Definitions[10], [5, 3], () =>
         {
         #line 40 "features/samples/dirty-log.feature"
             context.Get<global::Sample.Steps.VmSteps>().ByteSet((byte)255);
         #line default
         });
-        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
+        run.Hook("Sample.Steps.VmSteps.CheckLog", after: true, StepLibrary.Hooks[1], () => context.Get<global::Sample.Steps.VmSteps>().CheckLog());
         run.Complete();
     }
 }

@@ -3,8 +3,33 @@
 
 namespace SpecKit.Features.Generated;
 
-/// <summary>The step library, for docs/steps.md.</summary>
+/// <summary>The step library, for docs/steps.md, and the step definitions and hooks the tests name in their messages.</summary>
 internal static class StepLibrary
 {
     public const string Markdown = "# Step library\n\nGenerated from the step definitions (`[Given]`, `[When]`, `[Then]`) by the feature generator;\na test fails when this file is out of date (`SPECKIT_ACCEPT=1 dotnet test` rewrites it).\n\n## Given\n\n| step | parameters | example | defined in |\n|---|---|---|---|\n| `a VM under the {model} model` | `model`: string | Given a VM under the base model | Sample.Steps.VmSteps.Under |\n| `a VM with {int} vCPU(s)` | `vcpus`: int | Given a VM with 1 vCPU | Sample.Steps.VmSteps.AVm |\n| `eager page splitting is {on_off}` | `on`: bool | Given eager page splitting is on | Sample.Steps.VmSteps.EagerSplit |\n| `memslot {word} at gfn {gfn}` | `name`: string, `gfn`: ulong | Given memslot slot0 at gfn 0x100 | Sample.Steps.VmSteps.Memslot |\n\n## When\n\n| step | parameters | example | defined in |\n|---|---|---|---|\n| `/^the guest runs for (\\d+) ms$/` | `ms`: int | And the guest runs for 10 ms | Sample.Steps.VmSteps.Runs |\n| `gfn {small_gfn} is touched at {level_name}` | `gfn`: ulong, `level`: Sample.Steps.Level (Pte/Pde/Pdpte) | When gfn 0x1000 is touched at Pte | Sample.Steps.VmSteps.Touch |\n| `the range is zapped at level {word}` | `level`: Sample.Steps.Level (Pte/Pde/Pdpte) | When the range is zapped at level Pte | Sample.Steps.VmSteps.Zap |\n| `vCPU {int} writes {string} to gfn {gfn}` | `vcpu`: int, `value`: string, `gfn`: ulong | When vCPU 0 writes \"a \\\"quoted\\\" value\" to gfn 0x100 | Sample.Steps.VmSteps.Writes |\n\n## Then\n\n| step | parameters | example | defined in |\n|---|---|---|---|\n| `byte {int} is set` | `value`: byte | Then byte 255 is set | Sample.Steps.VmSteps.ByteSet |\n| `nothing is flushed` |  | And nothing is flushed | Sample.Steps.VmSteps.NothingFlushed |\n| `the SPTE tree is:` | `text`: SpecKit.Features.DocString | Then the SPTE tree is: | Sample.Steps.VmSteps.Tree |\n| `the count is {int}` |  | Then the count is 1 | Sample.Steps.VmSteps.CountWithoutParameter |\n| `the dirty log is:` | `table`: SpecKit.Features.DataTable | Then the dirty log is: | Sample.Steps.VmSteps.DirtyLog |\n| `the log is empty` |  | Then the log is empty | Sample.Steps.AmbiguousSteps.LogIsEmpty |\n| `the log is {word}` | `word`: string | Then the log is word | Sample.Steps.AmbiguousSteps.LogIsWord |\n\n## Parameter types\n\n| type | matches | accepts (checked at build time) | converted by |\n|---|---|---|---|\n| `{gfn}` | `0x[0-9a-fA-F]+` |  | Sample.Steps.Types.Gfn |\n| `{level_name}` | `\\S+` | one of Pte, Pde, Pdpte (the members of Sample.Steps.Level) | Sample.Steps.Types.LevelName |\n| `{model}` | `\\S+` | a model: base or Patched (the members of Sample.Steps.Models) | Sample.Steps.Types.Model |\n| `{on_off}` | `\\S+` | on or off | Sample.Steps.Types.OnOff |\n| `{small_gfn}` | `0x[0-9a-fA-F_]+\\|[0-9]+` | a GFN below 1M: an integer from 0 to 0xfffff, decimal or 0x hex | Sample.Steps.Types.SmallGfn |\n";
+
+    public static readonly global::SpecKit.Features.StepDefinitionInfo[] Definitions =
+    [
+        new("Sample.Steps.VmSteps.AVm", "a VM with {int} vCPU(s)", false, "Steps0.cs", 52, ["int"]),
+        new("Sample.Steps.VmSteps.Under", "a VM under the {model} model", false, "Steps0.cs", 55, ["model"]),
+        new("Sample.Steps.VmSteps.EagerSplit", "eager page splitting is {on_off}", false, "Steps0.cs", 60, ["on_off"]),
+        new("Sample.Steps.VmSteps.Touch", "gfn {small_gfn} is touched at {level_name}", false, "Steps0.cs", 65, ["small_gfn", "level_name"]),
+        new("Sample.Steps.VmSteps.Memslot", "memslot {word} at gfn {gfn}", false, "Steps0.cs", 70, ["word", "gfn"]),
+        new("Sample.Steps.VmSteps.Writes", "vCPU {int} writes {string} to gfn {gfn}", false, "Steps0.cs", 75, ["int", "string", "gfn"]),
+        new("Sample.Steps.VmSteps.Zap", "the range is zapped at level {word}", false, "Steps0.cs", 80, ["word"]),
+        new("Sample.Steps.VmSteps.Runs", "^the guest runs for (\\d+) ms$", true, "Steps0.cs", 85, []),
+        new("Sample.Steps.VmSteps.DirtyLog", "the dirty log is:", false, "Steps0.cs", 90, []),
+        new("Sample.Steps.VmSteps.Tree", "the SPTE tree is:", false, "Steps0.cs", 95, []),
+        new("Sample.Steps.VmSteps.ByteSet", "byte {int} is set", false, "Steps0.cs", 100, ["int"]),
+        new("Sample.Steps.VmSteps.CountWithoutParameter", "the count is {int}", false, "Steps0.cs", 105, ["int"]),
+        new("Sample.Steps.VmSteps.NothingFlushed", "nothing is flushed", false, "Steps0.cs", 110, []),
+        new("Sample.Steps.AmbiguousSteps.LogIsWord", "the log is {word}", false, "Steps0.cs", 129, ["word"]),
+        new("Sample.Steps.AmbiguousSteps.LogIsEmpty", "the log is empty", false, "Steps0.cs", 134, []),
+    ];
+
+    public static readonly global::SpecKit.Features.HookInfo[] Hooks =
+    [
+        new("Sample.Steps.VmSteps.Reset", false, "", "Steps0.cs", 115),
+        new("Sample.Steps.VmSteps.CheckLog", true, "@dirty-log", "Steps0.cs", 120),
+    ];
 }

@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Io.Cucumber.Messages.Types;
+
+namespace SpecKit.Features.Messages;
+
+/// <summary>
+/// Cucumber Messages as JSON (one envelope a line): camelCase names, no nulls, and enums as
+/// the schema spells them ("text/x.cucumber.gherkin+plain", "PASSED"), which each enum's
+/// generated <c>…Extensions.Value</c> knows.
+/// </summary>
+public static class MessagesJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        PropertyNameCaseInsensitive = true,
+
+        // Readable lines ('+', quotes and '<' as they are); the HTML formatter escapes what a script tag needs.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new SchemaEnumConverterFactory() },
+    };
+
+    public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
+
+    public static Envelope Deserialize(string line) => JsonSerializer.Deserialize<Envelope>(line, Options)
+        ?? throw new JsonException("a message line is null");
+
+    /// <summary>Every envelope of an NDJSON file, skipping blank lines.</summary>
+    public static IEnumerable<Envelope> ReadAll(TextReader reader)
+    {
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length > 0)
+            {
+                yield return Deserialize(line);
+            }
+        }
+    }
+
+    private sealed class SchemaEnumConverterFactory : JsonConverterFactory
+    {
+        public override bool CanConvert(Type typeToConvert) => typeToConvert.IsEnum && typeToConvert.Namespace == typeof(Envelope).Namespace;
+
+        public override JsonConverter CreateConverter(Type typeToConvert, JsonSerializerOptions options) =>
+            (JsonConverter)Activator.CreateInstance(typeof(SchemaEnumConverter<>).MakeGenericType(typeToConvert))!;
+    }
+
+    private sealed class SchemaEnumConverter<T> : JsonConverter<T>
+        where T : struct, Enum
+    {
+        private static readonly ConcurrentDictionary<T, string> Names = new();
+        private static readonly Dictionary<string, T> Values = Enum.GetValues<T>().ToDictionary(ValueOf, v => v, StringComparer.Ordinal);
+
+        private static string ValueOf(T value) => Names.GetOrAdd(value, v =>
+        {
+            var extensions = typeof(T).Assembly.GetType(typeof(T).FullName + "Extensions");
+            var method = extensions?.GetMethod("Value", BindingFlags.Public | BindingFlags.Static, [typeof(T)]);
+            return method?.Invoke(null, [v]) as string ?? v.ToString();
+        });
+
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            var text = reader.GetString() ?? "";
+            return Values.TryGetValue(text, out var value) ? value : Enum.Parse<T>(text, ignoreCase: true);
+        }
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(ValueOf(value));
+    }
+}

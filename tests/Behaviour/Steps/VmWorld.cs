@@ -145,6 +145,7 @@ public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScen
             $"Differential report: {context.Info.FeatureFile}:{context.Info.ExampleLine ?? context.Info.Line}  {context.Info.DisplayName}",
             .. _backends.Select(b => $"{b.Name}: {Describe(b.Vm.Host, b.IsModel)}"),
         ];
+        Each(b => $"a VM with {vcpus} vCPU(s){(ringEntries > 0 ? $" and a {ringEntries}-entry dirty ring" : "")}");
     }
 
     /// <summary>A host's traits for the report, without the kernel release (the snapshot holds for every build of a host kind).</summary>

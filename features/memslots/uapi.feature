@@ -1,4 +1,4 @@
-@memslots @uapi
+@memslots @uapi @kvm
 Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
   __kvm_set_memory_region() (virt/kvm/kvm_main.c) refuses with an errno, never by failing
   otherwise: -EEXIST for a range that overlaps another slot, whether the slot is new or moved
@@ -34,8 +34,8 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
 
   Scenario: KVM_MEM_READONLY cannot change on an existing slot
     Then making memslot 0 read-only returns -EINVAL
-    When vCPU 0 stores 7 at gpa 0x1000
-    Then vCPU 0 loads 7 from gpa 0x1000
+    When vCPU 0 stores 7 at gpa 0x1000 with a 4-byte store
+    Then vCPU 0 loads 7 from gpa 0x1000 with a 4-byte load
 
   Scenario: Deleting a slot that does not exist
     Then deleting memslot 5 returns -EINVAL
@@ -52,6 +52,7 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
       | 4095 | 0       | the last of KVM_MAX_VCPU_IDS         |
       | 4096 | -EINVAL | KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO    |
 
+  @host-without-memory-attributes
   Scenario Outline: KVM_SET_MEMORY_ATTRIBUTES on a default VM: <why>
     Then KVM_SET_MEMORY_ATTRIBUTES over <size> bytes at gpa <gpa> with attributes <attributes> returns <result>
 

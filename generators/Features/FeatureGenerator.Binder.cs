@@ -21,6 +21,13 @@ internal sealed class FeatureBinder
 {
     private static readonly ConcurrentDictionary<string, Regex> RegexCache = new();
 
+    /// <summary>
+    /// Every feature of one build is bound against the same <see cref="BindingSet"/> object, so its
+    /// patterns are compiled once per build rather than once per feature (a command-line build
+    /// starts with empty incremental caches and binds all features).
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<BindingSet, List<CompiledBinding>> CompiledSets = new();
+
     /// <summary>"Scenario Outline", "Scenario Template" and their translations: an outline with no Examples is an error.</summary>
     private static readonly Lazy<HashSet<string>> OutlineKeywords = new(() =>
         new HashSet<string>(GherkinDialects.Languages.SelectMany(l => GherkinDialects.TryGet(l)!.ScenarioOutlineKeywords), StringComparer.Ordinal));
@@ -38,7 +45,10 @@ internal sealed class FeatureBinder
     }
 
     /// <summary>A step definition with its pattern compiled; invalid ones are reported once by <see cref="CompileBindings"/>.</summary>
-    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern);
+    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern)
+    {
+        public Regex Regex { get; } = RegexCache.GetOrAdd(Pattern.Regex, p => new Regex(p, RegexOptions.CultureInvariant));
+    }
 
     public static FeatureResult Bind(FeatureFile file, BindingSet set, EquatableArray<ClassNameClash> clashes)
     {
@@ -66,7 +76,7 @@ internal sealed class FeatureBinder
             return new FeatureResult(hint, null, diagnostics.ToEquatableArray());
         }
 
-        var binder = new FeatureBinder(file, set, CompileBindings(set, null));
+        var binder = new FeatureBinder(file, set, CompiledSets.GetValue(set, static s => CompileBindings(s, null)));
         binder._diagnostics.AddRange(diagnostics);
         var feature = binder.BindFeature(file.Parse.Document.Feature);
         return new FeatureResult(hint, feature, binder._diagnostics.ToEquatableArray());
@@ -467,7 +477,7 @@ internal sealed class FeatureBinder
                 continue;
             }
 
-            var match = RegexCache.GetOrAdd(candidate.Pattern.Regex, p => new Regex(p, RegexOptions.CultureInvariant)).Match(text);
+            var match = candidate.Regex.Match(text);
             if (match.Success)
             {
                 matches.Add((candidate, match));

@@ -49,6 +49,25 @@ public sealed partial class Kvm
         }
     }
 
+    /// <summary>
+    /// Runs what a vCPU's own ioctl or exit handler does (INVLPG, a CR write, a TLB flush, the
+    /// root load before entry) as that vCPU: vcpu_load() makes it kvm_get_running_vcpu(), which
+    /// mark_page_dirty_in_slot() pushes a ring entry to (kvm_main.c).
+    /// </summary>
+    internal void AsRunning(KvmVcpu vcpu, Action action)
+    {
+        var outer = RunningVcpu;
+        RunningVcpu = vcpu;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            RunningVcpu = outer;
+        }
+    }
+
     private GuestAccessResult RunAsRunning(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value)
     {
         vcpu.LastExit = null;

@@ -29,7 +29,7 @@ public sealed record HostDeclaration(string Tag, Func<IKvmVm, bool> Applies, Act
             "host-maps-no-sptes",
             vm => !vm.Host.StatsCountMappedPages,
             kvm => kvm.GuestRunsInEmulator = true,
-            "the host runs the guest in KVM's instruction emulator and never maps an SPTE: a load reads through kvm_vcpu_read_guest(), so a read fault never installs a writable SPTE that make_spte() would mark dirty, and nothing is left to zap or write-protect"),
+            "the host runs the guest in KVM's instruction emulator and never maps an SPTE: pages_4k, pages_2m and pages_1g stay 0 (kvm_update_page_stats() is never called), and a load reads through kvm_vcpu_read_guest(), so no read fault installs a writable SPTE that make_spte() would mark dirty"),
         new(
             "host-without-memory-attributes",
             vm => vm.CheckExtension(KvmCap.MemoryAttributes) == KvmResult.Ok(0),

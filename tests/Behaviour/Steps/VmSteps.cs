@@ -295,6 +295,18 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     [Then("gfn {gfn} has no SPTE")]
     public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
 
+    [Then("KVM_CHECK_EXTENSION\\({kvm_cap}) returns {long}")]
+    public void CheckExtensionReturns(KvmCap cap, long expected) => Expect(new KvmResult(expected).ToString(), b => b.Vm.CheckExtension(cap));
+
+    [Then("KVM_GET_STATS_FD reports {word} {long}")]
+    public void StatReports(string name, long expected) => Expect(new KvmResult(expected).ToString(), b =>
+    {
+        var stats = b.Vm.GetStats();
+        return !stats.IsOk ? stats.Result.ToString()
+            : stats.Value.Find(name) is { } stat ? stat.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : $"no statistic {name}";
+    });
+
     [Then("KVM_CREATE_VCPU with id {int} returns {errno}")]
     public void CreateVcpuReturns(uint id, int expected) => Expect(Errno(expected), b => b.Vm.CreateVcpu(id).Result);
 

@@ -60,3 +60,16 @@ Feature: Any geometry, and the user pages behind a slot
     When the host swaps out gfns [0x10, 0x11)
     And memslot 0 is moved to gfn 0x800
     Then vCPU 0 loads 77 from gpa 0x810000
+
+  # The VMM's own stores go through its mapping (userspace_addr), not through KVM: the guest
+  # loads them, and they are never dirty-logged (only KVM's writes call mark_page_dirty).
+  @kvm
+  Scenario: What userspace stores through userspace_addr the guest loads, and it is not logged
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And dirty logging is enabled on memslot 0
+    When userspace writes 0x12345678 at gpa 0x2008
+    And the dirty log of memslot 0 is fetched
+    Then the fetch reports none
+    And vCPU 0 loads 0x12345678 from gpa 0x2008 with a 4-byte load
+    And userspace reads 0x12345678 at gpa 0x2008

@@ -295,8 +295,29 @@ internal sealed class ModelMemory(Kvm kvm) : IUserspaceMemory
         return KvmResult.Ok();
     }
 
-    public KvmResult Write(ulong hva, ReadOnlySpan<byte> data) =>
-        throw new NotSupportedException("the model's VMM does not store to guest memory yet");
+    /// <summary>A store by the VMM, word by word of the model's memory; -EFAULT where a page has no VMA or a read-only one.</summary>
+    public KvmResult Write(ulong hva, ReadOnlySpan<byte> data)
+    {
+        var i = 0;
+        while (i < data.Length)
+        {
+            var address = hva + (ulong)i;
+            var hvpn = address >> PageShift;
+            var word = (int)((address & 0xfff) >> 3);
+            var value = kvm.Host.Lookup(hvpn) is { } pte ? kvm.Host.Read(pte.Pfn, word) : 0;
+            for (var shift = (int)(address & 7) * 8; shift < 64 && i < data.Length; shift += 8, i++)
+            {
+                value = (value & ~(0xffUL << shift)) | ((ulong)data[i] << shift);
+            }
+
+            if (!kvm.UserspaceWrite(hvpn, word, value))
+            {
+                return KvmResult.Fail(Errno.EFAULT);
+            }
+        }
+
+        return KvmResult.Ok();
+    }
 
     /// <summary>A load by the VMM: the host page's bytes, -EFAULT where no VMA holds the address.</summary>
     public KvmResult Read(ulong hva, Span<byte> data)

@@ -78,6 +78,12 @@ public sealed class FaultSteps(VmWorld world)
     [Then("vCPU {int} loads {long} from gpa {gpa}")]
     public void Loads(int vcpu, long value, ulong gpa) => LoadsWidth(vcpu, value, gpa, 8);
 
+    [When("userspace writes {long} at gpa {gpa}")]
+    public void UserspaceWrites(long value, ulong gpa) => Assert.Equal("0", world.Each(b =>
+        b.RegionAt(gpa) is { } region
+            ? b.Vm.Memory.Write(region.UserspaceAddr + (gpa - region.GuestPhysAddr), BitConverter.GetBytes(value)).ToString()
+            : $"no memslot holds gpa 0x{gpa:x}"));
+
     [Then("userspace reads {long} at gpa {gpa}")]
     public void UserspaceReads(long value, ulong gpa) => Assert.Equal(Hex((ulong)value), world.Each(b => b.ReadUser(gpa, 8)));
 

@@ -57,7 +57,19 @@ public sealed partial class TdpMmu
         ctx.AssertHeld(Policy.MmuLock.Write, $"{operation}: tdp_mmu_set_spte");
         ctx.CheckNotFreed(iter.SptepTable, operation);
         KvmWarn.On(iter.OldSpte == Masks.FrozenSpte || newSpte == Masks.FrozenSpte, $"{operation}: tdp_mmu_set_spte on or to a frozen SPTE at gfn 0x{iter.Gfn:x}");
-        var old = iter.Sptep;
+
+        // kvm_tdp_mmu_write_spte(): xchg for a present leaf with volatile bits, else WRITE_ONCE and
+        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the ablation
+        // VolatileSpteWrite.WriteOnce), and a D bit the CPU set after the walk's read was lost.
+        var current = iter.Sptep;
+        var exchange = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
+            && TdpWalker.IsShadowPresent(iter.OldSpte) && TdpWalker.IsLastSpte(iter.OldSpte, iter.Level) && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
+        var old = exchange ? current : iter.OldSpte;
+        if (old != current)
+        {
+            Kvm.Violate("lost SPTE update", $"{operation}: gfn 0x{iter.Gfn:x} held 0x{current:x} when overwritten, but handle_changed_spte was given 0x{old:x} (the change made outside mmu_lock is lost)");
+        }
+
         iter.Sptep = newSpte;
         iter.OldSpte = newSpte;
         ctx.Changed = true;

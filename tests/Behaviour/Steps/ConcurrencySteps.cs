@@ -23,12 +23,23 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private ulong _npages;
     private int _hostLevel;
     private ExplorationResult? _result;
+    private readonly List<Action<Kvm>> _setup = [];
+    private VolatileSpteWrite _spteWrite = VolatileSpteWrite.XchgWhenVolatile;
 
     [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
     public void AConcurrentVm(string model, int vcpus, int npages, int hostLevel)
     {
         (_model, _vcpus, _npages, _hostLevel) = (models.Resolve(model), vcpus, (ulong)npages, hostLevel);
     }
+
+    [Given("before the operations vCPU {int} has faulted gfn {gfn} for a {access}")]
+    public void BeforeFault(int vcpu, ulong gfn, AccessKind access) => _setup.Add(kvm => kvm.Access(kvm.Vcpus[vcpu], gfn, access));
+
+    [Given("before the operations clear_dirty_gfn_range has cleared D in gfns [{gfn}, {gfn})")]
+    public void BeforeClearDirty(ulong start, ulong end) => _setup.Add(kvm => kvm.Tdp!.ClearDirtyGfnRange(start, end));
+
+    [Given("the exclusive SPTE write is WRITE_ONCE, as before ba3a6120a4e7")]
+    public void WriteOnce() => _spteWrite = VolatileSpteWrite.WriteOnce;
 
     [When("vCPU {int} and vCPU {int} fault gfn {gfn} for a {access} concurrently")]
     public void TwoAccesses(int a, int b, ulong gfn, AccessKind access) =>
@@ -97,7 +108,12 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
         var kvm = new Kvm(SpecModels.Named(model));
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
         Assert.Equal(0, kvm.CreateMemslot(0, 0, _npages, MemoryRegionFlags.None, _hostLevel));
-        var ctx = new ConcurrentKvm(kvm);
+        foreach (var step in _setup)
+        {
+            step(kvm);
+        }
+
+        var ctx = new ConcurrentKvm(kvm) { SpteWrite = _spteWrite };
         return new ConcurrentScenario(ctx, _threads!(ctx, vcpus), Operations.FinalCheck);
     }
 

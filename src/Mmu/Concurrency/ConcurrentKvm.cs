@@ -19,6 +19,12 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
     /// <summary>How a write under the write lock treats an SPTE whose bits others may change meanwhile.</summary>
     public VolatileSpteWrite SpteWrite { get; init; } = VolatileSpteWrite.XchgWhenVolatile;
 
+    /// <summary>
+    /// An ablation for the shared path's teardown: false frees an unlinked page table at once
+    /// instead of through call_rcu(), which walkers still inside it then read freed.
+    /// </summary>
+    public bool FreeThroughRcu { get; init; } = true;
+
     /// <summary>The thread whose step is running (the scheduler sets it).</summary>
     public int Current { get; internal set; }
 

@@ -12,7 +12,7 @@ namespace SpecKit.Mmu.Tdp;
 // (tdp_mmu_set_spte_atomic), by a plain write or xchg under the write lock (tdp_mmu_set_spte).
 public sealed partial class TdpMmu
 {
-    // Tables unlinked on the shared path, handed to call_rcu() and not yet freed.
+    // Tables unlinked on the shared path and not yet freed (being frozen, or waiting for call_rcu()).
     private int _awaitingGracePeriod;
 
     /// <summary>How many times a vCPU re-enters the guest after RET_PF_RETRY before the model gives up (a livelock).</summary>
@@ -229,9 +229,13 @@ public sealed partial class TdpMmu
             iter.Next();
         }
 
-        if (!iter.Valid || iter.Level != fault.GoalLevel)
+        if (!iter.Valid || iter.Gfn >= gfn + 1)
         {
-            KvmWarn.On(true, $"kvm_tdp_mmu_map: walk for gfn 0x{gfn:x} ended above level {fault.GoalLevel}");
+            // "The walk aborted before reaching the target level, e.g. because the iterator
+            // detected an upper level SPTE was frozen during traversal": try_step_down() re-read
+            // an entry another vCPU had meanwhile made a leaf, so the walk stepped past the GFN.
+            result[0] = PageFaultResult.Retry;
+            yield break;
         }
 
         // tdp_mmu_map_handle_target_level(): the spurious check, make_spte(), the cmpxchg.
@@ -288,6 +292,8 @@ public sealed partial class TdpMmu
     /// </summary>
     private IEnumerable<Step> HandleRemovedPtShared(ConcurrentKvm ctx, ulong tablePfn, ulong baseGfn, int level, string operation)
     {
+        // Unlinked by the caller's cmpxchg in this same step: from now on it waits to be freed.
+        _awaitingGracePeriod++;
         var table = Tables[tablePfn];
         for (var i = 0; i < TdpWalker.EntriesPerTable;)
         {
@@ -324,7 +330,14 @@ public sealed partial class TdpMmu
             i++;
         }
 
-        _awaitingGracePeriod++;
+        if (!ctx.FreeThroughRcu)
+        {
+            _awaitingGracePeriod--;
+            ctx.FreedTables.Add(table);
+            FreeTable(tablePfn);
+            yield break;
+        }
+
         ctx.Rcu.CallRcu($"tdp_mmu_free_sp_rcu_callback 0x{tablePfn:x}", () =>
         {
             _awaitingGracePeriod--;

@@ -3,6 +3,7 @@ using SpecKit.Features;
 using SpecKit.Mmu;
 using SpecKit.Mmu.Concurrency;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
 using SpecKit.Uapi;
 
 namespace SpecKit.Behaviour.Steps;
@@ -24,6 +25,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private int _hostLevel;
     private ExplorationResult? _result;
     private readonly List<Action<Kvm>> _setup = [];
+    private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
     private VolatileSpteWrite _spteWrite = VolatileSpteWrite.XchgWhenVolatile;
 
     [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
@@ -31,6 +33,17 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     {
         (_model, _vcpus, _npages, _hostLevel) = (models.Resolve(model), vcpus, (ulong)npages, hostLevel);
     }
+
+    /// <summary><c>{operation}</c>: an MMU operation of the spec's policy (MmuOperation).</summary>
+    [ParameterType("operation", @"\w+", WordsOf = typeof(MmuOperation), Description = "an MMU operation of spec/policy")]
+    public static MmuOperation Operation(string text) => Enum.Parse<MmuOperation>(text);
+
+    /// <summary><c>{lock_side}</c>: a side of mmu_lock, as a policy's Lock key says it.</summary>
+    [ParameterType("lock_side", @"\w+", Words = ["read", "write"], Description = "read or write")]
+    public static MmuLock LockSide(string text) => text == "write" ? MmuLock.Write : MmuLock.Read;
+
+    [Given("the {operation} operation takes mmu_lock for {lock_side}")]
+    public void OperationTakesLock(MmuOperation operation, MmuLock side) => _lockEdits.Add((operation, side));
 
     [Given("before the operations vCPU {int} has faulted gfn {gfn} for a {access}")]
     public void BeforeFault(int vcpu, ulong gfn, AccessKind access) => _setup.Add(kvm => kvm.Access(kvm.Vcpus[vcpu], gfn, access));
@@ -74,9 +87,16 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     {
         var result = Result;
         Assert.True(result.Findings.ContainsKey(rule), $"no interleaving breaks \"{rule}\": {result}");
-        Assert.True(result.Failing < result.Schedules, $"every interleaving fails, not some: {result}");
+        Assert.True(result.Findings[rule] < result.Schedules, $"every interleaving breaks \"{rule}\", not some: {result}");
         var replay = Scheduler.Replay(Build, result.FirstFailure!.Schedule);
         Assert.Equal(result.FirstFailure.Findings, replay.Findings);
+    }
+
+    [Then("in every interleaving the checker reports {string}")]
+    public void EveryInterleavingReports(string rule)
+    {
+        var result = Result;
+        Assert.True(result.Findings.GetValueOrDefault(rule) == result.Schedules, $"not every interleaving breaks \"{rule}\": {result}");
     }
 
     [Then("the exploration matches the snapshot")]
@@ -105,7 +125,13 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private ConcurrentScenario Build()
     {
         var model = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
-        var kvm = new Kvm(SpecModels.Named(model));
+        var info = SpecModels.Named(model);
+        foreach (var (operation, side) in _lockEdits)
+        {
+            info = info with { Rules = info.Rules.With(info.Rules[operation] with { Lock = side }) };
+        }
+
+        var kvm = new Kvm(info);
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
         Assert.Equal(0, kvm.CreateMemslot(0, 0, _npages, MemoryRegionFlags.None, _hostLevel));
         foreach (var step in _setup)

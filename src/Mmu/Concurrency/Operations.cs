@@ -16,6 +16,9 @@ public static class Operations
     public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>
         new($"vCPU {vcpu.Id}", Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access));
 
+    /// <summary>The primary MMU's clear_young over [start, end) GFNs (kvm_mmu_notifier_clear_young, no flush).</summary>
+    public static ConcurrentThread Age(ConcurrentKvm ctx, ulong start, ulong end) => new("aging", Tdp(ctx).AgeConcurrently(ctx, start, end));
+
     /// <summary>
     /// An MMU notifier invalidation of the user pages behind [start, end) GFNs, with
     /// <paramref name="changeHost"/> run between invalidate_range_start and _end (what the primary

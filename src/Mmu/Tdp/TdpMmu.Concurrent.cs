@@ -65,7 +65,9 @@ public sealed partial class TdpMmu
         var exchange = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
             && TdpWalker.IsShadowPresent(iter.OldSpte) && TdpWalker.IsLastSpte(iter.OldSpte, iter.Level) && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
         var old = exchange ? current : iter.OldSpte;
-        if (old != current)
+
+        // A may be lost: aging does not flush, and spte_needs_atomic_update() leaves it out.
+        if (((old ^ current) & ~Masks.AccessedMask) != 0)
         {
             Kvm.Violate("lost SPTE update", $"{operation}: gfn 0x{iter.Gfn:x} held 0x{current:x} when overwritten, but handle_changed_spte was given 0x{old:x} (the change made outside mmu_lock is lost)");
         }
@@ -371,6 +373,65 @@ public sealed partial class TdpMmu
 
             yield return new Step("tdp_iter_next: reads the next SPTE");
             iter.Next();
+        }
+    }
+
+    /// <summary>
+    /// kvm_tdp_mmu_age_gfn_range() (clear_young) on the valid direct root as a concurrent
+    /// operation: __kvm_tdp_mmu_age_gfn_range walks under rcu_read_lock() only (policy AgeGfnRange,
+    /// Lock None), and kvm_tdp_mmu_age_spte() clears A with an atomic AND
+    /// (tdp_mmu_clear_spte_bits_atomic) or, A/D disabled, marks the SPTE for access tracking by
+    /// cmpxchg, which "is safe to fail". The lock the policy names, if any, is taken around it.
+    /// </summary>
+    public IEnumerable<Step> AgeConcurrently(ConcurrentKvm ctx, ulong start, ulong end)
+    {
+        var policy = Rules.AgeGfnRange;
+        var side = policy.Lock;
+        if (side != Policy.MmuLock.None)
+        {
+            yield return new Step($"{policy.Name}: takes mmu_lock for {side.ToString().ToLowerInvariant()}", () => ctx.MmuLock.CanTake(side));
+            ctx.MmuLock.Take(ctx.Current, side);
+        }
+
+        yield return new Step("rcu_read_lock");
+        ctx.Rcu.ReadLock(ctx.Current);
+        yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            if (iter.IsPresent && iter.IsLast && Masks.IsAccessed(iter.OldSpte))
+            {
+                yield return new Step($"kvm_tdp_mmu_age_spte: {(SpteMasks.AdEnabled(iter.OldSpte) ? "atomic AND clears A" : "cmpxchg marks for access tracking")} at gfn 0x{iter.Gfn:x}");
+                ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+                if (SpteMasks.AdEnabled(iter.OldSpte))
+                {
+                    // The AND acts on what the entry holds now, which may be another SPTE or none.
+                    iter.OldSpte = iter.Sptep;
+                    if (TdpWalker.IsShadowPresent(iter.OldSpte) && iter.OldSpte != Masks.FrozenSpte)
+                    {
+                        iter.Sptep = iter.OldSpte & ~Masks.AccessedMask;
+                        ctx.Changed = true;
+                    }
+                }
+                else if (iter.Sptep == iter.OldSpte)
+                {
+                    iter.Sptep = Masks.MarkForAccessTrack(iter.OldSpte);
+                    ctx.Changed = true;
+                }
+
+                Record(policy, iter.Gfn);
+            }
+
+            yield return new Step("tdp_iter_next: reads the next SPTE");
+            iter.Next();
+        }
+
+        yield return new Step("rcu_read_unlock");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+        if (side != Policy.MmuLock.None)
+        {
+            yield return new Step($"{policy.Name}: releases mmu_lock");
+            ctx.MmuLock.Release(ctx.Current, side);
         }
     }
 }

@@ -66,6 +66,14 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingInvalidation(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Invalidate(ctx, start, end, "the host changes the pages")]);
 
+    [When("the primary MMU ages gfns [{gfn}, {gfn}) while the MMU notifier invalidates gfns [{gfn}, {gfn})")]
+    public void AgingRacingInvalidation(ulong ageStart, ulong ageEnd, ulong start, ulong end) =>
+        Explore((ctx, _) => [Operations.Age(ctx, ageStart, ageEnd), Operations.Invalidate(ctx, start, end, "the host changes the pages")]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the primary MMU ages gfns [{gfn}, {gfn})")]
+    public void AccessRacingAging(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Age(ctx, start, end)]);
+
     [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it")]
     public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn)]);

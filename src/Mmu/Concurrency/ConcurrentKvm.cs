@@ -16,9 +16,6 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
 
     public Rcu Rcu { get; } = new();
 
-    /// <summary>How a write under the write lock treats an SPTE whose bits others may change meanwhile.</summary>
-    public VolatileSpteWrite SpteWrite { get; init; } = VolatileSpteWrite.XchgWhenVolatile;
-
     /// <summary>
     /// An ablation for the shared path's teardown: false frees an unlinked page table at once
     /// instead of through call_rcu(), which walkers still inside it then read freed.
@@ -107,14 +104,4 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
     }
 
     internal Func<int, string> ThreadName { get; set; } = t => $"thread {t}";
-}
-
-/// <summary>kvm_tdp_mmu_write_spte()'s choice for an SPTE with volatile bits (spte_needs_atomic_update).</summary>
-public enum VolatileSpteWrite
-{
-    /// <summary>ba3a6120a4e7 (2022, "Use atomic XCHG to write TDP MMU SPTEs with volatile bits"): xchg, and the value it returns is the old SPTE.</summary>
-    XchgWhenVolatile,
-
-    /// <summary>Before it: WRITE_ONCE, and handle_changed_spte() is given the walk's old value, so A/D bits set since are lost.</summary>
-    WriteOnce,
 }

@@ -31,11 +31,11 @@ public static class Operations
     /// <summary>
     /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:
     /// pre-6bdb913f0a70 set_pte_at_notify() alone (ChangePte Invocation Standalone), otherwise
-    /// inside invalidate_range_start/end, with .change_pte() inside it while it exists.
-    /// <paramref name="withoutSequenceBump"/> is an ablation: the standalone .change_pte() without
-    /// the mmu_notifier_seq++ that 828502d30073 gave it.
+    /// inside invalidate_range_start/end, with .change_pte() inside it while it exists. The
+    /// standalone form bumps mmu_notifier_seq unless the policy says BumpsSequence No (the
+    /// variant ChangePteStandaloneNoSeq: before 828502d30073 gave it the bump).
     /// </summary>
-    public static ConcurrentThread KsmMerge(ConcurrentKvm ctx, ulong gfn, bool withoutSequenceBump = false)
+    public static ConcurrentThread KsmMerge(ConcurrentKvm ctx, ulong gfn)
     {
         var kvm = ctx.Kvm;
         var hvpn = kvm.FindSlot(gfn)!.GfnToHvpn(gfn);
@@ -51,7 +51,7 @@ public static class Operations
 
         if (policy.Exists && policy.Invocation == Invocation.Standalone)
         {
-            return new("KSM", ChangePteStandalone(ctx, gfn, Replace, () => merged!.Value, !withoutSequenceBump));
+            return new("KSM", ChangePteStandalone(ctx, gfn, Replace, () => merged!.Value, policy.BumpsSequence));
         }
 
         return Invalidate(ctx, gfn, gfn + 1, "KSM merge", Replace, policy.Exists ? () => ChangePteInside(ctx, gfn, () => merged!.Value) : null);

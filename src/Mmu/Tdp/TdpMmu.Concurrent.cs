@@ -52,17 +52,18 @@ public sealed partial class TdpMmu
     /// CPU or the fast path may set meanwhile (spte_needs_atomic_update), so the old value it
     /// hands to handle_changed_spte() is what the entry held at the write, not what the walk read.
     /// </summary>
-    internal void SetSpteExclusive(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, string operation)
+    internal void SetSpteExclusive(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, OperationPolicy policy)
     {
+        var operation = policy.Name;
         ctx.AssertHeld(Policy.MmuLock.Write, $"{operation}: tdp_mmu_set_spte");
         ctx.CheckNotFreed(iter.SptepTable, operation);
         KvmWarn.On(iter.OldSpte == Masks.FrozenSpte || newSpte == Masks.FrozenSpte, $"{operation}: tdp_mmu_set_spte on or to a frozen SPTE at gfn 0x{iter.Gfn:x}");
 
         // kvm_tdp_mmu_write_spte(): xchg for a present leaf with volatile bits, else WRITE_ONCE and
-        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the ablation
-        // VolatileSpteWrite.WriteOnce), and a D bit the CPU set after the walk's read was lost.
+        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the policy's
+        // SpteWrite WriteOnce), and a D bit the CPU set after the walk's read was lost.
         var current = iter.Sptep;
-        var exchange = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
+        var exchange = policy.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
             && TdpWalker.IsShadowPresent(iter.OldSpte) && TdpWalker.IsLastSpte(iter.OldSpte, iter.Level) && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
         var old = exchange ? current : iter.OldSpte;
 
@@ -295,7 +296,7 @@ public sealed partial class TdpMmu
             yield return new Step($"tdp_mmu_clear_spte_bits: clears W at gfn 0x{target:x}");
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
             var current = iter.Sptep;
-            var atomic = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
+            var atomic = policy.SpteWrite == VolatileSpteWrite.XchgWhenVolatile && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
             if (!atomic && ((current ^ iter.OldSpte) & ~Masks.AccessedMask) != 0)
             {
                 Kvm.Violate("lost SPTE update", $"{policy.Name}: gfn 0x{target:x} held 0x{current:x} when W was cleared by WRITE_ONCE of 0x{iter.OldSpte:x}");
@@ -515,7 +516,7 @@ public sealed partial class TdpMmu
             if (iter.IsPresent && iter.IsLast)
             {
                 yield return new Step($"tdp_mmu_iter_set_spte: zaps the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
-                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy.Name);
+                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy);
                 Record(policy, iter.Gfn);
                 flush[0] |= policy.Flush == FlushPolicy.OnChange;
             }

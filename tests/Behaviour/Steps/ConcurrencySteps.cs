@@ -26,7 +26,6 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private ExplorationResult? _result;
     private readonly List<Action<Kvm>> _setup = [];
     private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
-    private VolatileSpteWrite _spteWrite = VolatileSpteWrite.XchgWhenVolatile;
     private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
     private bool _manualProtect;
 
@@ -72,9 +71,6 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
         }
     });
 
-    [Given("the exclusive SPTE write is WRITE_ONCE, as before ba3a6120a4e7")]
-    public void WriteOnce() => _spteWrite = VolatileSpteWrite.WriteOnce;
-
     [When("vCPU {int} and vCPU {int} fault gfn {gfn} for a {access} concurrently")]
     public void TwoAccesses(int a, int b, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[a], gfn, access), Operations.Access(ctx, v[b], gfn, access)]);
@@ -98,10 +94,6 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it")]
     public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn)]);
-
-    [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it with a .change_pte\\() that does not bump the sequence")]
-    public void AccessRacingKsmWithoutBump(int vcpu, ulong gfn, AccessKind access) =>
-        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn, withoutSequenceBump: true)]);
 
     [When("vCPU {int} faults gfn {gfn} for a {access} while userspace fetches the dirty log")]
     public void AccessRacingDirtyLog(int vcpu, ulong gfn, AccessKind access) =>
@@ -177,7 +169,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
             step(kvm);
         }
 
-        var ctx = new ConcurrentKvm(kvm) { SpteWrite = _spteWrite };
+        var ctx = new ConcurrentKvm(kvm);
         return new ConcurrentScenario(ctx, _threads!(ctx, vcpus), Operations.FinalCheck);
     }
 

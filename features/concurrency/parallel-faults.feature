@@ -35,3 +35,13 @@ Feature: Parallel faults and invalidations, every interleaving
     Then in some interleavings the checker reports "SPTE installed during invalidation"
     And in some interleavings the checker reports "lockdep"
     And the exploration matches the snapshot
+
+  Scenario: A zap yields mmu_lock to a fault that spins on it, flushing first
+    tdp_mmu_zap_leafs() calls tdp_mmu_iter_cond_resched() at each SPTE once it has made progress:
+    with a vCPU spinning on mmu_lock (rwlock_needbreak) it flushes what it zapped, drops the lock,
+    takes it again and restarts its walk from the root at the next GFN.
+    Given before the operations vCPU 0 has faulted gfn 0x10 for a read
+    And before the operations vCPU 0 has faulted gfn 0x11 for a read
+    When vCPU 1 faults gfn 0x12 for a write while the MMU notifier invalidates gfns [0x10, 0x12)
+    Then in every interleaving the checker reports nothing
+    And the exploration matches the snapshot

@@ -28,6 +28,9 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
     /// <summary>The page tables handed to call_rcu() and freed since: a walker that reads one is a use after free.</summary>
     internal HashSet<ulong[]> FreedTables { get; } = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Whether another thread spins on mmu_lock as the current step runs (rwlock_needbreak; the scheduler sets it).</summary>
+    public bool MmuLockContended { get; internal set; }
+
     /// <summary>Set by a step that changed an SPTE, so the checker runs after it.</summary>
     internal bool Changed { get; set; }
 

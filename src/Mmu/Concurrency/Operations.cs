@@ -63,13 +63,13 @@ public static class Operations
 
         // kvm_handle_hva_range(): KVM_MMU_LOCK, which the TDP MMU's unmap policy states.
         var side = kvm.Rules.UnmapGfnRange.Lock;
-        yield return new Step($"invalidate_range_start ({why}): KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        yield return new Step($"invalidate_range_start ({why}): KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_begin: in progress++, the range added");
         kvm.MmuInvalidateBegin($"invalidate_range_start gfns [0x{start:x}, 0x{end:x}) ({why})");
         kvm.MmuInvalidateRangeAdd(start, end);
         var flush = new bool[1];
-        foreach (var step in Tdp(ctx).ZapLeafsConcurrently(ctx, start, end, flush))
+        foreach (var step in Tdp(ctx).ZapLeafsConcurrently(ctx, start, end, side, flush))
         {
             yield return step;
         }
@@ -96,7 +96,7 @@ public static class Operations
             }
         }
 
-        yield return new Step("invalidate_range_end: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        yield return new Step("invalidate_range_end: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_end: seq++, in progress--");
         kvm.MmuInvalidateEnd($"invalidate_range_end gfns [0x{start:x}, 0x{end:x})");
@@ -116,7 +116,7 @@ public static class Operations
         var side = kvm.Rules.ChangePte.Lock;
         yield return new Step("set_pte_at_notify: the primary MMU sets the merged page's PTE");
         replace();
-        yield return new Step("kvm_mmu_notifier_change_pte: spin_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side));
+        yield return new Step("kvm_mmu_notifier_change_pte: spin_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         if (bumpSequence)
         {
@@ -141,7 +141,7 @@ public static class Operations
     {
         var kvm = ctx.Kvm;
         var side = kvm.Rules.ChangePte.Lock;
-        yield return new Step("kvm_mmu_notifier_change_pte: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        yield return new Step("kvm_mmu_notifier_change_pte: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step($"kvm_set_spte_gfn: gfn 0x{gfn:x}");
         var pte = merged();
@@ -221,7 +221,7 @@ public static class Operations
 
             flush = true;
             kvm.ReportConcurrently(slot, word, mask);
-            yield return new Step($"{ioctl}: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+            yield return new Step($"{ioctl}: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
             ctx.MmuLock.Take(ctx.Current, side);
             foreach (var step in Tdp(ctx).ClearDirtyPtMaskedConcurrently(ctx, slot.BaseGfn + ((ulong)word * 64), mask))
             {

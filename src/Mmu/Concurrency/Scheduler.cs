@@ -123,6 +123,13 @@ public static class Scheduler
                     break;
                 }
 
+                // rwlock_needbreak(&kvm->mmu_lock): some thread spins to take it.
+                ctx.MmuLockContended = false;
+                for (var t = 0; t < bodies.Length; t++)
+                {
+                    ctx.MmuLockContended |= pending[t] is { SpinsOnMmuLock: true } p && !enabled.Contains(t);
+                }
+
                 if (enabled.Count == 0 || step == MaxSteps)
                 {
                     deadlock = enabled.Count == 0;

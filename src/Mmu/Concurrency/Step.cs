@@ -7,7 +7,8 @@ namespace SpecKit.Mmu.Concurrency;
 /// lock acquire or release, an RCU section boundary, a cond_resched point); the code between two
 /// yields runs as one atomic step when the scheduler picks the thread.
 /// </summary>
-public readonly record struct Step(string What, Func<bool>? Enabled = null)
+/// <param name="SpinsOnMmuLock">A lock acquire: while it cannot run, mmu_lock is contended (rwlock_needbreak).</param>
+public readonly record struct Step(string What, Func<bool>? Enabled = null, bool SpinsOnMmuLock = false)
 {
     public bool CanRun => Enabled?.Invoke() ?? true;
 

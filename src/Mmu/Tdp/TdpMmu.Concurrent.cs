@@ -146,7 +146,7 @@ public sealed partial class TdpMmu
                 yield break;
             }
 
-            yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead);
+            yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead, SpinsOnMmuLock: true);
             ctx.MmuLock.Take(ctx.Current, Policy.MmuLock.Read);
             var result = new PageFaultResult[1];
 
@@ -504,14 +504,37 @@ public sealed partial class TdpMmu
     /// only under the write lock (lockdep_assert_held_write in tdp_mmu_zap_leafs and
     /// tdp_mmu_set_spte). The caller holds mmu_lock as the operation's policy says, so a policy
     /// that says Read shows as the lockdep breach and the races it lets in. Returns (in
-    /// <paramref name="flush"/>) whether a flush is owed.
+    /// <paramref name="flush"/>) whether a flush is owed. At each SPTE it may yield as
+    /// tdp_mmu_iter_cond_resched() does when another thread spins on mmu_lock (the policy's Yield:
+    /// flush first or not, drop <paramref name="side"/> of the lock and take it again, restart the
+    /// walk from the root at the next GFN).
     /// </summary>
-    public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, ulong start, ulong end, bool[] flush)
+    public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, ulong start, ulong end, Policy.MmuLock side, bool[] flush)
     {
         var policy = Rules.ZapLeafs;
         yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
         {
+            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            {
+                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                {
+                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
+                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
+                    flush[0] = false;
+                }
+
+                yield return new Step($"tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock at gfn 0x{iter.Gfn:x}");
+                ctx.MmuLock.Release(ctx.Current, side);
+                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+                ctx.MmuLock.Take(ctx.Current, side);
+
+                // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn.
+                iter.Yield();
+                iter.Next();
+                continue;
+            }
+
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
             if (iter.IsPresent && iter.IsLast)
             {
@@ -539,7 +562,7 @@ public sealed partial class TdpMmu
         var side = policy.Lock;
         if (side != Policy.MmuLock.None)
         {
-            yield return new Step($"{policy.Name}: takes mmu_lock for {side.ToString().ToLowerInvariant()}", () => ctx.MmuLock.CanTake(side));
+            yield return new Step($"{policy.Name}: takes mmu_lock for {side.ToString().ToLowerInvariant()}", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
             ctx.MmuLock.Take(ctx.Current, side);
         }
 

@@ -49,6 +49,33 @@ public class ConcurrencyTests
         Assert.Contains(race.Log, l => l.Contains("RET_PF_RETRY", StringComparison.Ordinal));
     }
 
+    private static ConcurrentScenario ZapRacingFault()
+    {
+        var kvm = new Kvm.Kvm(Model("base"));
+        var vcpus = new[] { kvm.CreateVcpu(), kvm.CreateVcpu() };
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, 1024, MemoryRegionFlags.None, 1));
+        kvm.Access(vcpus[0], 0x10, AccessKind.Read);
+        kvm.Access(vcpus[0], 0x11, AccessKind.Read);
+        var ctx = new ConcurrentKvm(kvm);
+        return new ConcurrentScenario(ctx, [Operations.Invalidate(ctx, 0x10, 0x12, "test"), Operations.Access(ctx, vcpus[1], 0x12, AccessKind.Write)], Operations.FinalCheck);
+    }
+
+    [Fact]
+    public void A_zap_yields_mmu_lock_when_a_fault_spins_on_it_and_flushes_first()
+    {
+        // The notifier zaps gfn 0x10; vCPU 1 runs to its read_lock and spins; the zap's next step
+        // finds mmu_lock contended (rwlock_needbreak) and yields in tdp_mmu_iter_cond_resched.
+        var solo = Scheduler.Replay(ZapRacingFault, "");
+        var zap = solo.Trace.ToList().FindIndex(s => s.What.Contains("zaps the 4K SPTE", StringComparison.Ordinal));
+        var run = Scheduler.Replay(ZapRacingFault, new string('0', zap + 1) + "1110");
+        Assert.True(run.Clean, run.Describe());
+        var steps = run.Trace.Select(s => s.What).ToList();
+        var drop = steps.FindIndex(w => w.StartsWith("tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock", StringComparison.Ordinal));
+        Assert.True(drop > 0, run.Describe());
+        Assert.Equal("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding", steps[drop - 1]);
+        Assert.DoesNotContain(solo.Trace, s => s.What.Contains("cond_resched", StringComparison.Ordinal));
+    }
+
     // vCPU 0 runs up to its first cmpxchg, vCPU 1 up to its own, then vCPU 0 goes on: both read a
     // non-present L4 entry, vCPU 0 links, vCPU 1's cmpxchg fails.
     private static string Interleave()

@@ -1,0 +1,42 @@
+using SpecKit.Explorer.Tests.Support;
+using Xunit.Abstractions;
+
+namespace SpecKit.Explorer.Tests;
+
+/// <summary>Every variant whose feature shows a breach is caught by the explorer alone, shrunk, and printed as a feature that fails the same way.</summary>
+public class VariantTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Breaching => new(Counterexamples.Breaches.Select(b => b.Model));
+
+    [Theory]
+    [MemberData(nameof(Breaching))]
+    public void The_explorer_alone_finds_the_breach_within_10_s_and_shrinks_it_to_at_most_12_steps(string model)
+    {
+        var (_, _, rule) = Counterexamples.Breaches.Single(b => b.Model == model);
+        var (result, took) = Counterexamples.Of(model);
+        output.WriteLine($"{model}: {result.Figures}; {took.TotalSeconds:F1} s with shrinking");
+        var found = result.Found ?? throw new Xunit.Sdk.XunitException($"no counterexample under {model} in {result.Figures}");
+        output.WriteLine(found.Feature);
+        Assert.Equal(rule, found.Failure.Rule);
+        Assert.True(took < TimeSpan.FromSeconds(10), $"took {took.TotalSeconds:F1} s");
+        Assert.True(found.Run.Steps.Count <= 12, $"shrunk to {found.Run.Steps.Count} steps (from {found.StepsBeforeShrinking})");
+    }
+
+    [Fact]
+    public void Every_counterexample_printed_binds_to_the_suite_s_steps_and_fails_with_the_checker_s_message()
+    {
+        var printed = Counterexamples.Breaches
+            .Select(b => (b.Model, Found: Counterexamples.Of(b.Model).Result.Found))
+            .Where(c => c.Found is not null)
+            .ToDictionary(c => $"features/explorer/{c.Model}.feature", c => c.Found!);
+        Assert.NotEmpty(printed);
+        var results = PrintedFeatures.Run(printed.ToDictionary(p => p.Key, p => p.Value.Feature));
+        foreach (var (path, found) in printed)
+        {
+            var failure = results.TryGetValue(path, out var f) ? f : throw new Xunit.Sdk.XunitException($"{path} produced no scenario");
+            output.WriteLine($"{path}: {failure}");
+            Assert.True(failure is not null, $"{path} passed; the explorer found: {found.Failure}\n{found.Feature}");
+            Assert.Contains(found.Failure.Message, failure, StringComparison.Ordinal);
+        }
+    }
+}

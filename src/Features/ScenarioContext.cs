@@ -29,6 +29,9 @@ public sealed class ScenarioContext : IDisposable
 
     public ScenarioInfo Info { get; }
 
+    /// <summary>The step running now (keyword, text, feature line), for steps that report per step.</summary>
+    public (string Keyword, string Text, int Line)? CurrentStep { get; internal set; }
+
     /// <summary>The scenario's messages when the run writes them (SPECKIT_MESSAGES), else null.</summary>
     internal Messages.ScenarioMessages? Messages { get; set; }
 
@@ -38,8 +41,18 @@ public sealed class ScenarioContext : IDisposable
     /// </summary>
     public bool IsAttaching => Messages is not null;
 
-    /// <summary>Attaches text (an SVG picture, a snapshot) to the step running now, in the run's messages and so its report.</summary>
-    public void Attach(string body, string mediaType, string? fileName = null) => Messages?.Attach(body, mediaType, fileName, base64: false);
+    /// <summary>
+    /// Attaches text (a snapshot, an SVG picture) to the step running now, in the run's messages
+    /// and so its report. An image is sent base64 encoded, which is how the HTML report shows it.
+    /// </summary>
+    public void Attach(string body, string mediaType, string? fileName = null)
+    {
+        if (Messages is { } messages)
+        {
+            var image = mediaType.StartsWith("image/", StringComparison.Ordinal);
+            messages.Attach(image ? Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(body)) : body, mediaType, fileName, base64: image);
+        }
+    }
 
     /// <summary>Attaches bytes (an image), base64 encoded.</summary>
     public void Attach(byte[] body, string mediaType, string? fileName = null) => Messages?.Attach(Convert.ToBase64String(body), mediaType, fileName, base64: true);

@@ -1,30 +1,44 @@
 using Cucumber.HtmlFormatter;
+using Io.Cucumber.Messages.Types;
 
 namespace SpecKit.Features.Messages;
 
-/// <summary>The official Cucumber HTML formatter on a messages stream: one self-contained HTML file.</summary>
-public static class HtmlReport
+/// <summary>
+/// The official Cucumber HTML formatter on a messages stream: one self-contained HTML file.
+/// It is fed envelope by envelope, so a test run can write its report as it goes and only
+/// close it when the process exits (a test host may be stopped soon after its last test).
+/// </summary>
+public sealed class HtmlReport : IDisposable
 {
+    private readonly FileStream _output;
+    private readonly MessagesToHtmlWriter _writer;
+
+    public HtmlReport(string htmlPath, string title = "SpecKit")
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(htmlPath))!);
+        _output = File.Create(htmlPath);
+        _writer = new MessagesToHtmlWriter(
+            _output,
+            (w, envelope) => w.WriteAsync(MessagesJson.Serialize(envelope)),
+            new HtmlReportSettings { Title = title });
+    }
+
+    public void Write(Envelope envelope) => _writer.WriteAsync(envelope).GetAwaiter().GetResult();
+
+    public void Dispose()
+    {
+        _writer.DisposeAsync().GetAwaiter().GetResult();
+        _output.Dispose();
+    }
+
+    /// <summary>Renders a whole NDJSON stream.</summary>
     public static void Render(string messagesPath, string htmlPath, string title = "SpecKit")
     {
         using var input = new StreamReader(messagesPath);
-        Render(input, htmlPath, title);
-    }
-
-    public static void Render(TextReader messages, string htmlPath, string title = "SpecKit") =>
-        RenderAsync(messages, htmlPath, title).GetAwaiter().GetResult();
-
-    public static async Task RenderAsync(TextReader messages, string htmlPath, string title = "SpecKit")
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(htmlPath))!);
-        await using var output = File.Create(htmlPath);
-        await using var writer = new MessagesToHtmlWriter(
-            output,
-            (w, envelope) => w.WriteAsync(MessagesJson.Serialize(envelope)),
-            new HtmlReportSettings { Title = title });
-        foreach (var envelope in MessagesJson.ReadAll(messages))
+        using var report = new HtmlReport(htmlPath, title);
+        foreach (var envelope in MessagesJson.ReadAll(input))
         {
-            await writer.WriteAsync(envelope);
+            report.Write(envelope);
         }
     }
 }

@@ -15,7 +15,7 @@ namespace SpecKit.Features.Messages;
 /// source, gherkinDocument and, as its scenarios run, pickles come from the official Gherkin
 /// parser on the feature file; each scenario's messages are written together when it ends, so
 /// scenarios running in parallel never interleave; testRunFinished is written when the process
-/// exits, and with <c>SPECKIT_REPORT=1</c> the HTML report beside the stream.
+/// exits; with <c>SPECKIT_REPORT=1</c> the HTML report is written beside the stream as it goes.
 /// </summary>
 public sealed class MessageStream
 {
@@ -28,6 +28,7 @@ public sealed class MessageStream
 
     private readonly object _lock = new();
     private readonly StreamWriter _writer;
+    private readonly HtmlReport? _report;
     private readonly IIdGenerator _gherkinIds = new IncrementingIdGenerator();
     private readonly Dictionary<string, FeatureMessages?> _features = new(StringComparer.Ordinal);
     private readonly HashSet<string> _written = new(StringComparer.Ordinal);
@@ -36,11 +37,12 @@ public sealed class MessageStream
     private bool _anyFailed;
     private bool _finished;
 
-    private MessageStream(string path)
+    private MessageStream(string path, string? reportPath)
     {
         Path = path;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         _writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false)) { NewLine = "\n" };
+        _report = reportPath is null ? null : new HtmlReport(reportPath);
         Write(Envelope.Create(Meta()));
         Write(Envelope.Create(new TestRunStarted(Now(), _testRunStartedId)));
         _writer.Flush();
@@ -104,7 +106,7 @@ public sealed class MessageStream
     }
 
     /// <summary>Opens a stream at a path of a test's own choosing, ended with <see cref="Finish"/>; see <see cref="Redirect"/>.</summary>
-    public static MessageStream OpenAt(string path) => new(path);
+    public static MessageStream OpenAt(string path, string? reportPath = null) => new(path, reportPath);
 
     private static MessageStream? Open(string? target, Assembly testAssembly)
     {
@@ -116,7 +118,8 @@ public sealed class MessageStream
         var path = target.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase)
             ? target
             : System.IO.Path.Combine(target, testAssembly.GetName().Name + ".ndjson");
-        var stream = new MessageStream(path);
+        var report = Environment.GetEnvironmentVariable(ReportVariable) is "1" or "true" ? System.IO.Path.ChangeExtension(path, ".html") : null;
+        var stream = new MessageStream(path, report);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => stream.Finish();
         return stream;
     }
@@ -187,7 +190,7 @@ public sealed class MessageStream
         }
     }
 
-    /// <summary>Writes testRunFinished and closes the stream; with SPECKIT_REPORT=1, renders the HTML report beside it.</summary>
+    /// <summary>Writes testRunFinished and closes the stream and its HTML report.</summary>
     public void Finish()
     {
         lock (_lock)
@@ -200,15 +203,15 @@ public sealed class MessageStream
             _finished = true;
             Write(Envelope.Create(new TestRunFinished(null, !_anyFailed, Now(), null, _testRunStartedId)));
             _writer.Dispose();
-        }
-
-        if (Environment.GetEnvironmentVariable(ReportVariable) is "1" or "true")
-        {
-            HtmlReport.Render(Path, System.IO.Path.ChangeExtension(Path, ".html"));
+            _report?.Dispose();
         }
     }
 
-    private void Write(Envelope envelope) => _writer.WriteLine(MessagesJson.Serialize(envelope));
+    private void Write(Envelope envelope)
+    {
+        _writer.WriteLine(MessagesJson.Serialize(envelope));
+        _report?.Write(envelope);
+    }
 
     internal static Timestamp Now() => Converters.ToTimestamp(DateTime.UtcNow);
 

@@ -24,6 +24,16 @@ public sealed record ExploreOptions(VmKind Kind, SpecModelInfo Model)
 
     public int MaxSteps { get; init; } = 50;
 
+    /// <summary>
+    /// The sequence lengths sequence i may have, by i mod their count: short sequences first
+    /// find the breaches that need few steps (and CsCheck shrinks them quickest), long ones
+    /// the rest. Each is capped at <see cref="MaxSteps"/>.
+    /// </summary>
+    public int[] Lengths { get; init; } = [10, 20, 50];
+
+    /// <summary>The longest sequence sequence <paramref name="index"/> may have.</summary>
+    public int MaxStepsOf(long index) => Math.Min(MaxSteps, Lengths[(int)(index % Lengths.Length)]);
+
     /// <summary>How long CsCheck shrinks a failing case (whole seconds: its time budget).</summary>
     public int ShrinkSeconds { get; init; } = 2;
 
@@ -59,7 +69,7 @@ public static class Explorer
 {
     public static ExploreResult Explore(ExploreOptions options)
     {
-        var gen = OperationGen.Cases(options.Kind, options.MaxSteps);
+        var gens = options.Lengths.Select(l => OperationGen.Cases(options.Kind, Math.Min(options.MaxSteps, l))).ToArray();
         var clock = Stopwatch.StartNew();
         var nextProgress = options.ProgressEvery;
         long sequences = 0, steps = 0;
@@ -71,6 +81,7 @@ public static class Explorer
             }
 
             var index = options.Shard + (k * options.Shards);
+            var gen = gens[(int)(index % gens.Length)];
             var (c, caseSeed) = Generate(gen, options.Seed, index);
             var run = Runner.Run(c, options.Model);
             sequences++;
@@ -79,7 +90,7 @@ public static class Explorer
             {
                 var shrunk = Shrink(gen, caseSeed, options.Model, failure, options.ShrinkSeconds);
                 var found = new Counterexample(shrunk.Case, shrunk.Seed, shrunk.Run, index, run.Steps.Count,
-                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index));
+                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index)));
                 var figures = new ExploreProgress(sequences, steps, clock.Elapsed, 1);
                 options.Progress?.Invoke(figures);
                 return new ExploreResult(figures, found);

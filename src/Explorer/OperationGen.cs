@@ -97,13 +97,13 @@ public static class OperationGen
         _ => Gen.Frequency((10, Common), (1, Tdp)),
     };
 
-    private static Gen<SlotSetup> Slot(int id, bool hugeOk, bool readOnlyOk = true) =>
-        Gen.Select(Gen.ULong[0, 300], Gen.Frequency((3, Gen.ULong[1, 64]), (2, Gen.ULong[1, 700])), Gen.Frequency((3, Gen.Const(1)), (hugeOk ? 1 : 0, Gen.Const(2))), Gen.Bool, Gen.Frequency((7, Gen.Const(false)), (readOnlyOk ? 1 : 0, Gen.Const(true))))
+    private static Gen<SlotSetup> Slot(int id, bool hugeOk, bool readOnlyOk = true, ulong maxPages = 700) =>
+        Gen.Select(Gen.ULong[0, 300], Gen.Frequency((3, Gen.ULong[1, 64]), (2, Gen.ULong[1, maxPages])), Gen.Frequency((3, Gen.Const(1)), (hugeOk ? 1 : 0, Gen.Const(2))), Gen.Bool, Gen.Frequency((7, Gen.Const(false)), (readOnlyOk ? 1 : 0, Gen.Const(true))))
             .Select((b, n, level, log, ro) => new SlotSetup(id, (ulong)id * 1024 + b, n, level, log, ro));
 
     /// <summary>Slots <paramref name="first"/>.. up to id 2, each in its own 1024-page window so that the setup never overlaps (moves and creates later may).</summary>
-    private static Gen<SlotSetup[]> Slots(int first, bool hugeOk, bool readOnlyOk = true) =>
-        Gen.Select(Slot(0, hugeOk, readOnlyOk), Slot(1, hugeOk, readOnlyOk), Slot(2, hugeOk, readOnlyOk), Gen.Int[first == 0 ? 1 : 0, 3 - first])
+    private static Gen<SlotSetup[]> Slots(int first, bool hugeOk, bool readOnlyOk = true, ulong maxPages = 700) =>
+        Gen.Select(Slot(0, hugeOk, readOnlyOk, maxPages), Slot(1, hugeOk, readOnlyOk, maxPages), Slot(2, hugeOk, readOnlyOk, maxPages), Gen.Int[first == 0 ? 1 : 0, 3 - first])
             .Select((a, b, c, n) => new[] { a, b, c }.Skip(first).Take(n).ToArray());
 
     /// <summary>The guest's mappings under shadow paging: user gvas in one PTE table, onto frames of slot 0 past its page tables.</summary>
@@ -114,9 +114,10 @@ public static class OperationGen
     /// <summary>The VMs of <paramref name="kind"/>: vCPUs, dirty-log mode, module parameters, memslots.</summary>
     public static Gen<VmSetup> Setups(VmKind kind) => kind switch
     {
-        // The guest's tables live at gfn 0x100 (GuestPageTables.DefaultTableBaseGfn): slot 0 holds them and the frames it maps.
-        VmKind.Shadow => Gen.Select(Vcpu.Select(v => v + 1), Gen.Enum<DirtyLogMode>(), Gen.Bool, Slots(1, hugeOk: true), Mappings, Gen.Bool)
-            .Select((vcpus, mode, split, more, maps, log) => new VmSetup(kind, vcpus, mode, EptAd: true, NxHugePages: false, split, [new SlotSetup(0, 0, 1024, 1, log, false), .. more], maps, [])),
+        // The guest boots with all of RAM in its direct map, so its other slots are small.
+        // The guest's tables live at gfn 0x100 (GuestPageTables.DefaultTableBaseGfn): slot 0 holds them and the frames it maps (0x200..0x20f).
+        VmKind.Shadow => Gen.Select(Vcpu.Select(v => v + 1), Gen.Enum<DirtyLogMode>(), Gen.Bool, Slots(1, hugeOk: true, maxPages: 64), Mappings, Gen.Bool)
+            .Select((vcpus, mode, split, more, maps, log) => new VmSetup(kind, vcpus, mode, EptAd: true, NxHugePages: false, split, [new SlotSetup(0, 0, 0x280, 1, log, false), .. more], maps, [])),
         VmKind.Tdx => Gen.Select(Vcpu.Select(v => v + 1), Gen.Bool, Slots(1, hugeOk: false, readOnlyOk: false), Gen.Select(Gen.ULong[0, 48], Gen.ULong[1, 16]).Array[0, 2])
             .Select((vcpus, split, more, priv) => new VmSetup(kind, vcpus, DirtyLogMode.Bitmap, EptAd: true, NxHugePages: false, split, [new SlotSetup(0, 0, 1024, 1, false, false), .. more], [], Disjoint(priv))),
         _ => Gen.Select(Vcpu.Select(v => v + 1), Gen.Enum<DirtyLogMode>(), Gen.Frequency((3, Gen.Const(true)), (kind == VmKind.Ept ? 1 : 0, Gen.Const(false))), Gen.Frequency((3, Gen.Const(false)), (1, Gen.Const(true))), Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), Slots(0, hugeOk: true))

@@ -218,6 +218,8 @@ public sealed record HostPageEvent(int Slot, ulong Offset, HostEvent Event) : Op
                 var migrate = When(m, $"the host migrates the page behind gfn {Hex(gfn)}");
                 m.Kvm.Migrate(hvpn, hvpn + 1);
                 return migrate;
+            case HostEvent.MprotectReadOnly when !m.Booted:
+                return null;
             default:
                 var mprotect = When(m, $"the host makes the page behind gfn {Hex(gfn)} read-only");
                 m.Kvm.MprotectReadOnly(hvpn);
@@ -238,8 +240,10 @@ public sealed record HostRangeEvent(int Slot, ulong Offset, ulong Count, bool Mu
 {
     public override Step? Apply(Machine m)
     {
-        if (Range(m, Slot, Offset, Count) is not var (start, end) || m.UserPages(start, end) is not var (hStart, hEnd))
+        if (Range(m, Slot, Offset, Count) is not var (start, end) || m.UserPages(start, end) is not var (hStart, hEnd) || (Munmap && !m.Booted))
         {
+            // A shadow-paging guest lays out its tables in its RAM before it runs: a VMM that
+            // unmaps that RAM first has no guest to boot.
             return null;
         }
 

@@ -36,14 +36,10 @@ public static class PrintedFeatures
             .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), new CSharpParseOptions(LanguageVersion.Latest), path: f))
             .Append(CSharpSyntaxTree.ParseText(ImplicitUsings, new CSharpParseOptions(LanguageVersion.Latest), path: "Usings.cs"));
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Concat([
-                typeof(SpecKit.Features.GivenAttribute).Assembly.Location,
-                typeof(Snapshot).Assembly.Location,
-                typeof(SpecKit.Mmu.SpecModels).Assembly.Location,
-                typeof(SpecKit.Uapi.KvmResult).Assembly.Location,
-                typeof(FactAttribute).Assembly.Location,
-                typeof(Assert).Assembly.Location,
-            ])
+            // The assemblies the behaviour project references (the model, the kernel backend, the
+            // feature runtime, xunit) are all in this project's output too.
+            .Concat(Directory.GetFiles(AppContext.BaseDirectory, "SpecKit.*.dll"))
+            .Concat([typeof(FactAttribute).Assembly.Location, typeof(Assert).Assembly.Location])
             .Distinct()
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
         var compilation = CSharpCompilation.Create(

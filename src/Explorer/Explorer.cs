@@ -41,6 +41,9 @@ public sealed record ExploreOptions(VmKind Kind, SpecModelInfo Model)
     public Action<ExploreProgress>? Progress { get; init; }
 
     public TimeSpan ProgressEvery { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Stops the run between sequences (another thread of a run found a counterexample, or Ctrl-C).</summary>
+    public CancellationToken Cancel { get; init; }
 }
 
 public sealed record ExploreProgress(long Sequences, long Steps, TimeSpan Elapsed, int Violations)
@@ -75,7 +78,7 @@ public static class Explorer
         long sequences = 0, steps = 0;
         for (long k = 0; sequences < options.Sequences; k++)
         {
-            if (options.Time is { } limit && clock.Elapsed >= limit)
+            if ((options.Time is { } limit && clock.Elapsed >= limit) || options.Cancel.IsCancellationRequested)
             {
                 break;
             }

@@ -496,7 +496,9 @@ public sealed record WriteTrack(int Slot, ulong Offset, bool Add) : Operation
 {
     public override Step? Apply(Machine m)
     {
-        if (GfnOf(m, Slot, Offset) is not { } gfn || (!Add && !m.Kvm.Slot(Slot).IsWriteTracked(gfn)))
+        // External write tracking is KVMGT's (kvm_write_track_add_gfn), which runs no TDX guest:
+        // in a TDX VM the model would emulate a write to a private gfn into shared memory.
+        if (m.Kvm.IsMirrored || GfnOf(m, Slot, Offset) is not { } gfn || (!Add && !m.Kvm.Slot(Slot).IsWriteTracked(gfn)))
         {
             return null;
         }

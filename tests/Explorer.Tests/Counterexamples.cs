@@ -32,6 +32,24 @@ public static class Counterexamples
 
     public static (ExploreResult Result, TimeSpan Took) Of(string model) => Found[model].Value;
 
+    /// <summary>v19's TDX design against the merged one (seed 003): the first difference, printed.</summary>
+    public static readonly Lazy<(ExploreProgress Figures, Difference? Found)> V19Difference = new(() =>
+        Differential.Explore(VmKind.Tdx, SpecModels.Base, SpecModels.Named("TdxZapPrivateV19"), seed: 3, sequences: 5000, time: TimeSpan.FromSeconds(8), shrinkSeconds: 1));
+
+    public static string PathOf(string model) => $"features/explorer/{model}.feature";
+
+    public const string V19Path = "features/explorer/TdxZapPrivateV19-difference.feature";
+
+    /// <summary>Every printed feature of the suite, compiled once (one Roslyn compilation) and run: the failure message by path.</summary>
+    public static readonly Lazy<Dictionary<string, string?>> Ran = new(() =>
+    {
+        var features = Breaches.Select(b => (Path: PathOf(b.Model), Of(b.Model).Result.Found?.Feature))
+            .Append((Path: V19Path, V19Difference.Value.Found?.Feature))
+            .Where(f => f.Feature is not null)
+            .ToDictionary(f => f.Path, f => f.Feature!);
+        return Support.PrintedFeatures.Run(features);
+    });
+
     private static (ExploreResult, TimeSpan) Search(string model, VmKind kind)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();

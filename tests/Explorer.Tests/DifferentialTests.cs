@@ -1,4 +1,3 @@
-using SpecKit.Explorer.Tests.Support;
 using SpecKit.Mmu;
 using Xunit.Abstractions;
 
@@ -17,18 +16,17 @@ public class DifferentialTests(ITestOutputHelper output)
     [Fact]
     public void The_v19_TDX_design_is_told_apart_from_the_merged_one_at_its_first_differing_step()
     {
-        const string model = "TdxZapPrivateV19";
-        var (figures, found) = Differential.Explore(VmKind.Tdx, SpecModels.Base, SpecModels.Named(model), seed: 3, sequences: 5000, time: TimeSpan.FromSeconds(8));
+        var (figures, found) = Counterexamples.V19Difference.Value;
         output.WriteLine(figures.ToString());
-        var difference = found ?? throw new Xunit.Sdk.XunitException($"{model} never differed from base in {figures}");
+        var difference = found ?? throw new Xunit.Sdk.XunitException($"TdxZapPrivateV19 never differed from base in {figures}");
         output.WriteLine(difference.Feature);
         Assert.Contains("\n    Then ", difference.Feature.Split("  Scenario:")[1], StringComparison.Ordinal);
 
         // Under the variant the printed feature fails at its last step, which asserts what the base observed.
-        var path = $"features/explorer/{model}-difference.feature";
-        var failure = PrintedFeatures.Run(new Dictionary<string, string> { [path] = difference.Feature })[path];
+        var failure = Counterexamples.Ran.Value[Counterexamples.V19Path];
         output.WriteLine(failure);
         Assert.NotNull(failure);
+        Assert.Contains($"FAILED  Then {difference.Feature.TrimEnd().Split('\n')[^1].Trim()[5..]}", failure, StringComparison.Ordinal);
     }
 
     [Theory]

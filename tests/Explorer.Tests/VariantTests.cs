@@ -1,4 +1,3 @@
-using SpecKit.Explorer.Tests.Support;
 using Xunit.Abstractions;
 
 namespace SpecKit.Explorer.Tests;
@@ -33,15 +32,17 @@ public class VariantTests(ITestOutputHelper output)
         var printed = Counterexamples.Breaches
             .Select(b => (b.Model, Found: Counterexamples.Of(b.Model).Result.Found))
             .Where(c => c.Found is not null)
-            .ToDictionary(c => $"features/explorer/{c.Model}.feature", c => c.Found!);
+            .ToDictionary(c => Counterexamples.PathOf(c.Model), c => c.Found!);
         Assert.NotEmpty(printed);
-        var results = PrintedFeatures.Run(printed.ToDictionary(p => p.Key, p => p.Value.Feature));
+        var results = Counterexamples.Ran.Value;
         foreach (var (path, found) in printed)
         {
             var failure = results.TryGetValue(path, out var f) ? f : throw new Xunit.Sdk.XunitException($"{path} produced no scenario");
             output.WriteLine($"{path}: {failure}");
             Assert.True(failure is not null, $"{path} passed; the explorer found: {found.Failure}\n{found.Feature}");
-            Assert.Contains(found.Failure.Message, failure, StringComparison.Ordinal);
+            Assert.True(
+                failure.Contains(found.Failure.Message, StringComparison.Ordinal),
+                $"{path} fails otherwise than the explorer's run did.\nThe explorer: {found.Failure}\n{found.Feature}\nThe scenario: {failure}");
         }
     }
 }

@@ -25,6 +25,19 @@ public static class FeaturePrinter
         return Render(header, $"Explorer counterexample: {failure.Rule} under {run.Model} on {kind}", $"{failure.Rule} (case {caseSeed})", lines);
     }
 
+    /// <summary>A run the checker found nothing in, as a feature that passes: what tests that a printed run is the same run.</summary>
+    public static string Clean(RunResult run, string caseSeed)
+    {
+        if (run.Failure is not null)
+        {
+            throw new ArgumentException($"the run failed: {run.Failure}", nameof(run));
+        }
+
+        var lines = Lines(run.Given, run.Steps);
+        lines.Add(("Then", "the checker reports nothing"));
+        return Render([$"A clean run of the SpecKit explorer under the {run.Model} model, case {caseSeed}."], $"Explorer run under {run.Model} on {run.Case.Setup.Kind}", $"Case {caseSeed}", lines);
+    }
+
     /// <summary>The steps as keyword and text, the repeated keyword written And.</summary>
     public static List<(string Keyword, string Text)> Lines(IEnumerable<string> given, IEnumerable<Step> steps) =>
         [.. given.Select(g => ("Given", g)), .. steps.Select(s => (s.Keyword, s.Text))];

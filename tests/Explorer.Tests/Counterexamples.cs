@@ -40,11 +40,20 @@ public static class Counterexamples
 
     public const string V19Path = "features/explorer/TdxZapPrivateV19-difference.feature";
 
+    /// <summary>Clean base-model runs of every kind, printed: each must pass as a feature, step for step.</summary>
+    public static readonly Lazy<Dictionary<string, RunResult>> CleanRuns = new(() =>
+        Enum.GetValues<VmKind>().SelectMany(kind => Enumerable.Range(0, 3).Select(i =>
+        {
+            var (c, seed) = Explorer.Generate(OperationGen.Cases(kind, 30), 99, i);
+            return (Path: $"features/explorer/clean-{kind}-{i}.feature", Seed: seed, Run: Runner.Run(c, SpecModels.Base));
+        })).ToDictionary(r => r.Path, r => r.Run, StringComparer.Ordinal));
+
     /// <summary>Every printed feature of the suite, compiled once (one Roslyn compilation) and run: the failure message by path.</summary>
     public static readonly Lazy<Dictionary<string, string?>> Ran = new(() =>
     {
         var features = Breaches.Select(b => (Path: PathOf(b.Model), Of(b.Model).Result.Found?.Feature))
             .Append((Path: V19Path, V19Difference.Value.Found?.Feature))
+            .Concat(CleanRuns.Value.Select(r => (Path: r.Key, Feature: (string?)FeaturePrinter.Clean(r.Value, r.Key))))
             .Where(f => f.Feature is not null)
             .ToDictionary(f => f.Path, f => f.Feature!);
         return Support.PrintedFeatures.Run(features);

@@ -45,4 +45,17 @@ public class VariantTests(ITestOutputHelper output)
                 $"{path} fails otherwise than the explorer's run did.\nThe explorer: {found.Failure}\n{found.Feature}\nThe scenario: {failure}");
         }
     }
+
+    [Fact]
+    public void A_clean_run_printed_passes_as_a_feature_step_for_step()
+    {
+        var runs = Counterexamples.CleanRuns.Value;
+        Assert.All(runs.Values, r => Assert.Null(r.Failure));
+        var results = Counterexamples.Ran.Value;
+        foreach (var (path, run) in runs)
+        {
+            var failure = results.TryGetValue(path, out var f) ? f : throw new Xunit.Sdk.XunitException($"{path} produced no scenario");
+            Assert.True(failure is null, $"{path} ({run.Steps.Count} steps) fails as a feature though the explorer's run was clean:\n{FeaturePrinter.Clean(run, path)}\n{failure}");
+        }
+    }
 }

@@ -38,6 +38,9 @@ public sealed class Machine
     /// <summary>The value the next guest store by virtual address writes.</summary>
     public ulong NextGuestValue { get; set; } = FirstGuestValue;
 
+    /// <summary>The write tracking the explorer added through kvm_write_track_add_gfn, by gfn: what it may remove.</summary>
+    public Dictionary<ulong, int> ExternalWriteTracks { get; } = [];
+
     /// <summary>Whether the guest runs (always under TDP).</summary>
     public bool Booted => Guest is not { Booted: false };
 

@@ -498,13 +498,20 @@ public sealed record WriteTrack(int Slot, ulong Offset, bool Add) : Operation
     {
         // External write tracking is KVMGT's (kvm_write_track_add_gfn), which runs no TDX guest:
         // in a TDX VM the model would emulate a write to a private gfn into shared memory.
-        if (m.Kvm.IsMirrored || GfnOf(m, Slot, Offset) is not { } gfn || (!Add && !m.Kvm.Slot(Slot).IsWriteTracked(gfn)))
+        // A user removes only the tracking it added: the shadow MMU's own count on a guest table
+        // (account_shadowed) is not KVMGT's to drop.
+        if (m.Kvm.IsMirrored || GfnOf(m, Slot, Offset) is not { } gfn || (!Add && m.ExternalWriteTracks.GetValueOrDefault(gfn) == 0))
         {
             return null;
         }
 
         var step = When(m, Add ? $"gfn {Hex(gfn)} is write-tracked" : $"write tracking of gfn {Hex(gfn)} is removed");
         var result = Add ? m.Kvm.WriteTrackAddGfn(gfn) : m.Kvm.WriteTrackRemoveGfn(gfn);
+        if (result == 0)
+        {
+            m.ExternalWriteTracks[gfn] = m.ExternalWriteTracks.GetValueOrDefault(gfn) + (Add ? 1 : -1);
+        }
+
         return step with { Observation = Errno(result), Printable = result == 0 };
     }
 }

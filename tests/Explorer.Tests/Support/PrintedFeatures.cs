@@ -29,6 +29,13 @@ public static class PrintedFeatures
         global using Xunit;
         """;
 
+    /// <summary>
+    /// What tests/Behaviour references: not the explorer (whose namespace, SpecKit.Explorer, would
+    /// hide the concurrency steps' SpecKit.Mmu.Concurrency.Explorer), its tests or the generators.
+    /// </summary>
+    private static bool BehaviourReferences(string path) =>
+        Path.GetFileName(path) is var name && !name.StartsWith("SpecKit.Explorer", StringComparison.Ordinal) && !name.StartsWith("SpecKit.Generators", StringComparison.Ordinal);
+
     /// <summary>The failure message of each scenario (null where it passed), by feature path.</summary>
     public static Dictionary<string, string?> Run(IReadOnlyDictionary<string, string> features)
     {
@@ -41,6 +48,7 @@ public static class PrintedFeatures
             .Concat(Directory.GetFiles(AppContext.BaseDirectory, "SpecKit.*.dll"))
             .Concat([typeof(FactAttribute).Assembly.Location, typeof(Assert).Assembly.Location])
             .Distinct()
+            .Where(BehaviourReferences)
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
         var compilation = CSharpCompilation.Create(
             "SpecKit.Explorer.PrintedFeatures" + Guid.NewGuid().ToString("N"),

@@ -10,7 +10,7 @@ namespace SpecKit.Behaviour.Steps;
 /// result either asserted to succeed or compared with the errno a step names.
 /// </summary>
 [Binding]
-public sealed class DirtyLogSteps(VmWorld world)
+public sealed class DirtyLogSteps(VmWorld world, ScenarioContext context)
 {
     private Kvm Kvm => world.Kvm;
 
@@ -29,6 +29,7 @@ public sealed class DirtyLogSteps(VmWorld world)
     {
         Assert.Equal(0, Kvm.GetDirtyLog((uint)id, out var bitmap));
         world.LastFetch = (Kvm.Slot(id), bitmap);
+        Pictures.DirtyBitmap(context, Kvm.Slot(id), bitmap);
     }
 
     [When("the dirty log of memslot {int} is fetched and cleared")]

@@ -27,6 +27,7 @@ Feature: The dirty ring as api.rst describes it
     Then KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) with 4096 bytes returns -EINVAL
     And KVM_GET_DIRTY_LOG on memslot 0 returns -ENXIO
 
+  @kvm
   Scenario: Entries in order, harvested, then reset with their count
     Given a VM under the base model with 1 vCPU and a dirty ring of 256 entries
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages

@@ -237,11 +237,12 @@ internal sealed class FeatureBinder
                         }
 
                         var bound = BindScenario(s, fullName, background, tags.Concat(s.Tags.Select(t => t.Name.TrimStart('@'))).ToList(), methodNames).ToList();
-                        tests.AddRange(bound);
                         foreach (var test in bound.Where(_ => !duplicate))
                         {
                             CheckSnapshotName(snapshots, test, s);
                         }
+
+                        tests.AddRange(bound.SelectMany(test => OnBackends(test, methodNames)));
 
                         break;
                 }
@@ -267,6 +268,32 @@ internal sealed class FeatureBinder
 
         Report(Diagnostics.SnapshotNameClash, first.Where, 1, first.What, what, stem);
         Report(Diagnostics.SnapshotNameClash, where, 1, what, first.What, stem);
+    }
+
+    /// <summary>The tag that runs a scenario on the model and on the real kernel, as two tests.</summary>
+    public const string KvmTag = "kvm";
+
+    /// <summary>The backends a <c>@kvm</c> scenario runs on, in order: the model first.</summary>
+    public static readonly string[] Backends = ["model", "kernel"];
+
+    /// <summary>
+    /// A scenario tagged <c>@kvm</c> is one test per backend, each named with its backend; both
+    /// share the scenario's snapshots, so its snapshot names are checked once, before this.
+    /// </summary>
+    private static IEnumerable<BoundTest> OnBackends(BoundTest test, HashSet<string> methodNames)
+    {
+        if (!test.Tags.Contains(KvmTag))
+        {
+            yield return test;
+            yield break;
+        }
+
+        methodNames.Remove(test.MethodName);
+        foreach (var backend in Backends)
+        {
+            var display = $"{test.DisplayName} [{backend}]";
+            yield return test with { MethodName = UniqueMethodName(display, methodNames), DisplayName = display, Backend = backend };
+        }
     }
 
     private IEnumerable<BoundTest> BindScenario(Scenario scenario, string name, List<Step> background, List<string> tags, HashSet<string> methodNames)

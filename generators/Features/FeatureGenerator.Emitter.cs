@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text;
@@ -38,7 +39,7 @@ internal static class FeatureEmitter
             w.Line("/// <summary>Every scenario and example row of this feature, so a check can find snapshots that no scenario owns.</summary>");
             w.Line("public static readonly global::SpecKit.Features.ScenarioInfo[] Scenarios =");
             w.Line("[");
-            foreach (var test in feature.Tests)
+            foreach (var test in feature.Tests.Where(t => t.Backend is null or "model"))
             {
                 w.Line($"    new(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {(test.Row.Label is null ? "null" : ArgumentConverter.StringLiteral(test.Row.Label))}, {Int(test.Line)}, []),");
             }
@@ -57,10 +58,19 @@ internal static class FeatureEmitter
     private static void EmitTest(IndentedWriter w, BoundFeature feature, BoundTest test)
     {
         var tags = feature.Tags.Concat(test.Tags).Distinct().ToList();
-        w.Line($"[global::Xunit.Fact(DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]");
+        // A @kvm scenario's test on one backend: BackendFact skips, with the reason, a backend
+        // this machine cannot run (no /dev/kvm); the Backend trait selects it (--filter Backend=kernel).
+        w.Line(test.Backend is { } backend
+            ? $"[global::SpecKit.Features.BackendFact({ArgumentConverter.StringLiteral(backend)}, DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]"
+            : $"[global::Xunit.Fact(DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)})]");
         foreach (var tag in tags)
         {
             w.Line($"[global::Xunit.Trait(\"Category\", {ArgumentConverter.StringLiteral(tag)})]");
+        }
+
+        if (test.Backend is { } traitBackend)
+        {
+            w.Line($"[global::Xunit.Trait(\"Backend\", {ArgumentConverter.StringLiteral(traitBackend)})]");
         }
 
         var tagList = "new string[] { " + string.Join(", ", tags.Select(ArgumentConverter.StringLiteral)) + " }";
@@ -68,9 +78,23 @@ internal static class FeatureEmitter
         {
             var row = test.Row;
             var label = row.Label is null ? "null" : ArgumentConverter.StringLiteral(row.Label);
-            var extras = row.ExampleLine is { } exampleLine
-                ? $" {{ DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)}, ExampleLine = {Int(exampleLine)} }}"
-                : "";
+            var inits = new List<string>();
+            if (row.ExampleLine is not null || test.Backend is not null)
+            {
+                inits.Add($"DisplayName = {ArgumentConverter.StringLiteral(test.DisplayName)}");
+            }
+
+            if (row.ExampleLine is { } line)
+            {
+                inits.Add($"ExampleLine = {Int(line)}");
+            }
+
+            if (test.Backend is { } runOn)
+            {
+                inits.Add($"Backend = {ArgumentConverter.StringLiteral(runOn)}");
+            }
+
+            var extras = inits.Count == 0 ? "" : " { " + string.Join(", ", inits) + " }";
             w.Line($"var info = new global::SpecKit.Features.ScenarioInfo(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {label}, {Int(test.Line)}, {tagList}){extras};");
             w.Line("using var context = new global::SpecKit.Features.ScenarioContext(info, FeatureDirectory);");
             w.Line("var run = new global::SpecKit.Features.ScenarioRun(context);");

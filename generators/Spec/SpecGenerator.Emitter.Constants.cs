@@ -24,6 +24,20 @@ internal static partial class SpecEmitter
                 w.Comment($"{value.Expression}  ({value.Source}; {value.Origin})");
                 w.Line($"public const ulong {value.Name} = {Hex(value.Value)};");
             }
+
+            if (unit.Describe)
+            {
+                w.Line();
+                w.Line("/// <summary>The values as data, for the model registry (SpecModel.Info) and the steps that name a value.</summary>");
+                w.Line("public static readonly global::SpecKit.Mmu.NamedValue[] Values =");
+                w.Line("[");
+                foreach (var value in block.Values)
+                {
+                    w.Line($"    new({Literal(block.Name)}, {Literal(value.Name)}, {value.Name}),");
+                }
+
+                w.Line("];");
+            }
         }
 
         return w.ToString();

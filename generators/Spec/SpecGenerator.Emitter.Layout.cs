@@ -48,6 +48,24 @@ internal static partial class SpecEmitter
                 EmitField(w, name, field);
             }
 
+            if (unit.Describe)
+            {
+                w.Line();
+                w.Line("/// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>");
+                w.Line("public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(");
+                w.Line($"    {Literal(name)},");
+                w.Line("    [");
+                foreach (var field in named)
+                {
+                    var members = field.Members.Count > 0
+                        ? ", [" + string.Join(", ", field.Members.Select(m => $"new({Literal(m.Name)}, {m.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)})")) + "]"
+                        : "";
+                    w.Line($"        new({Literal(field.Name)}, {Int(field.Hi)}, {Int(field.Lo)}{members}),");
+                }
+
+                w.Line("    ]);");
+            }
+
             w.Line();
             w.Line($"/// <summary>The fields that are set, for logs and snapshots: e.g. <c>{name}(0x...: Readable Pfn=0x1234)</c>.</summary>");
             using (w.Block("public override string ToString()"))

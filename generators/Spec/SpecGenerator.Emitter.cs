@@ -86,9 +86,10 @@ internal static partial class SpecEmitter
     }
 
     /// <summary>
-    /// The model as the runtime and its tools take it (SpecModels.All): its rules, and each
-    /// layout's fields and each named value as data, so a step that names a field or a value
-    /// in a feature reaches it without reflection.
+    /// The model as the runtime and its tools take it (SpecModels.All): its rules, and the
+    /// descriptors of its layouts and values, so a step that names a field or a value in a
+    /// feature reaches it without reflection. Each descriptor lives with its type; in a
+    /// variant's namespace a name it does not override is the base model's.
     /// </summary>
     private static void EmitModelDescriptor(IndentedWriter w, ModelInfoUnit unit)
     {
@@ -98,32 +99,8 @@ internal static partial class SpecEmitter
         w.Line("    Description,");
         w.Line("    MmuPolicy.Rules,");
         w.Line($"    Formats: [{string.Join(", ", unit.Formats.Select(f => "SpteFormats." + f))}],");
-        w.Line("    Layouts:");
-        w.Line("    [");
-        foreach (var layout in unit.Layouts)
-        {
-            w.Line($"        new({Literal(layout.Name)},");
-            w.Line("        [");
-            foreach (var field in layout.Fields)
-            {
-                var members = field.Members.Count > 0
-                    ? ", [" + string.Join(", ", field.Members.Select(m => $"new({Literal(m.Name)}, {m.Value.ToString(CultureInfo.InvariantCulture)})")) + "]"
-                    : "";
-                w.Line($"            new({Literal(field.Name)}, {Int(field.Hi)}, {Int(field.Lo)}{members}),");
-            }
-
-            w.Line("        ]),");
-        }
-
-        w.Line("    ],");
-        w.Line("    Values:");
-        w.Line("    [");
-        foreach (var value in unit.Values)
-        {
-            w.Line($"        new({Literal(value.Block)}, {Literal(value.Name)}, {value.Block}.{value.Name}),");
-        }
-
-        w.Line("    ]);");
+        w.Line($"    Layouts: [{string.Join(", ", unit.Layouts.Select(l => l + ".Layout"))}],");
+        w.Line($"    Values: [{string.Join(", ", unit.ConstantBlocks.Select(b => ".. " + b + ".Values"))}]);");
     }
 
     /// <summary>

@@ -247,11 +247,11 @@ internal sealed class SpecValidator
 
         CheckTypeNames(layouts.Values, constants.Values, walkers.Values);
         var files = documents.Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
-        var constantNames = new List<ConstantRef>();
+        var constantBlocks = new List<string>();
 
         foreach (var layout in resolvedLayouts.Values)
         {
-            yield return new LayoutUnit(model, layout);
+            yield return new LayoutUnit(model, layout, Describe: operations.Count > 0);
         }
 
         var evaluator = new ValueEvaluator(this, layouts, constants);
@@ -266,8 +266,8 @@ internal sealed class SpecValidator
                 }
             }
 
-            constantNames.AddRange(values.Select(v => new ConstantRef(block.Name, v.Name)));
-            yield return new ConstantsUnit(model, new ConstantsModel(block.Name, block.Title, Origin(block.Span), values.ToEquatableArray()));
+            constantBlocks.Add(block.Name);
+            yield return new ConstantsUnit(model, new ConstantsModel(block.Name, block.Title, Origin(block.Span), values.ToEquatableArray()), Describe: operations.Count > 0);
         }
 
         foreach (var walker in walkers.Values.OrderBy(w => w.Name, StringComparer.Ordinal))
@@ -304,10 +304,7 @@ internal sealed class SpecValidator
             yield return new FormatsUnit(model, resolvedFormats.ToEquatableArray());
         }
 
-        var shapes = resolvedLayouts.Values.Select(l => new LayoutShape(
-            l.Name,
-            l.Fields.Where(f => f.Kind is FieldKind.Field or FieldKind.Enum).Select(f => new FieldShape(f.Name, f.Hi, f.Lo, f.Members)).ToEquatableArray()));
-        yield return new ModelInfoUnit(model, files, shapes.ToEquatableArray(), constantNames.ToEquatableArray(), resolvedFormats.Select(f => f.Name).ToEquatableArray(), HasRules: operations.Count > 0);
+        yield return new ModelInfoUnit(model, files, resolvedLayouts.Keys.OrderBy(k => k, StringComparer.Ordinal).ToEquatableArray(), constantBlocks.ToEquatableArray(), resolvedFormats.Select(f => f.Name).ToEquatableArray(), HasRules: operations.Count > 0);
     }
 
     /// <summary>
@@ -619,6 +616,11 @@ internal sealed class SpecValidator
     /// </summary>
     private static string? TakenByStruct(LayoutDecl layout, string name)
     {
+        if (name == "Layout")
+        {
+            return "the struct has its own Layout (its fields as data, for the model registry)";
+        }
+
         if (name is "Raw" or "ToString" or "Equals" or "GetHashCode" or "GetType")
         {
             return $"the struct has its own {name}";
@@ -678,6 +680,11 @@ internal sealed class SpecValidator
             foreach (var value in block.Values.Where(v => v.Name == block.Name))
             {
                 Report(Diagnostics.InvalidName, value.Span, value.Name, $"a value of Constants {block.Name}", "a member cannot be named as the class it is in");
+            }
+
+            foreach (var value in block.Values.Where(v => v.Name == "Values"))
+            {
+                Report(Diagnostics.InvalidName, value.Span, value.Name, $"a value of Constants {block.Name}", "the class has its own Values (the block's values as data, for the model registry)");
             }
         }
     }

@@ -29,6 +29,9 @@ public sealed class ScenarioContext : IDisposable
 
     public ScenarioInfo Info { get; }
 
+    /// <summary>The step running now (keyword, text, feature line), for steps that report per step.</summary>
+    public (string Keyword, string Text, int Line)? CurrentStep { get; internal set; }
+
     /// <summary>The scenario's messages when the run writes them (SPECKIT_MESSAGES), else null.</summary>
     internal Messages.ScenarioMessages? Messages { get; set; }
 

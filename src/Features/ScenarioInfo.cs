@@ -16,4 +16,7 @@ public sealed record ScenarioInfo(
 
     /// <summary>For an outline row, the line of its Examples row.</summary>
     public int? ExampleLine { get; init; }
+
+    /// <summary>For a scenario tagged <c>@kvm</c>, the backend this test runs it on (<c>model</c> or <c>kernel</c>); otherwise null.</summary>
+    public string? Backend { get; init; }
 }

@@ -52,6 +52,7 @@ public sealed class ScenarioRun
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
+            Context.CurrentStep = (keyword, text, line);
             body();
             _log.Add(("passed", keyword, text, line, null));
             _messages?.End("passed", System.Diagnostics.Stopwatch.GetElapsedTime(started), null, null);

@@ -19,6 +19,9 @@ public class MessagesTests
 {
     private static readonly Lazy<string> Stream = new(RecordSuite);
 
+    /// <summary>How many scenario tests the recording ran: one test case each (a @kvm scenario has one per backend).</summary>
+    private static int Ran;
+
     /// <summary>Runs every generated scenario test with its messages redirected; a failing scenario is recorded as failed, as in any run.</summary>
     private static string RecordSuite()
     {
@@ -29,8 +32,10 @@ public class MessagesTests
             foreach (var type in typeof(MessagesTests).Assembly.GetTypes().Where(t => t.Namespace == "SpecKit.Features.Generated" && t.GetField("Scenarios") is not null).OrderBy(t => t.Name, StringComparer.Ordinal))
             {
                 var instance = Activator.CreateInstance(type);
-                foreach (var test in type.GetMethods().Where(m => m.GetCustomAttribute<FactAttribute>() is not null))
+                // A test this machine skips (a @kvm scenario's kernel test without /dev/kvm) is not run here either.
+                foreach (var test in type.GetMethods().Where(m => m.GetCustomAttribute<FactAttribute>() is { Skip: null }))
                 {
+                    Ran++;
                     try
                     {
                         test.Invoke(instance, null);
@@ -90,9 +95,6 @@ public class MessagesTests
         var testSteps = new Dictionary<string, string>();
         var started = new Dictionary<string, string>();
         var open = new HashSet<string>();
-        var scenarios = typeof(MessagesTests).Assembly.GetTypes()
-            .Select(t => t.GetField("Scenarios", BindingFlags.Public | BindingFlags.Static)?.GetValue(null))
-            .OfType<SpecKit.Features.ScenarioInfo[]>().Sum(s => s.Length);
         foreach (var envelope in envelopes)
         {
             var (kind, node) = envelope.Single();
@@ -165,6 +167,7 @@ public class MessagesTests
 
         Assert.True(problems.Count == 0, string.Join("\n", problems.Take(20)));
         Assert.Empty(open);
-        Assert.Equal(scenarios, kinds.Count(k => k == "testCase"));
+        Assert.Equal(Ran, kinds.Count(k => k == "testCase"));
+        Assert.True(Ran > 200, $"only {Ran} scenario tests ran");
     }
 }

@@ -17,13 +17,18 @@ internal sealed record BoundFeature(
 /// name has no placeholder), so a failure names the row without reading its arguments.
 /// </summary>
 /// <param name="ScenarioName">The name as written, placeholders and all: the snapshot files are named by it.</param>
+/// <param name="Backend">
+/// For a scenario tagged <c>@kvm</c>, which backend this test runs it on (<c>model</c> or
+/// <c>kernel</c>): such a scenario is two tests; null for every other scenario.
+/// </param>
 internal sealed record BoundTest(
     string MethodName,
     string DisplayName,
     string ScenarioName,
     int Line,
     EquatableArray<string> Tags,
-    BoundRow Row);
+    BoundRow Row,
+    string? Backend = null);
 
 /// <summary>A scenario's hooks and steps; for an outline row, its label ("model=base") and the row's line.</summary>
 internal sealed record BoundRow(string? Label, int? ExampleLine, EquatableArray<BoundCall> Before, EquatableArray<BoundStep> Steps, EquatableArray<BoundCall> After);

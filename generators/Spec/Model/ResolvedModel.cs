@@ -48,11 +48,11 @@ internal sealed record WalkerLevelModel(int Level, string Name, bool MayBeLeaf, 
 internal abstract record EmitUnit(ModelId Model, string HintName);
 
 /// <summary>
-/// The model as a whole: its spec files, and the descriptors the runtime's model registry
-/// holds (layouts field by field, named values), so that tools and steps reach any model's
-/// layouts and values through generated members rather than by reflection.
+/// The model as a whole: its spec files, and the runtime's model registry entry, which names
+/// each layout's and each Constants block's own descriptor (so a variant's entry repeats no
+/// data of the base's, and an edit of a layout regenerates the layout's file and not this one).
 /// </summary>
-internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files, EquatableArray<LayoutShape> Layouts, EquatableArray<ConstantRef> Values, EquatableArray<string> Formats, bool HasRules) : EmitUnit(Model, Hint(Model, "SpecModel"))
+internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files, EquatableArray<string> Layouts, EquatableArray<string> ConstantBlocks, EquatableArray<string> Formats, bool HasRules) : EmitUnit(Model, Hint(Model, "SpecModel"))
 {
     public static string Hint(ModelId model, string name) =>
         (model.Variant is null ? "" : "Variants." + model.Variant + ".") + name + ".g.cs";
@@ -61,28 +61,18 @@ internal sealed record ModelInfoUnit(ModelId Model, EquatableArray<string> Files
 /// <summary>Every model's name, once, in the base namespace: for steps and build-time checks that name models.</summary>
 internal sealed record ModelNamesUnit(ModelId Model, EquatableArray<string> Variants) : EmitUnit(Model, "SpecModelNames.g.cs");
 
-/// <summary>
-/// A layout's named fields as the registry describes them: names and bits only, so that an edit
-/// of a title or a citation regenerates the layout's file and not the model's.
-/// </summary>
-internal sealed record LayoutShape(string Name, EquatableArray<FieldShape> Fields);
-
-internal sealed record FieldShape(string Name, int Hi, int Lo, EquatableArray<EnumMemberModel> Members);
-
 /// <summary>One SPTE format's masks (a Format block), in the runtime's SpteMask order.</summary>
 internal sealed record FormatModel(string Name, string Title, string Origin, EquatableArray<ValueModel> Masks);
 
 internal sealed record FormatsUnit(ModelId Model, EquatableArray<FormatModel> Formats) : EmitUnit(Model, ModelInfoUnit.Hint(Model, "SpteFormats"));
 
-/// <summary>One named value, by its Constants block and name.</summary>
-internal sealed record ConstantRef(string Block, string Name);
-
 /// <summary>Every model of the spec, for the registry <c>SpecModels.All</c> in the base namespace.</summary>
 internal sealed record ModelIndexUnit(EquatableArray<ModelId> Models) : EmitUnit(Models[0], "SpecModels.g.cs");
 
-internal sealed record LayoutUnit(ModelId Model, LayoutModel Layout) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Layout.Name));
+/// <summary>A layout's struct; <paramref name="Describe"/>: with its fields as data for the runtime's model registry (a spec with policies).</summary>
+internal sealed record LayoutUnit(ModelId Model, LayoutModel Layout, bool Describe) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Layout.Name));
 
-internal sealed record ConstantsUnit(ModelId Model, ConstantsModel Constants) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Constants.Name));
+internal sealed record ConstantsUnit(ModelId Model, ConstantsModel Constants, bool Describe) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Constants.Name));
 
 internal sealed record WalkerUnit(ModelId Model, WalkerModel Walker) : EmitUnit(Model, ModelInfoUnit.Hint(Model, Walker.Name + "Walker"));
 

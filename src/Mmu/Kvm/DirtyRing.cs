@@ -76,10 +76,10 @@ public sealed class DirtyRing(int size, int reserved)
     public List<KvmDirtyGfn> Harvest() => [.. HarvestWithLineage().Select(e => e.Entry)];
 
     /// <summary><see cref="Harvest"/>, with the slot each entry was pushed for.</summary>
-    internal List<(KvmDirtyGfn Entry, long Lineage)> HarvestWithLineage()
+    internal List<(KvmDirtyGfn Entry, long Lineage)> HarvestWithLineage(int max = int.MaxValue)
     {
         var harvested = new List<(KvmDirtyGfn, long)>();
-        for (; FetchIndex < DirtyIndex; FetchIndex++)
+        for (; FetchIndex < DirtyIndex && harvested.Count < max; FetchIndex++)
         {
             ref var entry = ref _entries[FetchIndex % (ulong)Size];
             if (entry.Flags != KvmDirtyGfn.Dirty)

@@ -49,6 +49,25 @@ public sealed partial class Kvm
         }
     }
 
+    /// <summary>
+    /// Runs what a vCPU's own ioctl or exit handler does (INVLPG, a CR write, a TLB flush, the
+    /// root load before entry) as that vCPU: vcpu_load() makes it kvm_get_running_vcpu(), which
+    /// mark_page_dirty_in_slot() pushes a ring entry to (kvm_main.c).
+    /// </summary>
+    internal void AsRunning(KvmVcpu vcpu, Action action)
+    {
+        var outer = RunningVcpu;
+        RunningVcpu = vcpu;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            RunningVcpu = outer;
+        }
+    }
+
     private GuestAccessResult RunAsRunning(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value)
     {
         vcpu.LastExit = null;
@@ -61,6 +80,13 @@ public sealed partial class Kvm
         }
 
         var write = access.Kind == GuestAccessKind.Write;
+        if (GuestRunsInEmulator)
+        {
+            var exit = Emulate(vcpu, $"vCPU {vcpu.Id} {access} 0x{address:x}", address, write, ref value);
+            AfterOperation("x86_emulate_instruction");
+            return new GuestAccessResult(address, access, AccessOutcome.Emulate, address, 0, value, 0, false, null, exit);
+        }
+
         var mmu = Mmu.Access(vcpu, address, access);
         switch (mmu.Outcome)
         {
@@ -126,6 +152,11 @@ public sealed partial class Kvm
 
         if (!write)
         {
+            if (GuestRunsInEmulator && ReadGuestPhys(gpa) is null)
+            {
+                return HostFaultAsMmio(vcpu, what, gpa, write, ref value);
+            }
+
             value = ReadGuestPhys(gpa) ?? 0;
             CheckLoad(gpa, value);
             Log.Add($"{what}: x86_emulate_instruction reads gpa 0x{gpa:x}");
@@ -134,6 +165,11 @@ public sealed partial class Kvm
 
         if (!WriteGuestPhys(slot, gpa, value))
         {
+            if (GuestRunsInEmulator)
+            {
+                return HostFaultAsMmio(vcpu, what, gpa, write, ref value);
+            }
+
             vcpu.LastExit = "-EFAULT";
             Log.Add($"{what}: x86_emulate_instruction finds no host page behind gpa 0x{gpa:x}, KVM_RUN returns -EFAULT");
             return vcpu.LastExit;
@@ -144,6 +180,35 @@ public sealed partial class Kvm
         Mmu.TrackWrite(vcpu, gpa);
         CheckWriteLogged(gfn);
         return null;
+    }
+
+    /// <summary>
+    /// A host that runs every guest instruction in KVM's emulator (a PVM build with
+    /// tdp_mmu=N): no SPTE is ever made, each load and store goes through
+    /// kvm_vcpu_read_guest()/kvm_vcpu_write_guest(), and each store marks its page dirty
+    /// (mark_page_dirty), so every store instruction is one dirty event. Only under TDP, where
+    /// the guest's address is its gpa.
+    /// </summary>
+    public bool GuestRunsInEmulator
+    {
+        get => _guestRunsInEmulator;
+        set => _guestRunsInEmulator = !value || Shadow is null ? value : throw new InvalidOperationException("the emulating host is modelled for TDP VMs, whose guests address gpas");
+    }
+
+    private bool _guestRunsInEmulator;
+
+    /// <summary>
+    /// emulator_read_write_onepage(): when kvm_vcpu_read/write_guest() fails on the host
+    /// memory behind a memslot (munmap'ed, PROT_NONE, or read-only under a store), the access
+    /// goes to userspace as MMIO.
+    /// </summary>
+    private string HostFaultAsMmio(KvmVcpu vcpu, string what, ulong gpa, bool write, ref ulong value)
+    {
+        vcpu.LastMmio = new MmioExit(gpa & ~7UL, 8, write, write ? value : 0);
+        vcpu.LastExit = "KVM_EXIT_MMIO";
+        Log.Add($"{what}: kvm_vcpu_{(write ? "write" : "read")}_guest fails on the host page, {vcpu.LastMmio}");
+        value = 0;
+        return vcpu.LastExit;
     }
 
     /// <summary>

@@ -59,7 +59,19 @@ public sealed partial class Kvm
     {
         var harvested = Vcpus.SelectMany(v => RingOf(v).HarvestWithLineage()).ToList();
         Log.Add($"collect dirty rings: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(e => DescribeEntry(e.Entry))))}");
+        return Reported(harvested);
+    }
 
+    /// <summary>Userspace harvests up to <paramref name="max"/> entries of one vCPU's mmap'd ring, as <see cref="HarvestDirtyRings"/> does for all.</summary>
+    public List<KvmDirtyGfn> HarvestDirtyRing(KvmVcpu vcpu, int max = int.MaxValue)
+    {
+        var harvested = RingOf(vcpu).HarvestWithLineage(max);
+        Log.Add($"collect vCPU {vcpu.Id}'s dirty ring: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(e => DescribeEntry(e.Entry))))}");
+        return Reported(harvested);
+    }
+
+    private List<KvmDirtyGfn> Reported(List<(KvmDirtyGfn Entry, long Lineage)> harvested)
+    {
         // An entry reports the page of the slot it was pushed for, which may be gone, or deleted
         // and made again under the same id (a new slot, whose pages it does not report).
         foreach (var group in harvested.GroupBy(e => e.Lineage))

@@ -23,6 +23,38 @@ public sealed partial class Kvm
     private HashSet<(ulong Gfn, int Level, ulong Pfn)>? _leavesUnderInvalidation;
 
     /// <summary>
+    /// The range under invalidation grew to [MmuInvalidateRangeStart, MmuInvalidateRangeEnd) from
+    /// [<paramref name="oldStart"/>, <paramref name="oldEnd"/>) (kvm_mmu_invalidate_range_add,
+    /// before its zap): the leaves already in the new part were mapped before this invalidation
+    /// and may stay until the zap reaches them. Taken here rather than at the next check, so that
+    /// a set left from an earlier invalidation is never compared with this one's range.
+    /// </summary>
+    internal void RecordLeavesUnderInvalidation(ulong oldStart, ulong oldEnd)
+    {
+        if (!CheckEveryOperation)
+        {
+            return;
+        }
+
+        var set = oldStart == InvalidGpa ? [] : _leavesUnderInvalidation ?? [];
+        foreach (var (gfn, level, spte) in Mmu.Leaves())
+        {
+            var pages = 1UL << (9 * (level - 1));
+            var inNew = gfn < MmuInvalidateRangeEnd && gfn + pages > MmuInvalidateRangeStart;
+            var inOld = oldStart != InvalidGpa && gfn < oldEnd && gfn + pages > oldStart;
+            if (inNew && !inOld)
+            {
+                set.Add((gfn, level, SpteMasks.ToPfn(spte)));
+            }
+        }
+
+        _leavesUnderInvalidation = set;
+    }
+
+    /// <summary>Every invalidation has ended (kvm_mmu_invalidate_end): nothing is under invalidation.</summary>
+    internal void ForgetLeavesUnderInvalidation() => _leavesUnderInvalidation = null;
+
+    /// <summary>
     /// The invariants every MMU keeps, checked after every operation (README.md states them):
     /// leaves are in one of the four legal writable states (check_spte_writable_invariants);
     /// no SPTE is installed for a GFN while an invalidation that covers it is in progress (the

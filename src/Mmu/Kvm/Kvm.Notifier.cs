@@ -103,8 +103,10 @@ public sealed partial class Kvm
     /// <summary>kvm_mmu_invalidate_range_add(): ranges only widen until every invalidation has ended.</summary>
     private void MmuInvalidateRangeAdd(ulong start, ulong end)
     {
+        var (oldStart, oldEnd) = (MmuInvalidateRangeStart, MmuInvalidateRangeEnd);
         MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
         MmuInvalidateRangeEnd = MmuInvalidateRangeEnd == InvalidGpa ? end : Math.Max(MmuInvalidateRangeEnd, end);
+        RecordLeavesUnderInvalidation(oldStart, oldEnd);
     }
 
     /// <summary>kvm_mmu_invalidate_end(): seq++ then in_progress--, and the accesses that waited run.</summary>
@@ -114,6 +116,11 @@ public sealed partial class Kvm
         MmuInvalidateInProgress--;
         KvmWarn.On(MmuInvalidateInProgress < 0, "kvm_mmu_invalidate_end: in_progress went negative");
         Log.Add($"{what}: seq {MmuInvalidateSeq}, in progress {MmuInvalidateInProgress}");
+        if (MmuInvalidateInProgress == 0)
+        {
+            ForgetLeavesUnderInvalidation();
+        }
+
         while (MmuInvalidateInProgress == 0 && _afterInvalidation.TryDequeue(out var access))
         {
             access();

@@ -42,6 +42,9 @@ public sealed partial class ShadowMmu
     /// <summary>mmu_internal.h PTE_PREFETCH_NUM: the aligned block of SPTEs a fault prefetches around its own.</summary>
     public const int PtePrefetchNum = 8;
 
+    /// <summary>Whether the last <see cref="PageFault"/> retried because an invalidation raced it (is_page_fault_stale).</summary>
+    private bool LastFaultStale { get; set; }
+
     /// <summary>
     /// FNAME(page_fault) (paging_tmpl.h): the vCPU took a #PF on <paramref name="addr"/> that
     /// exited to KVM. Walk the guest's tables; if the guest's own rights forbid the access, the
@@ -55,6 +58,7 @@ public sealed partial class ShadowMmu
     public PageFaultResult PageFault(KvmVcpu vcpu, ulong addr, ulong errorCode, out string? exit)
     {
         exit = null;
+        LastFaultStale = false;
         var fault = new ShadowFault(addr, errorCode);
         var access = errorCode & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK);
         if (!GuestWalker.Walk(Kvm.GuestMemory, vcpu.Mmu, addr, access, out var walker))
@@ -89,11 +93,27 @@ public sealed partial class ShadowMmu
                 return PageFaultResult.Emulate;
             }
 
+            // kvm_mmu_faultin_pfn() samples mmu_invalidate_seq before it looks up the PFN, and
+            // FNAME(page_fault) drops the fault under mmu_lock if an invalidation raced it
+            // (is_page_fault_stale -> mmu_invalidate_retry_gfn): as the TDP MMU's fault does.
+            var mmuSeq = Kvm.MmuInvalidateSeq;
             if (Kvm.FaultInPfn(slot, fault.Gfn, fault.Write) is not { } host)
             {
                 Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: no host page for the access, KVM_RUN returns -EFAULT (KVM_EXIT_MEMORY_FAULT)");
                 exit = "-EFAULT";
                 return PageFaultResult.Emulate;
+            }
+
+            while (Kvm.BeforeFaultTakesLock.TryDequeue(out var race))
+            {
+                race();
+            }
+
+            if (Kvm.MmuInvalidateRetryGfn(mmuSeq, fault.Gfn))
+            {
+                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: an invalidation raced the fault (is_page_fault_stale), RET_PF_RETRY");
+                LastFaultStale = true;
+                return PageFaultResult.Retry;
             }
 
             fault.Pfn = host.Pfn;
@@ -348,11 +368,14 @@ public sealed partial class ShadowMmu
     /// <see cref="PtePrefetchNum"/> around the faulting one, from the gPTEs FNAME(gpte_changed)
     /// read, until one cannot be (FNAME(prefetch_gpte)); a direct page prefetches its own
     /// frames (__direct_pte_prefetch). Only 4K pages prefetch. Prefetched SPTEs are made with
-    /// prefetch=true, so they are not Accessed.
+    /// prefetch=true, so they are not Accessed. Nothing is prefetched while an invalidation is in
+    /// progress ("if (unlikely(vcpu->kvm->mmu_invalidate_in_progress)) return;"): the fault
+    /// checked mmu_invalidate_retry_gfn for its own gfn only, and a neighbour may be one the
+    /// invalidation has already zapped.
     /// </summary>
     private void PtePrefetch(KvmVcpu vcpu, ShadowFault fault, ShadowPage sp, int index)
     {
-        if (sp.Role.Level > GuestWalker.PteLevel)
+        if (sp.Role.Level > GuestWalker.PteLevel || Kvm.MmuInvalidateInProgress > 0)
         {
             return;
         }

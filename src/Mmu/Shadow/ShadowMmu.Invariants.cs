@@ -103,7 +103,14 @@ public sealed partial class ShadowMmu
 
     private void CheckAgainstGpte(ShadowPage sp, int index, ulong spte, bool leaf, string after)
     {
-        var gpte = ReadGpte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)));
+        // A guest table whose host page is gone (munmap) cannot be read, by KVM either: the page
+        // stays as it was until a sync reads it and zaps it (FNAME(sync_spte) returns -1 when
+        // kvm_vcpu_read_guest_atomic fails, and kvm_sync_page zaps the page).
+        if (!Kvm.GuestMemory.TryReadPte((sp.Gfn << GuestWalker.PageShift) + ((ulong)index * sizeof(ulong)), out var gpte))
+        {
+            return;
+        }
+
         var where = $"after {after}: {sp.Name}[{index}] ({Describe(spte)})";
         if (!leaf)
         {

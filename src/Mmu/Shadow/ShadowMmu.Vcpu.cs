@@ -111,6 +111,14 @@ public sealed partial class ShadowMmu
             {
                 return Emulate(vcpu, gva, access, exits, what);
             }
+
+            if (result == PageFaultResult.Retry && LastFaultStale && Kvm.MmuInvalidateInProgress > 0)
+            {
+                // The vCPU keeps re-faulting until the invalidation ends; the model runs the access then.
+                Kvm.Log.Add($"{what}: waits for the invalidation to end");
+                Kvm.RetryAfterInvalidation(() => Kvm.Run(vcpu, gva, access));
+                return new MmuAccess(AccessOutcome.WaitsForInvalidation, 0, 0, exits, false);
+            }
         }
 
         KvmWarn.On(true, $"{what} did not complete in {MaxEntriesPerAccess} entries");
@@ -249,7 +257,9 @@ public sealed partial class ShadowMmu
     /// INVLPG (kvm_mmu_invlpg -> kvm_mmu_invalidate_addr): drop the address from the vCPU's TLB
     /// (flush_tlb_gva) and sync its SPTE in the unsync pages on the way (FNAME(sync_spte)).
     /// </summary>
-    public void Invlpg(KvmVcpu vcpu, ulong gva)
+    public void Invlpg(KvmVcpu vcpu, ulong gva) => Kvm.AsRunning(vcpu, () => InvlpgAsRunning(vcpu, gva));
+
+    private void InvlpgAsRunning(KvmVcpu vcpu, ulong gva)
     {
         Kvm.Log.Add($"vCPU {vcpu.Id} INVLPG 0x{gva:x}");
         KvmMmuReload(vcpu);
@@ -262,7 +272,9 @@ public sealed partial class ShadowMmu
     /// A guest TLB flush (INVPCID all-context, a CR4.PGE toggle; kvm_vcpu_flush_tlb_guest): "a
     /// forced sync of the shadow page tables", kvm_mmu_sync_roots, then flush_tlb_guest.
     /// </summary>
-    public void FlushTlbGuest(KvmVcpu vcpu)
+    public void FlushTlbGuest(KvmVcpu vcpu) => Kvm.AsRunning(vcpu, () => FlushTlbGuestAsRunning(vcpu));
+
+    private void FlushTlbGuestAsRunning(KvmVcpu vcpu)
     {
         Kvm.Log.Add($"vCPU {vcpu.Id} flushes its TLB (kvm_vcpu_flush_tlb_guest)");
         KvmMmuReload(vcpu);
@@ -276,7 +288,9 @@ public sealed partial class ShadowMmu
     /// (kvm_mmu_new_pgd; the previous-roots cache is not modelled), and loading the new root
     /// syncs it (kvm_mmu_load -> kvm_mmu_sync_roots) and flushes the vCPU's TLB.
     /// </summary>
-    public void LoadCr3(KvmVcpu vcpu, ulong cr3)
+    public void LoadCr3(KvmVcpu vcpu, ulong cr3) => Kvm.AsRunning(vcpu, () => LoadCr3AsRunning(vcpu, cr3));
+
+    private void LoadCr3AsRunning(KvmVcpu vcpu, ulong cr3)
     {
         if (cr3 == vcpu.Cpu.Cr3)
         {
@@ -298,7 +312,9 @@ public sealed partial class ShadowMmu
     /// (kvm_mmu_reset_context -> kvm_mmu_unload): the next entry loads a root of the new role.
     /// Shadow pages of the old role stay hashed, and are found again if the role comes back.
     /// </summary>
-    public void SetControlRegisters(KvmVcpu vcpu, GuestCpuState cpu)
+    public void SetControlRegisters(KvmVcpu vcpu, GuestCpuState cpu) => Kvm.AsRunning(vcpu, () => SetControlRegistersAsRunning(vcpu, cpu));
+
+    private void SetControlRegistersAsRunning(KvmVcpu vcpu, GuestCpuState cpu)
     {
         cpu = cpu with { Cr3 = vcpu.Cpu.Cr3 };
         var reset = !cpu.SameRole(vcpu.Cpu);

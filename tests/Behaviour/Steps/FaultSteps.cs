@@ -62,13 +62,24 @@ public sealed class FaultSteps(VmWorld world)
         Assert.True(Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value), $"vCPU {vcpu}'s store to gpa 0x{gpa:x} did not complete: {Kvm.Vcpus[vcpu].LastExit}");
 
     [When("vCPU {int} runs a store of {long} to gpa {gpa}")]
-    public void RunsStore(int vcpu, long value, ulong gpa) => Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value);
+    public void RunsStore(int vcpu, long value, ulong gpa) => RunsStoreOf(vcpu, 8, value, gpa);
+
+    [When("vCPU {int} runs a {int}-byte store of {long} to gpa {gpa}")]
+    public void RunsStoreOf(int vcpu, int width, long value, ulong gpa) => world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Write(gpa, (ulong)value, width)]));
+
+    [When("vCPU {int} stores {long} at gpa {gpa} with a {int}-byte store")]
+    public void StoresWidth(int vcpu, long value, ulong gpa, int width) =>
+        Assert.Equal($"done: 0x{value:x}", world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Write(gpa, (ulong)value, width)])));
+
+    [Then("vCPU {int} loads {long} from gpa {gpa} with a {int}-byte load")]
+    public void LoadsWidth(int vcpu, long value, ulong gpa, int width) =>
+        Assert.Equal($"done: 0x{value:x}", world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Read(gpa, width)])));
 
     [Then("vCPU {int} loads {long} from gpa {gpa}")]
     public void Loads(int vcpu, long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadGuest(world.Vcpu(vcpu), gpa)));
 
     [Then("userspace reads {long} at gpa {gpa}")]
-    public void UserspaceReads(long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadHost(gpa)));
+    public void UserspaceReads(long value, ulong gpa) => Assert.Equal(Hex((ulong)value), world.Each(b => b.ReadUser(gpa, 8)));
 
     internal static string Hex(ulong? value) => value is { } v ? $"0x{v:x}" : "(the load did not complete)";
 }

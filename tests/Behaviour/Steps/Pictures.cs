@@ -41,11 +41,11 @@ internal static class Pictures
         }
     }
 
-    public static void DirtyBitmap(ScenarioContext context, KvmMemorySlot slot, ulong[] bitmap)
+    public static void DirtyBitmap(ScenarioContext context, int slot, ulong baseGfn, ulong npages, ulong[] bitmap)
     {
         if (context.IsAttaching)
         {
-            context.Attach(DirtyBitmapPicture.Render(slot.BaseGfn, slot.Npages, bitmap, $"The dirty bitmap of memslot {slot.Id}"), Svg);
+            context.Attach(DirtyBitmapPicture.Render(baseGfn, npages, bitmap, $"The dirty bitmap of memslot {slot}"), Svg);
         }
     }
 }

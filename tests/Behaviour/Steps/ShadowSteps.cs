@@ -157,9 +157,9 @@ public sealed class ShadowSteps(VmWorld world)
     [Then("the {entry} table for gva {gva} is reported dirty by the fetch")]
     public void TableReportedDirty(int level, ulong gva)
     {
-        var (slot, bitmap) = world.LastFetch ?? throw new InvalidOperationException("nothing was fetched: 'When the dirty log of memslot n is fetched'");
+        var (baseGfn, bitmap) = world.Model.LastFetch ?? throw new InvalidOperationException("nothing was fetched: 'When the dirty log of memslot n is fetched'");
         var gfn = TableGfn(level, gva);
-        Assert.True(Kvm.Gfns(slot.BaseGfn, bitmap).Contains(gfn), $"the {GuestWalker.LevelName(level)} table of 0x{gva:x} (gfn 0x{gfn:x}) is not in the fetch: {Kvm.DirtyRanges(slot.BaseGfn, bitmap)}");
+        Assert.True(Kvm.Gfns(baseGfn, bitmap.Words).Contains(gfn), $"the {GuestWalker.LevelName(level)} table of 0x{gva:x} (gfn 0x{gfn:x}) is not in the fetch: {Kvm.DirtyRanges(baseGfn, bitmap.Words)}");
     }
 
     private void StoreEntry(int vcpu, int level, ulong gva, Func<ulong, ulong> change)

@@ -40,62 +40,72 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
     [When("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
-    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.None, hostLevel));
+    public void AMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, (ulong)pages, gfn, MemoryRegionFlags.None, hostLevel);
 
     [Given("read-only memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
-    public void AReadOnlyMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.ReadOnly, hostLevel));
+    public void AReadOnlyMemslot(int id, int pages, ulong gfn, int hostLevel) => Created(id, (ulong)pages, gfn, MemoryRegionFlags.ReadOnly, hostLevel);
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} over the user pages of memslot {int}")]
     [When("memslot {int} maps {int} pages at gfn {gfn} over the user pages of memslot {int}")]
     public void AnAlias(int id, int pages, ulong gfn, int other) =>
-        Assert.Equal(0, Kvm.SetUserMemoryRegion((uint)id, MemoryRegionFlags.None, gfn << 12, (ulong)pages << 12, UserPages(other) << 12));
+        Expect("0", b => b.Set(new UserspaceMemoryRegion(Slot(id), MemoryRegionFlags.None, gfn << 12, (ulong)pages << 12, b.Region(other).UserspaceAddr)));
 
     [When("memslot {int} is made again at gfn {gfn} over its old user pages")]
-    public void Recreate(int id, ulong gfn) => Assert.Equal(0, Kvm.SetUserMemoryRegion((uint)id, MemoryRegionFlags.None, gfn << 12, Npages(id) << 12, UserPages(id) << 12));
+    public void Recreate(int id, ulong gfn) =>
+        Expect("0", b => b.Set(b.Region(id) with { Flags = MemoryRegionFlags.None, GuestPhysAddr = gfn << 12 }));
 
     [When("memslot {int} is deleted")]
-    public void DeleteSlot(int id)
-    {
-        if (Kvm.SlotById(id) is { } slot)
-        {
-            _npages[id] = slot.Npages;
-        }
-
-        Assert.Equal(0, Kvm.DeleteMemslot(id));
-    }
+    public void DeleteSlot(int id) => Expect("0", b => b.Set(UserspaceMemoryRegion.Delete(Slot(id))));
 
     [When("memslot {int} is moved to gfn {gfn}")]
-    public void MoveSlot(int id, ulong gfn) => Assert.Equal(0, Kvm.MoveMemslot(id, gfn));
+    public void MoveSlot(int id, ulong gfn) => Expect("0", b => b.Set(b.Region(id) with { GuestPhysAddr = gfn << 12 }));
 
     [Then("creating memslot {int} with {int} pages at gfn {gfn} returns {errno}")]
     public void CreateReturns(int id, int pages, ulong gfn, int expected) =>
-        Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.None, 1)).ToString());
+        Expect(Errno(expected), b => b.CreateMemslot(id, gfn, (ulong)pages, MemoryRegionFlags.None, 1));
 
     [Then("moving memslot {int} to gfn {gfn} returns {errno}")]
-    public void MoveReturns(int id, ulong gfn, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.MoveMemslot(id, gfn)).ToString());
+    public void MoveReturns(int id, ulong gfn, int expected) => Expect(Errno(expected), b => b.Set(b.Region(id) with { GuestPhysAddr = gfn << 12 }));
 
     [Then("making memslot {int} read-only returns {errno}")]
     public void MakeReadOnlyReturns(int id, int expected) =>
-        Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemoryRegionFlags.ReadOnly)).ToString());
+        Expect(Errno(expected), b => b.Set(WithFlags(b.Region(id), f => f | MemoryRegionFlags.ReadOnly)));
 
     [Then("deleting memslot {int} returns {errno}")]
-    public void DeleteReturns(int id, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.DeleteMemslot(id)).ToString());
+    public void DeleteReturns(int id, int expected) => Expect(Errno(expected), b => b.Set(UserspaceMemoryRegion.Delete(Slot(id))));
 
-    private readonly Dictionary<int, ulong> _npages = [];
-
-    private void Created(int id, int result)
+    /// <summary>A VMM's guest RAM: anonymous memory (THP-backed for 2M host pages) and a memslot over it; 1G host pages only the model's host has.</summary>
+    private void Created(int id, ulong pages, ulong gfn, MemoryRegionFlags flags, int hostLevel)
     {
-        Assert.Equal(0, result);
-        world.UserPagesOf[id] = Kvm.Slot(id).UserspacePage;
+        if (hostLevel > 2)
+        {
+            Assert.Equal(0, Kvm.CreateMemslot(id, gfn, pages, flags, hostLevel));
+        }
+        else
+        {
+            Expect("0", b => b.CreateMemslot(id, gfn, pages, flags, hostLevel));
+        }
+
+        world.UserPagesOf[id] = world.Model.Region(id).UserspaceAddr >> 12;
     }
 
-    private ulong UserPages(int id) => world.UserPagesOf.TryGetValue(id, out var page) ? page : throw new InvalidOperationException($"memslot {id} was never made");
+    private static MemslotId Slot(int id) => new((ushort)id);
 
-    private ulong Npages(int id) => _npages.TryGetValue(id, out var n) ? n : Kvm.Slot(id).Npages;
+    internal static string Errno(int result) => new KvmResult(result).ToString();
+
+    /// <summary>Runs a uAPI call on every backend and checks the model's result; the kernel's is compared with the model's.</summary>
+    private void Expect(string expected, Func<Backend, KvmResult> call) => Assert.Equal(expected, world.Each(b => call(b).ToString()));
+
+    private void Expect(string expected, Func<Backend, string> observe) => Assert.Equal(expected, world.Each(observe));
+
+    private void SetFlags(int id, Func<MemoryRegionFlags, MemoryRegionFlags> change) =>
+        Expect("0", b => b.Set(WithFlags(b.Region(id), change)));
+
+    private static UserspaceMemoryRegion WithFlags(UserspaceMemoryRegion region, Func<MemoryRegionFlags, MemoryRegionFlags> change) => region with { Flags = change(region.Flags) };
 
     [Given("dirty logging is enabled on memslot {int}")]
     [When("dirty logging is enabled on memslot {int}")]
-    public void EnableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemoryRegionFlags.LogDirtyPages));
+    public void EnableLogging(int id) => SetFlags(id, f => f | MemoryRegionFlags.LogDirtyPages);
 
     [When("dirty logging is enabled on memslot {int} with mmu_lock contended at gfn {gfn}, while vCPU {int} writes gfn {gfn}")]
     public void EnableLoggingContended(int id, ulong contendedAt, int vcpu, ulong gfn)
@@ -103,44 +113,45 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
         var writer = world.Vcpu(vcpu);
         Kvm.Contention.At(contendedAt);
         Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(writer, gfn, AccessKind.Write));
-        EnableLogging(id);
+        Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags | MemoryRegionFlags.LogDirtyPages));
         Assert.True(Kvm.WhileUnlocked.Count == 0, $"enabling logging on memslot {id} did not yield at gfn 0x{contendedAt:x}");
     }
 
     [When("dirty logging is disabled on memslot {int}")]
-    public void DisableLogging(int id) => Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemoryRegionFlags.LogDirtyPages));
+    public void DisableLogging(int id) => SetFlags(id, f => f & ~MemoryRegionFlags.LogDirtyPages);
 
     [When("the process's mm is released")]
     public void Release() => Kvm.Release();
 
+    /// <summary>One KVM_RUN per access, as the model's vCPU takes them: a store of 0 or a load, 4 bytes at the page's start.</summary>
+    private void Touch(int vcpu, IEnumerable<ulong> gfns, bool write) => world.Each(b => string.Join("; ", gfns.Select(gfn =>
+        b.Run(world, vcpu, [write ? GuestAccess.Write(gfn << 12, 0) : GuestAccess.Read(gfn << 12)]))));
+
     [Given("vCPU {int} has read gfn {gfn}")]
     [When("vCPU {int} reads gfn {gfn}")]
-    public void Reads(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Read);
+    public void Reads(int vcpu, ulong gfn) => Touch(vcpu, [gfn], write: false);
 
     [Given("vCPU {int} has written gfn {gfn}")]
     [When("vCPU {int} writes gfn {gfn}")]
-    public void Writes(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
+    public void Writes(int vcpu, ulong gfn) => Touch(vcpu, [gfn], write: true);
 
     [Given("vCPU {int} has fetched from gfn {gfn}")]
     [When("vCPU {int} fetches from gfn {gfn}")]
     public void Fetches(int vcpu, ulong gfn) => Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Fetch);
 
     [When("vCPU {int} writes gfns {gfn_list}")]
-    public void WritesMany(int vcpu, ulong[] gfns)
-    {
-        foreach (var gfn in gfns)
-        {
-            Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
-        }
-    }
+    public void WritesMany(int vcpu, ulong[] gfns) => Touch(vcpu, gfns, write: true);
 
     [When("vCPU {int} writes every gfn in [{gfn}, {gfn})")]
     public void WritesRange(int vcpu, ulong start, ulong end)
     {
+        var gfns = new List<ulong>();
         for (var gfn = start; gfn < end; gfn++)
         {
-            Kvm.Access(world.Vcpu(vcpu), gfn, AccessKind.Write);
+            gfns.Add(gfn);
         }
+
+        Touch(vcpu, gfns, write: true);
     }
 
     [When("all vCPUs are resumed")]
@@ -166,30 +177,32 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     }
 
     [Then("vCPU {int} exited to userspace with {exit}")]
-    public void ExitedWith(int vcpu, string exit) => Assert.Equal(exit, Kvm.Vcpus[vcpu].LastExit);
+    public void ExitedWith(int vcpu, string exit) => Expect(exit, b => b.ExitName(vcpu));
 
     [Then("vCPU {int}'s KVM_EXIT_MMIO is a {mmio_direction} of {int} bytes at gpa {gpa}")]
-    public void MmioExit(int vcpu, bool isWrite, int length, ulong gpa)
-    {
-        var mmio = Kvm.Vcpus[vcpu].LastMmio ?? throw new Xunit.Sdk.XunitException($"vCPU {vcpu}'s last exit was {Kvm.Vcpus[vcpu].LastExit ?? "none"}, not KVM_EXIT_MMIO");
-        Assert.Equal((isWrite, length, gpa), (mmio.IsWrite, mmio.Length, mmio.Gpa));
-    }
+    public void MmioExit(int vcpu, bool isWrite, int length, ulong gpa) =>
+        Expect($"{(isWrite ? "write" : "read")} of {length} bytes at gpa 0x{gpa:x}", b => b.Mmio(vcpu) is { } mmio
+            ? $"{(mmio.IsWrite ? "write" : "read")} of {mmio.Len} bytes at gpa 0x{mmio.Gpa:x}"
+            : $"no KVM_EXIT_MMIO (last exit: {b.ExitName(vcpu)})");
 
     [Then("vCPU {int}'s KVM_EXIT_MMIO carries the data {pfn}")]
-    public void MmioData(int vcpu, ulong data) => Assert.Equal($"0x{data:x}", $"0x{(Kvm.Vcpus[vcpu].LastMmio ?? throw new Xunit.Sdk.XunitException("no MMIO exit")).Data:x}");
+    public void MmioData(int vcpu, ulong data) =>
+        Expect($"0x{data:x}", b => b.Mmio(vcpu) is { } mmio ? $"0x{mmio.Data:x}" : $"no KVM_EXIT_MMIO (last exit: {b.ExitName(vcpu)})");
 
     [When("vCPU {int} loads from gpa {gpa}")]
-    public void Load(int vcpu, ulong gpa) => world.LastLoad = Kvm.ReadGuest(world.Vcpu(vcpu), gpa);
+    public void Load(int vcpu, ulong gpa) => LoadBytes(vcpu, 8, gpa);
+
+    [When("vCPU {int} loads {int} bytes from gpa {gpa}")]
+    public void LoadBytes(int vcpu, int width, ulong gpa) => world.Each(b => b.Run(world, vcpu, [GuestAccess.Read(gpa, width)]));
 
     [When("userspace answers vCPU {int}'s MMIO read with {pfn}")]
-    public void AnswerMmio(int vcpu, ulong data) =>
-        world.LastLoad = Kvm.CompleteMmioRead(Kvm.Vcpus[vcpu], data) ?? throw new Xunit.Sdk.XunitException($"vCPU {vcpu} has no MMIO read to answer (last exit: {Kvm.Vcpus[vcpu].LastExit ?? "none"})");
+    public void AnswerMmio(int vcpu, ulong data) => world.Each(b => b.Resume(world, vcpu, data));
 
     [Then("the load returned {pfn}")]
-    public void LoadReturned(ulong value) => Assert.Equal(FaultSteps.Hex(value), FaultSteps.Hex(world.LastLoad));
+    public void LoadReturned(ulong value) => Expect(FaultSteps.Hex(value), b => FaultSteps.Hex(b.LastLoad));
 
     [Then("the load did not complete")]
-    public void LoadDidNotComplete() => Assert.Null(world.LastLoad);
+    public void LoadDidNotComplete() => Expect(FaultSteps.Hex(null), b => FaultSteps.Hex(b.LastLoad));
 
     [When("KSM merges the page behind gfn {gfn}")]
     public void KsmMerge(ulong gfn) => Kvm.KsmMerge(world.UserPage(gfn));
@@ -281,7 +294,7 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
 
     [Then("KVM_CREATE_VCPU with id {int} returns {errno}")]
-    public void CreateVcpuReturns(uint id, int expected) => Assert.Equal(new KvmResult(expected).ToString(), new KvmResult(Kvm.CreateVcpu(id, out _)).ToString());
+    public void CreateVcpuReturns(uint id, int expected) => Expect(Errno(expected), b => b.Vm.CreateVcpu(id).Result);
 
     [Then("no SPTE is present")]
     public void NoSptes() => Assert.Empty(Kvm.Mmu.Leaves());

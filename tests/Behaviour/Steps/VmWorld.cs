@@ -1,9 +1,11 @@
 using SpecKit.Features;
+using SpecKit.Kernel;
 using SpecKit.Mmu;
 using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Tdp;
 using SpecKit.Mmu.X86;
+using SpecKit.Uapi;
 
 namespace SpecKit.Behaviour.Steps;
 
@@ -12,13 +14,75 @@ namespace SpecKit.Behaviour.Steps;
 /// step classes of a scenario. Under shadow paging the guest kernel lays out its page tables
 /// until a vCPU first runs; then it boots (<see cref="GuestKernel.Boot"/>) with the CPU state
 /// the scenario gave, so memslots and mappings made before that are in its direct map.
+/// <para>
+/// Userspace's operations go through the uAPI (<see cref="Backends"/>): the model behind
+/// <see cref="ModelVm"/>, and in the kernel's test of a <c>@kvm</c> scenario also the real
+/// kernel (and, where a host declaration applies, the model of this host), step by step in
+/// lockstep, with every result recorded in <see cref="Differential"/>.
+/// </para>
 /// </summary>
-public sealed class VmWorld(ModelSwitch models) : IScenarioState
+public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScenarioState, IDisposable
 {
+    public const string ModelOfThisHost = "model of this host";
+
     private Kvm? _kvm;
     private GuestKernel? _guest;
+    private readonly List<Backend> _backends = [];
+    private int _inUapi;
 
-    public Kvm Kvm => _kvm ?? throw new InvalidOperationException("no VM yet: start the scenario with 'Given a VM ...'");
+    /// <summary>The model, for a step that asks what only the model can show; in a kernel run the step is reported as model-only.</summary>
+    public Kvm Kvm
+    {
+        get
+        {
+            var kvm = _kvm ?? throw new InvalidOperationException("no VM yet: start the scenario with 'Given a VM ...'");
+            if (_inUapi == 0 && OnKernel && context.CurrentStep is { } step)
+            {
+                Differential.ModelOnly(StepName(step));
+            }
+
+            return kvm;
+        }
+    }
+
+    /// <summary>Whether this test runs the scenario on the real kernel beside the model.</summary>
+    public bool OnKernel => context.Info.Backend == "kernel";
+
+    /// <summary>The VMs userspace drives: the model first.</summary>
+    public IReadOnlyList<Backend> Backends => _backends.Count > 0 ? _backends : throw new InvalidOperationException("no VM yet: start the scenario with 'Given a VM ...'");
+
+    public Backend Model => Backends[0];
+
+    public Differential Differential { get; } = new();
+
+    /// <summary>The host declarations of this scenario that apply to the kernel answering it.</summary>
+    public List<HostDeclaration> Declarations { get; } = [];
+
+    /// <summary>
+    /// Runs one userspace operation on every backend, the model first, and returns the model's
+    /// result, which the step checks against the scenario; the other backends' results are
+    /// compared with it (<see cref="Differential.Record"/>), and an unexplained difference fails the step.
+    /// </summary>
+    public string Each(Func<Backend, string> operation)
+    {
+        _inUapi++;
+        try
+        {
+            var results = Backends.Select(b => (b, operation(b))).ToList();
+            if (OnKernel)
+            {
+                Differential.Record(context.CurrentStep is { } step ? StepName(step) : "(no step)", results, Declarations);
+            }
+
+            return results[0].Item2;
+        }
+        finally
+        {
+            _inUapi--;
+        }
+    }
+
+    private static string StepName((string Keyword, string Text, int Line) step) => $"{step.Keyword} {step.Text}  (line {step.Line})";
 
     /// <summary>The VM, or null in scenarios that never made one.</summary>
     public Kvm? Current => _kvm;
@@ -30,33 +94,86 @@ public sealed class VmWorld(ModelSwitch models) : IScenarioState
     /// <summary>The CPU state the vCPUs boot with under shadow paging: a 64-bit Linux guest's CR0.WP and EFER.NX unless a step says otherwise.</summary>
     public GuestCpuState BootCpu { get; set; } = new() { Cr0Wp = true, EferNx = true };
 
-    /// <summary>The bitmap the last fetch or ring harvest produced, and the memslot it is for.</summary>
-    public (KvmMemorySlot Slot, ulong[] Bitmap)? LastFetch { get; set; }
-
     /// <summary>What the last step that calls the fault handler itself returned; accesses through Kvm.Run do not set it.</summary>
     public PageFaultResult? LastFault { get; set; }
 
     /// <summary>The last guest access by virtual address (shadow paging) and what it came to.</summary>
     public GuestAccessResult? LastAccess { get; set; }
 
-    /// <summary>What the last load a step made returned, or null when it did not complete (an exit).</summary>
-    public ulong? LastLoad { get; set; }
-
     /// <summary>The user pages each memslot id was made over, kept after a delete: a VMM's mapping outlives its memslot.</summary>
     public Dictionary<int, ulong> UserPagesOf { get; } = [];
 
     public void Create(string model, int vcpus, MmuKind mmu = MmuKind.TdpEpt, int ringEntries = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = new Kvm(SpecModels.Named(models.Resolve(model)), mmu, vmType);
+        _kvm = Made(new Kvm(SpecModels.Named(models.Resolve(model)), mmu, vmType), ringEntries, vcpus);
         _guest = mmu == MmuKind.Shadow ? new GuestKernel(_kvm) : null;
+        _backends.Add(new Backend("model", new ModelVm(_kvm)));
+        if (!OnKernel)
+        {
+            return;
+        }
+
+        var kernel = KernelKvm.Instance ?? throw new InvalidOperationException("the kernel backend cannot run: " + KernelKvm.UnavailableReason);
+        var vm = kernel.CreateVm().Value;
+        var backend = new Backend("kernel", vm);
+        _backends.Add(backend);
         if (ringEntries > 0)
         {
-            Assert.Equal(0, _kvm.EnableDirtyRing((uint)(ringEntries * KvmDirtyGfn.Size)));
+            Assert.Equal(KvmResult.Ok(), vm.EnableCap(KvmCap.DirtyLogRing, (ulong)(ringEntries * KvmDirtyGfn.Size)));
         }
 
         for (var i = 0; i < vcpus; i++)
         {
-            _kvm.CreateVcpu();
+            backend.Vcpus[(uint)i] = vm.CreateVcpu((uint)i).Value;
+        }
+
+        var host = kernel.Host;
+        Declarations.AddRange(HostDeclaration.All.Where(d => context.Info.Tags.Contains(d.Tag) && d.Applies(host)));
+        if (Declarations.Count > 0)
+        {
+            var modelOfHost = new Kvm(_kvm.Model, mmu, vmType);
+            foreach (var declaration in Declarations)
+            {
+                declaration.ModelTheHost(modelOfHost);
+            }
+
+            _backends.Add(new Backend(ModelOfThisHost, new ModelVm(Made(modelOfHost, ringEntries, vcpus))));
+        }
+
+        Differential.Header =
+        [
+            $"Differential report: {context.Info.FeatureFile}:{context.Info.ExampleLine ?? context.Info.Line}  {context.Info.DisplayName}",
+            .. _backends.Select(b => $"{b.Name}: {Describe(b.Vm.Host, b.IsModel)}"),
+        ];
+        Each(b => $"a VM with {vcpus} vCPU(s){(ringEntries > 0 ? $" and a {ringEntries}-entry dirty ring" : "")}");
+    }
+
+    /// <summary>A host's traits for the report, without the kernel release (the snapshot holds for every build of a host kind).</summary>
+    private static string Describe(HostTraits host, bool model) =>
+        (model ? host.Description + "; " : "")
+        + $"dirty events {host.DirtyEvents}, host faults {host.HostFaults}, pages_4k/2m/1g count mappings: {(host.StatsCountMappedPages ? "yes" : "no")}, ring reserve {host.DirtyRingReservedEntries}"
+        + (host.TdpMmu is { } tdp ? $", tdp_mmu={(tdp ? 'Y' : 'N')}" : "");
+
+    private static Kvm Made(Kvm kvm, int ringEntries, int vcpus)
+    {
+        if (ringEntries > 0)
+        {
+            Assert.Equal(0, kvm.EnableDirtyRing((uint)(ringEntries * KvmDirtyGfn.Size)));
+        }
+
+        for (var i = 0; i < vcpus; i++)
+        {
+            kvm.CreateVcpu();
+        }
+
+        return kvm;
+    }
+
+    public void Dispose()
+    {
+        foreach (var backend in _backends)
+        {
+            backend.Dispose();
         }
     }
 
@@ -68,7 +185,8 @@ public sealed class VmWorld(ModelSwitch models) : IScenarioState
             guest.Boot(BootCpu);
         }
 
-        return id < Kvm.Vcpus.Count ? Kvm.Vcpus[id] : throw new ArgumentOutOfRangeException(nameof(id), $"the VM has {Kvm.Vcpus.Count} vCPUs");
+        var kvm = _kvm ?? throw new InvalidOperationException("no VM yet: start the scenario with 'Given a VM ...'");
+        return id < kvm.Vcpus.Count ? kvm.Vcpus[id] : throw new ArgumentOutOfRangeException(nameof(id), $"the VM has {kvm.Vcpus.Count} vCPUs");
     }
 
     /// <summary>Whether the guest has booted (always, under TDP: the guest's tables are not KVM's).</summary>

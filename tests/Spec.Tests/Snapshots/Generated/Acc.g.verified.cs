@@ -19,4 +19,13 @@ public static partial class Acc
 
     // ACC_EXEC_MASK | ACC_WRITE_MASK | ACC_USER_MASK  (spte.h ACC_ALL; spec/layouts/guest-access.layout:19)
     public const ulong ACC_ALL = 0x0000_0000_0000_0007UL;
+
+    /// <summary>The values as data, for the model registry (SpecModel.Info) and the steps that name a value.</summary>
+    public static readonly global::SpecKit.Mmu.NamedValue[] Values =
+    [
+        new("Acc", "ACC_EXEC_MASK", ACC_EXEC_MASK),
+        new("Acc", "ACC_WRITE_MASK", ACC_WRITE_MASK),
+        new("Acc", "ACC_USER_MASK", ACC_USER_MASK),
+        new("Acc", "ACC_ALL", ACC_ALL),
+    ];
 }

@@ -150,6 +150,29 @@ public readonly partial struct EptSpte : global::System.IEquatable<EptSpte>
     public bool Readable => (Raw & ReadableMask) != 0;
     public EptSpte WithReadable(bool value) => new(value ? Raw | ReadableMask : Raw & ~ReadableMask);
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "EptSpte",
+        [
+            new("SuppressVe", 63, 63),
+            new("MmuWritable", 58, 58),
+            new("HostWritable", 57, 57),
+            new("SavedExecutable", 56, 56),
+            new("SavedReadable", 54, 54),
+            new("AdType", 53, 52, [new("Enabled", 0), new("Disabled", 1), new("WrprotOnly", 2)]),
+            new("Pfn", 51, 12),
+            new("MmuPresent", 11, 11),
+            new("UserExecutable", 10, 10),
+            new("Dirty", 9, 9),
+            new("Accessed", 8, 8),
+            new("PageSize", 7, 7),
+            new("IgnorePat", 6, 6),
+            new("MemType", 5, 3, [new("Uc", 0), new("Wc", 1), new("Wt", 4), new("Wp", 5), new("Wb", 6)]),
+            new("Executable", 2, 2),
+            new("Writable", 1, 1),
+            new("Readable", 0, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>EptSpte(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

@@ -130,6 +130,25 @@ public readonly partial struct GuestPdpte1G : global::System.IEquatable<GuestPdp
     public bool Present => (Raw & PresentMask) != 0;
     public GuestPdpte1G WithPresent(bool value) => new(value ? Raw | PresentMask : Raw & ~PresentMask);
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "GuestPdpte1G",
+        [
+            new("Nx", 63, 63),
+            new("ProtKey", 62, 59),
+            new("PageAddr", 51, 30),
+            new("Pat", 12, 12),
+            new("Global", 8, 8),
+            new("PageSize", 7, 7),
+            new("Dirty", 6, 6),
+            new("Accessed", 5, 5),
+            new("Pcd", 4, 4),
+            new("Pwt", 3, 3),
+            new("User", 2, 2),
+            new("Writable", 1, 1),
+            new("Present", 0, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>GuestPdpte1G(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

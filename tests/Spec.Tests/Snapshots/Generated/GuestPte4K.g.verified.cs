@@ -122,6 +122,24 @@ public readonly partial struct GuestPte4K : global::System.IEquatable<GuestPte4K
     public bool Present => (Raw & PresentMask) != 0;
     public GuestPte4K WithPresent(bool value) => new(value ? Raw | PresentMask : Raw & ~PresentMask);
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "GuestPte4K",
+        [
+            new("Nx", 63, 63),
+            new("ProtKey", 62, 59),
+            new("PageAddr", 51, 12),
+            new("Global", 8, 8),
+            new("Pat", 7, 7),
+            new("Dirty", 6, 6),
+            new("Accessed", 5, 5),
+            new("Pcd", 4, 4),
+            new("Pwt", 3, 3),
+            new("User", 2, 2),
+            new("Writable", 1, 1),
+            new("Present", 0, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>GuestPte4K(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

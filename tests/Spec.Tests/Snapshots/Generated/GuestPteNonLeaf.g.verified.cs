@@ -95,6 +95,21 @@ public readonly partial struct GuestPteNonLeaf : global::System.IEquatable<Guest
     public bool Present => (Raw & PresentMask) != 0;
     public GuestPteNonLeaf WithPresent(bool value) => new(value ? Raw | PresentMask : Raw & ~PresentMask);
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "GuestPteNonLeaf",
+        [
+            new("Nx", 63, 63),
+            new("TableAddr", 51, 12),
+            new("PageSize", 7, 7),
+            new("Accessed", 5, 5),
+            new("Pcd", 4, 4),
+            new("Pwt", 3, 3),
+            new("User", 2, 2),
+            new("Writable", 1, 1),
+            new("Present", 0, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>GuestPteNonLeaf(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

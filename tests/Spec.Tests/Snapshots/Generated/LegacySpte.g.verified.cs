@@ -135,6 +135,27 @@ public readonly partial struct LegacySpte : global::System.IEquatable<LegacySpte
     public bool Present => (Raw & PresentMask) != 0;
     public LegacySpte WithPresent(bool value) => new(value ? Raw | PresentMask : Raw & ~PresentMask);
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "LegacySpte",
+        [
+            new("Nx", 63, 63),
+            new("AdType", 53, 52, [new("Enabled", 0), new("Disabled", 1), new("WrprotOnly", 2)]),
+            new("Pfn", 51, 12),
+            new("MmuPresent", 11, 11),
+            new("MmuWritable", 10, 10),
+            new("HostWritable", 9, 9),
+            new("Global", 8, 8),
+            new("PageSize", 7, 7),
+            new("Dirty", 6, 6),
+            new("Accessed", 5, 5),
+            new("Pcd", 4, 4),
+            new("Pwt", 3, 3),
+            new("User", 2, 2),
+            new("Writable", 1, 1),
+            new("Present", 0, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>LegacySpte(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

@@ -92,6 +92,18 @@ public readonly partial struct MmioSpte : global::System.IEquatable<MmioSpte>
         return new((Raw & ~ValueMask) | (value << ValueShift));
     }
 
+    /// <summary>The named fields as data, for the model registry (SpecModel.Info) and the steps that name a field.</summary>
+    public static readonly global::SpecKit.Mmu.LayoutInfo Layout = new(
+        "MmioSpte",
+        [
+            new("SuppressVe", 63, 63),
+            new("GenHigh", 62, 52),
+            new("Gpa", 51, 12),
+            new("MmuPresent", 11, 11),
+            new("GenLow", 10, 3),
+            new("Value", 2, 0),
+        ]);
+
     /// <summary>The fields that are set, for logs and snapshots: e.g. <c>MmioSpte(0x...: Readable Pfn=0x1234)</c>.</summary>
     public override string ToString()
     {

@@ -28,4 +28,16 @@ public static partial class PfErr
 
     // bit(48)  (kvm_host.h PFERR_IMPLICIT_ACCESS: KVM-synthetic, an implicit supervisor access (SMAP cannot be overridden by EFLAGS.AC); spec/layouts/guest-access.layout:12)
     public const ulong PFERR_IMPLICIT_ACCESS = 0x0001_0000_0000_0000UL;
+
+    /// <summary>The values as data, for the model registry (SpecModel.Info) and the steps that name a value.</summary>
+    public static readonly global::SpecKit.Mmu.NamedValue[] Values =
+    [
+        new("PfErr", "PFERR_PRESENT_MASK", PFERR_PRESENT_MASK),
+        new("PfErr", "PFERR_WRITE_MASK", PFERR_WRITE_MASK),
+        new("PfErr", "PFERR_USER_MASK", PFERR_USER_MASK),
+        new("PfErr", "PFERR_RSVD_MASK", PFERR_RSVD_MASK),
+        new("PfErr", "PFERR_FETCH_MASK", PFERR_FETCH_MASK),
+        new("PfErr", "PFERR_PK_MASK", PFERR_PK_MASK),
+        new("PfErr", "PFERR_IMPLICIT_ACCESS", PFERR_IMPLICIT_ACCESS),
+    ];
 }

@@ -88,4 +88,36 @@ public static partial class SpteValues
 
     // GuestPde2M.Pat  (mmu.h PT_DIR_PAT_MASK; spec/layouts/spte-values.layout:31)
     public const ulong PT_DIR_PAT_MASK = 0x0000_0000_0000_1000UL;
+
+    /// <summary>The values as data, for the model registry (SpecModel.Info) and the steps that name a value.</summary>
+    public static readonly global::SpecKit.Mmu.NamedValue[] Values =
+    [
+        new("SpteValues", "SHADOW_NONPRESENT_VALUE", SHADOW_NONPRESENT_VALUE),
+        new("SpteValues", "FROZEN_SPTE", FROZEN_SPTE),
+        new("SpteValues", "SPTE_MMU_PRESENT_MASK", SPTE_MMU_PRESENT_MASK),
+        new("SpteValues", "SPTE_BASE_ADDR_MASK", SPTE_BASE_ADDR_MASK),
+        new("SpteValues", "SPTE_TDP_AD_MASK", SPTE_TDP_AD_MASK),
+        new("SpteValues", "SPTE_TDP_AD_ENABLED", SPTE_TDP_AD_ENABLED),
+        new("SpteValues", "SPTE_TDP_AD_DISABLED", SPTE_TDP_AD_DISABLED),
+        new("SpteValues", "SPTE_TDP_AD_WRPROT_ONLY", SPTE_TDP_AD_WRPROT_ONLY),
+        new("SpteValues", "SHADOW_ACC_TRACK_SAVED_BITS_MASK", SHADOW_ACC_TRACK_SAVED_BITS_MASK),
+        new("SpteValues", "SHADOW_ACC_TRACK_SAVED_MASK", SHADOW_ACC_TRACK_SAVED_MASK),
+        new("SpteValues", "EPT_SPTE_HOST_WRITABLE", EPT_SPTE_HOST_WRITABLE),
+        new("SpteValues", "EPT_SPTE_MMU_WRITABLE", EPT_SPTE_MMU_WRITABLE),
+        new("SpteValues", "DEFAULT_SPTE_HOST_WRITABLE", DEFAULT_SPTE_HOST_WRITABLE),
+        new("SpteValues", "DEFAULT_SPTE_MMU_WRITABLE", DEFAULT_SPTE_MMU_WRITABLE),
+        new("SpteValues", "VMX_EPT_RWX_MASK", VMX_EPT_RWX_MASK),
+        new("SpteValues", "VMX_EPT_MISCONFIG_WX_VALUE", VMX_EPT_MISCONFIG_WX_VALUE),
+        new("SpteValues", "EPT_MMIO_MASK", EPT_MMIO_MASK),
+        new("SpteValues", "LEGACY_MMIO_VALUE", LEGACY_MMIO_VALUE),
+        new("SpteValues", "MMIO_SPTE_GEN_LOW_MASK", MMIO_SPTE_GEN_LOW_MASK),
+        new("SpteValues", "MMIO_SPTE_GEN_HIGH_MASK", MMIO_SPTE_GEN_HIGH_MASK),
+        new("SpteValues", "MMIO_SPTE_GEN_MASK", MMIO_SPTE_GEN_MASK),
+        new("SpteValues", "SPTE_MMIO_ALLOWED_MASK", SPTE_MMIO_ALLOWED_MASK),
+        new("SpteValues", "PT64_NX_MASK", PT64_NX_MASK),
+        new("SpteValues", "PT_PAGE_SIZE_MASK", PT_PAGE_SIZE_MASK),
+        new("SpteValues", "PT_PRESENT_MASK", PT_PRESENT_MASK),
+        new("SpteValues", "PT_WRITABLE_MASK", PT_WRITABLE_MASK),
+        new("SpteValues", "PT_DIR_PAT_MASK", PT_DIR_PAT_MASK),
+    ];
 }

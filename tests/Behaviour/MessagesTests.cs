@@ -95,6 +95,10 @@ public class MessagesTests
         var testSteps = new Dictionary<string, string>();
         var started = new Dictionary<string, string>();
         var open = new HashSet<string>();
+        var ranPickles = new HashSet<string>();
+        var scenarios = typeof(MessagesTests).Assembly.GetTypes()
+            .Select(t => t.GetField("Scenarios", BindingFlags.Public | BindingFlags.Static)?.GetValue(null))
+            .OfType<SpecKit.Features.ScenarioInfo[]>().Sum(s => s.Length);
         foreach (var envelope in envelopes)
         {
             var (kind, node) = envelope.Single();
@@ -112,6 +116,7 @@ public class MessagesTests
                     break;
                 case "testCase":
                     var pickleId = node["pickleId"]!.GetValue<string>();
+                    ranPickles.Add(pickleId);
                     if (!pickles.TryGetValue(pickleId, out var pickleSteps))
                     {
                         problems.Add($"testCase {id} names pickle {pickleId}, not written before it");
@@ -169,5 +174,7 @@ public class MessagesTests
         Assert.Empty(open);
         Assert.Equal(Ran, kinds.Count(k => k == "testCase"));
         Assert.True(Ran > 200, $"only {Ran} scenario tests ran");
+        // A scenario tagged @kvm is one pickle run as two test cases (the model, the kernel).
+        Assert.Equal(scenarios, ranPickles.Count);
     }
 }

@@ -17,11 +17,16 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
     Then the fetch reports <second fetch>
     And the checker reports <checker>
 
-    Examples:
+    @kvm
+    Examples: the kernel
       | model                  | second fetch    | checker                     |
       | base                   | none            | nothing                     |
+
+    Examples: a clear-dirty path that records dirty
+      | model                  | second fetch    | checker                     |
       | ClearDirtyRecordsDirty | 0x10-0x11, 0x80 | "dirty page reported twice" |
 
+  @kvm
   Scenario: INITIALLY_SET reports every page first, then only what was written
     Given a VM with 1 vCPU
     And manual dirty-log protection is enabled with INITIALLY_SET
@@ -35,6 +40,7 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
     Then the fetch reports 0x5
     And the log matches the snapshot
 
+  @kvm
   Scenario Outline: KVM_CLEAR_DIRTY_LOG range rules: first page <first>, <count> pages (<why>)
     Given a VM with 1 vCPU
     And manual dirty-log protection is enabled
@@ -63,9 +69,13 @@ Feature: No double reporting with KVM_CLEAR_DIRTY_LOG and the dirty ring
     Then the fetch reports none
     And the checker reports <checker>
 
-    Examples:
+    @kvm
+    Examples: the kernel
       | model                  | checker                            |
       | base                   | nothing                            |
+
+    Examples: a clear-dirty path that records dirty
+      | model                  | checker                            |
       | ClearDirtyRecordsDirty | "dirty ring without a vCPU"        |
 
   Scenario: A vCPU whose ring is soft-full exits to userspace until the ring is reset

@@ -10,6 +10,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
   logged slot, a read fault included (__kvm_faultin_pfn maps the host page writable when it
   is), and the checker counts that as the event it is.
 
+  @kvm
   Scenario: Pending bits are lost when logging is turned off, and the new bitmap starts empty
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
@@ -26,6 +27,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
     Then the fetch reports 0x10
     And the checker reports nothing
 
+  @kvm @host-maps-no-sptes
   Scenario: A read fault in a logged slot maps the page writable and reports it once
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
@@ -38,6 +40,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
     Then the fetch reports none
     And the checker reports nothing
 
+  @kvm
   Scenario: A slot moved while logging keeps its bitmap, by offset
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
@@ -48,6 +51,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
     Then the fetch reports 0x1010
     And the checker reports nothing
 
+  @kvm
   Scenario: INITIALLY_SET sets exactly npages bits, none past the slot's end
     Given a VM with 1 vCPU
     And manual dirty-log protection is enabled with INITIALLY_SET
@@ -58,6 +62,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
     And KVM_CLEAR_DIRTY_LOG on memslot 0 from page 0 for 70 pages returns 0
     And the checker reports nothing
 
+  @kvm
   Scenario Outline: KVM_GET_DIRTY_LOG on <which> returns <result>
     Given a VM with 1 vCPU
     And memslot 0 maps 64 pages at gfn 0x0 with 4K host pages
@@ -69,6 +74,7 @@ Feature: The dirty bitmap lives and dies with KVM_MEM_LOG_DIRTY_PAGES
       | a slot that does not exist      | 3     | -ENOENT |
       | a slot id past KVM_USER_MEM_SLOTS | 32765 | -EINVAL |
 
+  @kvm
   Scenario: KVM_CLEAR_DIRTY_LOG on a small unaligned slot clears what is set and nothing past it
     Given a VM with 1 vCPU
     And manual dirty-log protection is enabled

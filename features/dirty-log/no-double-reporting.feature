@@ -25,6 +25,7 @@ Feature: A dirty page is reported once
     Then the fetch reports <second fetch>
     And the checker reports <checker>
 
+    @kvm
     Examples: the kernel
       | model | mmu           | ad  | first fetch      | second fetch | checker |
       | base  | EPT           | on  | 0x10-0x11, 0x200 | none         | nothing |
@@ -58,6 +59,7 @@ Feature: A dirty page is reported once
       | NPT           |
       | shadow paging |
 
+  @kvm
   Scenario: A write after the fetch is reported by the next one
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages

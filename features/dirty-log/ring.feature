@@ -1,4 +1,4 @@
-@dirty-log @ring
+@dirty-log @ring @kvm
 Feature: The dirty ring as api.rst describes it
   kvm_vm_ioctl_enable_dirty_log_ring() takes the ring size in bytes: a power of two, at least a
   page and room for the reserved entries, at most KVM_DIRTY_RING_MAX_ENTRIES entries (-E2BIG
@@ -27,7 +27,6 @@ Feature: The dirty ring as api.rst describes it
     Then KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) with 4096 bytes returns -EINVAL
     And KVM_GET_DIRTY_LOG on memslot 0 returns -ENXIO
 
-  @kvm
   Scenario: Entries in order, harvested, then reset with their count
     Given a VM under the base model with 1 vCPU and a dirty ring of 256 entries
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
@@ -39,6 +38,7 @@ Feature: The dirty ring as api.rst describes it
     And KVM_RESET_DIRTY_RINGS resets 3 entries
     And KVM_RESET_DIRTY_RINGS resets 0 entries
 
+  @host-emulates-writes
   Scenario: A write between harvest and RESET adds no entry, and is not a lost page
     Given a VM under the base model with 1 vCPU and a dirty ring of 256 entries
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages

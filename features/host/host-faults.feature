@@ -6,12 +6,13 @@ Feature: A host page KVM cannot get fails KVM_RUN with -EFAULT
   A store to a KSM-merged page breaks the sharing first (a copy-on-write fault); once the
   page is unmapped there is nothing to copy.
 
+  @kvm @host-faults-as-mmio
   Scenario: A store to a page the host made read-only
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
-    And vCPU 0 has stored 3 at gpa 0x10000
+    And vCPU 0 has stored 3 at gpa 0x10000 with a 4-byte store
     When the host makes the page behind gfn 0x10 read-only
-    And vCPU 0 loads from gpa 0x10000
+    And vCPU 0 loads 4 bytes from gpa 0x10000
     Then the load returned 0x3
     When vCPU 0 writes gfn 0x10
     Then vCPU 0 exited to userspace with -EFAULT

@@ -1,4 +1,4 @@
-@memslots @uapi
+@memslots @uapi @kvm
 Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
   __kvm_set_memory_region() (virt/kvm/kvm_main.c) refuses with an errno, never by failing
   otherwise: -EEXIST for a range that overlaps another slot, whether the slot is new or moved
@@ -34,8 +34,8 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
 
   Scenario: KVM_MEM_READONLY cannot change on an existing slot
     Then making memslot 0 read-only returns -EINVAL
-    When vCPU 0 stores 7 at gpa 0x1000
-    Then vCPU 0 loads 7 from gpa 0x1000
+    When vCPU 0 stores 7 at gpa 0x1000 with a 4-byte store
+    Then vCPU 0 loads 7 from gpa 0x1000 with a 4-byte load
 
   Scenario: Deleting a slot that does not exist
     Then deleting memslot 5 returns -EINVAL
@@ -52,6 +52,7 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
       | 4095 | 0       | the last of KVM_MAX_VCPU_IDS         |
       | 4096 | -EINVAL | KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO    |
 
+  @host-without-memory-attributes
   Scenario Outline: KVM_SET_MEMORY_ATTRIBUTES on a default VM: <why>
     Then KVM_SET_MEMORY_ATTRIBUTES over <size> bytes at gpa <gpa> with attributes <attributes> returns <result>
 
@@ -62,3 +63,25 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
       | a size of zero                        | 0      | 0x0    | 0x0        | -EINVAL |
       | an unaligned address                  | 0x1000 | 0x800  | 0x0        | -EINVAL |
       | an unaligned size                     | 0x800  | 0x0    | 0x0        | -EINVAL |
+
+  Scenario Outline: KVM_CHECK_EXTENSION(<cap>) on a VM returns <value>
+    Then KVM_CHECK_EXTENSION(<cap>) returns <value>
+
+    Examples: kvm_vm_ioctl_check_extension_generic, kvm_vm_ioctl_check_extension
+      | cap                               | value   | why                                              |
+      | KVM_CAP_USER_MEMORY               | 1       | KVM_SET_USER_MEMORY_REGION exists                |
+      | KVM_CAP_NR_MEMSLOTS               | 32764   | KVM_USER_MEM_SLOTS: SHRT_MAX less 3 private slots |
+      | KVM_CAP_READONLY_MEM              | 1       | kvm_arch_has_readonly_mem() on a default VM      |
+      | KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 | 3       | KVM_DIRTY_LOG_MANUAL_CAPS: ENABLE, INITIALLY_SET |
+      | KVM_CAP_DIRTY_LOG_RING            | 1048576 | KVM_DIRTY_RING_MAX_ENTRIES entries of 16 bytes   |
+      | KVM_CAP_MAX_VCPU_ID               | 4096    | KVM_MAX_VCPU_IDS                                 |
+      | KVM_CAP_MAX_VCPUS                 | 1024    | KVM_MAX_VCPUS                                    |
+      | KVM_CAP_BINARY_STATS_FD           | 1       | KVM_GET_STATS_FD exists                          |
+
+  # kvm_update_page_stats() counts each leaf SPTE the MMU installs by its level.
+  @host-maps-no-sptes
+  Scenario: pages_4k counts the 4K leaves the guest's accesses mapped
+    When vCPU 0 writes gfns 0x10, 0x11
+    And vCPU 0 reads gfn 0x400
+    Then KVM_GET_STATS_FD reports pages_4k 3
+    And KVM_GET_STATS_FD reports pages_2m 0

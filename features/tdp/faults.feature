@@ -16,6 +16,7 @@ Feature: The TDP MMU fault path
     When vCPU 1 takes an EPT violation on gfn 0x9 for a write that vCPU 0 has already fixed
     Then the fault returns RET_PF_SPURIOUS
 
+  @kvm
   Scenario: An access with no memslot behind it is emulated
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
@@ -52,6 +53,7 @@ Feature: The TDP MMU fault path
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
 
+  @kvm
   Scenario: An MMIO SPTE is used until a memslot change makes it stale
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages

@@ -39,6 +39,7 @@ internal static class FeatureEmitter
             w.Line("/// <summary>Every scenario and example row of this feature, so a check can find snapshots that no scenario owns.</summary>");
             w.Line("public static readonly global::SpecKit.Features.ScenarioInfo[] Scenarios =");
             w.Line("[");
+            // One entry per scenario or row: a @kvm scenario's two tests are one scenario.
             foreach (var test in feature.Tests.Where(t => t.Backend is null or "model"))
             {
                 w.Line($"    new(FeatureFile, FeatureName, {ArgumentConverter.StringLiteral(test.ScenarioName)}, {(test.Row.Label is null ? "null" : ArgumentConverter.StringLiteral(test.Row.Label))}, {Int(test.Line)}, []),");

@@ -55,6 +55,26 @@ public class FeatureGeneratorTests
     }
 
     [Fact]
+    public void A_kvm_scenario_is_one_test_per_backend_named_and_traited_by_it()
+    {
+        var kvm = FeatureDriver.Text("features/samples/backends.feature", "Feature: Backends\n  @kvm\n  Scenario: One\n    Then nothing is flushed\n  Scenario: Two\n    Then nothing is flushed\n");
+        var (result, output) = FeatureDriver.Run([kvm], SampleSteps);
+        Assert.Equal("", FeatureDriver.Render(result.Diagnostics));
+        var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        Assert.True(errors.Count == 0, FeatureDriver.Render(errors));
+        var text = result.GeneratedSources.Single(s => s.HintName == "Samples_Backends_Feature.g.cs").SourceText.ToString();
+        foreach (var backend in new[] { "model", "kernel" })
+        {
+            Assert.Contains($"[global::SpecKit.Features.BackendFact(\"{backend}\", DisplayName = \"One [{backend}]\")]", text, StringComparison.Ordinal);
+            Assert.Contains($"[global::Xunit.Trait(\"Backend\", \"{backend}\")]", text, StringComparison.Ordinal);
+            Assert.Contains($"Backend = \"{backend}\"", text, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("[global::Xunit.Fact(DisplayName = \"Two\")]", text, StringComparison.Ordinal);
+        Assert.Equal(2, text.Split("BackendFact(").Length - 1);
+    }
+
+    [Fact]
     public void A_second_run_on_unchanged_input_is_all_cached()
     {
         var compilation = FeatureDriver.Compilation(SampleSteps);

@@ -37,6 +37,38 @@ public sealed partial class Kvm
         }
     }
 
+    /// <summary>
+    /// A store by the VMM to word <paramref name="word"/> of its user page <paramref name="hvpn"/>:
+    /// a write fault on the host (a copy-on-write page is broken first, through the MMU
+    /// notifier; a swapped-out page comes back); false where no VMA, or only a read-only one,
+    /// is there. KVM logs nothing: the VMM's own stores are not dirty-logged.
+    /// </summary>
+    public bool UserspaceWrite(ulong hvpn, int word, ulong value)
+    {
+        if (Host.FindVma(hvpn) is null || !Host.WritableVma(hvpn))
+        {
+            return false;
+        }
+
+        if (Host.CopyOnWrite.Contains(hvpn) && Host.FaultIn(hvpn) is not null)
+        {
+            BreakCow(hvpn);
+        }
+
+        if (Host.FaultIn(hvpn) is not { } pte)
+        {
+            return false;
+        }
+
+        Host.Write(pte.Pfn, word, value);
+        if (CheckEveryOperation)
+        {
+            _lastStored[(hvpn, word)] = value;
+        }
+
+        return true;
+    }
+
     /// <summary>munmap: the user pages' data is gone with them.</summary>
     private void ForgetStores(ulong start, ulong end)
     {

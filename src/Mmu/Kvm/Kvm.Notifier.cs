@@ -7,7 +7,7 @@ namespace SpecKit.Mmu.Kvm;
 public sealed partial class Kvm
 {
     /// <summary>mmu_invalidate_seq: bumped at the end of every invalidation.</summary>
-    public ulong MmuInvalidateSeq { get; private set; }
+    public ulong MmuInvalidateSeq { get; internal set; }
 
     /// <summary>mmu_invalidate_in_progress.</summary>
     public long MmuInvalidateInProgress { get; private set; }
@@ -89,7 +89,7 @@ public sealed partial class Kvm
     }
 
     /// <summary>kvm_mmu_invalidate_begin(): count up; the first invalidation resets the range.</summary>
-    private void MmuInvalidateBegin(string what)
+    internal void MmuInvalidateBegin(string what)
     {
         MmuInvalidateInProgress++;
         if (MmuInvalidateInProgress == 1)
@@ -101,7 +101,7 @@ public sealed partial class Kvm
     }
 
     /// <summary>kvm_mmu_invalidate_range_add(): ranges only widen until every invalidation has ended.</summary>
-    private void MmuInvalidateRangeAdd(ulong start, ulong end)
+    internal void MmuInvalidateRangeAdd(ulong start, ulong end)
     {
         var (oldStart, oldEnd) = (MmuInvalidateRangeStart, MmuInvalidateRangeEnd);
         MmuInvalidateRangeStart = MmuInvalidateRangeStart == InvalidGpa ? start : Math.Min(MmuInvalidateRangeStart, start);
@@ -110,7 +110,7 @@ public sealed partial class Kvm
     }
 
     /// <summary>kvm_mmu_invalidate_end(): seq++ then in_progress--, and the accesses that waited run.</summary>
-    private void MmuInvalidateEnd(string what)
+    internal void MmuInvalidateEnd(string what)
     {
         MmuInvalidateSeq++;
         MmuInvalidateInProgress--;

@@ -40,6 +40,12 @@ public sealed partial class Kvm
     public const ulong KvmMemoryAttributePrivate = 1UL << 3;
 
     /// <summary>
+    /// CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES: whether the kernel was built with
+    /// KVM_SET_MEMORY_ATTRIBUTES (on by default; a host built without it is modelled by turning it off).
+    /// </summary>
+    public bool GenericMemoryAttributes { get; set; } = true;
+
+    /// <summary>
     /// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_ioctl_set_mem_attributes): -EINVAL for flags, an
     /// attribute the VM does not support (kvm_supported_mem_attributes: PRIVATE only where
     /// kvm_arch_has_private_mem), a zero or wrapping size, or an unaligned address or size.
@@ -52,6 +58,13 @@ public sealed partial class Kvm
     /// </summary>
     public int SetMemoryAttributes(ulong address, ulong size, ulong attributes, ulong flags = 0)
     {
+        if (!GenericMemoryAttributes)
+        {
+            // kvm_vm_ioctl() has no case for it: kvm_arch_vm_ioctl() answers -ENOTTY.
+            Log.Add($"KVM_SET_MEMORY_ATTRIBUTES [0x{address:x}, +0x{size:x}) 0x{attributes:x}: -ENOTTY (no CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES)");
+            return -(int)Uapi.Errno.ENOTTY;
+        }
+
         var supported = IsMirrored ? KvmMemoryAttributePrivate : 0;
         if (flags != 0 || (attributes & ~supported) != 0 || size == 0 || address + size < address || (address & 0xfff) != 0 || (size & 0xfff) != 0)
         {

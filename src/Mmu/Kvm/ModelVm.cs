@@ -140,11 +140,18 @@ internal sealed class ModelVcpu(Kvm kvm, KvmVcpu vcpu) : IKvmVcpu
     private readonly List<ulong> _values = [];
     private int _next;
     private bool _mmioRead;
+    private bool _mmioWrite;
+    private bool _inBatch;
 
     public uint Id => (uint)vcpu.Id;
 
     public VcpuExit Run(IReadOnlyList<UapiAccess> batch)
     {
+        if (_inBatch)
+        {
+            return new VcpuExit.Refused($"vCPU {vcpu.Id} is in the middle of a batch; resume it first");
+        }
+
         _batch = batch;
         _values.Clear();
         _next = 0;
@@ -163,6 +170,13 @@ internal sealed class ModelVcpu(Kvm kvm, KvmVcpu vcpu) : IKvmVcpu
             _next++;
             _mmioRead = false;
         }
+        else if (_mmioWrite)
+        {
+            // The VMM has emulated the store; the guest goes on after the instruction.
+            _values.Add(_batch[_next].Value & Mask(_batch[_next]));
+            _next++;
+            _mmioWrite = false;
+        }
 
         return Continue();
     }
@@ -174,6 +188,13 @@ internal sealed class ModelVcpu(Kvm kvm, KvmVcpu vcpu) : IKvmVcpu
     private static DirtyGfn Entry(KvmDirtyGfn entry) => new(MemslotId.FromRaw((uint)entry.Slot), entry.Offset);
 
     private VcpuExit Continue()
+    {
+        var exit = Step();
+        _inBatch = exit is not (VcpuExit.Done or VcpuExit.Refused);
+        return exit;
+    }
+
+    private VcpuExit Step()
     {
         for (; _next < _batch.Count; _next++)
         {
@@ -197,18 +218,10 @@ internal sealed class ModelVcpu(Kvm kvm, KvmVcpu vcpu) : IKvmVcpu
             switch (result.Exit)
             {
                 case "KVM_EXIT_MMIO" when vcpu.LastMmio is { } mmio:
-                    if (mmio.IsWrite)
-                    {
-                        // The store is userspace's to complete: the next KVM_RUN goes on after it.
-                        _values.Add(access.Value & Mask(access));
-                        _next++;
-                    }
-                    else
-                    {
-                        _mmioRead = true;
-                    }
-
-                    return new VcpuExit.Mmio(mmio.IsWrite ? _next - 1 : _next, access.Gpa, (uint)access.Width, mmio.IsWrite, mmio.IsWrite ? access.Value & Mask(access) : 0);
+                    // Userspace completes the access; the next KVM_RUN goes on after it (complete_emulated_mmio).
+                    _mmioWrite = mmio.IsWrite;
+                    _mmioRead = !mmio.IsWrite;
+                    return new VcpuExit.Mmio(_next, access.Gpa, (uint)access.Width, mmio.IsWrite, mmio.IsWrite ? access.Value & Mask(access) : 0);
 
                 case "KVM_EXIT_DIRTY_RING_FULL":
                     return new VcpuExit.DirtyRingFull(_next);
@@ -282,8 +295,29 @@ internal sealed class ModelMemory(Kvm kvm) : IUserspaceMemory
         return KvmResult.Ok();
     }
 
-    public KvmResult Write(ulong hva, ReadOnlySpan<byte> data) =>
-        throw new NotSupportedException("the model's VMM does not store to guest memory yet");
+    /// <summary>A store by the VMM, word by word of the model's memory; -EFAULT where a page has no VMA or a read-only one.</summary>
+    public KvmResult Write(ulong hva, ReadOnlySpan<byte> data)
+    {
+        var i = 0;
+        while (i < data.Length)
+        {
+            var address = hva + (ulong)i;
+            var hvpn = address >> PageShift;
+            var word = (int)((address & 0xfff) >> 3);
+            var value = kvm.Host.Lookup(hvpn) is { } pte ? kvm.Host.Read(pte.Pfn, word) : 0;
+            for (var shift = (int)(address & 7) * 8; shift < 64 && i < data.Length; shift += 8, i++)
+            {
+                value = (value & ~(0xffUL << shift)) | ((ulong)data[i] << shift);
+            }
+
+            if (!kvm.UserspaceWrite(hvpn, word, value))
+            {
+                return KvmResult.Fail(Errno.EFAULT);
+            }
+        }
+
+        return KvmResult.Ok();
+    }
 
     /// <summary>A load by the VMM: the host page's bytes, -EFAULT where no VMA holds the address.</summary>
     public KvmResult Read(ulong hva, Span<byte> data)

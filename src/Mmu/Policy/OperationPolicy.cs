@@ -134,6 +134,24 @@ public sealed record MmuRules
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "no such operation"),
     };
 
+    /// <summary>These rules with <paramref name="policy"/> in place of its operation's: a scenario's one-key edit of the spec.</summary>
+    public MmuRules With(OperationPolicy policy) => policy.Operation switch
+    {
+        MmuOperation.ZapLeafs => this with { ZapLeafs = policy },
+        MmuOperation.ZapRoot => this with { ZapRoot = policy },
+        MmuOperation.WrprotGfnRange => this with { WrprotGfnRange = policy },
+        MmuOperation.ClearDirtyGfnRange => this with { ClearDirtyGfnRange = policy },
+        MmuOperation.ClearDirtyPtMasked => this with { ClearDirtyPtMasked = policy },
+        MmuOperation.WriteProtectGfn => this with { WriteProtectGfn = policy },
+        MmuOperation.SplitHugePages => this with { SplitHugePages = policy },
+        MmuOperation.RecoverHugePages => this with { RecoverHugePages = policy },
+        MmuOperation.AgeGfnRange => this with { AgeGfnRange = policy },
+        MmuOperation.ChangePte => this with { ChangePte = policy },
+        MmuOperation.UnmapGfnRange => this with { UnmapGfnRange = policy },
+        MmuOperation.SyncSpte => this with { SyncSpte = policy },
+        _ => throw new ArgumentOutOfRangeException(nameof(policy), policy.Operation, "no such operation"),
+    };
+
     /// <summary>Every operation's policy, in <see cref="MmuOperation"/> order.</summary>
     public IEnumerable<OperationPolicy> Operations => Enum.GetValues<MmuOperation>().Select(o => this[o]);
 }

@@ -19,7 +19,8 @@ public sealed partial class TdpMmu
             Visit(root, root.TablePfn, RootLevel, 0);
         }
 
-        if (reachable != Tables.LiveTables)
+        // Tables unlinked on the shared path wait for their RCU grace period (tdp_mmu_free_sp_rcu_callback).
+        if (reachable + _awaitingGracePeriod != Tables.LiveTables)
         {
             Kvm.Violate("leaked page table", $"after {after}: {Tables.LiveTables} tables allocated, {reachable} reachable from the roots");
         }

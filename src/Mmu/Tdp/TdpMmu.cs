@@ -156,7 +156,9 @@ public sealed partial class TdpMmu : X86Mmu
         HandleChangedSpte(iter.Gfn, old, newSpte, iter.Level, operation);
     }
 
-    private void HandleChangedSpte(ulong gfn, ulong old, ulong @new, int level, string operation)
+    /// <param name="shared">Under mmu_lock for read (tdp_mmu_set_spte_atomic): an unlinked table is
+    /// torn down by the caller, step by step (<see cref="HandleRemovedPtShared"/>), not here.</param>
+    private void HandleChangedSpte(ulong gfn, ulong old, ulong @new, int level, string operation, bool shared = false)
     {
         var wasPresent = TdpWalker.IsShadowPresent(old);
         var isPresent = TdpWalker.IsShadowPresent(@new);
@@ -183,7 +185,7 @@ public sealed partial class TdpMmu : X86Mmu
             ExternalHook(gfn, @new, level, wasLeaf, isLeaf, wasPresent && !wasLeaf, isPresent && !isLeaf);
         }
 
-        if (wasPresent && !wasLeaf && (isLeaf || !isPresent))
+        if (wasPresent && !wasLeaf && (isLeaf || !isPresent) && !shared)
         {
             HandleRemovedPt(TdpWalker.SpteToPfn(old), gfn, level - 1, operation);
         }

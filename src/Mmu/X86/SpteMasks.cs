@@ -123,6 +123,15 @@ public sealed class SpteMasks
     /// <summary>spte_ad_enabled(): the A/D type is not SPTE_TDP_AD_DISABLED.</summary>
     public static bool AdEnabled(ulong spte) => (spte & AdMask) != SpteValues.SPTE_TDP_AD_DISABLED;
 
+    /// <summary>
+    /// spte_needs_atomic_update() (spte.c): bits of the SPTE may change outside mmu_lock, so a write
+    /// under the write lock must exchange it (kvm_tdp_mmu_write_spte uses xchg): the fast page fault
+    /// may set W on an MMU-writable !W SPTE, aging or the fast path may change an A/D-disabled one,
+    /// and the CPU may set D on a W !D one. A is left out: KVM tolerates losing it.
+    /// </summary>
+    public bool SpteNeedsAtomicUpdate(ulong spte) =>
+        (!IsWritable(spte) && IsMmuWritable(spte)) || !AdEnabled(spte) || (IsWritable(spte) && (spte & DirtyMask) == 0);
+
     /// <summary>is_access_track_spte(): an A/D-disabled SPTE whose acc_track bits are all clear.</summary>
     public bool IsAccessTrack(ulong spte) => !AdEnabled(spte) && (spte & AccTrackMask) == 0;
 

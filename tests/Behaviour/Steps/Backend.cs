@@ -37,8 +37,27 @@ public sealed class Backend(string name, IKvmVm vm) : IDisposable
         : Vm is ModelVm other ? other.Vcpu(other.Kvm.Vcpus[id])
         : Vcpus.TryGetValue((uint)id, out var vcpu) ? vcpu : throw new ArgumentOutOfRangeException(nameof(id), $"the {Name} VM has no vCPU {id}");
 
-    /// <summary>Runs <paramref name="batch"/> on a vCPU and keeps its exit; the exit as text.</summary>
-    public string Run(VmWorld world, int vcpu, IReadOnlyList<GuestAccess> batch) => Keep(vcpu, Vcpu(world, vcpu).Run(batch));
+    /// <summary>
+    /// Runs <paramref name="batch"/> on a vCPU and keeps its exit; the exit as text. A vCPU that
+    /// left its last batch in the middle, at an MMIO exit, is resumed first (a load no step
+    /// answered reads 0, as from a device with nothing there), as a VMM re-enters KVM_RUN before
+    /// it gives the guest new work. After KVM_EXIT_DIRTY_RING_FULL the new batch runs only once
+    /// the ring has room, which a step makes by harvesting and resetting.
+    /// </summary>
+    public string Run(VmWorld world, int vcpu, IReadOnlyList<GuestAccess> batch)
+    {
+        var resumed = "";
+        if (LastExit.GetValueOrDefault((uint)vcpu) is VcpuExit.Mmio or VcpuExit.DirtyRingFull)
+        {
+            resumed = Keep(vcpu, Vcpu(world, vcpu).Resume()) + " (resumed); ";
+            if (LastExit[(uint)vcpu] is not VcpuExit.Done)
+            {
+                return resumed.TrimEnd(' ', ';');
+            }
+        }
+
+        return resumed + Keep(vcpu, Vcpu(world, vcpu).Run(batch));
+    }
 
     public string Resume(VmWorld world, int vcpu, ulong data) => Keep(vcpu, Vcpu(world, vcpu).Resume(data));
 

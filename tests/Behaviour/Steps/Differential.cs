@@ -11,20 +11,30 @@ namespace SpecKit.Behaviour.Steps;
 /// kernel result differs from the model's is declared only if the model of the host gives
 /// exactly the kernel's result. Nothing is compared more loosely.
 /// </summary>
-public sealed record HostDeclaration(string Tag, Func<HostTraits, bool> Applies, Action<Kvm> ModelTheHost, string Reason)
+public sealed record HostDeclaration(string Tag, Func<IKvmVm, bool> Applies, Action<Kvm> ModelTheHost, string Reason)
 {
     public static readonly HostDeclaration[] All =
     [
         new(
             "host-emulates-writes",
-            host => host.DirtyEvents == DirtyEventSource.EveryWriteInstruction,
+            vm => vm.Host.DirtyEvents == DirtyEventSource.EveryWriteInstruction,
             kvm => kvm.GuestRunsInEmulator = true,
             "the host runs the guest in KVM's instruction emulator: every store goes through kvm_vcpu_write_guest() and mark_page_dirty(), so each store instruction is one dirty event (a ring entry even for a page already dirty, a write between harvest and RESET included), and no SPTE is mapped or write-protected"),
         new(
             "host-faults-as-mmio",
-            host => host.HostFaults == HostFaultExit.Mmio,
+            vm => vm.Host.HostFaults == HostFaultExit.Mmio,
             kvm => kvm.GuestRunsInEmulator = true,
             "the host runs the guest in KVM's instruction emulator: when kvm_vcpu_read/write_guest() fails on the memory behind a memslot, emulator_read_write_onepage() exits to userspace as KVM_EXIT_MMIO, where an EPT/NPT host's hva_to_pfn() fails KVM_RUN with -EFAULT"),
+        new(
+            "host-maps-no-sptes",
+            vm => !vm.Host.StatsCountMappedPages,
+            kvm => kvm.GuestRunsInEmulator = true,
+            "the host runs the guest in KVM's instruction emulator and never maps an SPTE: pages_4k, pages_2m and pages_1g stay 0 (kvm_update_page_stats() is never called), and a load reads through kvm_vcpu_read_guest(), so no read fault installs a writable SPTE that make_spte() would mark dirty"),
+        new(
+            "host-without-memory-attributes",
+            vm => vm.CheckExtension(KvmCap.MemoryAttributes) == KvmResult.Ok(0),
+            kvm => kvm.GenericMemoryAttributes = false,
+            "the host's kernel is built without CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES (KVM_CAP_MEMORY_ATTRIBUTES is 0): kvm_vm_ioctl() has no KVM_SET_MEMORY_ATTRIBUTES and answers -ENOTTY"),
     ];
 }
 

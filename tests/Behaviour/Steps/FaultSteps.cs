@@ -58,8 +58,7 @@ public sealed class FaultSteps(VmWorld world)
 
     [Given("vCPU {int} has stored {long} at gpa {gpa}")]
     [When("vCPU {int} stores {long} at gpa {gpa}")]
-    public void Stores(int vcpu, long value, ulong gpa) =>
-        Assert.True(Kvm.WriteGuest(world.Vcpu(vcpu), gpa, (ulong)value), $"vCPU {vcpu}'s store to gpa 0x{gpa:x} did not complete: {Kvm.Vcpus[vcpu].LastExit}");
+    public void Stores(int vcpu, long value, ulong gpa) => StoresWidth(vcpu, value, gpa, 8);
 
     [When("vCPU {int} runs a store of {long} to gpa {gpa}")]
     public void RunsStore(int vcpu, long value, ulong gpa) => RunsStoreOf(vcpu, 8, value, gpa);
@@ -67,6 +66,7 @@ public sealed class FaultSteps(VmWorld world)
     [When("vCPU {int} runs a {int}-byte store of {long} to gpa {gpa}")]
     public void RunsStoreOf(int vcpu, int width, long value, ulong gpa) => world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Write(gpa, (ulong)value, width)]));
 
+    [Given("vCPU {int} has stored {long} at gpa {gpa} with a {int}-byte store")]
     [When("vCPU {int} stores {long} at gpa {gpa} with a {int}-byte store")]
     public void StoresWidth(int vcpu, long value, ulong gpa, int width) =>
         Assert.Equal($"done: 0x{value:x}", world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Write(gpa, (ulong)value, width)])));
@@ -76,7 +76,13 @@ public sealed class FaultSteps(VmWorld world)
         Assert.Equal($"done: 0x{value:x}", world.Each(b => b.Run(world, vcpu, [Uapi.GuestAccess.Read(gpa, width)])));
 
     [Then("vCPU {int} loads {long} from gpa {gpa}")]
-    public void Loads(int vcpu, long value, ulong gpa) => Assert.Equal(Hex((ulong)value), Hex(Kvm.ReadGuest(world.Vcpu(vcpu), gpa)));
+    public void Loads(int vcpu, long value, ulong gpa) => LoadsWidth(vcpu, value, gpa, 8);
+
+    [When("userspace writes {long} at gpa {gpa}")]
+    public void UserspaceWrites(long value, ulong gpa) => Assert.Equal("0", world.Each(b =>
+        b.RegionAt(gpa) is { } region
+            ? b.Vm.Memory.Write(region.UserspaceAddr + (gpa - region.GuestPhysAddr), BitConverter.GetBytes(value)).ToString()
+            : $"no memslot holds gpa 0x{gpa:x}"));
 
     [Then("userspace reads {long} at gpa {gpa}")]
     public void UserspaceReads(long value, ulong gpa) => Assert.Equal(Hex((ulong)value), world.Each(b => b.ReadUser(gpa, 8)));

@@ -99,6 +99,23 @@ public static class ParameterTypes
     [ParameterType("errno", @"-?\w+", Words = ["0", "-EPERM", "-ENOENT", "-EINTR", "-EIO", "-ENXIO", "-E2BIG", "-EAGAIN", "-ENOMEM", "-EFAULT", "-EBUSY", "-EEXIST", "-EINVAL", "-ENOSPC", "-ENOTTY"], Description = "0 or an errno the model returns")]
     public static int Errno(string text) => text == "0" ? 0 : -(int)Enum.Parse<SpecKit.Uapi.Errno>(text[1..]);
 
+    /// <summary><c>{kvm_cap}</c>: a capability by its kvm.h name, for KVM_CHECK_EXTENSION.</summary>
+    [ParameterType("kvm_cap", @"KVM_CAP_\w+", Words = ["KVM_CAP_USER_MEMORY", "KVM_CAP_NR_MEMSLOTS", "KVM_CAP_READONLY_MEM", "KVM_CAP_MULTI_ADDRESS_SPACE", "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", "KVM_CAP_DIRTY_LOG_RING", "KVM_CAP_MAX_VCPU_ID", "KVM_CAP_MAX_VCPUS", "KVM_CAP_BINARY_STATS_FD", "KVM_CAP_IMMEDIATE_EXIT", "KVM_CAP_SYNC_MMU"])]
+    public static SpecKit.Uapi.KvmCap Capability(string text) => text switch
+    {
+        "KVM_CAP_USER_MEMORY" => SpecKit.Uapi.KvmCap.UserMemory,
+        "KVM_CAP_NR_MEMSLOTS" => SpecKit.Uapi.KvmCap.NrMemslots,
+        "KVM_CAP_READONLY_MEM" => SpecKit.Uapi.KvmCap.ReadonlyMem,
+        "KVM_CAP_MULTI_ADDRESS_SPACE" => SpecKit.Uapi.KvmCap.MultiAddressSpace,
+        "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2" => SpecKit.Uapi.KvmCap.ManualDirtyLogProtect2,
+        "KVM_CAP_DIRTY_LOG_RING" => SpecKit.Uapi.KvmCap.DirtyLogRing,
+        "KVM_CAP_MAX_VCPU_ID" => SpecKit.Uapi.KvmCap.MaxVcpuId,
+        "KVM_CAP_MAX_VCPUS" => SpecKit.Uapi.KvmCap.MaxVcpus,
+        "KVM_CAP_BINARY_STATS_FD" => SpecKit.Uapi.KvmCap.BinaryStatsFd,
+        "KVM_CAP_IMMEDIATE_EXIT" => SpecKit.Uapi.KvmCap.ImmediateExit,
+        _ => SpecKit.Uapi.KvmCap.SyncMmu,
+    };
+
     /// <summary><c>{pf_result}</c>: what the fault handler returned (RET_PF_*).</summary>
     [ParameterType("pf_result", @"\S+", Words = ["RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE", "RET_PF_WRITE_PROTECTED", "RET_PF_INVALID", "RET_PF_FIXED", "RET_PF_SPURIOUS"])]
     public static PageFaultResult PageFault(string text) => Enum.Parse<PageFaultResult>(text["RET_PF_".Length..].Replace("_", "", StringComparison.Ordinal), ignoreCase: true);

@@ -27,7 +27,7 @@ public sealed class TdxSteps(VmWorld world)
 
     [Then("KVM_SET_MEMORY_ATTRIBUTES over {int} bytes at gpa {gpa} with attributes {pfn} returns {errno}")]
     public void SetAttributesReturns(ulong size, ulong gpa, ulong attributes, int expected) =>
-        Assert.Equal(new Uapi.KvmResult(expected).ToString(), new Uapi.KvmResult(Kvm.SetMemoryAttributes(gpa, size, attributes)).ToString());
+        Assert.Equal(new Uapi.KvmResult(expected).ToString(), world.Each(b => b.Vm.SetMemoryAttributes(gpa, size, attributes).ToString()));
 
     [Given("vCPU {int} has written private gfn {gfn}")]
     [When("vCPU {int} writes private gfn {gfn}")]

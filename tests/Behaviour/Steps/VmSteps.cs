@@ -36,7 +36,7 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     public void NoEagerSplit() => Kvm.EagerPageSplit = false;
 
     [Given("the KVM_X86_QUIRK_SLOT_ZAP_ALL quirk is disabled")]
-    public void DisableSlotZapAll() => Assert.Equal(0, Kvm.DisableQuirks(KvmX86Quirks.SlotZapAll));
+    public void DisableSlotZapAll() => Expect("0", b => b.Vm.EnableCap(KvmCap.DisableQuirks2, (ulong)KvmX86Quirks.SlotZapAll));
 
     [Given("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
     [When("memslot {int} maps {int} pages at gfn {gfn} with {level} host pages")]
@@ -230,14 +230,16 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     }
 
     [When("the host munmaps gfns [{gfn}, {gfn})")]
-    public void Munmap(ulong start, ulong end)
-    {
-        var pages = world.UserPages(start, end);
-        Kvm.Munmap(pages.Start, pages.End);
-    }
+    public void Munmap(ulong start, ulong end) => Expect("0", b => b.Vm.Memory.Munmap(UserAddress(b, start, end), (end - start) << 12));
 
     [When("the host makes the page behind gfn {gfn} read-only")]
-    public void MprotectReadOnly(ulong gfn) => Kvm.MprotectReadOnly(world.UserPage(gfn));
+    public void MprotectReadOnly(ulong gfn) => Expect("0", b => b.Vm.Memory.Mprotect(UserAddress(b, gfn, gfn + 1), UserspaceMemoryRegion.PageSize, Prot.Read));
+
+    /// <summary>The VMM's address of gfn <paramref name="start"/>, which with the gfns up to <paramref name="end"/> one memslot must hold.</summary>
+    private static ulong UserAddress(Backend b, ulong start, ulong end) =>
+        b.RegionAt(start << 12) is { } region && end << 12 <= region.GuestPhysAddr + region.MemorySize
+            ? region.UserspaceAddr + ((start << 12) - region.GuestPhysAddr)
+            : throw new InvalidOperationException($"no memslot holds all of gfns [0x{start:x}, 0x{end:x}): name a range of one memslot");
 
     [When("the primary MMU ages gfns [{gfn}, {gfn}) with {notifier}")]
     public void Age(ulong start, ulong end, AgingNotifier notifier)
@@ -292,6 +294,18 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
 
     [Then("gfn {gfn} has no SPTE")]
     public void NoSpte(ulong gfn) => Assert.Empty(Kvm.Mmu.LeavesFor(gfn));
+
+    [Then("KVM_CHECK_EXTENSION\\({kvm_cap}) returns {long}")]
+    public void CheckExtensionReturns(KvmCap cap, long expected) => Expect(new KvmResult(expected).ToString(), b => b.Vm.CheckExtension(cap));
+
+    [Then("KVM_GET_STATS_FD reports {word} {long}")]
+    public void StatReports(string name, long expected) => Expect(new KvmResult(expected).ToString(), b =>
+    {
+        var stats = b.Vm.GetStats();
+        return !stats.IsOk ? stats.Result.ToString()
+            : stats.Value.Find(name) is { } stat ? stat.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : $"no statistic {name}";
+    });
 
     [Then("KVM_CREATE_VCPU with id {int} returns {errno}")]
     public void CreateVcpuReturns(uint id, int expected) => Expect(Errno(expected), b => b.Vm.CreateVcpu(id).Result);

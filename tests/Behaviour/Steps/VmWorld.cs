@@ -127,8 +127,7 @@ public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScen
             backend.Vcpus[(uint)i] = vm.CreateVcpu((uint)i).Value;
         }
 
-        var host = kernel.Host;
-        Declarations.AddRange(HostDeclaration.All.Where(d => context.Info.Tags.Contains(d.Tag) && d.Applies(host)));
+        Declarations.AddRange(HostDeclaration.All.Where(d => context.Info.Tags.Contains(d.Tag) && d.Applies(vm)));
         if (Declarations.Count > 0)
         {
             var modelOfHost = new Kvm(_kvm.Model, mmu, vmType);

@@ -1,0 +1,192 @@
+using SpecKit.Mmu.Host;
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Tdp;
+
+namespace SpecKit.Mmu.Concurrency;
+
+/// <summary>
+/// The concurrent operations a scenario can run together, each as the kernel function it models,
+/// taking mmu_lock as its operation's policy says (<see cref="MmuRules"/>), and the checks made
+/// when all are done.
+/// </summary>
+public static class Operations
+{
+    /// <summary>A vCPU's access, faulting as kvm_tdp_page_fault() does (TDP MMU only).</summary>
+    public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>
+        new($"vCPU {vcpu.Id}", Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access));
+
+    /// <summary>The primary MMU's clear_young over [start, end) GFNs (kvm_mmu_notifier_clear_young, no flush).</summary>
+    public static ConcurrentThread Age(ConcurrentKvm ctx, ulong start, ulong end) => new("aging", Tdp(ctx).AgeConcurrently(ctx, start, end));
+
+    /// <summary>
+    /// An MMU notifier invalidation of the user pages behind [start, end) GFNs, with
+    /// <paramref name="changeHost"/> run between invalidate_range_start and _end (what the primary
+    /// MMU does to the pages meanwhile), and .change_pte() there if the model has it inside.
+    /// </summary>
+    public static ConcurrentThread Invalidate(ConcurrentKvm ctx, ulong start, ulong end, string why, Action? changeHost = null, Func<IEnumerable<Step>>? inside = null) =>
+        new("notifier", InvalidateSteps(ctx, start, end, why, changeHost, inside));
+
+    /// <summary>
+    /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:
+    /// pre-6bdb913f0a70 set_pte_at_notify() alone (ChangePte Invocation Standalone), otherwise
+    /// inside invalidate_range_start/end, with .change_pte() inside it while it exists.
+    /// <paramref name="withoutSequenceBump"/> is an ablation: the standalone .change_pte() without
+    /// the mmu_notifier_seq++ that 828502d30073 gave it.
+    /// </summary>
+    public static ConcurrentThread KsmMerge(ConcurrentKvm ctx, ulong gfn, bool withoutSequenceBump = false)
+    {
+        var kvm = ctx.Kvm;
+        var hvpn = kvm.FindSlot(gfn)!.GfnToHvpn(gfn);
+        var old = kvm.Host.Lookup(hvpn) ?? throw new ArgumentException($"gfn 0x{gfn:x} has no host page to merge", nameof(gfn));
+        var policy = kvm.Rules.ChangePte;
+        HostPte? merged = null;
+        void Replace()
+        {
+            kvm.Host.CopyOnWrite.Add(hvpn);
+            merged = kvm.Host.CopyOf(old, writable: false);
+            kvm.Host.Set(hvpn, merged.Value);
+        }
+
+        if (policy.Exists && policy.Invocation == Invocation.Standalone)
+        {
+            return new("KSM", ChangePteStandalone(ctx, gfn, Replace, () => merged!.Value, !withoutSequenceBump));
+        }
+
+        return Invalidate(ctx, gfn, gfn + 1, "KSM merge", Replace, policy.Exists ? () => ChangePteInside(ctx, gfn, () => merged!.Value) : null);
+    }
+
+    private static IEnumerable<Step> InvalidateSteps(ConcurrentKvm ctx, ulong start, ulong end, string why, Action? changeHost, Func<IEnumerable<Step>>? inside)
+    {
+        var kvm = ctx.Kvm;
+
+        // kvm_handle_hva_range(): KVM_MMU_LOCK, which the TDP MMU's unmap policy states.
+        var side = kvm.Rules.UnmapGfnRange.Lock;
+        yield return new Step($"invalidate_range_start ({why}): KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        ctx.MmuLock.Take(ctx.Current, side);
+        yield return new Step("kvm_mmu_invalidate_begin: in progress++, the range added");
+        kvm.MmuInvalidateBegin($"invalidate_range_start gfns [0x{start:x}, 0x{end:x}) ({why})");
+        kvm.MmuInvalidateRangeAdd(start, end);
+        var flush = new bool[1];
+        foreach (var step in Tdp(ctx).ZapLeafsConcurrently(ctx, start, end, flush))
+        {
+            yield return step;
+        }
+
+        if (flush[0])
+        {
+            yield return new Step("kvm_flush_remote_tlbs");
+            kvm.FlushRemoteTlbs("invalidate_range_start");
+        }
+
+        yield return new Step("invalidate_range_start: KVM_MMU_UNLOCK");
+        ctx.MmuLock.Release(ctx.Current, side);
+        if (changeHost is not null)
+        {
+            yield return new Step("the primary MMU replaces the host PTE");
+            changeHost();
+        }
+
+        if (inside is not null)
+        {
+            foreach (var step in inside())
+            {
+                yield return step;
+            }
+        }
+
+        yield return new Step("invalidate_range_end: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        ctx.MmuLock.Take(ctx.Current, side);
+        yield return new Step("kvm_mmu_invalidate_end: seq++, in progress--");
+        kvm.MmuInvalidateEnd($"invalidate_range_end gfns [0x{start:x}, 0x{end:x})");
+        yield return new Step("invalidate_range_end: KVM_MMU_UNLOCK");
+        ctx.MmuLock.Release(ctx.Current, side);
+    }
+
+    /// <summary>
+    /// kvm_mmu_notifier_change_pte() before 6bdb913f0a70 (kvm_main.c then): set_pte_at_notify()
+    /// sets the host PTE and calls it with no invalidation around; it takes mmu_lock, bumps
+    /// mmu_notifier_seq so a fault that resolved the old page retries, and updates the SPTE in
+    /// place (kvm_set_spte_hva).
+    /// </summary>
+    private static IEnumerable<Step> ChangePteStandalone(ConcurrentKvm ctx, ulong gfn, Action replace, Func<HostPte> merged, bool bumpSequence)
+    {
+        var kvm = ctx.Kvm;
+        var side = kvm.Rules.ChangePte.Lock;
+        yield return new Step("set_pte_at_notify: the primary MMU sets the merged page's PTE");
+        replace();
+        yield return new Step("kvm_mmu_notifier_change_pte: spin_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side));
+        ctx.MmuLock.Take(ctx.Current, side);
+        if (bumpSequence)
+        {
+            yield return new Step("kvm->mmu_notifier_seq++");
+            kvm.MmuInvalidateSeq++;
+        }
+
+        yield return new Step($"kvm_set_spte_hva: gfn 0x{gfn:x}");
+        ctx.AssertHeld(side, "kvm_set_spte_hva");
+        var pte = merged();
+        ctx.Changed |= kvm.Mmu.SetSpteGfn(gfn, pte.Pfn, pte.Writable);
+        yield return new Step("spin_unlock(mmu_lock)");
+        ctx.MmuLock.Release(ctx.Current, side);
+    }
+
+    /// <summary>
+    /// .change_pte() inside invalidate_range_start/end (6bdb913f0a70 .. v6.9): the zap has run, so
+    /// it must find no present SPTE (seed 000; c13fda237f08 WARNs the notifier count is elevated).
+    /// A fault cannot install one meanwhile: in_progress makes it retry.
+    /// </summary>
+    private static IEnumerable<Step> ChangePteInside(ConcurrentKvm ctx, ulong gfn, Func<HostPte> merged)
+    {
+        var kvm = ctx.Kvm;
+        var side = kvm.Rules.ChangePte.Lock;
+        yield return new Step("kvm_mmu_notifier_change_pte: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+        ctx.MmuLock.Take(ctx.Current, side);
+        yield return new Step($"kvm_set_spte_gfn: gfn 0x{gfn:x}");
+        var pte = merged();
+        if (kvm.Mmu.SetSpteGfn(gfn, pte.Pfn, pte.Writable))
+        {
+            ctx.Changed = true;
+            kvm.Violate("change_pte found a present SPTE", $"gfn 0x{gfn:x}: .change_pte() inside an invalidation changed a present SPTE");
+        }
+
+        yield return new Step("KVM_MMU_UNLOCK");
+        ctx.MmuLock.Release(ctx.Current, side);
+    }
+
+    /// <summary>
+    /// The MMU notifier's promise once no invalidation is in progress: every present leaf maps the
+    /// host page its memslot's user address maps now (a fault that resolved a page the primary MMU
+    /// has since replaced must have retried: mmu_invalidate_retry_gfn).
+    /// </summary>
+    public static void CheckMappingsCurrent(ConcurrentKvm ctx)
+    {
+        var kvm = ctx.Kvm;
+        if (kvm.MmuInvalidateInProgress != 0)
+        {
+            return;
+        }
+
+        foreach (var (gfn, level, spte) in kvm.Mmu.Leaves())
+        {
+            for (ulong i = 0; i < TdpWalker.PagesPerHpage(level); i++)
+            {
+                if (kvm.FindSlot(gfn + i) is { } slot && kvm.Host.Lookup(slot.GfnToHvpn(gfn + i)) is { } host && host.Pfn != TdpWalker.SpteToPfn(spte) + i)
+                {
+                    kvm.Violate("SPTE maps a stale host page", $"gfn 0x{gfn + i:x} maps host pfn 0x{TdpWalker.SpteToPfn(spte) + i:x}, the primary MMU maps 0x{host.Pfn:x}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>The end-of-run check: the checker's invariants, and mappings current with the host.</summary>
+    public static void FinalCheck(ConcurrentKvm ctx)
+    {
+        ctx.Kvm.CheckInvariants("every operation");
+        CheckMappingsCurrent(ctx);
+    }
+
+    private static TdpMmu Tdp(ConcurrentKvm ctx) =>
+        ctx.Kvm.Tdp ?? throw new NotSupportedException("concurrent operations run on the TDP MMU; the shadow MMU's are to come");
+}

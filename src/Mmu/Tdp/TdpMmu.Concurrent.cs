@@ -1,0 +1,437 @@
+using SpecKit.Mmu.Concurrency;
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
+
+namespace SpecKit.Mmu.Tdp;
+
+// The TDP MMU's paths as concurrent operations (src/Mmu/Concurrency): each yields a Step before
+// every action another CPU can observe, so the scheduler can interleave them as the kernel's
+// CPUs would. They share the sequential model's tables and helpers (make_spte, the checks of
+// handle_changed_spte); what differs is how an SPTE is written: by cmpxchg under the read lock
+// (tdp_mmu_set_spte_atomic), by a plain write or xchg under the write lock (tdp_mmu_set_spte).
+public sealed partial class TdpMmu
+{
+    // Tables unlinked on the shared path and not yet freed (being frozen, or waiting for call_rcu()).
+    private int _awaitingGracePeriod;
+
+    /// <summary>How many times a vCPU re-enters the guest after RET_PF_RETRY before the model gives up (a livelock).</summary>
+    public const int MaxConcurrentFaultAttempts = 8;
+
+    /// <summary>
+    /// tdp_mmu_set_spte_atomic(): under mmu_lock for read (lockdep_assert_held_read), install
+    /// <paramref name="newSpte"/> only if the entry still holds what the walk read
+    /// (try_cmpxchg64 in __tdp_mmu_set_spte_atomic). On failure the iterator's OldSpte is
+    /// refreshed with what the entry holds now and the caller gets -EBUSY (false); on success
+    /// handle_changed_spte(shared = true) runs, and an unlinked table is the caller's to tear down.
+    /// </summary>
+    internal bool SetSpteAtomic(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, string operation)
+    {
+        ctx.AssertHeld(Policy.MmuLock.Read, $"{operation}: tdp_mmu_set_spte_atomic");
+        ctx.CheckNotFreed(iter.SptepTable, operation);
+
+        // __tdp_mmu_set_spte_atomic: "The caller is responsible for ensuring the old SPTE is not a FROZEN SPTE".
+        KvmWarn.On(iter.Yielded || iter.OldSpte == Masks.FrozenSpte, $"{operation}: tdp_mmu_set_spte_atomic after a yield or on a frozen SPTE at gfn 0x{iter.Gfn:x}");
+        if (iter.Sptep != iter.OldSpte)
+        {
+            iter.OldSpte = iter.Sptep;
+            return false;
+        }
+
+        var old = iter.OldSpte;
+        iter.Sptep = newSpte;
+        iter.OldSpte = newSpte;
+        ctx.Changed = true;
+        HandleChangedSpte(iter.Gfn, old, newSpte, iter.Level, operation, shared: true);
+        return true;
+    }
+
+    /// <summary>
+    /// tdp_mmu_set_spte() / tdp_mmu_iter_set_spte(): the exclusive write, under mmu_lock for write
+    /// (lockdep_assert_held_write). kvm_tdp_mmu_write_spte() uses xchg when the SPTE has bits the
+    /// CPU or the fast path may set meanwhile (spte_needs_atomic_update), so the old value it
+    /// hands to handle_changed_spte() is what the entry held at the write, not what the walk read.
+    /// </summary>
+    internal void SetSpteExclusive(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, string operation)
+    {
+        ctx.AssertHeld(Policy.MmuLock.Write, $"{operation}: tdp_mmu_set_spte");
+        ctx.CheckNotFreed(iter.SptepTable, operation);
+        KvmWarn.On(iter.OldSpte == Masks.FrozenSpte || newSpte == Masks.FrozenSpte, $"{operation}: tdp_mmu_set_spte on or to a frozen SPTE at gfn 0x{iter.Gfn:x}");
+
+        // kvm_tdp_mmu_write_spte(): xchg for a present leaf with volatile bits, else WRITE_ONCE and
+        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the ablation
+        // VolatileSpteWrite.WriteOnce), and a D bit the CPU set after the walk's read was lost.
+        var current = iter.Sptep;
+        var exchange = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
+            && TdpWalker.IsShadowPresent(iter.OldSpte) && TdpWalker.IsLastSpte(iter.OldSpte, iter.Level) && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
+        var old = exchange ? current : iter.OldSpte;
+
+        // A may be lost: aging does not flush, and spte_needs_atomic_update() leaves it out.
+        if (((old ^ current) & ~Masks.AccessedMask) != 0)
+        {
+            Kvm.Violate("lost SPTE update", $"{operation}: gfn 0x{iter.Gfn:x} held 0x{current:x} when overwritten, but handle_changed_spte was given 0x{old:x} (the change made outside mmu_lock is lost)");
+        }
+
+        iter.Sptep = newSpte;
+        iter.OldSpte = newSpte;
+        ctx.Changed = true;
+        HandleChangedSpte(iter.Gfn, old, newSpte, iter.Level, operation);
+    }
+
+    /// <summary>
+    /// A vCPU's access to <paramref name="gfn"/> as a concurrent operation: the CPU's walk, and on
+    /// an EPT violation kvm_tdp_page_fault() (direct_page_fault): snapshot mmu_invalidate_seq,
+    /// resolve the host page, read_lock(mmu_lock), is_page_fault_stale(), then kvm_tdp_mmu_map()
+    /// inside rcu_read_lock(); on RET_PF_RETRY the vCPU re-enters the guest and faults again. A
+    /// retry because an invalidation covers the GFN waits until no invalidation is in progress:
+    /// the faults in between would all be stale and change nothing.
+    /// </summary>
+    public IEnumerable<Step> FaultConcurrently(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access)
+    {
+        var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
+        var write = access == AccessKind.Write;
+        var waitForInvalidation = false;
+        for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
+        {
+            yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
+            if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
+            {
+                // The CPU's A/D assist is an atomic update of the leaf.
+                var spte = HardwareSetAccessedDirty(gfn, write);
+                var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
+                var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
+                vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
+                Kvm.Log.Add($"{what}: done, host pfn 0x{pfn:x}");
+                yield break;
+            }
+
+            vcpu.KvmPageFaults++;
+            if (Kvm.FindSlot(gfn) is not { } slot || (write && slot.ReadOnly))
+            {
+                Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
+                yield break;
+            }
+
+            // kvm_mmu_faultin_pfn(): fault->mmu_seq = kvm->mmu_invalidate_seq; smp_rmb(); before the PFN.
+            yield return new Step("kvm_mmu_faultin_pfn: reads mmu_invalidate_seq");
+            var mmuSeq = Kvm.MmuInvalidateSeq;
+            yield return new Step("__kvm_faultin_pfn: resolves the host page");
+            if (Kvm.FaultInPfn(slot, gfn, write) is not { } hostPte)
+            {
+                Kvm.Log.Add($"{what}: no host page, -EFAULT");
+                yield break;
+            }
+
+            yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead);
+            ctx.MmuLock.Take(ctx.Current, Policy.MmuLock.Read);
+            var result = new PageFaultResult[1];
+
+            // is_page_fault_stale(): mmu_invalidate_retry_gfn() under the lock.
+            if (Kvm.MmuInvalidateRetryGfn(mmuSeq, gfn))
+            {
+                result[0] = PageFaultResult.Retry;
+                waitForInvalidation = true;
+                Kvm.Log.Add($"{what}: is_page_fault_stale (mmu_invalidate_seq {mmuSeq} -> {Kvm.MmuInvalidateSeq}, in progress {Kvm.MmuInvalidateInProgress})");
+            }
+            else
+            {
+                yield return new Step("rcu_read_lock");
+                ctx.Rcu.ReadLock(ctx.Current);
+                var reqLevel = HugePageAdjust(slot, gfn);
+                var hugePageDisallowed = access == AccessKind.Fetch && Kvm.NxHugePages;
+                var goalLevel = hugePageDisallowed ? 1 : reqLevel;
+                var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
+                var fault = new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot);
+                foreach (var step in MapConcurrently(ctx, fault, result))
+                {
+                    yield return step;
+                }
+
+                yield return new Step("rcu_read_unlock");
+                ctx.Rcu.ReadUnlock(ctx.Current);
+            }
+
+            yield return new Step("read_unlock(mmu_lock)");
+            ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
+            Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
+        }
+
+        KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+    }
+
+    /// <summary>
+    /// kvm_tdp_mmu_map() on the shared path: walk to the goal level reading each SPTE, retry on a
+    /// frozen one ("if (is_frozen_spte(iter.old_spte)) goto retry"), link a new table or split a
+    /// huge page by cmpxchg (tdp_mmu_link_sp / tdp_mmu_split_huge_page with shared = true; on
+    /// failure the SP is freed and the fault retries), then tdp_mmu_map_handle_target_level().
+    /// </summary>
+    private IEnumerable<Step> MapConcurrently(ConcurrentKvm ctx, TdpFault fault, PageFaultResult[] result)
+    {
+        var gfn = fault.Gfn;
+        yield return new Step($"tdp_iter_start: reads the root's SPTE for gfn 0x{gfn:x}");
+        var iter = StartWalk(1, gfn);
+        while (iter.Valid && iter.Gfn < gfn + 1)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, "kvm_tdp_mmu_map");
+            if (Kvm.NxHugePages)
+            {
+                DisallowedHugepageAdjust(ref fault, iter.OldSpte, iter.Level);
+            }
+
+            if (iter.OldSpte == Masks.FrozenSpte)
+            {
+                result[0] = PageFaultResult.Retry;
+                yield break;
+            }
+
+            if (iter.Level == fault.GoalLevel)
+            {
+                break;
+            }
+
+            if (iter.IsPresent && !iter.IsLast)
+            {
+                yield return new Step($"tdp_iter_next: steps down, reads the {LevelName(iter.Level - 1)} SPTE");
+                iter.Next();
+                continue;
+            }
+
+            var split = iter.IsPresent;
+            yield return new Step(split ? $"tdp_mmu_split_huge_page: cmpxchg the {LevelName(iter.Level)} SPTE to a new table" : $"tdp_mmu_link_sp: cmpxchg a new table into the {LevelName(iter.Level)} SPTE");
+
+            // The SP comes from the vCPU's caches and is nobody else's until the cmpxchg publishes it.
+            var child = Tables.Alloc(Masks.NonPresentValue);
+            if (split)
+            {
+                var table = Tables[child];
+                for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+                {
+                    table[i] = Masks.MakeSmall(iter.OldSpte, iter.Level - 1, i, roleExecutable: true, Kvm.NxHugePages);
+                }
+            }
+
+            if (!SetSpteAtomic(ctx, ref iter, Masks.MakeNonLeaf(child, !AdEnabled), "kvm_tdp_mmu_map"))
+            {
+                // "tdp_mmu_free_sp(sp); goto retry;"
+                Tables.Free(child);
+                result[0] = PageFaultResult.Retry;
+                yield break;
+            }
+
+            if (fault.HugePageDisallowed)
+            {
+                _nxHugePageDisallowed.Add(child);
+                if (fault.ReqLevel >= iter.Level)
+                {
+                    _possibleNxHugePages.Add(new PossibleNxHugePage(child, iter.Gfn, iter.Level));
+                }
+            }
+
+            yield return new Step($"tdp_iter_next: steps down, reads the {LevelName(iter.Level - 1)} SPTE");
+            iter.Next();
+        }
+
+        if (!iter.Valid || iter.Gfn >= gfn + 1)
+        {
+            // "The walk aborted before reaching the target level, e.g. because the iterator
+            // detected an upper level SPTE was frozen during traversal": try_step_down() re-read
+            // an entry another vCPU had meanwhile made a leaf, so the walk stepped past the GFN.
+            result[0] = PageFaultResult.Retry;
+            yield break;
+        }
+
+        // tdp_mmu_map_handle_target_level(): the spurious check, make_spte(), the cmpxchg.
+        if (iter.IsPresent && iter.IsLast && Masks.Allows(iter.OldSpte, fault.Access))
+        {
+            KvmWarn.On(TdpWalker.SpteToPfn(iter.OldSpte) != fault.Pfn, $"spurious fault at gfn 0x{gfn:x} maps a different PFN");
+            result[0] = PageFaultResult.Spurious;
+            yield break;
+        }
+
+        var access = (uint)Acc.ACC_ALL & (fault.Slot.ReadOnly ? ~(uint)Acc.ACC_WRITE_MASK : ~0u);
+        yield return new Step($"tdp_mmu_map_handle_target_level: cmpxchg the {LevelName(fault.GoalLevel)} leaf");
+        var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
+        if (newSpte == iter.OldSpte)
+        {
+            result[0] = PageFaultResult.Spurious;
+            yield break;
+        }
+
+        var old = iter.OldSpte;
+        if (!SetSpteAtomic(ctx, ref iter, newSpte, "kvm_tdp_mmu_map"))
+        {
+            result[0] = PageFaultResult.Retry;
+            yield break;
+        }
+
+        if (TdpWalker.IsShadowPresent(old) && !TdpWalker.IsLastSpte(old, fault.GoalLevel))
+        {
+            // A huge leaf replaced a table: handle_removed_pt(shared = true) inside the same
+            // tdp_mmu_set_spte_atomic(), then the flush of the GFN's range at this level.
+            foreach (var step in HandleRemovedPtShared(ctx, TdpWalker.SpteToPfn(old), iter.Gfn, fault.GoalLevel - 1, "kvm_tdp_mmu_map"))
+            {
+                yield return step;
+            }
+        }
+
+        if (TdpWalker.IsShadowPresent(old) && (!TdpWalker.IsLastSpte(old, fault.GoalLevel) || Masks.LeafChangeNeedsFlush(old, newSpte)))
+        {
+            FlushRemoteTlbs($"kvm_tdp_mmu_map: replaced a present SPTE at gfn 0x{iter.Gfn:x}");
+        }
+
+        result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Fixed;
+    }
+
+    /// <summary>
+    /// handle_removed_pt() with shared = true: every entry of the unlinked table is frozen by xchg,
+    /// retried while another thread holds it frozen, so a walker that still reaches it (it read the
+    /// parent before the unlink) fails its cmpxchg and retries rather than install an SPTE nobody
+    /// will zap. Present children are handled (recursively for tables), then the table goes to
+    /// call_rcu(tdp_mmu_free_sp_rcu_callback). One step per present entry and one per run of
+    /// non-present entries: an xchg commutes with every other thread's access to another entry,
+    /// so only its order against accesses to its own entry matters, and a run's xchgs are ordered
+    /// against such an access exactly as the run is.
+    /// </summary>
+    private IEnumerable<Step> HandleRemovedPtShared(ConcurrentKvm ctx, ulong tablePfn, ulong baseGfn, int level, string operation)
+    {
+        // Unlinked by the caller's cmpxchg in this same step: from now on it waits to be freed.
+        _awaitingGracePeriod++;
+        var table = Tables[tablePfn];
+        for (var i = 0; i < TdpWalker.EntriesPerTable;)
+        {
+            yield return new Step($"handle_removed_pt: xchg FROZEN_SPTE into the {LevelName(level)} table at gfn 0x{baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level)):x}");
+            var old = table[i];
+            if (old == Masks.FrozenSpte)
+            {
+                // "for (;;) { old_spte = kvm_tdp_mmu_write_spte_atomic(sptep, FROZEN_SPTE); if (!is_frozen_spte(old_spte)) break; cpu_relax(); }"
+                continue;
+            }
+
+            if (!TdpWalker.IsShadowPresent(old))
+            {
+                for (; i < TdpWalker.EntriesPerTable && !TdpWalker.IsShadowPresent(table[i]) && table[i] != Masks.FrozenSpte; i++)
+                {
+                    table[i] = Masks.FrozenSpte;
+                }
+
+                continue;
+            }
+
+            table[i] = Masks.FrozenSpte;
+            ctx.Changed = true;
+            var gfn = baseGfn + ((ulong)i * TdpWalker.PagesPerHpage(level));
+            HandleChangedSpte(gfn, old, Masks.FrozenSpte, level, operation, shared: true);
+            if (!TdpWalker.IsLastSpte(old, level))
+            {
+                foreach (var step in HandleRemovedPtShared(ctx, TdpWalker.SpteToPfn(old), gfn, level - 1, operation))
+                {
+                    yield return step;
+                }
+            }
+
+            i++;
+        }
+
+        if (!ctx.FreeThroughRcu)
+        {
+            _awaitingGracePeriod--;
+            ctx.FreedTables.Add(table);
+            FreeTable(tablePfn);
+            yield break;
+        }
+
+        ctx.Rcu.CallRcu($"tdp_mmu_free_sp_rcu_callback 0x{tablePfn:x}", () =>
+        {
+            _awaitingGracePeriod--;
+            ctx.FreedTables.Add(table);
+            FreeTable(tablePfn);
+        });
+    }
+
+    /// <summary>
+    /// tdp_mmu_zap_leafs() as a concurrent operation in [start, end) of the valid direct root: one
+    /// step per SPTE read and per zap, each zap by tdp_mmu_iter_set_spte(), which the kernel calls
+    /// only under the write lock (lockdep_assert_held_write in tdp_mmu_zap_leafs and
+    /// tdp_mmu_set_spte). The caller holds mmu_lock as the operation's policy says, so a policy
+    /// that says Read shows as the lockdep breach and the races it lets in. Returns (in
+    /// <paramref name="flush"/>) whether a flush is owed.
+    /// </summary>
+    public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, ulong start, ulong end, bool[] flush)
+    {
+        var policy = Rules.ZapLeafs;
+        yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            if (iter.IsPresent && iter.IsLast)
+            {
+                yield return new Step($"tdp_mmu_iter_set_spte: zaps the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
+                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy.Name);
+                Record(policy, iter.Gfn);
+                flush[0] |= policy.Flush == FlushPolicy.OnChange;
+            }
+
+            yield return new Step("tdp_iter_next: reads the next SPTE");
+            iter.Next();
+        }
+    }
+
+    /// <summary>
+    /// kvm_tdp_mmu_age_gfn_range() (clear_young) on the valid direct root as a concurrent
+    /// operation: __kvm_tdp_mmu_age_gfn_range walks under rcu_read_lock() only (policy AgeGfnRange,
+    /// Lock None), and kvm_tdp_mmu_age_spte() clears A with an atomic AND
+    /// (tdp_mmu_clear_spte_bits_atomic) or, A/D disabled, marks the SPTE for access tracking by
+    /// cmpxchg, which "is safe to fail". The lock the policy names, if any, is taken around it.
+    /// </summary>
+    public IEnumerable<Step> AgeConcurrently(ConcurrentKvm ctx, ulong start, ulong end)
+    {
+        var policy = Rules.AgeGfnRange;
+        var side = policy.Lock;
+        if (side != Policy.MmuLock.None)
+        {
+            yield return new Step($"{policy.Name}: takes mmu_lock for {side.ToString().ToLowerInvariant()}", () => ctx.MmuLock.CanTake(side));
+            ctx.MmuLock.Take(ctx.Current, side);
+        }
+
+        yield return new Step("rcu_read_lock");
+        ctx.Rcu.ReadLock(ctx.Current);
+        yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            if (iter.IsPresent && iter.IsLast && Masks.IsAccessed(iter.OldSpte))
+            {
+                yield return new Step($"kvm_tdp_mmu_age_spte: {(SpteMasks.AdEnabled(iter.OldSpte) ? "atomic AND clears A" : "cmpxchg marks for access tracking")} at gfn 0x{iter.Gfn:x}");
+                ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+                if (SpteMasks.AdEnabled(iter.OldSpte))
+                {
+                    // The AND acts on what the entry holds now, which may be another SPTE or none.
+                    iter.OldSpte = iter.Sptep;
+                    if (TdpWalker.IsShadowPresent(iter.OldSpte) && iter.OldSpte != Masks.FrozenSpte)
+                    {
+                        iter.Sptep = iter.OldSpte & ~Masks.AccessedMask;
+                        ctx.Changed = true;
+                    }
+                }
+                else if (iter.Sptep == iter.OldSpte)
+                {
+                    iter.Sptep = Masks.MarkForAccessTrack(iter.OldSpte);
+                    ctx.Changed = true;
+                }
+
+                Record(policy, iter.Gfn);
+            }
+
+            yield return new Step("tdp_iter_next: reads the next SPTE");
+            iter.Next();
+        }
+
+        yield return new Step("rcu_read_unlock");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+        if (side != Policy.MmuLock.None)
+        {
+            yield return new Step($"{policy.Name}: releases mmu_lock");
+            ctx.MmuLock.Release(ctx.Current, side);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using System.Text;
+using SpecKit.Features;
+using SpecKit.Mmu;
+using SpecKit.Mmu.Concurrency;
+using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
+using SpecKit.Uapi;
+
+namespace SpecKit.Behaviour.Steps;
+
+/// <summary>
+/// Steps that run operations concurrently (src/Mmu/Concurrency): the scenario gives a VM and the
+/// operations that run together; every interleaving with at most two preemptions is explored,
+/// each from a fresh VM built the same way, and the Then steps read what the exploration found.
+/// </summary>
+[Binding]
+public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context)
+{
+    /// <summary>The preemption bound of the feature's explorations (CHESS): small enough for the suite's budget.</summary>
+    public const int PreemptionBound = 2;
+
+    private string? _model;
+    private int _vcpus;
+    private ulong _npages;
+    private int _hostLevel;
+    private ExplorationResult? _result;
+    private readonly List<Action<Kvm>> _setup = [];
+    private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
+    private VolatileSpteWrite _spteWrite = VolatileSpteWrite.XchgWhenVolatile;
+
+    [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
+    public void AConcurrentVm(string model, int vcpus, int npages, int hostLevel)
+    {
+        (_model, _vcpus, _npages, _hostLevel) = (models.Resolve(model), vcpus, (ulong)npages, hostLevel);
+    }
+
+    /// <summary><c>{operation}</c>: an MMU operation of the spec's policy (MmuOperation).</summary>
+    [ParameterType("operation", @"\w+", WordsOf = typeof(MmuOperation), Description = "an MMU operation of spec/policy")]
+    public static MmuOperation Operation(string text) => Enum.Parse<MmuOperation>(text);
+
+    /// <summary><c>{lock_side}</c>: a side of mmu_lock, as a policy's Lock key says it.</summary>
+    [ParameterType("lock_side", @"\w+", Words = ["read", "write"], Description = "read or write")]
+    public static MmuLock LockSide(string text) => text == "write" ? MmuLock.Write : MmuLock.Read;
+
+    [Given("the {operation} operation takes mmu_lock for {lock_side}")]
+    public void OperationTakesLock(MmuOperation operation, MmuLock side) => _lockEdits.Add((operation, side));
+
+    [Given("before the operations vCPU {int} has faulted gfn {gfn} for a {access}")]
+    public void BeforeFault(int vcpu, ulong gfn, AccessKind access) => _setup.Add(kvm => kvm.Access(kvm.Vcpus[vcpu], gfn, access));
+
+    [Given("before the operations clear_dirty_gfn_range has cleared D in gfns [{gfn}, {gfn})")]
+    public void BeforeClearDirty(ulong start, ulong end) => _setup.Add(kvm => kvm.Tdp!.ClearDirtyGfnRange(start, end));
+
+    [Given("the exclusive SPTE write is WRITE_ONCE, as before ba3a6120a4e7")]
+    public void WriteOnce() => _spteWrite = VolatileSpteWrite.WriteOnce;
+
+    [When("vCPU {int} and vCPU {int} fault gfn {gfn} for a {access} concurrently")]
+    public void TwoAccesses(int a, int b, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[a], gfn, access), Operations.Access(ctx, v[b], gfn, access)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while vCPU {int} faults gfn {gfn} for a {access}")]
+    public void TwoAccessesOfTwoGfns(int a, ulong gfnA, AccessKind accessA, int b, ulong gfnB, AccessKind accessB) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[a], gfnA, accessA), Operations.Access(ctx, v[b], gfnB, accessB)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the MMU notifier invalidates gfns [{gfn}, {gfn})")]
+    public void AccessRacingInvalidation(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Invalidate(ctx, start, end, "the host changes the pages")]);
+
+    [When("the primary MMU ages gfns [{gfn}, {gfn}) while the MMU notifier invalidates gfns [{gfn}, {gfn})")]
+    public void AgingRacingInvalidation(ulong ageStart, ulong ageEnd, ulong start, ulong end) =>
+        Explore((ctx, _) => [Operations.Age(ctx, ageStart, ageEnd), Operations.Invalidate(ctx, start, end, "the host changes the pages")]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the primary MMU ages gfns [{gfn}, {gfn})")]
+    public void AccessRacingAging(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Age(ctx, start, end)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it")]
+    public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it with a .change_pte\\() that does not bump the sequence")]
+    public void AccessRacingKsmWithoutBump(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn, withoutSequenceBump: true)]);
+
+    [Then("in every interleaving the checker reports nothing")]
+    public void EveryInterleavingClean()
+    {
+        var result = Result;
+        Assert.True(result.Complete, $"the exploration stopped at its budget: {result}");
+        Assert.True(result.Clean, $"{result}\n{result.FirstFailure?.Describe()}");
+    }
+
+    [Then("in some interleavings the checker reports {string}")]
+    public void SomeInterleavingsReport(string rule)
+    {
+        var result = Result;
+        Assert.True(result.Findings.ContainsKey(rule), $"no interleaving breaks \"{rule}\": {result}");
+        Assert.True(result.Findings[rule] < result.Schedules, $"every interleaving breaks \"{rule}\", not some: {result}");
+        var replay = Scheduler.Replay(Build, result.FirstFailure!.Schedule);
+        Assert.Equal(result.FirstFailure.Findings, replay.Findings);
+    }
+
+    [Then("in every interleaving the checker reports {string}")]
+    public void EveryInterleavingReports(string rule)
+    {
+        var result = Result;
+        Assert.True(result.Findings.GetValueOrDefault(rule) == result.Schedules, $"not every interleaving breaks \"{rule}\": {result}");
+    }
+
+    [Then("the exploration matches the snapshot")]
+    public void MatchesSnapshot()
+    {
+        var result = Result;
+        var text = new StringBuilder();
+        text.Append($"{result.Strategy}: {result.Schedules} interleavings, {result.Failing} failing\n");
+        foreach (var (rule, count) in result.Findings.OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            text.Append($"  \"{rule}\" in {count}\n");
+        }
+
+        if (result.FirstFailure is { } failure)
+        {
+            text.Append("first failing interleaving:\n").Append(failure.Describe());
+        }
+
+        context.Verify(text.ToString());
+    }
+
+    private ExplorationResult Result => _result ?? throw new InvalidOperationException("no exploration yet: a When step runs the operations concurrently");
+
+    private Func<ConcurrentKvm, KvmVcpu[], ConcurrentThread[]>? _threads;
+
+    private ConcurrentScenario Build()
+    {
+        var model = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
+        var info = SpecModels.Named(model);
+        foreach (var (operation, side) in _lockEdits)
+        {
+            info = info with { Rules = info.Rules.With(info.Rules[operation] with { Lock = side }) };
+        }
+
+        var kvm = new Kvm(info);
+        var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, _npages, MemoryRegionFlags.None, _hostLevel));
+        foreach (var step in _setup)
+        {
+            step(kvm);
+        }
+
+        var ctx = new ConcurrentKvm(kvm) { SpteWrite = _spteWrite };
+        return new ConcurrentScenario(ctx, _threads!(ctx, vcpus), Operations.FinalCheck);
+    }
+
+    private void Explore(Func<ConcurrentKvm, KvmVcpu[], ConcurrentThread[]> threads)
+    {
+        _threads = threads;
+        _result = Explorer.Exhaustive(Build, PreemptionBound);
+    }
+}

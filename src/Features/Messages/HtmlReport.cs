@@ -20,11 +20,22 @@ public sealed class HtmlReport : IDisposable
         _output = File.Create(htmlPath);
         _writer = new MessagesToHtmlWriter(
             _output,
-            (w, envelope) => w.WriteAsync(MessagesJson.Serialize(envelope)),
+            (w, envelope) => w.WriteAsync(ReferenceEquals(envelope, _envelope) ? _json! : MessagesJson.Serialize(envelope)),
             new HtmlReportSettings { Title = title, CustomScript = customScript ?? "" });
     }
 
+    private Envelope? _envelope;
+    private string? _json;
+
     public void Write(Envelope envelope) => _writer.WriteAsync(envelope).GetAwaiter().GetResult();
+
+    /// <summary>Writes an envelope the stream has already serialized, so the report does not serialize it again.</summary>
+    public void Write(Envelope envelope, string json)
+    {
+        (_envelope, _json) = (envelope, json);
+        Write(envelope);
+        (_envelope, _json) = (null, null);
+    }
 
     public void Dispose()
     {

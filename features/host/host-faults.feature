@@ -18,6 +18,25 @@ Feature: A host page KVM cannot get fails KVM_RUN with -EFAULT
     Then vCPU 0 exited to userspace with -EFAULT
     And the SPTE for gfn 0x10 maps the host page behind it, read-only
 
+  # On x86 only PROT_NONE takes reads away: get_user_pages() refuses the VMA (check_vma_flags),
+  # so a load fails as a store to a read-only page does, and once the rights are back
+  # the data is still there. Both changes of rights are bracketed
+  # by an MMU notifier invalidation (change_protection, MMU_NOTIFY_PROTECTION_VMA), and giving
+  # write back makes the exclusive anonymous page writable at once (can_change_pte_writable).
+  @kvm @host-faults-as-mmio
+  Scenario: A load from a PROT_NONE page fails, and succeeds once the page is read-write again
+    Given a VM with 2 vCPUs
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has stored 3 at gpa 0x10000 with a 4-byte store
+    When the host mprotects the page behind gfn 0x10 PROT_NONE
+    And vCPU 0 loads 4 bytes from gpa 0x10000
+    Then vCPU 0 exited to userspace with -EFAULT
+    And gfn 0x10 has no SPTE
+    When the host mprotects the page behind gfn 0x10 PROT_READ|PROT_WRITE
+    And vCPU 1 stores 5 at gpa 0x10004 with a 4-byte store
+    And vCPU 1 loads 4 bytes from gpa 0x10000
+    Then the load returned 0x3
+
   Scenario: A store after a KSM merge and an munmap
     Given a VM with 1 vCPU
     And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages

@@ -80,10 +80,16 @@ public sealed class HostMm
 
     /// <summary>
     /// A host page fault (hva_to_pfn's get_user_pages): populate the PTE with a fresh page, with
-    /// the contents swap-out saved, if any. Null where there is no VMA: KVM_RUN fails with -EFAULT.
+    /// the contents swap-out saved, if any. Null where there is no VMA or a PROT_NONE one: KVM_RUN
+    /// fails with -EFAULT.
     /// </summary>
     public HostPte? FaultIn(ulong hvpn)
     {
+        if (_noAccess.Contains(hvpn))
+        {
+            return null;
+        }
+
         if (Lookup(hvpn) is { } pte)
         {
             return pte;
@@ -176,19 +182,49 @@ public sealed class HostMm
     // User pages mprotect'ed read-only: a fault brings them back read-only too.
     private readonly HashSet<ulong> _readOnly = [];
 
-    /// <summary>mprotect(PROT_READ): the PTE stays but loses write permission, and so does any page faulted in later.</summary>
-    internal void MprotectReadOnly(ulong hvpn)
+    // User pages mprotect'ed PROT_NONE: their PTEs (and data) stay, but no access is allowed.
+    private readonly HashSet<ulong> _noAccess = [];
+
+    /// <summary>
+    /// mprotect() of user page <paramref name="hvpn"/> (change_protection): the PTE stays with the
+    /// new rights. On x86 PROT_WRITE and PROT_EXEC imply PROT_READ, so only PROT_NONE takes reads
+    /// away; get_user_pages then fails (check_vma_flags) and so does hva_to_pfn. Making a page
+    /// writable again makes an exclusive anonymous PTE writable at once (change_pte_range,
+    /// can_change_pte_writable); a page shared copy-on-write stays read-only until a write breaks it.
+    /// </summary>
+    internal void Mprotect(ulong hvpn, SpecKit.Uapi.Prot prot)
     {
-        _readOnly.Add(hvpn);
+        var writable = (prot & SpecKit.Uapi.Prot.Write) != 0;
         Split(hvpn);
+        if (writable)
+        {
+            _readOnly.Remove(hvpn);
+        }
+        else
+        {
+            _readOnly.Add(hvpn);
+        }
+
+        if (prot == SpecKit.Uapi.Prot.None)
+        {
+            _noAccess.Add(hvpn);
+        }
+        else
+        {
+            _noAccess.Remove(hvpn);
+        }
+
         if (Lookup(hvpn) is { } pte)
         {
-            _ptes[hvpn] = pte with { Writable = false };
+            _ptes[hvpn] = pte with { Writable = writable && !CopyOnWrite.Contains(hvpn) };
         }
     }
 
     /// <summary>Whether a write fault on <paramref name="hvpn"/> can get a writable page (the VMA's protection).</summary>
     public bool WritableVma(ulong hvpn) => !_readOnly.Contains(hvpn);
+
+    /// <summary>Whether the VMA lets <paramref name="hvpn"/> be accessed at all (not PROT_NONE).</summary>
+    public bool AccessibleVma(ulong hvpn) => !_noAccess.Contains(hvpn);
 
     /// <summary>
     /// host_pfn_mapping_level(): the size of the host page that maps <paramref name="hvpn"/>: the

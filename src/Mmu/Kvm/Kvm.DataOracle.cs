@@ -45,7 +45,7 @@ public sealed partial class Kvm
     /// </summary>
     public bool UserspaceWrite(ulong hvpn, int word, ulong value)
     {
-        if (Host.FindVma(hvpn) is null || !Host.WritableVma(hvpn))
+        if (Host.FindVma(hvpn) is null || !Host.WritableVma(hvpn) || !Host.AccessibleVma(hvpn))
         {
             return false;
         }

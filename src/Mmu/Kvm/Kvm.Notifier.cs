@@ -280,10 +280,18 @@ public sealed partial class Kvm
     }
 
     /// <summary>mprotect(PROT_READ) of user page <paramref name="hvpn"/>: the host PTE stays but loses write permission.</summary>
-    public void MprotectReadOnly(ulong hvpn)
+    public void MprotectReadOnly(ulong hvpn) => Mprotect(hvpn, SpecKit.Uapi.Prot.Read);
+
+    /// <summary>
+    /// mprotect() of user page <paramref name="hvpn"/>: change_protection() brackets every change
+    /// of rights, up or down, with an MMU notifier invalidation (MMU_NOTIFY_PROTECTION_VMA), so
+    /// KVM zaps the SPTEs and faults again under the new rights.
+    /// </summary>
+    public void Mprotect(ulong hvpn, SpecKit.Uapi.Prot prot)
     {
-        InvalidateRangeStart(hvpn, hvpn + 1, "mprotect read-only");
-        Host.MprotectReadOnly(hvpn);
+        var what = prot == SpecKit.Uapi.Prot.Read ? "mprotect read-only" : $"mprotect {(prot == SpecKit.Uapi.Prot.None ? "PROT_NONE" : "read-write")}";
+        InvalidateRangeStart(hvpn, hvpn + 1, what);
+        Host.Mprotect(hvpn, prot);
         InvalidateRangeEnd(hvpn, hvpn + 1);
     }
 

@@ -274,22 +274,26 @@ internal sealed class ModelMemory(Kvm kvm) : IUserspaceMemory
         return KvmResult.Ok();
     }
 
-    /// <summary>mprotect(PROT_READ), which the model's host has; other protections are an open item of the model.</summary>
+    /// <summary>mprotect(2): -EINVAL for an unaligned address or unknown bits, -ENOMEM where no VMA maps a page of the range (mprotect_fixup).</summary>
     public KvmResult Mprotect(ulong hva, ulong length, Prot prot)
     {
-        if ((hva & (UserspaceMemoryRegion.PageSize - 1)) != 0)
+        if ((hva & (UserspaceMemoryRegion.PageSize - 1)) != 0 || (prot & ~(Prot.Read | Prot.Write | Prot.Exec)) != 0)
         {
             return KvmResult.Fail(Errno.EINVAL);
         }
 
-        if (prot != Prot.Read)
+        var end = (hva + length + UserspaceMemoryRegion.PageSize - 1) >> PageShift;
+        for (var page = hva >> PageShift; page < end; page++)
         {
-            throw new NotSupportedException($"the model's host makes pages read-only only, not {prot}");
+            if (kvm.Host.FindVma(page) is null)
+            {
+                return KvmResult.Fail(Errno.ENOMEM);
+            }
         }
 
-        for (var page = hva >> PageShift; page < (hva + length + UserspaceMemoryRegion.PageSize - 1) >> PageShift; page++)
+        for (var page = hva >> PageShift; page < end; page++)
         {
-            kvm.MprotectReadOnly(page);
+            kvm.Mprotect(page, prot);
         }
 
         return KvmResult.Ok();
@@ -326,7 +330,7 @@ internal sealed class ModelMemory(Kvm kvm) : IUserspaceMemory
         {
             var address = hva + (ulong)i;
             var hvpn = address >> PageShift;
-            if (kvm.Host.FindVma(hvpn) is null)
+            if (kvm.Host.FindVma(hvpn) is null || !kvm.Host.AccessibleVma(hvpn))
             {
                 return KvmResult.Fail(Errno.EFAULT);
             }

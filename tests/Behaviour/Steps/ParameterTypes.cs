@@ -5,6 +5,7 @@ using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Tdp;
 using SpecKit.Mmu.X86;
+using SpecKit.Uapi;
 
 namespace SpecKit.Behaviour.Steps;
 
@@ -73,6 +74,15 @@ public static class ParameterTypes
     /// <summary><c>{mmio_direction}</c>: an MMIO exit's direction (run->mmio.is_write); true for a write.</summary>
     [ParameterType("mmio_direction", @"\S+", Words = ["read", "write"])]
     public static bool MmioIsWrite(string text) => text == "write";
+
+    /// <summary><c>{prot}</c>: mprotect(2)'s protection, as the C flags are written.</summary>
+    [ParameterType("prot", @"PROT_[A-Z|_]+", Words = ["PROT_NONE", "PROT_READ", "PROT_READ|PROT_WRITE"], Description = "an mprotect protection")]
+    public static Prot Protection(string text) => text switch
+    {
+        "PROT_NONE" => Prot.None,
+        "PROT_READ" => Prot.Read,
+        _ => Prot.Read | Prot.Write,
+    };
 
     /// <summary><c>{on_off}</c>: a module parameter's state.</summary>
     [ParameterType("on_off", @"\S+", Words = ["on", "off"])]

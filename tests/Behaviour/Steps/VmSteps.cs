@@ -233,7 +233,10 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     public void Munmap(ulong start, ulong end) => Expect("0", b => b.Vm.Memory.Munmap(UserAddress(b, start, end), (end - start) << 12));
 
     [When("the host makes the page behind gfn {gfn} read-only")]
-    public void MprotectReadOnly(ulong gfn) => Expect("0", b => b.Vm.Memory.Mprotect(UserAddress(b, gfn, gfn + 1), UserspaceMemoryRegion.PageSize, Prot.Read));
+    public void MprotectReadOnly(ulong gfn) => Mprotect(gfn, Prot.Read);
+
+    [When("the host mprotects the page behind gfn {gfn} {prot}")]
+    public void Mprotect(ulong gfn, Prot prot) => Expect("0", b => b.Vm.Memory.Mprotect(UserAddress(b, gfn, gfn + 1), UserspaceMemoryRegion.PageSize, prot));
 
     /// <summary>The VMM's address of gfn <paramref name="start"/>, which with the gfns up to <paramref name="end"/> one memslot must hold.</summary>
     private static ulong UserAddress(Backend b, ulong start, ulong end) =>

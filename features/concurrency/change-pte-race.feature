@@ -19,7 +19,7 @@ Feature: Seed 000's .change_pte() as a race with a fault
       | ChangePteStandalone |
 
   Scenario: Without its sequence bump the standalone .change_pte() lets a fault map the replaced page
-    Given a concurrent VM under the ChangePteStandalone model with 2 vCPUs and 1024 pages at gfn 0x0 with 4K host pages
-    When vCPU 0 faults gfn 0x42 for a read while KSM merges the page behind it with a .change_pte() that does not bump the sequence
+    Given a concurrent VM under the ChangePteStandaloneNoSeq model with 2 vCPUs and 1024 pages at gfn 0x0 with 4K host pages
+    When vCPU 0 faults gfn 0x42 for a read while KSM merges the page behind it
     Then in some interleavings the checker reports "SPTE maps a stale host page"
     And the exploration matches the snapshot

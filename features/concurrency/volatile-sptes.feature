@@ -6,20 +6,20 @@ Feature: A zap under the write lock and the CPU setting the Dirty bit
   handle_changed_spte() sees the D bit the CPU set after the zap read the SPTE. Before
   ba3a6120a4e7 ("KVM: x86/mmu: Use atomic XCHG to write TDP MMU SPTEs with volatile bits",
   merged with 4f510c8bb1dd, kvm-tdp-mmu-atomicity-fix) the write was WRITE_ONCE and the Dirty
-  bit was lost, so the page was not marked dirty.
+  bit was lost, so the page was not marked dirty (spec/variants/spte-write-once-2022.policy).
 
   Background:
-    Given a concurrent VM under the base model with 2 vCPUs and 1024 pages at gfn 0x0 with 4K host pages
-    And before the operations vCPU 0 has faulted gfn 0x10 for a write
+    Given before the operations vCPU 0 has faulted gfn 0x10 for a write
     And before the operations clear_dirty_gfn_range has cleared D in gfns [0x10, 0x11)
 
   Scenario: A write through a W !D SPTE races its zap
+    Given a concurrent VM under the base model with 2 vCPUs and 1024 pages at gfn 0x0 with 4K host pages
     When vCPU 1 faults gfn 0x10 for a write while the MMU notifier invalidates gfns [0x10, 0x11)
     Then in every interleaving the checker reports nothing
     And the exploration matches the snapshot
 
   Scenario: Before ba3a6120a4e7 the zap loses the Dirty bit the CPU sets
-    Given the exclusive SPTE write is WRITE_ONCE, as before ba3a6120a4e7
+    Given a concurrent VM under the SpteWriteOnce2022 model with 2 vCPUs and 1024 pages at gfn 0x0 with 4K host pages
     When vCPU 1 faults gfn 0x10 for a write while the MMU notifier invalidates gfns [0x10, 0x11)
     Then in some interleavings the checker reports "lost SPTE update"
     And the exploration matches the snapshot

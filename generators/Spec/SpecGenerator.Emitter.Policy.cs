@@ -50,6 +50,16 @@ internal static partial class SpecEmitter
                 extras.Add(sync);
             }
 
+            if (entries.TryGetValue("SpteWrite", out var spteWrite))
+            {
+                extras.Add([$"    SpteWrite: global::SpecKit.Mmu.Policy.VolatileSpteWrite.{spteWrite[0]}"]);
+            }
+
+            if (entries.TryGetValue("BumpsSequence", out var bumps))
+            {
+                extras.Add([$"    BumpsSequence: {Bool(bumps)}"]);
+            }
+
             w.Line($"    Origin: {Literal(op.Origin)}{(extras.Count == 0 ? ");" : ",")}");
             for (var i = 0; i < extras.Count; i++)
             {

@@ -36,6 +36,8 @@ internal static class PolicyKeys
         ["WriteRemoved"] = [nameof(SyncAction.Rebuild), nameof(SyncAction.Keep), nameof(SyncAction.Drop)],
         ["OtherAccessChange"] = [nameof(SyncAction.Rebuild), nameof(SyncAction.Keep), nameof(SyncAction.Drop)],
         ["RebuildAccessed"] = ["Yes", "No"],
+        ["SpteWrite"] = Names<VolatileSpteWrite>(),
+        ["BumpsSequence"] = ["Yes", "No"],
     };
 
     /// <summary>Keys that take a list of values; the others take exactly one.</summary>
@@ -59,8 +61,16 @@ internal static class PolicyKeys
     /// </summary>
     public static readonly string[] SyncKeys = ["InvalidGpte", "GfnChanged", "AccessUnchanged", "WriteAdded", "WriteRemoved", "OtherAccessChange", "RebuildAccessed"];
 
+    /// <summary>
+    /// Keys an operation gives only to differ from the kernel of today, each a group of its own:
+    /// SpteWrite (how an exclusive write treats an SPTE with volatile bits, ba3a6120a4e7) and
+    /// BumpsSequence (whether a standalone .change_pte() bumps mmu_notifier_seq, 828502d30073).
+    /// Left out, the runtime does what the kernel does.
+    /// </summary>
+    public static readonly string[][] HistoryKeys = [["SpteWrite"], ["BumpsSequence"]];
+
     /// <summary>The groups of keys without defaults that an operation gives all together or not at all.</summary>
-    public static readonly string[][] Groups = [RootKeys, SyncKeys];
+    public static readonly string[][] Groups = [RootKeys, SyncKeys, .. HistoryKeys];
 
     /// <summary>Whether <paramref name="key"/> belongs to a group, i.e. is left out of operations that do not give it.</summary>
     public static bool IsGrouped(string key) => System.Array.Exists(Groups, g => System.Array.IndexOf(g, key) >= 0);

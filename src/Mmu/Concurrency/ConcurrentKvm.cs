@@ -16,9 +16,6 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
 
     public Rcu Rcu { get; } = new();
 
-    /// <summary>How a write under the write lock treats an SPTE whose bits others may change meanwhile.</summary>
-    public VolatileSpteWrite SpteWrite { get; init; } = VolatileSpteWrite.XchgWhenVolatile;
-
     /// <summary>
     /// An ablation for the shared path's teardown: false frees an unlinked page table at once
     /// instead of through call_rcu(), which walkers still inside it then read freed.
@@ -65,15 +62,46 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
         }
     }
 
+    // A logical clock of guest writes and dirty-log reports, for the end-of-run check.
+    private long _clock;
+    private readonly Dictionary<ulong, long> _lastWrite = [];
+    private readonly Dictionary<ulong, long> _lastReport = [];
+
+    /// <summary>A guest write to <paramref name="gfn"/> completed (the CPU wrote through a writable SPTE).</summary>
+    public void GuestWrote(ulong gfn) => _lastWrite[gfn] = ++_clock;
+
+    /// <summary>A dirty-log ioctl returned to userspace reporting <paramref name="gfns"/>: userspace reads their contents after it.</summary>
+    public void Reported(IEnumerable<ulong> gfns)
+    {
+        ++_clock;
+        foreach (var gfn in gfns)
+        {
+            _lastReport[gfn] = _clock;
+        }
+    }
+
+    /// <summary>
+    /// Once every operation is done: a page written after the last ioctl that reported it
+    /// returned must be pending in the dirty bitmap, or userspace never learns of the write
+    /// (the concurrent form of the checker's "dirty page lost", which holds only once the
+    /// faults that mark pages after their cmpxchg have finished).
+    /// </summary>
+    public void CheckWritesLogged()
+    {
+        foreach (var (gfn, written) in _lastWrite)
+        {
+            if (Kvm.FindSlot(gfn) is not { DirtyBitmap: { } bitmap } slot || _lastReport.GetValueOrDefault(gfn) > written)
+            {
+                continue;
+            }
+
+            var offset = gfn - slot.BaseGfn;
+            if ((bitmap[offset / 64] & (1UL << (int)(offset % 64))) == 0)
+            {
+                Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the dirty bitmap");
+            }
+        }
+    }
+
     internal Func<int, string> ThreadName { get; set; } = t => $"thread {t}";
-}
-
-/// <summary>kvm_tdp_mmu_write_spte()'s choice for an SPTE with volatile bits (spte_needs_atomic_update).</summary>
-public enum VolatileSpteWrite
-{
-    /// <summary>ba3a6120a4e7 (2022, "Use atomic XCHG to write TDP MMU SPTEs with volatile bits"): xchg, and the value it returns is the old SPTE.</summary>
-    XchgWhenVolatile,
-
-    /// <summary>Before it: WRITE_ONCE, and handle_changed_spte() is given the walk's old value, so A/D bits set since are lost.</summary>
-    WriteOnce,
 }

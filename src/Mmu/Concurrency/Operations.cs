@@ -1,3 +1,4 @@
+using SpecKit.Uapi;
 using SpecKit.Mmu.Host;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
@@ -30,11 +31,11 @@ public static class Operations
     /// <summary>
     /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:
     /// pre-6bdb913f0a70 set_pte_at_notify() alone (ChangePte Invocation Standalone), otherwise
-    /// inside invalidate_range_start/end, with .change_pte() inside it while it exists.
-    /// <paramref name="withoutSequenceBump"/> is an ablation: the standalone .change_pte() without
-    /// the mmu_notifier_seq++ that 828502d30073 gave it.
+    /// inside invalidate_range_start/end, with .change_pte() inside it while it exists. The
+    /// standalone form bumps mmu_notifier_seq unless the policy says BumpsSequence No (the
+    /// variant ChangePteStandaloneNoSeq: before 828502d30073 gave it the bump).
     /// </summary>
-    public static ConcurrentThread KsmMerge(ConcurrentKvm ctx, ulong gfn, bool withoutSequenceBump = false)
+    public static ConcurrentThread KsmMerge(ConcurrentKvm ctx, ulong gfn)
     {
         var kvm = ctx.Kvm;
         var hvpn = kvm.FindSlot(gfn)!.GfnToHvpn(gfn);
@@ -50,7 +51,7 @@ public static class Operations
 
         if (policy.Exists && policy.Invocation == Invocation.Standalone)
         {
-            return new("KSM", ChangePteStandalone(ctx, gfn, Replace, () => merged!.Value, !withoutSequenceBump));
+            return new("KSM", ChangePteStandalone(ctx, gfn, Replace, () => merged!.Value, policy.BumpsSequence));
         }
 
         return Invalidate(ctx, gfn, gfn + 1, "KSM merge", Replace, policy.Exists ? () => ChangePteInside(ctx, gfn, () => merged!.Value) : null);
@@ -180,11 +181,66 @@ public static class Operations
         }
     }
 
-    /// <summary>The end-of-run check: the checker's invariants, and mappings current with the host.</summary>
+    /// <summary>The end-of-run check: the checker's invariants, mappings current with the host, no write left out of the log.</summary>
     public static void FinalCheck(ConcurrentKvm ctx)
     {
         ctx.Kvm.CheckInvariants("every operation");
         CheckMappingsCurrent(ctx);
+        ctx.CheckWritesLogged();
+    }
+
+    /// <summary>
+    /// Userspace fetches memslot <paramref name="slotId"/>'s dirty log: KVM_GET_DIRTY_LOG
+    /// (kvm_get_dirty_log_protect: per word, xchg the bitmap word to 0, then under KVM_MMU_LOCK
+    /// re-protect its pages), or, with manual protect, KVM_CLEAR_DIRTY_LOG of the whole slot
+    /// (kvm_clear_dirty_log_protect: atomic_long_fetch_andnot of the word, then the same
+    /// re-protection); kvm_flush_remote_tlbs_memslot() after the unlock, then the ioctl returns.
+    /// </summary>
+    public static ConcurrentThread FetchDirtyLog(ConcurrentKvm ctx, int slotId) => new("userspace", FetchDirtyLogSteps(ctx, slotId));
+
+    private static IEnumerable<Step> FetchDirtyLogSteps(ConcurrentKvm ctx, int slotId)
+    {
+        var kvm = ctx.Kvm;
+        var slot = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
+        var manual = kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable);
+        var ioctl = manual ? "KVM_CLEAR_DIRTY_LOG" : "KVM_GET_DIRTY_LOG";
+        var dirty = slot.DirtyBitmap ?? throw new ArgumentException($"memslot {slotId} does not log dirty pages", nameof(slotId));
+        var side = kvm.Rules.ClearDirtyPtMasked.Lock == MmuLock.None ? MmuLock.Write : kvm.Rules.ClearDirtyPtMasked.Lock;
+        var taken = new ulong[dirty.Length];
+        var flush = false;
+        for (var word = 0; word < dirty.Length; word++)
+        {
+            yield return new Step($"{ioctl}: {(manual ? "atomic_long_fetch_andnot" : "xchg")} bitmap word {word}");
+            var mask = dirty[word];
+            dirty[word] = 0;
+            taken[word] = mask;
+            if (mask == 0)
+            {
+                continue;
+            }
+
+            flush = true;
+            kvm.ReportConcurrently(slot, word, mask);
+            yield return new Step($"{ioctl}: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side));
+            ctx.MmuLock.Take(ctx.Current, side);
+            foreach (var step in Tdp(ctx).ClearDirtyPtMaskedConcurrently(ctx, slot.BaseGfn + ((ulong)word * 64), mask))
+            {
+                yield return step;
+            }
+
+            yield return new Step($"{ioctl}: KVM_MMU_UNLOCK");
+            ctx.MmuLock.Release(ctx.Current, side);
+        }
+
+        if (flush)
+        {
+            yield return new Step($"{ioctl}: kvm_flush_remote_tlbs_memslot");
+            kvm.FlushRemoteTlbs($"{ioctl} memslot {slot.Id}");
+        }
+
+        yield return new Step($"{ioctl}: returns to userspace");
+        ctx.Reported(Kvm.Kvm.Gfns(slot.BaseGfn, taken));
+        kvm.Log.Add($"{ioctl} memslot {slot.Id}: {Kvm.Kvm.DirtyRanges(slot.BaseGfn, taken)}");
     }
 
     private static TdpMmu Tdp(ConcurrentKvm ctx) =>

@@ -240,6 +240,14 @@ public sealed partial class Kvm
         }
     }
 
+    /// <summary>A concurrent fetch took <paramref name="mask"/> from bitmap word <paramref name="word"/>: its pages are reported (each must have been dirtied since).</summary>
+    internal void ReportConcurrently(KvmMemorySlot slot, int word, ulong mask)
+    {
+        var bits = new ulong[word + 1];
+        bits[word] = mask;
+        CheckReported(slot, Offsets(bits));
+    }
+
     private void CheckReported(KvmMemorySlot slot, IEnumerable<ulong> offsets)
     {
         if (!CheckEveryOperation)

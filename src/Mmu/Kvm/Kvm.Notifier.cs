@@ -172,7 +172,7 @@ public sealed partial class Kvm
             Log.Add($"change_pte gfn 0x{gfn:x} -> host pfn 0x{pte.Pfn:x}: {(changed ? "SPTE updated in place" : "no present SPTE, nothing to do")}");
         }
 
-        if (policy.Invocation == Invocation.Standalone)
+        if (policy.Invocation == Invocation.Standalone && policy.BumpsSequence)
         {
             MmuInvalidateSeq++;
         }

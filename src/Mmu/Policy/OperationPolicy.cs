@@ -62,6 +62,8 @@ public sealed record SyncSptePolicy(
 /// <summary>One operation's rules, with the spec line they come from.</summary>
 /// <param name="Roots">Only for operations that pick roots from a kvm_gfn_range (UnmapGfnRange, AgeGfnRange).</param>
 /// <param name="Sync">Only for FNAME(sync_spte) (SyncSpte): what it does per kind of gPTE change.</param>
+/// <param name="SpteWrite">How an exclusive write treats an SPTE with volatile bits (ZapLeafs, ClearDirtyPtMasked).</param>
+/// <param name="BumpsSequence">Whether a standalone .change_pte() bumps mmu_notifier_seq (ChangePte).</param>
 public sealed record OperationPolicy(
     MmuOperation Operation,
     string Title,
@@ -76,7 +78,9 @@ public sealed record OperationPolicy(
     YieldPolicy Yield,
     string Origin,
     RootPolicy? Roots = null,
-    SyncSptePolicy? Sync = null)
+    SyncSptePolicy? Sync = null,
+    VolatileSpteWrite SpteWrite = VolatileSpteWrite.XchgWhenVolatile,
+    bool BumpsSequence = true)
 {
     /// <summary>The operation's name as the spec spells it, for the log.</summary>
     public string Name => Operation.ToString();

@@ -143,4 +143,18 @@ namespace SpecKit.Mmu.Policy
         /// <summary>drop_spte(): the next access faults and maps the gPTE afresh.</summary>
         Drop,
     }
+
+    /// <summary>
+    /// Key SpteWrite: how an exclusive write of an SPTE with volatile bits (spte_needs_atomic_update)
+    /// is made: kvm_tdp_mmu_write_spte() for tdp_mmu_zap_leafs(), tdp_mmu_clear_spte_bits() for
+    /// clear_dirty_pt_masked(). An operation that does not give the key makes it as the kernel does now.
+    /// </summary>
+    public enum VolatileSpteWrite
+    {
+        /// <summary>ba3a6120a4e7 (2022, "Use atomic XCHG to write TDP MMU SPTEs with volatile bits"): xchg, and the value it returns is the old SPTE.</summary>
+        XchgWhenVolatile,
+
+        /// <summary>Before it: WRITE_ONCE, and handle_changed_spte() is given the walk's old value, so A/D bits set since are lost.</summary>
+        WriteOnce,
+    }
 }

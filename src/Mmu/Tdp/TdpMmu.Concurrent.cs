@@ -52,17 +52,18 @@ public sealed partial class TdpMmu
     /// CPU or the fast path may set meanwhile (spte_needs_atomic_update), so the old value it
     /// hands to handle_changed_spte() is what the entry held at the write, not what the walk read.
     /// </summary>
-    internal void SetSpteExclusive(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, string operation)
+    internal void SetSpteExclusive(ConcurrentKvm ctx, ref TdpIter iter, ulong newSpte, OperationPolicy policy)
     {
+        var operation = policy.Name;
         ctx.AssertHeld(Policy.MmuLock.Write, $"{operation}: tdp_mmu_set_spte");
         ctx.CheckNotFreed(iter.SptepTable, operation);
         KvmWarn.On(iter.OldSpte == Masks.FrozenSpte || newSpte == Masks.FrozenSpte, $"{operation}: tdp_mmu_set_spte on or to a frozen SPTE at gfn 0x{iter.Gfn:x}");
 
         // kvm_tdp_mmu_write_spte(): xchg for a present leaf with volatile bits, else WRITE_ONCE and
-        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the ablation
-        // VolatileSpteWrite.WriteOnce), and a D bit the CPU set after the walk's read was lost.
+        // the walk's old value. Before ba3a6120a4e7 it was always WRITE_ONCE (the policy's
+        // SpteWrite WriteOnce), and a D bit the CPU set after the walk's read was lost.
         var current = iter.Sptep;
-        var exchange = ctx.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
+        var exchange = policy.SpteWrite == VolatileSpteWrite.XchgWhenVolatile
             && TdpWalker.IsShadowPresent(iter.OldSpte) && TdpWalker.IsLastSpte(iter.OldSpte, iter.Level) && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
         var old = exchange ? current : iter.OldSpte;
 
@@ -101,11 +102,34 @@ public sealed partial class TdpMmu
                 var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
                 var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
                 vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
+                if (write)
+                {
+                    ctx.GuestWrote(gfn);
+                }
+
                 Kvm.Log.Add($"{what}: done, host pfn 0x{pfn:x}");
                 yield break;
             }
 
             vcpu.KvmPageFaults++;
+
+            // kvm_tdp_mmu_page_fault(): fast_page_fault() first, for a present leaf only (the
+            // lockless path cannot install one); RET_PF_FIXED or _SPURIOUS re-enters the guest.
+            if (LeafFor(gfn) is not null && Kvm.FindSlot(gfn) is { } fastSlot)
+            {
+                var fast = new PageFaultResult[1];
+                foreach (var step in FastPageFaultConcurrently(ctx, gfn, access, fastSlot, fast))
+                {
+                    yield return step;
+                }
+
+                if (fast[0] != PageFaultResult.Invalid)
+                {
+                    Kvm.Log.Add($"{what}: fast page fault, RET_PF_{Upper(fast[0])}");
+                    continue;
+                }
+            }
+
             if (Kvm.FindSlot(gfn) is not { } slot || (write && slot.ReadOnly))
             {
                 Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
@@ -157,6 +181,132 @@ public sealed partial class TdpMmu
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+    }
+
+    /// <summary>
+    /// fast_page_fault() (mmu.c) on the TDP MMU, without mmu_lock: inside
+    /// walk_shadow_page_lockless_begin() (rcu_read_lock), kvm_tdp_mmu_fast_pf_get_last_sptep()
+    /// reads the leaf; W comes back if the SPTE is MMU-writable (not for a huge leaf in a
+    /// dirty-logged slot), an access-tracked SPTE is restored; fast_pf_fix_direct_spte() installs
+    /// it by try_cmpxchg64 and only then, for a W 0 -&gt; 1 change, mark_page_dirty_in_slot() (a
+    /// step of its own: another vCPU may write through the new SPTE before the page is marked).
+    /// A failed cmpxchg re-reads, at most 4 retries ("++retry_count &gt; 4").
+    /// </summary>
+    private IEnumerable<Step> FastPageFaultConcurrently(ConcurrentKvm ctx, ulong gfn, AccessKind access, KvmMemorySlot slot, PageFaultResult[] result)
+    {
+        result[0] = PageFaultResult.Invalid;
+        yield return new Step("fast_page_fault: walk_shadow_page_lockless_begin (rcu_read_lock)");
+        ctx.Rcu.ReadLock(ctx.Current);
+        for (var retry = 0; ; retry++)
+        {
+            yield return new Step($"kvm_tdp_mmu_fast_pf_get_last_sptep: reads the leaf for gfn 0x{gfn:x}");
+            var iter = StartWalk(1, gfn);
+            while (iter.Valid && iter.IsPresent && !iter.IsLast && iter.OldSpte != Masks.FrozenSpte)
+            {
+                ctx.CheckNotFreed(iter.SptepTable, "fast_page_fault");
+                iter.Next();
+            }
+
+            ctx.CheckNotFreed(iter.SptepTable, "fast_page_fault");
+            var spte = iter.OldSpte;
+            if (!iter.Valid || iter.Gfn > gfn || !TdpWalker.IsShadowPresent(spte) || spte == Masks.FrozenSpte)
+            {
+                break;
+            }
+
+            if (Masks.Allows(spte, access))
+            {
+                result[0] = PageFaultResult.Spurious;
+                break;
+            }
+
+            var newSpte = spte;
+            if (!SpteMasks.AdEnabled(spte) && Masks.IsAccessTrack(spte))
+            {
+                newSpte = Masks.RestoreAccessTrack(spte) | Masks.AccessedMask;
+            }
+
+            if (access == AccessKind.Write && Masks.IsMmuWritable(spte))
+            {
+                newSpte |= SpteMasks.Writable;
+                if (iter.Level > 1 && slot.DirtyTracked)
+                {
+                    break;
+                }
+            }
+
+            if (newSpte == spte || !Masks.Allows(newSpte, access))
+            {
+                break;
+            }
+
+            yield return new Step($"fast_pf_fix_direct_spte: try_cmpxchg64 the leaf at gfn 0x{gfn:x}");
+            ctx.CheckNotFreed(iter.SptepTable, "fast_page_fault");
+            if (iter.Sptep == spte)
+            {
+                iter.Sptep = newSpte;
+                ctx.Changed = true;
+                if (!SpteMasks.IsWritable(spte) && SpteMasks.IsWritable(newSpte))
+                {
+                    yield return new Step($"fast_pf_fix_direct_spte: mark_page_dirty_in_slot gfn 0x{gfn:x}");
+                    Kvm.MarkPageDirtyInSlot(slot, gfn);
+                }
+
+                result[0] = PageFaultResult.Fixed;
+                break;
+            }
+
+            if (retry >= 4)
+            {
+                break;
+            }
+        }
+
+        yield return new Step("fast_page_fault: walk_shadow_page_lockless_end (rcu_read_unlock)");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    /// <summary>
+    /// clear_dirty_pt_masked() for one bitmap word as a concurrent step sequence, under the lock
+    /// the caller took (kvm_get_dirty_log_protect / kvm_clear_dirty_log_protect take
+    /// KVM_MMU_LOCK around kvm_arch_mmu_enable_log_dirty_pt_masked): for each 4K leaf of the
+    /// mask that has W (the model has no PML, so dbit is W), tdp_mmu_clear_spte_bits(), which
+    /// clears it by atomic64_fetch_and when spte_needs_atomic_update() (the CPU may set D, the
+    /// fast path W meanwhile) and by WRITE_ONCE of the walk's value otherwise.
+    /// </summary>
+    public IEnumerable<Step> ClearDirtyPtMaskedConcurrently(ConcurrentKvm ctx, ulong gfn, ulong mask)
+    {
+        var policy = Rules.ClearDirtyPtMasked;
+        ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
+        for (var bits = mask; bits != 0; bits &= bits - 1)
+        {
+            var target = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);
+            yield return new Step($"{policy.Name}: reads the leaf for gfn 0x{target:x}");
+            var iter = StartWalk(1, target);
+            while (iter.Valid && iter.Gfn <= target && !(iter.Level == 1 && iter.Gfn == target))
+            {
+                iter.Next();
+            }
+
+            if (!iter.Valid || iter.Gfn != target || iter.Level != 1 || !iter.IsPresent || !iter.IsLast || (iter.OldSpte & SpteMasks.Writable) == 0)
+            {
+                continue;
+            }
+
+            yield return new Step($"tdp_mmu_clear_spte_bits: clears W at gfn 0x{target:x}");
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            var current = iter.Sptep;
+            var atomic = policy.SpteWrite == VolatileSpteWrite.XchgWhenVolatile && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
+            if (!atomic && ((current ^ iter.OldSpte) & ~Masks.AccessedMask) != 0)
+            {
+                Kvm.Violate("lost SPTE update", $"{policy.Name}: gfn 0x{target:x} held 0x{current:x} when W was cleared by WRITE_ONCE of 0x{iter.OldSpte:x}");
+            }
+
+            iter.Sptep = (atomic ? current : iter.OldSpte) & ~SpteMasks.Writable;
+            iter.OldSpte = iter.Sptep;
+            ctx.Changed = true;
+            Record(policy, target);
+        }
     }
 
     /// <summary>
@@ -366,7 +516,7 @@ public sealed partial class TdpMmu
             if (iter.IsPresent && iter.IsLast)
             {
                 yield return new Step($"tdp_mmu_iter_set_spte: zaps the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
-                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy.Name);
+                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy);
                 Record(policy, iter.Gfn);
                 flush[0] |= policy.Flush == FlushPolicy.OnChange;
             }

@@ -26,7 +26,8 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private ExplorationResult? _result;
     private readonly List<Action<Kvm>> _setup = [];
     private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
-    private VolatileSpteWrite _spteWrite = VolatileSpteWrite.XchgWhenVolatile;
+    private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
+    private bool _manualProtect;
 
     [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
     public void AConcurrentVm(string model, int vcpus, int npages, int hostLevel)
@@ -51,8 +52,24 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [Given("before the operations clear_dirty_gfn_range has cleared D in gfns [{gfn}, {gfn})")]
     public void BeforeClearDirty(ulong start, ulong end) => _setup.Add(kvm => kvm.Tdp!.ClearDirtyGfnRange(start, end));
 
-    [Given("the exclusive SPTE write is WRITE_ONCE, as before ba3a6120a4e7")]
-    public void WriteOnce() => _spteWrite = VolatileSpteWrite.WriteOnce;
+    [Given("the memslot logs dirty pages")]
+    public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
+
+    [Given("the dirty log is protected manually")]
+    public void ManualProtect() => _manualProtect = true;
+
+    [Given("before the operations userspace has fetched the dirty log")]
+    public void BeforeFetch() => _setup.Add(kvm =>
+    {
+        if (kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable))
+        {
+            Assert.Equal(0, kvm.ClearDirtyLog(0, 0, _npages, Enumerable.Repeat(ulong.MaxValue, (int)((_npages + 63) / 64)).ToArray()));
+        }
+        else
+        {
+            Assert.Equal(0, kvm.GetDirtyLog(0, out _));
+        }
+    });
 
     [When("vCPU {int} and vCPU {int} fault gfn {gfn} for a {access} concurrently")]
     public void TwoAccesses(int a, int b, ulong gfn, AccessKind access) =>
@@ -78,9 +95,9 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn)]);
 
-    [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it with a .change_pte\\() that does not bump the sequence")]
-    public void AccessRacingKsmWithoutBump(int vcpu, ulong gfn, AccessKind access) =>
-        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn, withoutSequenceBump: true)]);
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace fetches the dirty log")]
+    public void AccessRacingDirtyLog(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.FetchDirtyLog(ctx, 0)]);
 
     [Then("in every interleaving the checker reports nothing")]
     public void EveryInterleavingClean()
@@ -141,13 +158,18 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
         var kvm = new Kvm(info);
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
-        Assert.Equal(0, kvm.CreateMemslot(0, 0, _npages, MemoryRegionFlags.None, _hostLevel));
+        if (_manualProtect)
+        {
+            Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable));
+        }
+
+        Assert.Equal(0, kvm.CreateMemslot(0, 0, _npages, _slotFlags, _hostLevel));
         foreach (var step in _setup)
         {
             step(kvm);
         }
 
-        var ctx = new ConcurrentKvm(kvm) { SpteWrite = _spteWrite };
+        var ctx = new ConcurrentKvm(kvm);
         return new ConcurrentScenario(ctx, _threads!(ctx, vcpus), Operations.FinalCheck);
     }
 

@@ -88,8 +88,8 @@ public class ConcurrencyTests
         Assert.Equal(read.FirstFailure.Findings, replay.Findings);
     }
 
-    private static Func<ConcurrentScenario> FaultRacingKsm(string model, bool withoutSequenceBump = false) => Scenario(Model(model), (ctx, v) =>
-        [Operations.Access(ctx, v[0], 0x42, AccessKind.Read), Operations.KsmMerge(ctx, 0x42, withoutSequenceBump)]);
+    private static Func<ConcurrentScenario> FaultRacingKsm(string model) => Scenario(Model(model), (ctx, v) =>
+        [Operations.Access(ctx, v[0], 0x42, AccessKind.Read), Operations.KsmMerge(ctx, 0x42)]);
 
     [Theory]
     [InlineData("base")]
@@ -105,12 +105,12 @@ public class ConcurrencyTests
     [Fact]
     public void Seed_000_the_standalone_change_pte_without_its_sequence_bump_maps_a_stale_page_in_some_interleavings()
     {
-        var result = Explorer.Exhaustive(FaultRacingKsm("ChangePteStandalone", withoutSequenceBump: true), preemptionBound: 2);
+        var result = Explorer.Exhaustive(FaultRacingKsm("ChangePteStandaloneNoSeq"), preemptionBound: 2);
         Assert.False(result.Clean);
         Assert.True(result.Failing < result.Schedules);
         Assert.Contains("SPTE maps a stale host page", result.Findings.Keys);
 
-        var pct = Explorer.Pct(FaultRacingKsm("ChangePteStandalone", withoutSequenceBump: true), seed: 1, runs: 200);
+        var pct = Explorer.Pct(FaultRacingKsm("ChangePteStandaloneNoSeq"), seed: 1, runs: 200);
         Assert.False(pct.Clean, pct.ToString());
     }
 

@@ -17,6 +17,9 @@ public static class SpecModelNames
     /// <summary>Variant ChangePteStandalone: see <see cref="global::SpecKit.Mmu.Variants.ChangePteStandalone.SpecModel"/>.</summary>
     public const string ChangePteStandalone = "ChangePteStandalone";
 
+    /// <summary>Variant ChangePteStandaloneNoSeq: see <see cref="global::SpecKit.Mmu.Variants.ChangePteStandaloneNoSeq.SpecModel"/>.</summary>
+    public const string ChangePteStandaloneNoSeq = "ChangePteStandaloneNoSeq";
+
     /// <summary>Variant ClearDirtyRecordsDirty: see <see cref="global::SpecKit.Mmu.Variants.ClearDirtyRecordsDirty.SpecModel"/>.</summary>
     public const string ClearDirtyRecordsDirty = "ClearDirtyRecordsDirty";
 
@@ -25,6 +28,9 @@ public static class SpecModelNames
 
     /// <summary>Variant RemovedSpte: see <see cref="global::SpecKit.Mmu.Variants.RemovedSpte.SpecModel"/>.</summary>
     public const string RemovedSpte = "RemovedSpte";
+
+    /// <summary>Variant SpteWriteOnce2022: see <see cref="global::SpecKit.Mmu.Variants.SpteWriteOnce2022.SpecModel"/>.</summary>
+    public const string SpteWriteOnce2022 = "SpteWriteOnce2022";
 
     /// <summary>Variant SyncPage2022: see <see cref="global::SpecKit.Mmu.Variants.SyncPage2022.SpecModel"/>.</summary>
     public const string SyncPage2022 = "SyncPage2022";

@@ -152,6 +152,16 @@ public sealed class ScenarioContext : IDisposable
         Snapshot.Verify(Path.Combine(_featureDirectory, "snapshots"), snapshotName, actual, "txt", _scrubbers, _settings);
     }
 
+    /// <summary>
+    /// The verified text of this scenario's snapshot <paramref name="name"/>, or null: under
+    /// SPECKIT_MODEL, what the base model gave, for a step that shows the two side by side.
+    /// </summary>
+    public string? VerifiedSnapshot(string? name)
+    {
+        var path = Path.Combine(_featureDirectory, "snapshots", SnapshotName(Info, name) + ".verified.txt");
+        return File.Exists(path) ? File.ReadAllText(path) : null;
+    }
+
     /// <summary>The snapshot's file name without <c>.verified.txt</c>, with characters a file name cannot hold replaced.</summary>
     public static string SnapshotName(ScenarioInfo info, string? name) => SnapshotNames.Stem(info.FeatureFile, info.ScenarioName, info.ExampleLabel, name);
 

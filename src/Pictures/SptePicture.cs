@@ -93,7 +93,7 @@ public static class SptePicture
         var depths = all.Count == 0 ? 1 : all.Max(n => n.Depth) + 1;
         for (var depth = 0; depth < depths; depth++)
         {
-            var names = all.Where(n => n.Depth == depth && n.Kind != SpteKind.Heading).Select(n => RowName(n.Label)).Distinct().ToList();
+            var names = all.Where(n => n.Depth == depth && n.Kind != SpteKind.Heading).Select(RowName).Distinct().ToList();
             svg.Text(Margin, Top(depth) + (BoxHeight / 2) + 4, string.Join(" / ", names), 11, "#555", weight: "bold");
             if (depth > 0)
             {
@@ -128,9 +128,10 @@ public static class SptePicture
     private static double Top(int depth) => Margin + (depth * RowHeight);
 
     /// <summary>The row's name: the entry's level as the text names it (Pml4e, Pde, 4K, a shadow page's level).</summary>
-    private static string RowName(string label)
+    private static string RowName(SpteNode node)
     {
-        var level = System.Text.RegularExpressions.Regex.Match(label, @"level=(\d)");
+        var label = node.Label;
+        var level = System.Text.RegularExpressions.Regex.Match(node.Detail, @"level=(\d)");
         if (level.Success)
         {
             return "level " + level.Groups[1].Value;

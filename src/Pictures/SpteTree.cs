@@ -85,6 +85,13 @@ public static class SpteTree
             var arrow = line.IndexOf(" -> ", StringComparison.Ordinal);
             var label = arrow < 0 ? line : line[..arrow];
             var detail = arrow < 0 ? "" : line[(arrow + 4)..];
+
+            // A shadow page's line is "sp gfn 0x101 level=3 access=uwx ...": its role is its detail.
+            var role = arrow < 0 ? Regex.Match(line, @"^(.*?sp gfn 0x[0-9a-f]+) (.*)$") : Match.Empty;
+            if (role.Success)
+            {
+                (label, detail) = (role.Groups[1].Value, role.Groups[2].Value);
+            }
             while (stack.Count > depth)
             {
                 stack.RemoveAt(stack.Count - 1);
@@ -129,7 +136,7 @@ public static class SpteTree
             return line.EndsWith(':') || line.StartsWith('(') || line.StartsWith("S-EPT", StringComparison.Ordinal) ? SpteKind.Heading : SpteKind.Table;
         }
 
-        if (Regex.IsMatch(label, @"(^|\] )sp gfn") || label.StartsWith("root of", StringComparison.Ordinal))
+        if (label.Contains("sp gfn", StringComparison.Ordinal))
         {
             return SpteKind.Table;
         }

@@ -111,7 +111,8 @@ public sealed class GherkinParserTests
         var row = Assert.Single(table.Rows);
         Assert.Equal(["a|b", "c\\d", "e\nf", "\\x", ""], row.Cells.Select(c => c.Value));
         Assert.Equal(new Location(4, 7), table.Location);
-        Assert.Equal([9, 16, 23, 30, 34], row.Cells.Select(c => c.Location.Column));
+        // An empty cell is where the official parser puts it: at the end of its whitespace.
+        Assert.Equal([9, 16, 23, 30, 38], row.Cells.Select(c => c.Location.Column));
     }
 
     [Fact]
@@ -238,12 +239,11 @@ public sealed class GherkinParserTests
         Assert.Equal(
             [
                 "(6:1): expected: #EOF, #TableRow, #DocStringSeparator, #StepLine, #TagLine, #ExamplesLine, #ScenarioLine, #RuleLine, #Comment, #Empty, got 'nonsense'",
-                "(7:3): A tag may not contain whitespace",
-                "(7:3): expected: #EOF, #TableRow, #DocStringSeparator, #StepLine, #TagLine, #ExamplesLine, #ScenarioLine, #RuleLine, #Comment, #Empty, got '@bad tag'",
                 "(5:7): inconsistent cell count within the table",
+                "(7:3): A tag may not contain whitespace",
             ],
             result.Errors.Select(e => e.ToString()));
-        Assert.Equal(new GherkinError("A tag may not contain whitespace", 7, 3), result.Errors[1]);
+        Assert.Equal(new GherkinError("A tag may not contain whitespace", 7, 3), result.Errors[2]);
     }
 
     [Fact]

@@ -29,6 +29,9 @@ public class RealBuildTests
                   </PropertyGroup>
                   <ItemGroup>
                     <Analyzer Include="{typeof(FeatureGenerator).Assembly.Location}" />
+                    <Analyzer Include="{typeof(global::Gherkin.Parser).Assembly.Location}" />
+                    <Analyzer Include="{typeof(Io.Cucumber.Messages.Types.Envelope).Assembly.Location}" />
+                    <Analyzer Include="{typeof(CucumberExpressions.CucumberExpression).Assembly.Location}" />
                     <Reference Include="{typeof(SpecKit.Features.GivenAttribute).Assembly.Location}" />
                     <Reference Include="{typeof(SpecKit.Testing.Snapshot).Assembly.Location}" />
                     <AdditionalFiles Include="features/**/*.feature" />

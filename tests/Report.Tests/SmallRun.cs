@@ -40,7 +40,12 @@ public static class SmallRun
                 var vm = new SmallVm();
                 Background(run, vm);
                 run.Step("When", "vCPU 0 writes gfn 0x10", LineOf("When vCPU 0 writes gfn 0x10"), Writes, [5, 1, 18, 4], () => vm.Write(0x10));
-                run.Step("Then", "the dirty log holds gfn 0x10", LineOf("Then the dirty log holds gfn 0x10"), Holds, [24, 4], () => Assert.Contains(0x10ul, vm.Dirty));
+                run.Step("Then", "the dirty log holds gfn 0x10", LineOf("Then the dirty log holds gfn 0x10"), Holds, [24, 4], () =>
+                {
+                    Assert.Equal(0, vm.Kvm.GetDirtyLog(0, out var bitmap));
+                    run.Context.Attach(SpecKit.Pictures.DirtyBitmapPicture.Render(0, 0x400, bitmap, "The dirty bitmap of memslot 0"), "image/svg+xml");
+                    Assert.NotEqual(0ul, bitmap[0] & (1ul << 0x10));
+                });
             });
             Run(new ScenarioInfo(FeatureFile, "A small run for the report", "A count that is wrong", null, LineOf("Scenario: A count that is wrong"), ["report"]), run =>
             {
@@ -63,7 +68,11 @@ public static class SmallRun
                     var vm = new SmallVm();
                     Background(run, vm);
                     run.Step("When", $"vCPU 0 writes gfn {gfn}", outline + 1, Writes, [5, 1, 18, gfn.Length], () => vm.Write(Convert.ToUInt64(gfn, 16)));
-                    run.Step("Then", "the SPTE tree is drawn", outline + 2, Drawn, [], () => run.Context.Attach(vm.Picture(), "image/svg+xml"));
+                    run.Step("Then", "the SPTE tree is drawn", outline + 2, Drawn, [], () =>
+                    {
+                        run.Context.Attach(vm.Picture(), "image/svg+xml");
+                        run.Context.Attach(SpecKit.Pictures.EventLogPicture.Render(vm.Kvm.Log, "The log"), "image/svg+xml");
+                    });
                 });
             }
         }

@@ -34,10 +34,63 @@ internal static class CucumberExpression
         out CompiledStepPattern? pattern,
         out string? error)
     {
-        var compiler = new Compiler(expression, types);
-        pattern = compiler.Compile();
-        error = compiler.Error;
-        return pattern is not null;
+        // An invalid expression is reported by the checks here, which name the column and say
+        // what to write instead (the official parser's message is a multi-line caret picture).
+        var checks = new Compiler(expression, types);
+        if (checks.Compile() is null)
+        {
+            pattern = null;
+            error = checks.Error;
+            return false;
+        }
+
+        // A valid one is compiled by the official Cucumber Expressions parser
+        // (Cucumber.CucumberExpressions), with SpecKit's types (hex integers, custom types)
+        // given through a registry of our own, each regex with its groups made non-capturing so
+        // that a parameter is exactly one capture. Converting the arguments stays ours: the .NET
+        // package compiles expressions and leaves converting to the caller.
+        pattern = null;
+        error = null;
+        try
+        {
+            var compiled = new CucumberExpressions.CucumberExpression(expression, new Registry(types));
+            var regex = compiled.Regex.ToString();
+            var names = compiled.ParameterTypes.Select(t => t.Name).ToEquatableArray();
+            if (new Regex(regex).GetGroupNumbers().Length - 1 != names.Count)
+            {
+                error = "its parameters do not give one capture each";
+                return false;
+            }
+
+            pattern = new CompiledStepPattern(regex, names);
+            return true;
+        }
+        catch (Exception e) when (e is CucumberExpressions.CucumberExpressionException or ArgumentException)
+        {
+            error = string.Join(" ", e.Message.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
+            return false;
+        }
+    }
+
+    private sealed class Registry(IReadOnlyDictionary<string, ParameterType> types) : CucumberExpressions.IParameterTypeRegistry
+    {
+        public CucumberExpressions.IParameterType? LookupByTypeName(string name) =>
+            types.TryGetValue(name, out var type) ? new Official(type) : null;
+
+        public IEnumerable<CucumberExpressions.IParameterType> GetParameterTypes() => types.Values.Select(t => new Official(t));
+    }
+
+    private sealed class Official(ParameterType type) : CucumberExpressions.IParameterType
+    {
+        public string[] RegexStrings { get; } = type.Regexes.Select(NonCapturing).ToArray();
+
+        public string Name => type.Name;
+
+        public Type ParameterType => typeof(string);
+
+        public int Weight => 0;
+
+        public bool UseForSnippets => true;
     }
 
     /// <summary>

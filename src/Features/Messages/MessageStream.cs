@@ -209,8 +209,9 @@ public sealed class MessageStream
 
     private void Write(Envelope envelope)
     {
-        _writer.WriteLine(MessagesJson.Serialize(envelope));
-        _report?.Write(envelope);
+        var json = MessagesJson.Serialize(envelope);
+        _writer.WriteLine(json);
+        _report?.Write(envelope, json);
     }
 
     internal static Timestamp Now() => Converters.ToTimestamp(DateTime.UtcNow);

@@ -17,6 +17,22 @@ public sealed partial class Kvm
     }
 
     /// <summary>
+    /// guest_memfd's page behind private <paramref name="gfn"/> was freed (kvm_gmem_punch_hole
+    /// truncates it; the next private access gets a fresh, zeroed page): what was stored there is gone.
+    /// </summary>
+    internal void ForgetStores(ulong gfn)
+    {
+        if (CheckEveryOperation && FindSlot(gfn) is { } slot)
+        {
+            var hvpn = slot.GfnToHvpn(gfn);
+            for (var word = 0; word < 512; word++)
+            {
+                _lastStored.Remove((hvpn, word));
+            }
+        }
+    }
+
+    /// <summary>
     /// Checker rule "guest read another page's data": a guest load returns what was last stored
     /// to that word of the user page its memslot maps there (__gfn_to_hva_memslot), whatever
     /// the MMU mapped. A huge SPTE over a misaligned slot, an SPTE left behind by a move, a zap

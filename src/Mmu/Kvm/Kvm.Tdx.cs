@@ -122,7 +122,10 @@ public sealed partial class Kvm
 
         for (var gfn = start; gfn < end; gfn++)
         {
-            _gmem.Remove(gfn);
+            if (_gmem.Remove(gfn))
+            {
+                ForgetStores(gfn);
+            }
         }
 
         MmuInvalidateEnd($"kvm_mmu_invalidate_end [0x{start:x}, 0x{end:x})");

@@ -258,29 +258,43 @@ public sealed partial class TdpMmu : X86Mmu
         return On(root, () => LeafFor(gfn) is { } leaf ? (leaf.Spte, TdpWalker.SpteToPfn(leaf.Spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1))) : ((ulong, ulong)?)null);
     }
 
-    /// <summary>The present leaves of every root: (GFN as the root indexes it, without its GFN bits), level, SPTE).</summary>
+    /// <summary>
+    /// The present leaves of every root: (GFN as the root indexes it, without its GFN bits), level, SPTE).
+    /// A plain pre-order scan of the tables, not a TdpIter walk: the checker asks for them after
+    /// every operation, and the scan is what the iterator's order comes to.
+    /// </summary>
     public override IEnumerable<(ulong Gfn, int Level, ulong Spte)> Leaves()
     {
+        var leaves = new List<(ulong Gfn, int Level, ulong Spte)>();
         foreach (var root in Roots)
         {
-            foreach (var leaf in On(root, () => LeavesUnder(root)))
-            {
-                yield return leaf;
-            }
-        }
-    }
-
-    private List<(ulong Gfn, int Level, ulong Spte)> LeavesUnder(TdpRoot root)
-    {
-        var leaves = new List<(ulong, int, ulong)>();
-        for (var iter = StartWalk(1, 0); iter.Valid; iter.Next())
-        {
-            if (iter.IsPresent && iter.IsLast)
-            {
-                leaves.Add((iter.Gfn & ~root.GfnBits, iter.Level, iter.OldSpte));
-            }
+            Scan(root.TablePfn, RootLevel, 0, root.GfnBits);
         }
 
         return leaves;
+
+        void Scan(ulong tablePfn, int level, ulong baseGfn, ulong gfnBits)
+        {
+            var table = Tables[tablePfn];
+            var pages = TdpWalker.PagesPerHpage(level);
+            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            {
+                var spte = table[i];
+                if (!TdpWalker.IsShadowPresent(spte))
+                {
+                    continue;
+                }
+
+                var gfn = baseGfn + ((ulong)i * pages);
+                if (TdpWalker.IsLastSpte(spte, level))
+                {
+                    leaves.Add((gfn & ~gfnBits, level, spte));
+                }
+                else
+                {
+                    Scan(TdpWalker.SpteToPfn(spte), level - 1, gfn, gfnBits);
+                }
+            }
+        }
     }
 }

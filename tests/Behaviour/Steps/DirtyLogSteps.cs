@@ -11,7 +11,7 @@ namespace SpecKit.Behaviour.Steps;
 /// compared with the errno a step names.
 /// </summary>
 [Binding]
-public sealed class DirtyLogSteps(VmWorld world)
+public sealed class DirtyLogSteps(VmWorld world, ScenarioContext context)
 {
     private Kvm Kvm => world.Kvm;
 
@@ -28,7 +28,16 @@ public sealed class DirtyLogSteps(VmWorld world)
 
     [When("the dirty log of memslot {int} is fetched")]
     [When("the dirty log of memslot {int} is fetched again")]
-    public void Fetch(int id) => Expect("0", b => Fetch(b, id));
+    public void Fetch(int id) => Expect("0", b =>
+    {
+        var result = Fetch(b, id);
+        if (b.LastFetch is { } fetch)
+        {
+            Pictures.DirtyBitmap(context, id, fetch.BaseGfn, b.Region(id).Npages, fetch.Bitmap.Words);
+        }
+
+        return result;
+    });
 
     private static string Fetch(Backend b, int id)
     {

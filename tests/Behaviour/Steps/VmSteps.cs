@@ -331,10 +331,19 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     public void CheckerReportsNothing() => Assert.True(Kvm.Violations.Count == 0, "the checker reported: " + string.Join("; ", Kvm.Violations));
 
     [Then("the SPTE tree matches the snapshot")]
-    public void SpteTreeSnapshot() => context.Verify(Kvm.DescribeSptes(), "sptes");
+    public void SpteTreeSnapshot()
+    {
+        var sptes = Kvm.DescribeSptes();
+        Pictures.SpteTree(context, Kvm, sptes, "sptes");
+        context.Verify(sptes, "sptes");
+    }
 
     [Then("the log matches the snapshot")]
-    public void LogSnapshot() => context.Verify(string.Join("\n", Kvm.Log), "log");
+    public void LogSnapshot()
+    {
+        Pictures.Log(context, Kvm);
+        context.Verify(string.Join("\n", Kvm.Log), "log");
+    }
 
     /// <summary>The checker's rules hold at the end of every scenario unless a step claimed the breach it expected.</summary>
     [AfterScenario]

@@ -1,0 +1,102 @@
+using System.Text.RegularExpressions;
+using SpecKit.Pictures;
+
+namespace SpecKit.Report.Tests;
+
+/// <summary>The SVG pictures, made from a real model's SPTEs, bitmap and log.</summary>
+public class PictureTests
+{
+    private static SmallVm Vm(Action<SmallVm> steps)
+    {
+        var vm = new SmallVm();
+        vm.Create(1);
+        steps(vm);
+        return vm;
+    }
+
+    private static int Count(string svg, string pattern) => Regex.Matches(svg, pattern).Count;
+
+    [Fact]
+    public void The_tree_has_a_box_for_each_line_of_the_snapshot_with_its_bits()
+    {
+        // Both pages written, KVM_GET_DIRTY_LOG write-protects them, then 0x10 is written again
+        // (the fast page fault makes it writable again): 0x20 stays MMU-writable but not W.
+        var vm = Vm(v =>
+        {
+            v.Write(0x10);
+            v.Write(0x20);
+            Assert.Equal(0, v.Kvm.GetDirtyLog(0, out _));
+            v.Write(0x10);
+        });
+        var text = vm.Kvm.DescribeSptes();
+        var svg = SptePicture.Render(text, "SPTEs");
+
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var line in lines)
+        {
+            Assert.Contains($"<title>{Svg.Escape(line.Trim())}</title>", svg);
+        }
+
+        // Two leaves, five badges each.
+        Assert.Equal(10, Count(svg, "<title>(W \\(writable\\)|D \\(dirty\\)|A \\(accessed\\)|MMU-writable|Host-writable) (set|clear)</title>"));
+        var nodes = SpteTree.Parse(text).SelectMany(Flatten).Where(n => n.Kind == SpteKind.Leaf).ToList();
+        Assert.Equal(2, nodes.Count);
+        Assert.True(nodes[0].Writable && nodes[0].Dirty && nodes[0].MmuWritable && nodes[0].HostWritable, nodes[0].Line);
+        Assert.True(!nodes[1].Writable && nodes[1].MmuWritable && nodes[1].HostWritable, nodes[1].Line);
+        Assert.Equal(2, SpteTree.Parse(text).SelectMany(Flatten).Max(n => n.Depth) - 1);
+    }
+
+    [Fact]
+    public void The_bitmap_strip_marks_exactly_the_dirty_pages()
+    {
+        var vm = Vm(v =>
+        {
+            v.Write(0x10);
+            v.Write(0x200);
+        });
+        Assert.Equal(0, vm.Kvm.GetDirtyLog(0, out var bitmap));
+        var svg = DirtyBitmapPicture.Render(0, 0x400, bitmap, "memslot 0");
+        Assert.Contains("2 of 1024 pages dirty", svg);
+        Assert.Equal(2, Count(svg, "<title>gfn 0x[0-9a-f]+: dirty</title>"));
+        Assert.Contains("<title>gfn 0x200: dirty</title>", svg);
+        Assert.Equal(1022, Count(svg, ": clean</title>"));
+
+        // A big slot is drawn by groups of pages.
+        var big = DirtyBitmapPicture.Render(0, 1ul << 18, new ulong[(1 << 18) / 64], "1 GiB");
+        Assert.Contains("a cell is 64 pages", big);
+    }
+
+    [Fact]
+    public void The_log_is_a_numbered_timeline()
+    {
+        var vm = Vm(v => v.Write(0x10));
+        var svg = EventLogPicture.Render(vm.Kvm.Log, "log");
+        Assert.Contains($"log: {vm.Kvm.Log.Count} line", svg);
+        Assert.Contains(">" + Svg.Escape(vm.Kvm.Log[0].Trim()) + "<", svg);
+    }
+
+    [Fact]
+    public void Side_by_side_marks_what_changed_what_is_gone_and_what_is_new()
+    {
+        var left = Vm(v =>
+        {
+            v.Write(0x10);
+            v.Write(0x20);
+            Assert.Equal(0, v.Kvm.GetDirtyLog(0, out _));
+        }).Kvm.DescribeSptes();
+        var right = Vm(v =>
+        {
+            v.Write(0x10);
+            v.Write(0x30);
+        }).Kvm.DescribeSptes();
+        var svg = SptePicture.SideBySide("fetched", left, "not fetched", right, "Two VMs");
+        Assert.Contains("Two VMs: 3 differences", svg);
+        // 0x10 lost W in the fetched VM: changed on both sides (and "changed" in the legend).
+        Assert.Equal(2 + 1, Count(svg, ">changed</text>"));
+        Assert.Equal(1, Count(svg, ">zapped</text>"));
+        Assert.Equal(1, Count(svg, ">new</text>"));
+        Assert.Matches("4K gfn 0x20 -&gt; host pfn 0x100020 [^<]*\\(zapped\\)</title>", svg);
+    }
+
+    private static IEnumerable<SpteNode> Flatten(SpteNode node) => new[] { node }.Concat(node.Children.SelectMany(Flatten));
+}

@@ -47,5 +47,5 @@ public class ConcurrencyBench
     public int Racing() => Scheduler.Replay(TwoFaults, _racing).Trace.Count;
 
     [Benchmark(Description = "exhaustive, preemption bound 2 (368 schedules)")]
-    public int Exhaustive() => Explorer.Exhaustive(TwoFaults, preemptionBound: 2).Schedules;
+    public int Exhaustive() => SpecKit.Mmu.Concurrency.Explorer.Exhaustive(TwoFaults, preemptionBound: 2).Schedules;
 }

@@ -46,6 +46,12 @@ public abstract record Operation
 
     protected static int VcpuOf(Machine m, int vcpu) => vcpu % m.Kvm.Vcpus.Count;
 
+    /// <summary>
+    /// The vCPU an access runs on, or null while it is paused: KVM_RUN on a paused vCPU is not
+    /// something userspace does, so the operation waits for a resume.
+    /// </summary>
+    protected static int? RunningVcpu(Machine m, int vcpu) => VcpuOf(m, vcpu) is var v && !m.Kvm.Vcpus[v].Paused ? v : null;
+
     protected static string Errno(int result) => new KvmResult(result).ToString();
 
     protected static string Verb(AccessKind access) => access switch
@@ -72,10 +78,8 @@ public sealed record Touch(int Vcpu, int Slot, ulong Offset, AccessKind Access) 
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -89,10 +93,8 @@ public sealed record StrayTouch(int Vcpu, ulong Gfn, AccessKind Access) : Operat
 {
     public override Step? Apply(Machine m)
     {
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -111,10 +113,8 @@ public sealed record Store(int Vcpu, int Slot, ulong Offset, int WordIndex, long
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -134,10 +134,8 @@ public sealed record Load(int Vcpu, int Slot, ulong Offset, int WordIndex) : Ope
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -157,10 +155,8 @@ public sealed record AnswerMmio(int Vcpu, ulong Data) : Operation
 {
     public override Step? Apply(Machine m)
     {
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -285,10 +281,8 @@ public sealed record RacedFault(int Vcpu, int Slot, ulong Offset, AccessKind Acc
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -313,10 +307,8 @@ public sealed record ContendedSwapOut(int Slot, ulong Offset, ulong Count, ulong
         }
 
         var contended = start + (YieldAt % (end - start));
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -590,10 +582,8 @@ public sealed record WriteShared(int Vcpu, int Slot, ulong Offset) : Operation
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -630,10 +620,8 @@ public sealed record GuestTouch(int Vcpu, int Mapping, bool User, GuestAccessKin
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -657,10 +645,8 @@ public sealed record GpteStore(int Vcpu, int Mapping, int Level, GpteChange Chan
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -700,10 +686,8 @@ public sealed record GpteRepoint(int Vcpu, int Mapping, ulong Gfn) : Operation
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -725,10 +709,8 @@ public sealed record GuestTlb(int Vcpu, int Mapping, TlbOp Op) : Operation
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -768,10 +750,8 @@ public sealed record SetControlBit(int Vcpu, ControlBit Bit, bool On) : Operatio
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 
@@ -816,10 +796,8 @@ public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAcce
             return null;
         }
 
-        var v = VcpuOf(m, Vcpu);
-        if (m.Kvm.Vcpus[v].Paused)
+        if (RunningVcpu(m, Vcpu) is not { } v)
         {
-            // KVM_RUN on a paused vCPU is not something userspace does: the operation waits for a resume.
             return null;
         }
 

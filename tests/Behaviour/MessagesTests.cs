@@ -12,9 +12,10 @@ namespace SpecKit.Behaviour;
 /// with its messages sent to a stream of its own (TestResults/messages/behaviour.ndjson), and
 /// each line is checked against the messages JSON schema (Messages/messages.schema.json, the
 /// bundled schema of github.com/cucumber/messages, jsonschema/messages.schema.json at 688565aa),
-/// then the references between messages are followed.
+/// then the references between messages are followed. It runs the suite a second time, so it
+/// is a test of the report (Category=report) and not part of the behaviour command's edit loop.
 /// </summary>
-[Trait("Category", "behaviour")]
+[Trait("Category", "report")]
 public class MessagesTests
 {
     private static readonly Lazy<string> Stream = new(RecordSuite);

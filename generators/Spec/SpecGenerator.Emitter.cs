@@ -69,6 +69,11 @@ internal static partial class SpecEmitter
             w.Line("/// <summary>The spec files this model was built from.</summary>");
             w.Line("public static readonly string[] SpecFiles =");
             w.Line("[");
+            if (unit.Model.Variant is not null)
+            {
+                w.Line("    .. global::SpecKit.Mmu.SpecModel.SpecFiles,");
+            }
+
             foreach (var file in unit.Files)
             {
                 w.Line($"    {Literal(file)},");

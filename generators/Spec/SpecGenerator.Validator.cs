@@ -246,7 +246,9 @@ internal sealed class SpecValidator
         }
 
         CheckTypeNames(layouts.Values, constants.Values, walkers.Values);
-        var files = documents.Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
+        // A variant's model names its own overlay files; the base's it takes from the base model.
+        var files = documents.Where(d => model.Variant is null || d.Variant is not null)
+            .Select(d => DisplayPath(d.Path)).Distinct().OrderBy(p => p, StringComparer.Ordinal).ToEquatableArray();
         var constantBlocks = new List<string>();
 
         foreach (var layout in resolvedLayouts.Values)

@@ -16,19 +16,8 @@ public static partial class SpecModel
     /// <summary>The spec files this model was built from.</summary>
     public static readonly string[] SpecFiles =
     [
-        "spec/layouts/ept-spte.layout",
-        "spec/layouts/guest-access.layout",
-        "spec/layouts/guest-pte.layout",
-        "spec/layouts/legacy-spte.layout",
-        "spec/layouts/mmio-spte.layout",
-        "spec/layouts/spte-masks.layout",
-        "spec/layouts/spte-values.layout",
-        "spec/policy/shadow-sync.policy",
-        "spec/policy/tdp-range-ops.policy",
-        "spec/policy/tdx-unmap.policy",
+        .. global::SpecKit.Mmu.SpecModel.SpecFiles,
         "spec/variants/removed-spte-0x5a0.layout",
-        "spec/walkers/guest.walker",
-        "spec/walkers/tdp.walker",
     ];
 
     /// <summary>This model for the runtime: <see cref="global::SpecKit.Mmu.SpecModels"/> lists every model's.</summary>

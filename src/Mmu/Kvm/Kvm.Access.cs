@@ -37,15 +37,9 @@ public sealed partial class Kvm
             throw new InvalidOperationException($"vCPU {vcpu.Id} is paused: a paused vCPU runs no guest code");
         }
 
-        var outer = RunningVcpu;
-        RunningVcpu = vcpu;
-        try
+        using (AsRunning(vcpu))
         {
             return RunAsRunning(vcpu, address, access, value);
-        }
-        finally
-        {
-            RunningVcpu = outer;
         }
     }
 
@@ -54,18 +48,22 @@ public sealed partial class Kvm
     /// root load before entry) as that vCPU: vcpu_load() makes it kvm_get_running_vcpu(), which
     /// mark_page_dirty_in_slot() pushes a ring entry to (kvm_main.c).
     /// </summary>
-    internal void AsRunning(KvmVcpu vcpu, Action action)
+    internal RunningScope AsRunning(KvmVcpu vcpu) => new(this, vcpu);
+
+    /// <summary>vcpu_load() to vcpu_put(): <see cref="RunningVcpu"/> for the scope, then the outer one again.</summary>
+    internal readonly struct RunningScope : IDisposable
     {
-        var outer = RunningVcpu;
-        RunningVcpu = vcpu;
-        try
+        private readonly Kvm _kvm;
+        private readonly KvmVcpu? _outer;
+
+        public RunningScope(Kvm kvm, KvmVcpu vcpu)
         {
-            action();
+            _kvm = kvm;
+            _outer = kvm.RunningVcpu;
+            kvm.RunningVcpu = vcpu;
         }
-        finally
-        {
-            RunningVcpu = outer;
-        }
+
+        public void Dispose() => _kvm.RunningVcpu = _outer;
     }
 
     private GuestAccessResult RunAsRunning(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value)
@@ -152,12 +150,13 @@ public sealed partial class Kvm
 
         if (!write)
         {
-            if (GuestRunsInEmulator && ReadGuestPhys(gpa) is null)
+            var read = ReadGuestPhys(gpa);
+            if (GuestRunsInEmulator && read is null)
             {
                 return HostFaultAsMmio(vcpu, what, gpa, write, ref value);
             }
 
-            value = ReadGuestPhys(gpa) ?? 0;
+            value = read ?? 0;
             CheckLoad(gpa, value);
             Log.Add($"{what}: x86_emulate_instruction reads gpa 0x{gpa:x}");
             return null;

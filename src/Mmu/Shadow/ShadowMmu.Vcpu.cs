@@ -257,7 +257,11 @@ public sealed partial class ShadowMmu
     /// INVLPG (kvm_mmu_invlpg -> kvm_mmu_invalidate_addr): drop the address from the vCPU's TLB
     /// (flush_tlb_gva) and sync its SPTE in the unsync pages on the way (FNAME(sync_spte)).
     /// </summary>
-    public void Invlpg(KvmVcpu vcpu, ulong gva) => Kvm.AsRunning(vcpu, () => InvlpgAsRunning(vcpu, gva));
+    public void Invlpg(KvmVcpu vcpu, ulong gva)
+    {
+        using var running = Kvm.AsRunning(vcpu);
+        InvlpgAsRunning(vcpu, gva);
+    }
 
     private void InvlpgAsRunning(KvmVcpu vcpu, ulong gva)
     {
@@ -272,7 +276,11 @@ public sealed partial class ShadowMmu
     /// A guest TLB flush (INVPCID all-context, a CR4.PGE toggle; kvm_vcpu_flush_tlb_guest): "a
     /// forced sync of the shadow page tables", kvm_mmu_sync_roots, then flush_tlb_guest.
     /// </summary>
-    public void FlushTlbGuest(KvmVcpu vcpu) => Kvm.AsRunning(vcpu, () => FlushTlbGuestAsRunning(vcpu));
+    public void FlushTlbGuest(KvmVcpu vcpu)
+    {
+        using var running = Kvm.AsRunning(vcpu);
+        FlushTlbGuestAsRunning(vcpu);
+    }
 
     private void FlushTlbGuestAsRunning(KvmVcpu vcpu)
     {
@@ -288,7 +296,11 @@ public sealed partial class ShadowMmu
     /// (kvm_mmu_new_pgd; the previous-roots cache is not modelled), and loading the new root
     /// syncs it (kvm_mmu_load -> kvm_mmu_sync_roots) and flushes the vCPU's TLB.
     /// </summary>
-    public void LoadCr3(KvmVcpu vcpu, ulong cr3) => Kvm.AsRunning(vcpu, () => LoadCr3AsRunning(vcpu, cr3));
+    public void LoadCr3(KvmVcpu vcpu, ulong cr3)
+    {
+        using var running = Kvm.AsRunning(vcpu);
+        LoadCr3AsRunning(vcpu, cr3);
+    }
 
     private void LoadCr3AsRunning(KvmVcpu vcpu, ulong cr3)
     {
@@ -312,7 +324,11 @@ public sealed partial class ShadowMmu
     /// (kvm_mmu_reset_context -> kvm_mmu_unload): the next entry loads a root of the new role.
     /// Shadow pages of the old role stay hashed, and are found again if the role comes back.
     /// </summary>
-    public void SetControlRegisters(KvmVcpu vcpu, GuestCpuState cpu) => Kvm.AsRunning(vcpu, () => SetControlRegistersAsRunning(vcpu, cpu));
+    public void SetControlRegisters(KvmVcpu vcpu, GuestCpuState cpu)
+    {
+        using var running = Kvm.AsRunning(vcpu);
+        SetControlRegistersAsRunning(vcpu, cpu);
+    }
 
     private void SetControlRegistersAsRunning(KvmVcpu vcpu, GuestCpuState cpu)
     {

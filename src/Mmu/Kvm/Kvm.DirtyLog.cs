@@ -58,23 +58,19 @@ public sealed partial class Kvm
             return 0;
         }
 
-        // The kernel takes and protects word by word under mmu_lock; with the vCPUs outside it
-        // that is the same as taking them all, then protecting: the log reads in that order.
+        // Word by word under mmu_lock, as the kernel does: take the word (xchg), then re-protect
+        // its pages. What is taken is what the bitmap holds now, so the log line comes first.
+        Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id}: {DirtyRanges(slot.BaseGfn, dirty)}");
         bitmap = new ulong[dirty.Length];
         var flush = false;
         for (var i = 0; i < dirty.Length; i++)
         {
-            bitmap[i] = dirty[i];
-            dirty[i] = 0;
-            flush |= bitmap[i] != 0;
-        }
-
-        Log.Add($"KVM_GET_DIRTY_LOG memslot {slot.Id}: {DirtyRanges(slot.BaseGfn, bitmap)}");
-        for (var i = 0; i < bitmap.Length; i++)
-        {
-            if (bitmap[i] != 0)
+            if (dirty[i] is not 0 and var mask)
             {
-                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)i * 64), bitmap[i]);
+                dirty[i] = 0;
+                bitmap[i] = mask;
+                flush = true;
+                Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + ((ulong)i * 64), mask);
             }
         }
 

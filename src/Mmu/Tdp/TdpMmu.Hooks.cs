@@ -84,7 +84,14 @@ public sealed partial class TdpMmu
     /// <summary>kvm_tdp_mmu_clear_dirty_pt_masked(..., wrprot = true) on every valid root.</summary>
     protected override void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask)
     {
-        // Once per bitmap word of a GET or CLEAR: the roots are walked without allocating.
+        // Once per bitmap word of a GET or CLEAR: the roots are walked without allocating, and
+        // the usual single valid root, already the walk's, is not switched to at all.
+        if (Roots is [{ Invalid: false } only] && only == _walkRoot)
+        {
+            ClearDirtyPtMasked(gfn, mask);
+            return;
+        }
+
         var outer = _walkRoot;
         try
         {

@@ -219,8 +219,7 @@ public sealed partial class TdpMmu
         // A whole word in one 4K table, dirty through and through (a write burst): clear W across
         // the 64 entries in one pass. Writing an entry back unchanged is no change.
         var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
-        var gfns = StartChanges();
-        if (mask == ulong.MaxValue && !records && gfns is null && first + 64 <= TdpWalker.EntriesPerTable && LeafTableFor(gfn) is { } whole)
+        if (mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
         {
             var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
@@ -232,6 +231,7 @@ public sealed partial class TdpMmu
             return;
         }
 
+        var gfns = StartChanges();
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
             var page = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);

@@ -20,8 +20,9 @@ public sealed class ScenarioRun
     {
         Context = context;
 
-        // The stream is named after the test assembly, the generated test's that makes this run.
-        if (MessageStream.Enabled && MessageStream.For(new System.Diagnostics.StackFrame(1, false).GetMethod()?.DeclaringType?.Assembly ?? typeof(ScenarioRun).Assembly) is { } stream)
+        // The stream is named after the test assembly, the generated test's that makes this run;
+        // only the run's first scenario opens it, so only it pays for the stack walk.
+        if (MessageStream.Enabled && (MessageStream.Opened(out var opened) ? opened : MessageStream.For(new System.Diagnostics.StackFrame(1, false).GetMethod()?.DeclaringType?.Assembly ?? typeof(ScenarioRun).Assembly)) is { } stream)
         {
             _messages = ScenarioMessages.Start(stream, context.Info);
             context.Messages = _messages;

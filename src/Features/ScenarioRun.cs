@@ -51,10 +51,21 @@ public sealed class ScenarioRun
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var differences = Context.SnapshotDifferences.Count;
         try
         {
             Context.CurrentStep = (keyword, text, line);
             body();
+            if (Context.SnapshotDifferences.Count > differences)
+            {
+                // Under SPECKIT_MODEL a snapshot that differs does not stop the scenario (every
+                // snapshot is compared), but it is the step's verdict, and the report's.
+                var difference = new SnapshotMismatchException(string.Join("\n", Context.SnapshotDifferences.Skip(differences)));
+                _log.Add(("DIFFERS", keyword, text, line, null));
+                _messages?.End("failed", System.Diagnostics.Stopwatch.GetElapsedTime(started), difference, $"Under SPECKIT_MODEL={Context.ComparedModel} the snapshot differs from the base model's:\n{difference.Message}");
+                return;
+            }
+
             _log.Add(("passed", keyword, text, line, null));
             _messages?.End("passed", System.Diagnostics.Stopwatch.GetElapsedTime(started), null, null);
         }

@@ -27,3 +27,14 @@ Feature: .change_pte() in its three historic forms
       | base                | shadow paging | gfn 0x42 has no SPTE                                          |
       | ChangePteDead       | shadow paging | gfn 0x42 has no SPTE                                          |
       | ChangePteStandalone | shadow paging | the SPTE for gfn 0x42 maps the host page behind it, read-only |
+
+  Scenario: KSM merges one of two mapped pages: the SPTE tree
+    The tree a reviewer compares under SPECKIT_MODEL=ChangePteStandalone: the base model's
+    zap leaves only gfn 0x43's leaf, the standalone .change_pte() keeps gfn 0x42 mapped to the
+    merged page.
+    Given a VM with 1 vCPU
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has read gfn 0x42
+    And vCPU 0 has read gfn 0x43
+    When KSM merges the page behind gfn 0x42
+    Then the SPTE tree matches the snapshot

@@ -16,8 +16,27 @@ public sealed class ModelSwitch
     private readonly string? _requested;
 
     public ModelSwitch(ScenarioContext context)
-        : this(context, Requested)
+        : this(context, Scoped.Value ?? Requested)
     {
+    }
+
+    private static readonly AsyncLocal<string?> Scoped = new();
+
+    /// <summary>
+    /// Runs the scenarios started in this flow of control (and not other tests beside it) as
+    /// SPECKIT_MODEL=<paramref name="model"/> would, until disposed: how a test runs generated
+    /// scenarios under another model in its own process. Their verdicts go to no summary file.
+    /// </summary>
+    public static IDisposable Use(string model)
+    {
+        var previous = Scoped.Value;
+        Scoped.Value = model;
+        return new Restore(() => Scoped.Value = previous);
+    }
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
     }
 
     /// <summary>For the runtime's own tests, which must not depend on the user's SPECKIT_MODEL.</summary>

@@ -20,8 +20,9 @@ public sealed class ScenarioRun
     {
         Context = context;
 
-        // The stream is named after the test assembly, the generated test's that makes this run.
-        if (MessageStream.Enabled && MessageStream.For(new System.Diagnostics.StackFrame(1, false).GetMethod()?.DeclaringType?.Assembly ?? typeof(ScenarioRun).Assembly) is { } stream)
+        // The stream is named after the test assembly, the generated test's that makes this run;
+        // only the run's first scenario opens it, so only it pays for the stack walk.
+        if (MessageStream.Enabled && (MessageStream.Opened(out var opened) ? opened : MessageStream.For(new System.Diagnostics.StackFrame(1, false).GetMethod()?.DeclaringType?.Assembly ?? typeof(ScenarioRun).Assembly)) is { } stream)
         {
             _messages = ScenarioMessages.Start(stream, context.Info);
             context.Messages = _messages;
@@ -50,10 +51,21 @@ public sealed class ScenarioRun
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var differences = Context.SnapshotDifferences.Count;
         try
         {
             Context.CurrentStep = (keyword, text, line);
             body();
+            if (Context.SnapshotDifferences.Count > differences)
+            {
+                // Under SPECKIT_MODEL a snapshot that differs does not stop the scenario (every
+                // snapshot is compared), but it is the step's verdict, and the report's.
+                var difference = new SnapshotMismatchException(string.Join("\n", Context.SnapshotDifferences.Skip(differences)));
+                _log.Add(("DIFFERS", keyword, text, line, null));
+                _messages?.End("failed", System.Diagnostics.Stopwatch.GetElapsedTime(started), difference, $"Under SPECKIT_MODEL={Context.ComparedModel} the snapshot differs from the base model's:\n{difference.Message}");
+                return;
+            }
+
             _log.Add(("passed", keyword, text, line, null));
             _messages?.End("passed", System.Diagnostics.Stopwatch.GetElapsedTime(started), null, null);
         }

@@ -131,7 +131,7 @@ public static class SptePicture
     private static string RowName(SpteNode node)
     {
         var label = node.Label;
-        var level = System.Text.RegularExpressions.Regex.Match(node.Detail, @"level=(\d)");
+        var level = Patterns.Level.Match(node.Detail);
         if (level.Success)
         {
             return "level " + level.Groups[1].Value;

@@ -56,13 +56,13 @@ public sealed record SpteNode(int Depth, string Label, string Detail, SpteKind K
             return false;
         }
 
-        var field = Regex.Match(Detail, @"(?<![\w-])[W-][M-][H-][A-][D-][X-](?![\w-])");
+        var field = Patterns.FlagField.Match(Detail);
         if (field.Success)
         {
             return field.Value[position] != '-';
         }
 
-        return Regex.IsMatch(Detail, $@"(?<![\w-]){Regex.Escape(word)}(?![\w-])");
+        return Patterns.HasWord(Detail, word);
     }
 }
 
@@ -87,7 +87,7 @@ public static class SpteTree
             var detail = arrow < 0 ? "" : line[(arrow + 4)..];
 
             // A shadow page's line is "sp gfn 0x101 level=3 access=uwx ...": its role is its detail.
-            var role = arrow < 0 ? Regex.Match(line, @"^(.*?sp gfn 0x[0-9a-f]+) (.*)$") : Match.Empty;
+            var role = arrow < 0 ? Patterns.ShadowPageLine.Match(line) : Match.Empty;
             if (role.Success)
             {
                 (label, detail) = (role.Groups[1].Value, role.Groups[2].Value);
@@ -141,13 +141,50 @@ public static class SpteTree
             return SpteKind.Table;
         }
 
-        return label.StartsWith("2M", StringComparison.Ordinal) || label.StartsWith("1G", StringComparison.Ordinal) || Regex.IsMatch(detail, @"level=[23]\b") ? SpteKind.Huge : SpteKind.Leaf;
+        return label.StartsWith("2M", StringComparison.Ordinal) || label.StartsWith("1G", StringComparison.Ordinal) || Patterns.HugeLevel.IsMatch(detail) ? SpteKind.Huge : SpteKind.Leaf;
     }
 
     /// <summary>A shadow page's line carries its role after the gfn; the key keeps what names the entry.</summary>
     private static string KeyOf(string label)
     {
-        var role = Regex.Match(label, @"^(.*?sp gfn 0x[0-9a-f]+)");
+        var role = Patterns.ShadowPage.Match(label);
         return role.Success ? role.Groups[1].Value : label;
     }
+}
+
+/// <summary>The patterns a snapshot line is read with, generated at build time: every snapshot step of a run reads a tree.</summary>
+internal static partial class Patterns
+{
+    /// <summary>The TDP text's "WMHADX" field.</summary>
+    [GeneratedRegex(@"(?<![\w-])[W-][M-][H-][A-][D-][X-](?![\w-])")]
+    public static partial Regex FlagField { get; }
+
+    [GeneratedRegex(@"^(.*?sp gfn 0x[0-9a-f]+) (.*)$")]
+    public static partial Regex ShadowPageLine { get; }
+
+    [GeneratedRegex(@"^(.*?sp gfn 0x[0-9a-f]+)")]
+    public static partial Regex ShadowPage { get; }
+
+    [GeneratedRegex(@"level=[23]\b")]
+    public static partial Regex HugeLevel { get; }
+
+    [GeneratedRegex(@"level=(\d)")]
+    public static partial Regex Level { get; }
+
+    /// <summary>Whether <paramref name="word"/> ("W", "MMU-W") is a word of <paramref name="text"/>, as the shadow MMU's flag list writes it.</summary>
+    public static bool HasWord(string text, string word)
+    {
+        for (var at = text.IndexOf(word, StringComparison.Ordinal); at >= 0; at = text.IndexOf(word, at + 1, StringComparison.Ordinal))
+        {
+            var end = at + word.Length;
+            if ((at == 0 || !IsWordChar(text[at - 1])) && (end == text.Length || !IsWordChar(text[end])))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c is '_' or '-';
 }

@@ -57,9 +57,28 @@ public class PictureTests
         Assert.Equal(0, vm.Kvm.GetDirtyLog(0, out var bitmap));
         var svg = DirtyBitmapPicture.Render(0, 0x400, bitmap, "memslot 0");
         Assert.Contains("2 of 1024 pages dirty", svg);
-        Assert.Equal(2, Count(svg, "<title>gfn 0x[0-9a-f]+: dirty</title>"));
+
+        // Each run of pages alike is one element whose title names its GFNs: together they
+        // cover every page once, and the dirty ones are exactly the pages written.
+        var state = new string?[0x400];
+        foreach (Match run in Regex.Matches(svg, "<title>gfns? 0x([0-9a-f]+)(?:\\.\\.0x([0-9a-f]+))?: (clean|dirty)</title>"))
+        {
+            var first = Convert.ToInt32(run.Groups[1].Value, 16);
+            var last = run.Groups[2].Success ? Convert.ToInt32(run.Groups[2].Value, 16) : first;
+            for (var gfn = first; gfn <= last; gfn++)
+            {
+                Assert.Null(state[gfn]);
+                state[gfn] = run.Groups[3].Value;
+            }
+        }
+
+        Assert.All(state, s => Assert.NotNull(s));
+        Assert.Equal([0x10, 0x200], Enumerable.Range(0, 0x400).Where(g => state[g] == "dirty"));
         Assert.Contains("<title>gfn 0x200: dirty</title>", svg);
-        Assert.Equal(1022, Count(svg, ": clean</title>"));
+        Assert.Contains("<title>gfns 0x11..0x3f: clean</title>", svg);
+
+        // 16 rows of 64, each one clean run, but row 0 (clean, 0x10, clean) and row 8 (0x200, clean).
+        Assert.Equal(16 + 2 + 1, Count(svg, "fill=\"url\\(#(clean|dirty)\\)\""));
 
         // A big slot is drawn by groups of pages.
         var big = DirtyBitmapPicture.Render(0, 1ul << 18, new ulong[(1 << 18) / 64], "1 GiB");

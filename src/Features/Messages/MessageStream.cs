@@ -24,10 +24,11 @@ public sealed class MessageStream
 
     private static readonly object OpenLock = new();
     private static MessageStream? _current;
-    private static bool _opened;
+    private static volatile bool _opened;
 
     private readonly object _lock = new();
-    private readonly StreamWriter _writer;
+    private readonly FileStream _file;
+    private readonly System.Text.Json.Utf8JsonWriter _json;
     private readonly HtmlReport? _report;
     private readonly IIdGenerator _gherkinIds = new IncrementingIdGenerator();
     private readonly Dictionary<string, FeatureMessages?> _features = new(StringComparer.Ordinal);
@@ -41,11 +42,12 @@ public sealed class MessageStream
     {
         Path = path;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        _writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false)) { NewLine = "\n" };
+        _file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        _json = MessagesJson.Writer(_file);
         _report = reportPath is null ? null : new HtmlReport(reportPath);
         Write(Envelope.Create(Meta()));
         Write(Envelope.Create(new TestRunStarted(Now(), _testRunStartedId)));
-        _writer.Flush();
+        _file.Flush();
     }
 
     /// <summary>Where the stream is written.</summary>
@@ -79,6 +81,13 @@ public sealed class MessageStream
         }
 
         return _current;
+    }
+
+    /// <summary>The stream a scenario starting here writes to, if it is already known (redirected, or opened by an earlier scenario).</summary>
+    public static bool Opened(out MessageStream? stream)
+    {
+        stream = Scoped.Value ?? _current;
+        return Scoped.Value is not null || _opened;
     }
 
     private static readonly AsyncLocal<MessageStream?> Scoped = new();
@@ -186,7 +195,10 @@ public sealed class MessageStream
             }
 
             _anyFailed |= failed;
-            _writer.Flush();
+
+            // A scenario's lines reach the file when it ends, so a test host stopped after its
+            // last test leaves whole scenarios behind.
+            _file.Flush();
         }
     }
 
@@ -202,16 +214,29 @@ public sealed class MessageStream
 
             _finished = true;
             Write(Envelope.Create(new TestRunFinished(null, !_anyFailed, Now(), null, _testRunStartedId)));
-            _writer.Dispose();
+            _json.Dispose();
+            _file.Dispose();
             _report?.Dispose();
         }
     }
 
+    /// <summary>
+    /// One envelope, one line: serialized straight into the file's buffer as UTF-8 (no string
+    /// in between), unless the HTML report wants the line too.
+    /// </summary>
     private void Write(Envelope envelope)
     {
+        if (_report is null)
+        {
+            MessagesJson.Write(_json, envelope);
+            _file.WriteByte((byte)'\n');
+            return;
+        }
+
         var json = MessagesJson.Serialize(envelope);
-        _writer.WriteLine(json);
-        _report?.Write(envelope, json);
+        _file.Write(System.Text.Encoding.UTF8.GetBytes(json));
+        _file.WriteByte((byte)'\n');
+        _report.Write(envelope, json);
     }
 
     internal static Timestamp Now() => Converters.ToTimestamp(DateTime.UtcNow);

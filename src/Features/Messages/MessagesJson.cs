@@ -26,6 +26,17 @@ public static class MessagesJson
 
     public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
 
+    /// <summary>A writer of envelopes to <paramref name="output"/>, as <see cref="Options"/> writes them, for <see cref="Write"/>.</summary>
+    public static Utf8JsonWriter Writer(Stream output) => new(output, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true });
+
+    /// <summary>Writes one envelope (no newline) through <paramref name="writer"/> to its stream.</summary>
+    public static void Write(Utf8JsonWriter writer, Envelope envelope)
+    {
+        JsonSerializer.Serialize(writer, envelope, Options);
+        writer.Flush();
+        writer.Reset();
+    }
+
     public static Envelope Deserialize(string line) => JsonSerializer.Deserialize<Envelope>(line, Options)
         ?? throw new JsonException("a message line is null");
 

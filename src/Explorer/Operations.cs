@@ -98,6 +98,13 @@ public sealed record StrayTouch(int Vcpu, ulong Gfn, AccessKind Access) : Operat
             return null;
         }
 
+        // Under shadow paging the guest reaches a gfn through its direct map: one outside it is
+        // the guest's own #PF, which the feature step does not take.
+        if (m.Guest is { } guest && !guest.DirectlyMaps(Gfn))
+        {
+            return null;
+        }
+
         var step = When(m, $"vCPU {v} {Verb(Access)} {Hex(Gfn)}");
         return step with { Observation = Pfn(m.Kvm.Access(m.Vcpu(v), Gfn, Access)) };
     }
@@ -784,10 +791,14 @@ public enum ControlBit
 }
 
 /// <summary>
-/// A yield point of the guest's: while KVM injects vCPU <see cref="Vcpu"/>'s #PF, another vCPU
-/// sets flags in a gPTE (ShadowSteps.AccessRacingStore; seed 004's race, kvm_inject_emulated_page_fault).
+/// Seed 004's race as two concurrent operations (ShadowSteps.AccessRacingStore): vCPU
+/// <see cref="Vcpu"/>'s access runs <see cref="StoreAfter"/> of its steps (the CPU's access,
+/// FNAME(walk_addr), the lock and the sync of kvm_inject_emulated_page_fault, ...) before vCPU
+/// <see cref="Other"/>'s store sets flags in a gPTE, then both run to the end. The schedule is
+/// generated (and shrinks towards the store landing first) and printed as the step's schedule
+/// string, which the step replays.
 /// </summary>
-public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAccessKind Kind, int Other, int Target, GpteFlags Flags) : Operation
+public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAccessKind Kind, int Other, int Target, GpteFlags Flags, int StoreAfter = 0) : Operation
 {
     public override Step? Apply(Machine m)
     {
@@ -801,8 +812,14 @@ public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAcce
             return null;
         }
 
+        // The other vCPU: another one where the VM has two (a vCPU does not race itself).
         var other = VcpuOf(m, Other);
-        if (m.Kvm.Vcpus[other].Paused)
+        if (other == v && m.Kvm.Vcpus.Count > 1)
+        {
+            other = (v + 1) % m.Kvm.Vcpus.Count;
+        }
+
+        if (other == v || m.Kvm.Vcpus[other].Paused)
         {
             return null;
         }
@@ -810,13 +827,20 @@ public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAcce
         var access = new GuestAccess(User, Kind);
         var gva = m.Setup.Mappings[Mapping % m.Setup.Mappings.Length].Gva;
         var target = m.Setup.Mappings[Target % m.Setup.Mappings.Length].Gva;
-        var step = When(m, $"vCPU {v} makes a {access} to gva {Hex(gva)}, and before KVM injects the #PF vCPU {other} sets {Flags} in the Pte for gva {Hex(target)}");
-        var stored = true;
-        var mask = Flags.Mask;
-        m.Kvm.BeforeInjectingPageFault.Enqueue(() => stored = GuestSteps.StoreEntry(m, other, GuestWalker.PteLevel, target, old => old | mask));
-        var result = GuestSteps.Access(m, v, access, gva);
-        var injected = m.Kvm.BeforeInjectingPageFault.Count == 0;
-        return step with { Observation = GuestTouch.Describe(result), Printable = injected && stored };
+        var outcome = new GuestAccessResult[1];
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
+        var threads = Mmu.Concurrency.Operations.GuestAccessRacingGpteStore(ctx, m.Guest, m.Vcpu(v), gva, access, access.Kind == GuestAccessKind.Write ? m.NextGuestValue++ : 0, m.Vcpu(other), GuestWalker.PteLevel, target, Flags.Mask, Flags.ToString(), outcome);
+        var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, threads), new StoreAfterSteps(StoreAfter));
+        var step = When(m, $"vCPU {v} makes a {access} to gva {Hex(gva)} while vCPU {other} sets {Flags} in the Pte for gva {Hex(target)}, in the schedule {run.Schedule}");
+        KvmWarn.On(run.Warning is not null || run.Deadlock, $"the race of vCPU {v} and vCPU {other}: {run.Warning ?? "deadlock"}");
+        return step with { Observation = outcome[0] is { } result ? GuestTouch.Describe(result) : "did not end" };
+    }
+
+    /// <summary>Thread 0 runs while it can for the first <paramref name="steps"/> steps, then thread 1 while it can, then whoever can.</summary>
+    private sealed class StoreAfterSteps(int steps) : Mmu.Concurrency.IScheduleChooser
+    {
+        public int Choose(int step, IReadOnlyList<int> enabled, int previous) =>
+            step < steps && enabled.Contains(0) ? 0 : enabled.Contains(1) ? 1 : enabled[0];
     }
 }
 

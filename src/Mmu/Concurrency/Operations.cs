@@ -1,6 +1,8 @@
 using SpecKit.Uapi;
+using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Host;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdp;
 
@@ -16,6 +18,53 @@ public static class Operations
     /// <summary>A vCPU's access, faulting as kvm_tdp_page_fault() does (TDP MMU only).</summary>
     public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>
         new($"vCPU {vcpu.Id}", Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access));
+
+    /// <summary>
+    /// Under shadow paging, a vCPU's guest access to <paramref name="gva"/> that may exit to KVM
+    /// (ShadowMmu.AccessConcurrently: FNAME(page_fault), the #PF KVM injects); a store writes
+    /// <paramref name="value"/>. What it came to is the thread's outcome.
+    /// </summary>
+    public static ConcurrentThread ShadowAccess(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, Func<ulong> value, string? what = null, GuestAccessResult[]? outcome = null) =>
+        new($"vCPU {vcpu.Id}", ShadowAccessSteps(ctx, vcpu, gva, access, value, what ?? $"{access} to 0x{gva:x}", outcome ?? new GuestAccessResult[1]));
+
+    /// <summary>
+    /// Seed 004's race: <paramref name="vcpu"/>'s access to <paramref name="gva"/> (storing
+    /// <paramref name="value"/> if a write) while <paramref name="other"/> sets
+    /// <paramref name="flags"/> in its gPTE at <paramref name="level"/> for <paramref name="target"/>;
+    /// the access's result lands in <paramref name="outcome"/>. The behaviour steps and the
+    /// explorer run it from the same two threads.
+    /// </summary>
+    public static ConcurrentThread[] GuestAccessRacingGpteStore(ConcurrentKvm ctx, GuestKernel guest, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, ulong value, KvmVcpu other, int level, ulong target, ulong flags, string flagNames, GuestAccessResult[] outcome) =>
+    [
+        ShadowAccess(ctx, vcpu, gva, access, () => value, outcome: outcome),
+        GpteStore(ctx, guest, other, target, level, old => old | flags, $"sets {flagNames} in the {GuestWalker.LevelName(level)} for 0x{target:x}"),
+    ];
+
+    /// <summary>
+    /// Under shadow paging, the guest's store to its own gPTE at <paramref name="level"/> for
+    /// <paramref name="gva"/> through the direct map (a supervisor write, as Linux's set_pte): the
+    /// new value is <paramref name="change"/> of the gPTE as it is when the store lands.
+    /// </summary>
+    public static ConcurrentThread GpteStore(ConcurrentKvm ctx, GuestKernel guest, KvmVcpu vcpu, ulong gva, int level, Func<ulong, ulong> change, string what) =>
+        ShadowAccess(ctx, vcpu, GuestKernel.DirectMap(guest.Tables.EntryGpa(gva, level)), new Guest.GuestAccess(user: false, Guest.GuestAccessKind.Write), () => change(guest.Gpte(gva, level)), what);
+
+    private static IEnumerable<Step> ShadowAccessSteps(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, Func<ulong> value, string what, GuestAccessResult[] outcome)
+    {
+        var shadow = ctx.Kvm.Shadow ?? throw new NotSupportedException("a guest access by virtual address runs under shadow paging");
+        foreach (var step in shadow.AccessConcurrently(ctx, vcpu, gva, access, value, outcome))
+        {
+            yield return step;
+        }
+
+        var result = outcome[0];
+        ctx.Outcomes.Add($"vCPU {vcpu.Id} {what}: " + (result switch
+        {
+            null => "did not end",
+            { PageFault: { } pf } => $"the guest takes {pf}",
+            { Completed: true } => $"done after {result.KvmPageFaults} fault(s) into KVM",
+            _ => result.Exit ?? result.Outcome.ToString(),
+        }));
+    }
 
     /// <summary>The primary MMU's clear_young over [start, end) GFNs (kvm_mmu_notifier_clear_young, no flush).</summary>
     public static ConcurrentThread Age(ConcurrentKvm ctx, ulong start, ulong end) => new("aging", Tdp(ctx).AgeConcurrently(ctx, start, end));

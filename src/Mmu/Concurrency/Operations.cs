@@ -78,6 +78,51 @@ public static class Operations
         new("notifier", InvalidateSteps(ctx, start, end, why, changeHost, inside));
 
     /// <summary>
+    /// The process's mm goes away (exit_mmap -> kvm_mmu_notifier_release -> kvm_flush_shadow_all
+    /// -> kvm_arch_flush_shadow_all -> kvm_mmu_zap_all): under write_lock(mmu_lock),
+    /// kvm_tdp_mmu_zap_all() zaps the root (tdp_mmu_zap_root), yielding to threads that spin on the
+    /// lock, then the flush. Every leaf that was there when it took the lock must be gone when it
+    /// drops it: one under an entry the walk never zapped survived kvm_tdp_mmu_zap_all (the
+    /// kernel's symptoms: kvm_mmu_uninit_tdp_mmu's WARN on a leaked page, or a freed host page
+    /// still mapped). A leaf another thread installed meanwhile is that thread's, and not the
+    /// zap's to have zapped.
+    /// </summary>
+    public static ConcurrentThread Release(ConcurrentKvm ctx) => new("release", ReleaseSteps(ctx));
+
+    private static IEnumerable<Step> ReleaseSteps(ConcurrentKvm ctx)
+    {
+        var kvm = ctx.Kvm;
+        var tdp = Tdp(ctx);
+        var side = kvm.Rules.ZapRoot.Lock;
+        yield return new Step("kvm_mmu_zap_all: write_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
+        var before = kvm.Mmu.Leaves().ToList();
+        var flush = new bool[1];
+        var zapped = new List<(ulong Start, ulong End)>();
+        foreach (var step in tdp.ZapRootConcurrently(ctx, side, flush, zapped))
+        {
+            yield return step;
+        }
+
+        yield return new Step("kvm_mmu_zap_all: kvm_flush_remote_tlbs, write_unlock(mmu_lock)");
+        foreach (var (gfn, level, spte) in before)
+        {
+            if (!zapped.Exists(r => gfn >= r.Start && gfn < r.End))
+            {
+                kvm.Violate("SPTE survived kvm_tdp_mmu_zap_all", $"gfn 0x{gfn:x}'s {Kvm.Kvm.LevelName(level)} SPTE 0x{spte:x} was there when kvm_mmu_zap_all took mmu_lock, and its walk never zapped it");
+            }
+        }
+
+        if (flush[0])
+        {
+            kvm.FlushRemoteTlbs("release");
+        }
+
+        ctx.MmuLock.Release(ctx.Current, side);
+        kvm.Log.Add("mmu notifier release: kvm_mmu_zap_all done");
+    }
+
+    /// <summary>
     /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:
     /// pre-6bdb913f0a70 set_pte_at_notify() alone (ChangePte Invocation Standalone), otherwise
     /// inside invalidate_range_start/end, with .change_pte() inside it while it exists. The

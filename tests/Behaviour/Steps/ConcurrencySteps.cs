@@ -81,6 +81,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [Given("before the operations clear_dirty_gfn_range has cleared D in gfns [{gfn}, {gfn})")]
     public void BeforeClearDirty(ulong start, ulong end) => _setup.Add(kvm => kvm.Tdp!.ClearDirtyGfnRange(start, end));
 
+    [Given("before the operations memslot {int} maps {int} pages at gfn {gfn}")]
+    public void BeforeMemslot(int id, int npages, ulong baseGfn) =>
+        _setup.Add(kvm => Assert.Equal(0, kvm.CreateMemslot(id, baseGfn, (ulong)npages, MemoryRegionFlags.None, _hostLevel)));
+
     [Given("the memslot logs dirty pages")]
     public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
 
@@ -119,6 +123,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [When("vCPU {int} faults gfn {gfn} for a {access} while the primary MMU ages gfns [{gfn}, {gfn})")]
     public void AccessRacingAging(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Age(ctx, start, end)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the mm is released")]
+    public void AccessRacingRelease(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Release(ctx)]);
 
     [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it")]
     public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>

@@ -87,7 +87,7 @@ public static class OperationGen
         (1, Gen.Select(Vcpu, Mapping, Gen.ULong[0x200, 0x20f]).Select(Operation (v, i, g) => new GpteRepoint(v, i, g))),
         (2, Gen.Select(Vcpu, Mapping, Gen.Enum<TlbOp>()).Select(Operation (v, i, t) => new GuestTlb(v, i, t))),
         (1, Gen.Select(Vcpu, Gen.Enum<ControlBit>(), Gen.Bool).Select(Operation (v, b, on) => new SetControlBit(v, b, on))),
-        (6, Gen.Select(Vcpu, Mapping, Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), GuestKind, Vcpu, Mapping, ChangedFlags, Gen.Int[0, 5]).Select(Operation (v, i, u, k, o, t, f, a) => new RacingGpteStore(v, i, u, k, o, t, f, a))));
+        (6, Gen.Select(Vcpu, Mapping, Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), GuestKind, Vcpu, Gen.Frequency((3, Gen.Const(RacingGpteStore.SameMapping)), (1, Mapping)), ChangedFlags, Gen.Int[0, 4]).Select(Operation (v, i, u, k, o, t, f, a) => new RacingGpteStore(v, i, u, k, o, t, f, a))));
 
     /// <summary>The operations a VM of <paramref name="kind"/> can do.</summary>
     public static Gen<Operation> Operations(VmKind kind) => kind switch

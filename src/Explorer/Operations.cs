@@ -800,6 +800,9 @@ public enum ControlBit
 /// </summary>
 public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAccessKind Kind, int Other, int Target, GpteFlags Flags, int StoreAfter = 0) : Operation
 {
+    /// <summary>A <see cref="Target"/> that is the access's own mapping: the race of seed 004, a store to the gPTE the access walks.</summary>
+    public const int SameMapping = -1;
+
     public override Step? Apply(Machine m)
     {
         if (m.Guest is null || m.Setup.Mappings.Length == 0)
@@ -826,7 +829,7 @@ public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAcce
 
         var access = new GuestAccess(User, Kind);
         var gva = m.Setup.Mappings[Mapping % m.Setup.Mappings.Length].Gva;
-        var target = m.Setup.Mappings[Target % m.Setup.Mappings.Length].Gva;
+        var target = Target == SameMapping ? gva : m.Setup.Mappings[Target % m.Setup.Mappings.Length].Gva;
         var outcome = new GuestAccessResult[1];
         var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
         var threads = Mmu.Concurrency.Operations.GuestAccessRacingGpteStore(ctx, m.Guest, m.Vcpu(v), gva, access, access.Kind == GuestAccessKind.Write ? m.NextGuestValue++ : 0, m.Vcpu(other), GuestWalker.PteLevel, target, Flags.Mask, Flags.ToString(), outcome);

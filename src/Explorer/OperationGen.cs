@@ -71,6 +71,8 @@ public static class OperationGen
         (1, Gen.Select(SlotId, Offset, Gen.Bool).Select(Operation (s, o, a) => new WriteTrack(s, o, a))));
 
     private static Gen<Operation> Tdp => Gen.Frequency(
+        (3, Gen.Select(Gen.Select(Vcpu, SlotId, Offset, Access), Gen.Select(Gen.Enum<RaceKind>(), Vcpu, Gen.ULong[0, 3], Gen.Int[0, 1].Array[0, 16]))
+            .Select(Operation (a, b) => new RacedFaults(a.Item1, a.Item2, a.Item3, a.Item4, b.Item1, b.Item2, b.Item3, b.Item4))),
         (1, Gen.Int[1, 4].Select(Operation (c) => new RecoverNx(c))),
         (1, Gen.Bool.Select(Operation (z) => new Roots(z))));
 

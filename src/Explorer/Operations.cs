@@ -860,3 +860,97 @@ internal static class GuestSteps
         return guest.WriteGpte(m.Vcpu(vcpu), gva, level, change(guest.Gpte(gva, level))).Completed;
     }
 }
+
+/// <summary>What runs beside a vCPU's fault in <see cref="RacedFaults"/>.</summary>
+public enum RaceKind
+{
+    /// <summary>Another vCPU's fault (kvm_tdp_page_fault on both).</summary>
+    Fault,
+
+    /// <summary>An MMU notifier invalidation of a range around the gfn (tdp_mmu_zap_leafs under mmu_lock).</summary>
+    Invalidate,
+
+    /// <summary>Userspace fetching the memslot's dirty log (KVM_GET_DIRTY_LOG, or KVM_CLEAR_DIRTY_LOG under manual protect).</summary>
+    FetchDirtyLog,
+}
+
+/// <summary>
+/// Two operations of the TDP MMU running together (src/Mmu/Concurrency: ScheduleSteps prints them):
+/// vCPU <see cref="Vcpu"/>'s fault on a page of a memslot and, beside it, what
+/// <see cref="Kind"/> says, under a generated schedule. <see cref="Switches"/> gives, decision by
+/// decision (each point where both threads can run), the thread to run, 0 the fault and 1 the
+/// other, the second where the first cannot run; past its end each thread runs on while it can.
+/// CsCheck shrinks it towards no switch at all: the fault first, then the other. The printed
+/// step carries the schedule string the run took, which the step replays exactly. Not under a
+/// dirty ring (the model's concurrent paths run without vcpu_load) or TDX.
+/// </summary>
+public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Access, RaceKind Kind, int Other, ulong Count, int[] Switches) : Operation
+{
+    public override Step? Apply(Machine m)
+    {
+        if (m.Kvm.Tdp is null || m.Kvm.VmType == KvmVmType.Tdx || m.Kvm.DirtyRing is not null || GfnOf(m, Slot, Offset) is not { } gfn)
+        {
+            return null;
+        }
+
+        if (RunningVcpu(m, Vcpu) is not { } v)
+        {
+            return null;
+        }
+
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
+        var fault = Mmu.Concurrency.Operations.Access(ctx, m.Vcpu(v), gfn, Access);
+        var what = $"vCPU {v} faults gfn {Hex(gfn)} for a {Noun(Access)} while ";
+        Mmu.Concurrency.ConcurrentThread other;
+        switch (Kind)
+        {
+            case RaceKind.Fault:
+                if (RunningVcpu(m, Other) is not { } o || o == v || GfnOf(m, Slot, Offset + Count) is not { } otherGfn)
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.Access(ctx, m.Vcpu(o), otherGfn, Access);
+                what += $"vCPU {o} faults gfn {Hex(otherGfn)} for a {Noun(Access)}";
+                break;
+            case RaceKind.Invalidate:
+                var (start, end) = Range(m, Slot, Offset, Count)!.Value;
+                other = Mmu.Concurrency.Operations.Invalidate(ctx, start, end, "the host changes the pages");
+                what += $"the MMU notifier invalidates gfns [{Hex(start)}, {Hex(end)})";
+                break;
+            default:
+                if (m.Kvm.SlotById(Slot) is not { DirtyBitmap: not null })
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.FetchDirtyLog(ctx, Slot);
+                what += $"userspace fetches the dirty log of memslot {Slot}";
+                break;
+        }
+
+        var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, [fault, other], Mmu.Concurrency.Operations.FinalCheck), new SwitchChooser(Switches));
+        var step = When(m, $"{what}, in the schedule {run.Schedule}");
+        KvmWarn.On(run.Warning is not null || run.Deadlock, $"{what}: {run.Warning ?? "deadlock"}");
+        return step with { Observation = m.Kvm.Tdp.LeafFor(gfn) is { } leaf ? $"0x{leaf.Spte:x}" : "none" };
+    }
+
+    private static string Noun(AccessKind access) => access switch
+    {
+        AccessKind.Write => "write",
+        AccessKind.Fetch => "fetch",
+        _ => "read",
+    };
+
+    /// <summary>Decision i runs thread <c>switches[i]</c> if it can, else the other; past the end, no preemption.</summary>
+    private sealed class SwitchChooser(int[] switches) : Mmu.Concurrency.IScheduleChooser
+    {
+        private int _decision;
+
+        public int Choose(int step, IReadOnlyList<int> enabled, int previous)
+        {
+            var i = _decision++;
+            return i < switches.Length && enabled.Contains(switches[i]) ? switches[i] : Mmu.Concurrency.Scheduler.NonPreemptive(enabled, previous);
+        }
+    }
+}

@@ -178,6 +178,13 @@ public sealed partial class TdpMmu
             yield return new Step("read_unlock(mmu_lock)");
             ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
             Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
+            if (result[0] == PageFaultResult.WriteProtected)
+            {
+                // A write to a write-tracked gfn (make_spte left it read-only): kvm_mmu_page_fault()
+                // emulates it, which the concurrent model does not.
+                Kvm.Log.Add($"{what}: emulated (RET_PF_WRITE_PROTECTED), not modelled concurrently");
+                yield break;
+            }
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
@@ -403,7 +410,9 @@ public sealed partial class TdpMmu
         var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
-            result[0] = PageFaultResult.Spurious;
+            // "If the page fault was caused by a write but the page is write protected, emulation
+            // is needed": RET_PF_WRITE_PROTECTED overrides RET_PF_SPURIOUS.
+            result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
             yield break;
         }
 

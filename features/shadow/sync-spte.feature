@@ -9,13 +9,41 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
   on this: Linux makes a PTE writable, or finds that another CPU did, and retries the write
   without INVLPG (x86's flush_tlb_fix_spurious_fault() is empty).
 
-  What the patch breaks, as the model runs it: the #PF leaves the stale read-only SPTE (and its
-  shadowed access) behind. The guest's retried write exits to KVM once more, and FNAME(page_fault)
-  refreshes the SPTE through mmu_set_spte(), so the guest sees no second #PF and the write lands.
-  The cost is an exit to KVM; the fault is that a translation outlived the #PF that had to remove
-  it, which the checker reports. The base model is the newest kernel; SyncSpteLai2022 is the patch.
+  What the patch breaks, as the model runs it: the two vCPUs advance at the kernel's points, and
+  every interleaving with at most two preemptions is explored. vCPU 0's user write hits the
+  read-only SPTE and exits; FNAME(page_fault) walks the guest's tables without mmu_lock
+  (FNAME(walk_addr)), finds the gPTE read-only and injects the #PF, which takes mmu_lock for write
+  and syncs the unsync page's SPTE (kvm_mmu_invalidate_addr -> FNAME(sync_spte)). vCPU 1's store
+  makes the gPTE writable through the unsync page's writable SPTE, with no lock and no exit: it
+  can land before the walk (no #PF: FNAME(fetch) maps the page writable), after the sync (the
+  #PF is right, and the SPTE agreed with the gPTE when it was taken), or between the walk and
+  the sync. There sync_spte sees the gPTE gain W: the base rebuilds the SPTE, the patch keeps the
+  stale read-only one, so a translation outlives the #PF that had to remove it, which the checker
+  reports. The guest's retried write would exit to KVM once more, and FNAME(page_fault) would
+  refresh the SPTE. The base model is the newest kernel; SyncSpteLai2022 is the patch.
 
-  Scenario Outline: vCPU 1 makes the PTE writable while KVM injects vCPU 0's write #PF (<model>)
+  Scenario Outline: vCPU 1 makes the PTE writable while vCPU 0's write faults on it (<model>)
+    Given a concurrent VM under the <model> model with 2 vCPUs on shadow paging and 8192 pages at gfn 0x0 with 4K host pages
+    And before the operations the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
+    And before the operations the guest maps gva 0x401000 to gpa 0x1001000 with PTE flags P U A
+    And before the operations vCPU 0 has made a user read to gva 0x400000
+    And before the operations vCPU 1 has rewritten the Pte for gva 0x401000 unchanged
+    And before the operations the shadow page of the Pte table for gva 0x400000 is unsync
+    When vCPU 0 makes a user write to gva 0x400000 while vCPU 1 sets W D in the Pte for gva 0x400000
+    Then <checker>
+    And the exploration matches the snapshot
+
+    Examples:
+      | model           | checker                                                                 |
+      | base            | in every interleaving the checker reports nothing                       |
+      | SyncSpteLai2022 | in some interleavings the checker reports "#PF left a stale translation" |
+
+  Scenario Outline: The failing interleaving replayed: the store lands while vCPU 0 holds mmu_lock to sync (<model>)
+    The schedule the exploration printed, one digit per step (0: vCPU 0's write, 1: vCPU 1's
+    store): the CPU's access, FNAME(walk_addr), write_lock(mmu_lock), then the store, then
+    FNAME(sync_spte), write_unlock, and the #PF delivered. The guest's handler finds the PTE
+    writable and retries the write without INVLPG.
+
     Given a VM under the <model> model with 2 vCPUs on shadow paging
     And memslot 0 maps 8192 pages at gfn 0x0 with 4K host pages
     And the guest maps gva 0x400000 to gpa 0x1000000 with PTE flags P U A
@@ -23,7 +51,7 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
     And vCPU 0 has made a user read to gva 0x400000
     And vCPU 1 has rewritten the Pte for gva 0x401000 unchanged
     And the shadow page of the Pte table for gva 0x400000 is unsync
-    When vCPU 0 makes a user write to gva 0x400000, and before KVM injects the #PF vCPU 1 sets W D in the Pte for gva 0x400000
+    When vCPU 0 makes a user write to gva 0x400000 while vCPU 1 sets W D in the Pte for gva 0x400000, in the schedule 0001000
     Then the guest takes a #PF with error code P|W|U
     And <checker>
     When vCPU 0 makes a user write to gva 0x400000
@@ -32,7 +60,7 @@ Feature: A #PF removes the faulting address's translation, so sync_spte must ref
     And the log matches the snapshot
 
     Examples:
-      | model           | checker                                                   | exits |
+      | model           | checker                                            | exits |
       | base            | the checker reports nothing                        | 0     |
       | SyncSpteLai2022 | the checker reports "#PF left a stale translation" | 1     |
 

@@ -60,6 +60,11 @@ internal static partial class SpecEmitter
                 extras.Add([$"    BumpsSequence: {Bool(bumps)}"]);
             }
 
+            if (entries.TryGetValue("AfterYield", out var afterYield))
+            {
+                extras.Add([$"    AfterYield: global::SpecKit.Mmu.Policy.YieldRestart.{afterYield[0]}"]);
+            }
+
             w.Line($"    Origin: {Literal(op.Origin)}{(extras.Count == 0 ? ");" : ",")}");
             for (var i = 0; i < extras.Count; i++)
             {

@@ -71,6 +71,8 @@ public static class OperationGen
         (1, Gen.Select(SlotId, Offset, Gen.Bool).Select(Operation (s, o, a) => new WriteTrack(s, o, a))));
 
     private static Gen<Operation> Tdp => Gen.Frequency(
+        (3, Gen.Select(Gen.Select(Vcpu, SlotId, Offset, Access), Gen.Select(Gen.Enum<RaceKind>(), Vcpu, Gen.ULong[0, 3], Gen.Int[0, 1].Array[0, 16]))
+            .Select(Operation (a, b) => new RacedFaults(a.Item1, a.Item2, a.Item3, a.Item4, b.Item1, b.Item2, b.Item3, b.Item4))),
         (1, Gen.Int[1, 4].Select(Operation (c) => new RecoverNx(c))),
         (1, Gen.Bool.Select(Operation (z) => new Roots(z))));
 
@@ -87,7 +89,7 @@ public static class OperationGen
         (1, Gen.Select(Vcpu, Mapping, Gen.ULong[0x200, 0x20f]).Select(Operation (v, i, g) => new GpteRepoint(v, i, g))),
         (2, Gen.Select(Vcpu, Mapping, Gen.Enum<TlbOp>()).Select(Operation (v, i, t) => new GuestTlb(v, i, t))),
         (1, Gen.Select(Vcpu, Gen.Enum<ControlBit>(), Gen.Bool).Select(Operation (v, b, on) => new SetControlBit(v, b, on))),
-        (3, Gen.Select(Vcpu, Mapping, Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), GuestKind, Vcpu, Mapping, ChangedFlags).Select(Operation (v, i, u, k, o, t, f) => new RacingGpteStore(v, i, u, k, o, t, f))));
+        (6, Gen.Select(Vcpu, Mapping, Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), GuestKind, Vcpu, Gen.Frequency((3, Gen.Const(RacingGpteStore.SameMapping)), (1, Mapping)), ChangedFlags, Gen.Int[0, 4]).Select(Operation (v, i, u, k, o, t, f, a) => new RacingGpteStore(v, i, u, k, o, t, f, a))));
 
     /// <summary>The operations a VM of <paramref name="kind"/> can do.</summary>
     public static Gen<Operation> Operations(VmKind kind) => kind switch

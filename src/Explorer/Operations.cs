@@ -98,6 +98,13 @@ public sealed record StrayTouch(int Vcpu, ulong Gfn, AccessKind Access) : Operat
             return null;
         }
 
+        // Under shadow paging the guest reaches a gfn through its direct map: one outside it is
+        // the guest's own #PF, which the feature step does not take.
+        if (m.Guest is { } guest && !guest.DirectlyMaps(Gfn))
+        {
+            return null;
+        }
+
         var step = When(m, $"vCPU {v} {Verb(Access)} {Hex(Gfn)}");
         return step with { Observation = Pfn(m.Kvm.Access(m.Vcpu(v), Gfn, Access)) };
     }
@@ -784,11 +791,18 @@ public enum ControlBit
 }
 
 /// <summary>
-/// A yield point of the guest's: while KVM injects vCPU <see cref="Vcpu"/>'s #PF, another vCPU
-/// sets flags in a gPTE (ShadowSteps.AccessRacingStore; seed 004's race, kvm_inject_emulated_page_fault).
+/// Seed 004's race as two concurrent operations (ShadowSteps.AccessRacingStore): vCPU
+/// <see cref="Vcpu"/>'s access runs <see cref="StoreAfter"/> of its steps (the CPU's access,
+/// FNAME(walk_addr), the lock and the sync of kvm_inject_emulated_page_fault, ...) before vCPU
+/// <see cref="Other"/>'s store sets flags in a gPTE, then both run to the end. The schedule is
+/// generated (and shrinks towards the store landing first) and printed as the step's schedule
+/// string, which the step replays.
 /// </summary>
-public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAccessKind Kind, int Other, int Target, GpteFlags Flags) : Operation
+public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAccessKind Kind, int Other, int Target, GpteFlags Flags, int StoreAfter = 0) : Operation
 {
+    /// <summary>A <see cref="Target"/> that is the access's own mapping: the race of seed 004, a store to the gPTE the access walks.</summary>
+    public const int SameMapping = -1;
+
     public override Step? Apply(Machine m)
     {
         if (m.Guest is null || m.Setup.Mappings.Length == 0)
@@ -801,22 +815,35 @@ public sealed record RacingGpteStore(int Vcpu, int Mapping, bool User, GuestAcce
             return null;
         }
 
+        // The other vCPU: another one where the VM has two (a vCPU does not race itself).
         var other = VcpuOf(m, Other);
-        if (m.Kvm.Vcpus[other].Paused)
+        if (other == v && m.Kvm.Vcpus.Count > 1)
+        {
+            other = (v + 1) % m.Kvm.Vcpus.Count;
+        }
+
+        if (other == v || m.Kvm.Vcpus[other].Paused)
         {
             return null;
         }
 
         var access = new GuestAccess(User, Kind);
         var gva = m.Setup.Mappings[Mapping % m.Setup.Mappings.Length].Gva;
-        var target = m.Setup.Mappings[Target % m.Setup.Mappings.Length].Gva;
-        var step = When(m, $"vCPU {v} makes a {access} to gva {Hex(gva)}, and before KVM injects the #PF vCPU {other} sets {Flags} in the Pte for gva {Hex(target)}");
-        var stored = true;
-        var mask = Flags.Mask;
-        m.Kvm.BeforeInjectingPageFault.Enqueue(() => stored = GuestSteps.StoreEntry(m, other, GuestWalker.PteLevel, target, old => old | mask));
-        var result = GuestSteps.Access(m, v, access, gva);
-        var injected = m.Kvm.BeforeInjectingPageFault.Count == 0;
-        return step with { Observation = GuestTouch.Describe(result), Printable = injected && stored };
+        var target = Target == SameMapping ? gva : m.Setup.Mappings[Target % m.Setup.Mappings.Length].Gva;
+        var outcome = new GuestAccessResult[1];
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
+        var threads = Mmu.Concurrency.Operations.GuestAccessRacingGpteStore(ctx, m.Guest, m.Vcpu(v), gva, access, access.Kind == GuestAccessKind.Write ? m.NextGuestValue++ : 0, m.Vcpu(other), GuestWalker.PteLevel, target, Flags.Mask, Flags.ToString(), outcome);
+        var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, threads), new StoreAfterSteps(StoreAfter));
+        var step = When(m, $"vCPU {v} makes a {access} to gva {Hex(gva)} while vCPU {other} sets {Flags} in the Pte for gva {Hex(target)}, in the schedule {run.Schedule}");
+        KvmWarn.On(run.Warning is not null || run.Deadlock, $"the race of vCPU {v} and vCPU {other}: {run.Warning ?? "deadlock"}");
+        return step with { Observation = outcome[0] is { } result ? GuestTouch.Describe(result) : "did not end" };
+    }
+
+    /// <summary>Thread 0 runs while it can for the first <paramref name="steps"/> steps, then thread 1 while it can, then whoever can.</summary>
+    private sealed class StoreAfterSteps(int steps) : Mmu.Concurrency.IScheduleChooser
+    {
+        public int Choose(int step, IReadOnlyList<int> enabled, int previous) =>
+            step < steps && enabled.Contains(0) ? 0 : enabled.Contains(1) ? 1 : enabled[0];
     }
 }
 
@@ -831,5 +858,99 @@ internal static class GuestSteps
     {
         var guest = m.Guest!;
         return guest.WriteGpte(m.Vcpu(vcpu), gva, level, change(guest.Gpte(gva, level))).Completed;
+    }
+}
+
+/// <summary>What runs beside a vCPU's fault in <see cref="RacedFaults"/>.</summary>
+public enum RaceKind
+{
+    /// <summary>Another vCPU's fault (kvm_tdp_page_fault on both).</summary>
+    Fault,
+
+    /// <summary>An MMU notifier invalidation of a range around the gfn (tdp_mmu_zap_leafs under mmu_lock).</summary>
+    Invalidate,
+
+    /// <summary>Userspace fetching the memslot's dirty log (KVM_GET_DIRTY_LOG, or KVM_CLEAR_DIRTY_LOG under manual protect).</summary>
+    FetchDirtyLog,
+}
+
+/// <summary>
+/// Two operations of the TDP MMU running together (src/Mmu/Concurrency: ScheduleSteps prints them):
+/// vCPU <see cref="Vcpu"/>'s fault on a page of a memslot and, beside it, what
+/// <see cref="Kind"/> says, under a generated schedule. <see cref="Switches"/> gives, decision by
+/// decision (each point where both threads can run), the thread to run, 0 the fault and 1 the
+/// other, the second where the first cannot run; past its end each thread runs on while it can.
+/// CsCheck shrinks it towards no switch at all: the fault first, then the other. The printed
+/// step carries the schedule string the run took, which the step replays exactly. Not under a
+/// dirty ring (the model's concurrent paths run without vcpu_load) or TDX.
+/// </summary>
+public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Access, RaceKind Kind, int Other, ulong Count, int[] Switches) : Operation
+{
+    public override Step? Apply(Machine m)
+    {
+        if (m.Kvm.Tdp is null || m.Kvm.VmType == KvmVmType.Tdx || m.Kvm.DirtyRing is not null || GfnOf(m, Slot, Offset) is not { } gfn)
+        {
+            return null;
+        }
+
+        if (RunningVcpu(m, Vcpu) is not { } v)
+        {
+            return null;
+        }
+
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
+        var fault = Mmu.Concurrency.Operations.Access(ctx, m.Vcpu(v), gfn, Access);
+        var what = $"vCPU {v} faults gfn {Hex(gfn)} for a {Noun(Access)} while ";
+        Mmu.Concurrency.ConcurrentThread other;
+        switch (Kind)
+        {
+            case RaceKind.Fault:
+                if (RunningVcpu(m, Other) is not { } o || o == v || GfnOf(m, Slot, Offset + Count) is not { } otherGfn)
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.Access(ctx, m.Vcpu(o), otherGfn, Access);
+                what += $"vCPU {o} faults gfn {Hex(otherGfn)} for a {Noun(Access)}";
+                break;
+            case RaceKind.Invalidate:
+                var (start, end) = Range(m, Slot, Offset, Count)!.Value;
+                other = Mmu.Concurrency.Operations.Invalidate(ctx, start, end, "the host changes the pages");
+                what += $"the MMU notifier invalidates gfns [{Hex(start)}, {Hex(end)})";
+                break;
+            default:
+                if (m.Kvm.SlotById(Slot) is not { DirtyBitmap: not null })
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.FetchDirtyLog(ctx, Slot);
+                what += $"userspace fetches the dirty log of memslot {Slot}";
+                break;
+        }
+
+        var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, [fault, other], Mmu.Concurrency.Operations.FinalCheck), new SwitchChooser(Switches));
+        var step = When(m, $"{what}, in the schedule {run.Schedule}");
+        KvmWarn.On(run.Warning is not null || run.Deadlock, $"{what}: {run.Warning ?? "deadlock"}");
+        return step with { Observation = m.Kvm.Tdp.LeafFor(gfn) is { } leaf ? $"0x{leaf.Spte:x}" : "none" };
+    }
+
+    private static string Noun(AccessKind access) => access switch
+    {
+        AccessKind.Write => "write",
+        AccessKind.Fetch => "fetch",
+        _ => "read",
+    };
+
+    /// <summary>Decision i runs thread <c>switches[i]</c> if it can, else the other; past the end, no preemption.</summary>
+    private sealed class SwitchChooser(int[] switches) : Mmu.Concurrency.IScheduleChooser
+    {
+        private int _decision;
+
+        public int Choose(int step, IReadOnlyList<int> enabled, int previous)
+        {
+            var i = _decision++;
+            return i < switches.Length && enabled.Contains(switches[i]) ? switches[i] : Mmu.Concurrency.Scheduler.NonPreemptive(enabled, previous);
+        }
     }
 }

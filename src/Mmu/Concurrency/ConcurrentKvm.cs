@@ -106,5 +106,8 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
         }
     }
 
+    /// <summary>What each operation came to, one line each (a guest access: done, the #PF the guest took), in the order they ended.</summary>
+    public List<string> Outcomes { get; } = [];
+
     internal Func<int, string> ThreadName { get; set; } = t => $"thread {t}";
 }

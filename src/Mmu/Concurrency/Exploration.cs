@@ -3,6 +3,9 @@ namespace SpecKit.Mmu.Concurrency;
 /// <summary>What an exploration found: how many schedules ran, how many were clean, the first failing one.</summary>
 public sealed record ExplorationResult(string Strategy, int Schedules, int Failing, ScheduleRun? FirstFailure, bool Complete, IReadOnlyDictionary<string, int> Findings)
 {
+    /// <summary>How many interleavings ended with each set of outcomes (the operations' outcomes joined by "; "), where the operations record them.</summary>
+    public IReadOnlyDictionary<string, int> Outcomes { get; init; } = new Dictionary<string, int>();
+
     public bool Clean => Failing == 0;
 
     public override string ToString() =>
@@ -131,6 +134,7 @@ public static class Explorer
     {
         private readonly Dictionary<string, int> _findings = [];
         private ScheduleRun? _first;
+        private readonly Dictionary<string, int> _outcomes = [];
 
         public int Schedules { get; private set; }
 
@@ -139,6 +143,12 @@ public static class Explorer
         public void Add(ScheduleRun run)
         {
             Schedules++;
+            if (run.Outcomes.Count > 0)
+            {
+                var key = string.Join("; ", run.Outcomes.Order(StringComparer.Ordinal));
+                _outcomes[key] = _outcomes.GetValueOrDefault(key) + 1;
+            }
+
             if (run.Clean)
             {
                 return;
@@ -152,6 +162,6 @@ public static class Explorer
             }
         }
 
-        public ExplorationResult Result(string strategy, bool complete) => new(strategy, Schedules, Failing, _first, complete, _findings);
+        public ExplorationResult Result(string strategy, bool complete) => new(strategy, Schedules, Failing, _first, complete, _findings) { Outcomes = _outcomes };
     }
 }

@@ -1,6 +1,8 @@
 using SpecKit.Uapi;
+using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Host;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdp;
 
@@ -17,6 +19,53 @@ public static class Operations
     public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>
         new($"vCPU {vcpu.Id}", Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access));
 
+    /// <summary>
+    /// Under shadow paging, a vCPU's guest access to <paramref name="gva"/> that may exit to KVM
+    /// (ShadowMmu.AccessConcurrently: FNAME(page_fault), the #PF KVM injects); a store writes
+    /// <paramref name="value"/>. What it came to is the thread's outcome.
+    /// </summary>
+    public static ConcurrentThread ShadowAccess(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, Func<ulong> value, string? what = null, GuestAccessResult[]? outcome = null) =>
+        new($"vCPU {vcpu.Id}", ShadowAccessSteps(ctx, vcpu, gva, access, value, what ?? $"{access} to 0x{gva:x}", outcome ?? new GuestAccessResult[1]));
+
+    /// <summary>
+    /// Seed 004's race: <paramref name="vcpu"/>'s access to <paramref name="gva"/> (storing
+    /// <paramref name="value"/> if a write) while <paramref name="other"/> sets
+    /// <paramref name="flags"/> in its gPTE at <paramref name="level"/> for <paramref name="target"/>;
+    /// the access's result lands in <paramref name="outcome"/>. The behaviour steps and the
+    /// explorer run it from the same two threads.
+    /// </summary>
+    public static ConcurrentThread[] GuestAccessRacingGpteStore(ConcurrentKvm ctx, GuestKernel guest, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, ulong value, KvmVcpu other, int level, ulong target, ulong flags, string flagNames, GuestAccessResult[] outcome) =>
+    [
+        ShadowAccess(ctx, vcpu, gva, access, () => value, outcome: outcome),
+        GpteStore(ctx, guest, other, target, level, old => old | flags, $"sets {flagNames} in the {GuestWalker.LevelName(level)} for 0x{target:x}"),
+    ];
+
+    /// <summary>
+    /// Under shadow paging, the guest's store to its own gPTE at <paramref name="level"/> for
+    /// <paramref name="gva"/> through the direct map (a supervisor write, as Linux's set_pte): the
+    /// new value is <paramref name="change"/> of the gPTE as it is when the store lands.
+    /// </summary>
+    public static ConcurrentThread GpteStore(ConcurrentKvm ctx, GuestKernel guest, KvmVcpu vcpu, ulong gva, int level, Func<ulong, ulong> change, string what) =>
+        ShadowAccess(ctx, vcpu, GuestKernel.DirectMap(guest.Tables.EntryGpa(gva, level)), new Guest.GuestAccess(user: false, Guest.GuestAccessKind.Write), () => change(guest.Gpte(gva, level)), what);
+
+    private static IEnumerable<Step> ShadowAccessSteps(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gva, Guest.GuestAccess access, Func<ulong> value, string what, GuestAccessResult[] outcome)
+    {
+        var shadow = ctx.Kvm.Shadow ?? throw new NotSupportedException("a guest access by virtual address runs under shadow paging");
+        foreach (var step in shadow.AccessConcurrently(ctx, vcpu, gva, access, value, outcome))
+        {
+            yield return step;
+        }
+
+        var result = outcome[0];
+        ctx.Outcomes.Add($"vCPU {vcpu.Id} {what}: " + (result switch
+        {
+            null => "did not end",
+            { PageFault: { } pf } => $"the guest takes {pf}",
+            { Completed: true } => $"done after {result.KvmPageFaults} fault(s) into KVM",
+            _ => result.Exit ?? result.Outcome.ToString(),
+        }));
+    }
+
     /// <summary>The primary MMU's clear_young over [start, end) GFNs (kvm_mmu_notifier_clear_young, no flush).</summary>
     public static ConcurrentThread Age(ConcurrentKvm ctx, ulong start, ulong end) => new("aging", Tdp(ctx).AgeConcurrently(ctx, start, end));
 
@@ -27,6 +76,51 @@ public static class Operations
     /// </summary>
     public static ConcurrentThread Invalidate(ConcurrentKvm ctx, ulong start, ulong end, string why, Action? changeHost = null, Func<IEnumerable<Step>>? inside = null) =>
         new("notifier", InvalidateSteps(ctx, start, end, why, changeHost, inside));
+
+    /// <summary>
+    /// The process's mm goes away (exit_mmap -> kvm_mmu_notifier_release -> kvm_flush_shadow_all
+    /// -> kvm_arch_flush_shadow_all -> kvm_mmu_zap_all): under write_lock(mmu_lock),
+    /// kvm_tdp_mmu_zap_all() zaps the root (tdp_mmu_zap_root), yielding to threads that spin on the
+    /// lock, then the flush. Every leaf that was there when it took the lock must be gone when it
+    /// drops it: one under an entry the walk never zapped survived kvm_tdp_mmu_zap_all (the
+    /// kernel's symptoms: kvm_mmu_uninit_tdp_mmu's WARN on a leaked page, or a freed host page
+    /// still mapped). A leaf another thread installed meanwhile is that thread's, and not the
+    /// zap's to have zapped.
+    /// </summary>
+    public static ConcurrentThread Release(ConcurrentKvm ctx) => new("release", ReleaseSteps(ctx));
+
+    private static IEnumerable<Step> ReleaseSteps(ConcurrentKvm ctx)
+    {
+        var kvm = ctx.Kvm;
+        var tdp = Tdp(ctx);
+        var side = kvm.Rules.ZapRoot.Lock;
+        yield return new Step("kvm_mmu_zap_all: write_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
+        var before = kvm.Mmu.Leaves().ToList();
+        var flush = new bool[1];
+        var zapped = new List<(ulong Start, ulong End)>();
+        foreach (var step in tdp.ZapRootConcurrently(ctx, side, flush, zapped))
+        {
+            yield return step;
+        }
+
+        yield return new Step("kvm_mmu_zap_all: kvm_flush_remote_tlbs, write_unlock(mmu_lock)");
+        foreach (var (gfn, level, spte) in before)
+        {
+            if (!zapped.Exists(r => gfn >= r.Start && gfn < r.End))
+            {
+                kvm.Violate("SPTE survived kvm_tdp_mmu_zap_all", $"gfn 0x{gfn:x}'s {Kvm.Kvm.LevelName(level)} SPTE 0x{spte:x} was there when kvm_mmu_zap_all took mmu_lock, and its walk never zapped it");
+            }
+        }
+
+        if (flush[0])
+        {
+            kvm.FlushRemoteTlbs("release");
+        }
+
+        ctx.MmuLock.Release(ctx.Current, side);
+        kvm.Log.Add("mmu notifier release: kvm_mmu_zap_all done");
+    }
 
     /// <summary>
     /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:

@@ -35,7 +35,8 @@ public sealed record ScheduleRun(
     bool Deadlock,
     IReadOnlyList<Decision> Decisions,
     IReadOnlyList<string> ThreadNames,
-    KvmLog Log)
+    KvmLog Log,
+    IReadOnlyList<string> Outcomes)
 {
     public bool Clean => Violations.Count == 0 && Warning is null && !Deadlock;
 
@@ -55,6 +56,11 @@ public sealed record ScheduleRun(
         foreach (var (thread, what) in Trace)
         {
             text.Append("  ").Append(ThreadNames[thread]).Append(": ").Append(what).Append('\n');
+        }
+
+        foreach (var outcome in Outcomes)
+        {
+            text.Append("  -> ").Append(outcome).Append('\n');
         }
 
         foreach (var finding in Findings)
@@ -171,7 +177,7 @@ public static class Scheduler
             }
         }
 
-        return new ScheduleRun(schedule.ToString(), trace, [.. ctx.Kvm.Violations], warning, deadlock, decisions, names, ctx.Kvm.Log);
+        return new ScheduleRun(schedule.ToString(), trace, [.. ctx.Kvm.Violations], warning, deadlock, decisions, names, ctx.Kvm.Log, [.. ctx.Outcomes]);
     }
 
     /// <summary>Runs <paramref name="schedule"/> (as a run printed it) again on a fresh scenario.</summary>

@@ -61,6 +61,7 @@ public sealed class GuestKernel(Kvm.Kvm kvm, ulong tableBaseGfn = GuestPageTable
 
         foreach (var slot in Kvm.Memslots.OrderBy(s => s.BaseGfn))
         {
+            _ram.Add((slot.BaseGfn, slot.EndGfn));
             for (var gfn = slot.BaseGfn; gfn < slot.EndGfn; gfn++)
             {
                 Tables.Map(DirectMap(gfn << GuestWalker.PageShift), gfn << GuestWalker.PageShift, table, table, table, leaf);
@@ -74,6 +75,16 @@ public sealed class GuestKernel(Kvm.Kvm kvm, ulong tableBaseGfn = GuestPageTable
             Kvm.SetSregs(vcpu, cpu with { Cr3 = cpu.Cr3 == 0 ? Tables.RootGpa : cpu.Cr3 });
         }
     }
+
+    // The RAM the direct map covers: the memslots there were at boot.
+    private readonly List<(ulong Start, ulong End)> _ram = [];
+
+    /// <summary>
+    /// Whether the guest's direct map covers <paramref name="gfn"/>: a memslot at boot, or, before
+    /// the guest boots, one now. An access elsewhere through the direct map is the guest's #PF.
+    /// </summary>
+    public bool DirectlyMaps(ulong gfn) =>
+        Booted ? _ram.Exists(r => gfn >= r.Start && gfn < r.End) : Kvm.FindSlot(gfn) is not null;
 
     /// <summary>The direct-map address of <paramref name="gpa"/>.</summary>
     public static ulong DirectMap(ulong gpa) => global::SpecKit.Mmu.Kvm.Kvm.DirectMapBase + gpa;

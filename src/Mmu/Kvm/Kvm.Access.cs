@@ -85,7 +85,17 @@ public sealed partial class Kvm
             return new GuestAccessResult(address, access, AccessOutcome.Emulate, address, 0, value, 0, false, null, exit);
         }
 
-        var mmu = Mmu.Access(vcpu, address, access);
+        return Finish(vcpu, address, access, value, Mmu.Access(vcpu, address, access));
+    }
+
+    /// <summary>
+    /// What KVM_RUN does once the MMU has taken the access: the load or store through the host
+    /// page it completed to, the emulation of one it could not, or the exit; then the checker.
+    /// The concurrent shadow access (ShadowMmu.AccessConcurrently) ends here too.
+    /// </summary>
+    internal GuestAccessResult Finish(KvmVcpu vcpu, ulong address, GuestAccess access, ulong value, MmuAccess mmu)
+    {
+        var write = access.Kind == GuestAccessKind.Write;
         switch (mmu.Outcome)
         {
             case AccessOutcome.Done:

@@ -114,12 +114,6 @@ public sealed partial class Kvm
     /// <summary>Run in a fault after the PFN is resolved and before mmu_lock is taken: the window an invalidation can race.</summary>
     public Queue<Action> BeforeFaultTakesLock { get; } = new();
 
-    /// <summary>
-    /// Run under shadow paging after FNAME(walk_addr) found that a guest access faults and before
-    /// KVM injects the #PF (kvm_inject_emulated_page_fault): what other vCPUs do in that window.
-    /// </summary>
-    public Queue<Action> BeforeInjectingPageFault { get; } = new();
-
     /// <summary>x86 KVM_MAX_VCPUS: CONFIG_KVM_MAX_NR_VCPUS, 1024 unless MAXSMP (arch/x86/include/asm/kvm_host.h).</summary>
     public const int KvmMaxVcpus = 1024;
 

@@ -64,6 +64,7 @@ public sealed record SyncSptePolicy(
 /// <param name="Sync">Only for FNAME(sync_spte) (SyncSpte): what it does per kind of gPTE change.</param>
 /// <param name="SpteWrite">How an exclusive write treats an SPTE with volatile bits (ZapLeafs, ClearDirtyPtMasked).</param>
 /// <param name="BumpsSequence">Whether a standalone .change_pte() bumps mmu_notifier_seq (ChangePte).</param>
+/// <param name="AfterYield">Where a TDP MMU walk goes on after yielding mmu_lock (the operations that yield).</param>
 public sealed record OperationPolicy(
     MmuOperation Operation,
     string Title,
@@ -80,7 +81,8 @@ public sealed record OperationPolicy(
     RootPolicy? Roots = null,
     SyncSptePolicy? Sync = null,
     VolatileSpteWrite SpteWrite = VolatileSpteWrite.XchgWhenVolatile,
-    bool BumpsSequence = true)
+    bool BumpsSequence = true,
+    YieldRestart AfterYield = YieldRestart.Restart)
 {
     /// <summary>The operation's name as the spec spells it, for the log.</summary>
     public string Name => Operation.ToString();

@@ -157,4 +157,17 @@ namespace SpecKit.Mmu.Policy
         /// <summary>Before it: WRITE_ONCE, and handle_changed_spte() is given the walk's old value, so A/D bits set since are lost.</summary>
         WriteOnce,
     }
+
+    /// <summary>
+    /// Key AfterYield: where a TDP MMU walk goes on after tdp_mmu_iter_cond_resched() dropped and
+    /// retook mmu_lock. An operation that does not give the key does what the kernel does now.
+    /// </summary>
+    public enum YieldRestart
+    {
+        /// <summary>3a0f64de479c (2021, "Don't advance iterator after restart due to yielding"): tdp_iter_next() sees iter->yielded and restarts from the root at next_last_level_gfn, where the walk yielded, without advancing.</summary>
+        Restart,
+
+        /// <summary>Before it: tdp_mmu_iter_cond_resched() restarted the iterator itself, and the loop's tdp_iter_next() then advanced it, so at min_level == root_level try_step_side() skipped the entry the walk had yielded at, unvisited.</summary>
+        RestartThenAdvance,
+    }
 }

@@ -60,21 +60,58 @@ public sealed partial class ShadowMmu
         exit = null;
         LastFaultStale = false;
         var fault = new ShadowFault(addr, errorCode);
-        var access = errorCode & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK);
-        if (!GuestWalker.Walk(Kvm.GuestMemory, vcpu.Mmu, addr, access, out var walker))
+        if (!WalkAddr(vcpu, fault, out var walker))
         {
-            Kvm.Log.Add($"  FNAME(walk_addr) faults with {PfErrorCode.Describe(walker.ErrorCode)}: the #PF is the guest's");
             InjectEmulatedPageFault(vcpu, addr, walker.ErrorCode);
             return PageFaultResult.Retry;
         }
 
+        if (FaultInPfn(vcpu, fault, walker, out var mmuSeq) is { } early)
+        {
+            exit = fault.Exit;
+            return early;
+        }
+
+        while (Kvm.BeforeFaultTakesLock.TryDequeue(out var race))
+        {
+            race();
+        }
+
+        return PageFaultLocked(vcpu, fault, walker, mmuSeq);
+    }
+
+    /// <summary>
+    /// FNAME(walk_addr) for the fault, without mmu_lock (it reads guest memory only): false when
+    /// the guest's own tables or rights forbid the access, and the #PF is the guest's.
+    /// </summary>
+    private bool WalkAddr(KvmVcpu vcpu, ShadowFault fault, out GuestWalk walker)
+    {
+        var access = fault.ErrorCode & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK);
+        if (!GuestWalker.Walk(Kvm.GuestMemory, vcpu.Mmu, fault.Addr, access, out walker))
+        {
+            Kvm.Log.Add($"  FNAME(walk_addr) faults with {PfErrorCode.Describe(walker.ErrorCode)}: the #PF is the guest's");
+            return false;
+        }
+
         fault.Gfn = walker.Gfn;
-        var pteAccess = walker.PteAccess;
-        Kvm.Log.Add($"  FNAME(walk_addr): gfn 0x{walker.Gfn:x}, pte_access {KvmMmuPageRole.DescribeAccess(pteAccess)}");
+        Kvm.Log.Add($"  FNAME(walk_addr): gfn 0x{walker.Gfn:x}, pte_access {KvmMmuPageRole.DescribeAccess(walker.PteAccess)}");
+        return true;
+    }
+
+    /// <summary>
+    /// FNAME(page_fault) between FNAME(walk_addr) and write_lock(mmu_lock): the write-tracked
+    /// check, then kvm_mmu_faultin_pfn(), which samples mmu_invalidate_seq before it looks up the
+    /// PFN. Null to go on to <see cref="PageFaultLocked"/>, else the fault's result (with
+    /// <see cref="ShadowFault.Exit"/> set when KVM_RUN fails).
+    /// </summary>
+    private PageFaultResult? FaultInPfn(KvmVcpu vcpu, ShadowFault fault, GuestWalk walker, out ulong mmuSeq)
+    {
+        // kvm_mmu_faultin_pfn(): "fault->mmu_seq = vcpu->kvm->mmu_invalidate_seq; smp_rmb();" before the PFN.
+        mmuSeq = Kvm.MmuInvalidateSeq;
         if (fault.Present && fault.Write && IsWriteTracked(fault.Gfn))
         {
             // shadow_page_table_clear_flood(): the vCPU is using the pages on this path.
-            foreach (var sp in ShadowPath(vcpu, addr))
+            foreach (var sp in ShadowPath(vcpu, fault.Addr))
             {
                 sp.WriteFloodingCount = 0;
             }
@@ -84,42 +121,46 @@ public sealed partial class ShadowMmu
         }
 
         fault.Slot = Kvm.FindSlot(fault.Gfn);
-        if (fault.Slot is { } slot)
+        if (fault.Slot is not { } slot)
         {
-            if (fault.Write && slot.ReadOnly)
-            {
-                // __kvm_faultin_pfn(): KVM_PFN_ERR_RO_FAULT, and kvm_handle_error_pfn() emulates it.
-                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x} is in a read-only memslot: RET_PF_EMULATE");
-                return PageFaultResult.Emulate;
-            }
-
-            // kvm_mmu_faultin_pfn() samples mmu_invalidate_seq before it looks up the PFN, and
-            // FNAME(page_fault) drops the fault under mmu_lock if an invalidation raced it
-            // (is_page_fault_stale -> mmu_invalidate_retry_gfn): as the TDP MMU's fault does.
-            var mmuSeq = Kvm.MmuInvalidateSeq;
-            if (Kvm.FaultInPfn(slot, fault.Gfn, fault.Write) is not { } host)
-            {
-                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: no host page for the access, KVM_RUN returns -EFAULT (KVM_EXIT_MEMORY_FAULT)");
-                exit = "-EFAULT";
-                return PageFaultResult.Emulate;
-            }
-
-            while (Kvm.BeforeFaultTakesLock.TryDequeue(out var race))
-            {
-                race();
-            }
-
-            if (Kvm.MmuInvalidateRetryGfn(mmuSeq, fault.Gfn))
-            {
-                Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: an invalidation raced the fault (is_page_fault_stale), RET_PF_RETRY");
-                LastFaultStale = true;
-                return PageFaultResult.Retry;
-            }
-
-            fault.Pfn = host.Pfn;
-            fault.MapWritable = host.Writable;
+            return null;
         }
 
+        if (fault.Write && slot.ReadOnly)
+        {
+            // __kvm_faultin_pfn(): KVM_PFN_ERR_RO_FAULT, and kvm_handle_error_pfn() emulates it.
+            Kvm.Log.Add($"  gfn 0x{fault.Gfn:x} is in a read-only memslot: RET_PF_EMULATE");
+            return PageFaultResult.Emulate;
+        }
+
+        if (Kvm.FaultInPfn(slot, fault.Gfn, fault.Write) is not { } host)
+        {
+            Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: no host page for the access, KVM_RUN returns -EFAULT (KVM_EXIT_MEMORY_FAULT)");
+            fault.Exit = "-EFAULT";
+            return PageFaultResult.Emulate;
+        }
+
+        fault.Pfn = host.Pfn;
+        fault.MapWritable = host.Writable;
+        return null;
+    }
+
+    /// <summary>
+    /// FNAME(page_fault) under write_lock(mmu_lock): a fault an invalidation raced is dropped
+    /// (is_page_fault_stale -> mmu_invalidate_retry_gfn, as the TDP MMU's fault does); a
+    /// supervisor write to a read-only page under CR0.WP=0 maps it writable and supervisor-only,
+    /// not executable under SMEP (mmu.rst "Emulating cr0.wp"); then FNAME(fetch).
+    /// </summary>
+    private PageFaultResult PageFaultLocked(KvmVcpu vcpu, ShadowFault fault, GuestWalk walker, ulong mmuSeq)
+    {
+        if (fault.Slot is not null && Kvm.MmuInvalidateRetryGfn(mmuSeq, fault.Gfn))
+        {
+            Kvm.Log.Add($"  gfn 0x{fault.Gfn:x}: an invalidation raced the fault (is_page_fault_stale), RET_PF_RETRY");
+            LastFaultStale = true;
+            return PageFaultResult.Retry;
+        }
+
+        var pteAccess = walker.PteAccess;
         if (fault.Write && (pteAccess & Acc.ACC_WRITE_MASK) == 0 && !vcpu.Cpu.Cr0Wp && !fault.User)
         {
             pteAccess = (pteAccess | (uint)Acc.ACC_WRITE_MASK) & ~(uint)Acc.ACC_USER_MASK;

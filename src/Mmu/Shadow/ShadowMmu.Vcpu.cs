@@ -200,21 +200,29 @@ public sealed partial class ShadowMmu
     /// </summary>
     internal void InjectEmulatedPageFault(KvmVcpu vcpu, ulong addr, ulong errorCode)
     {
-        while (Kvm.BeforeInjectingPageFault.TryDequeue(out var meanwhile))
+        if (InvalidatesAddr(errorCode))
         {
-            Kvm.Log.Add($"  (meanwhile, before vCPU {vcpu.Id}'s #PF is injected)");
-            meanwhile();
-        }
-
-        if ((errorCode & PfErr.PFERR_PRESENT_MASK) != 0 && (errorCode & PfErr.PFERR_RSVD_MASK) == 0)
-        {
-            Kvm.Log.Add($"  kvm_inject_emulated_page_fault: kvm_mmu_invalidate_addr(0x{addr:x}, KVM_MMU_ROOT_CURRENT)");
-            vcpu.Tlb.Remove(addr >> GuestWalker.PageShift);
-            InvalidateAddr(vcpu, addr);
-            CheckPageFaultRemovedTranslation(vcpu, addr);
+            InvalidateAddrForPageFault(vcpu, addr);
         }
 
         vcpu.PendingPageFault = new GuestPageFault(addr, errorCode);
+    }
+
+    /// <summary>kvm_inject_emulated_page_fault(): only a #PF that is neither not-present nor RSVD invalidates the address.</summary>
+    private static bool InvalidatesAddr(ulong errorCode) =>
+        (errorCode & PfErr.PFERR_PRESENT_MASK) != 0 && (errorCode & PfErr.PFERR_RSVD_MASK) == 0;
+
+    /// <summary>
+    /// kvm_mmu_invalidate_addr(KVM_MMU_ROOT_CURRENT) for the #PF, which takes mmu_lock for write
+    /// (kvm_mmu_invalidate_addr_in_root, __kvm_mmu_invalidate_addr before 6.15), and the checker's
+    /// rule that the #PF left no translation of the address behind.
+    /// </summary>
+    private void InvalidateAddrForPageFault(KvmVcpu vcpu, ulong addr)
+    {
+        Kvm.Log.Add($"  kvm_inject_emulated_page_fault: kvm_mmu_invalidate_addr(0x{addr:x}, KVM_MMU_ROOT_CURRENT)");
+        vcpu.Tlb.Remove(addr >> GuestWalker.PageShift);
+        InvalidateAddr(vcpu, addr);
+        CheckPageFaultRemovedTranslation(vcpu, addr);
     }
 
     /// <summary>

@@ -178,6 +178,13 @@ public sealed partial class TdpMmu
             yield return new Step("read_unlock(mmu_lock)");
             ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
             Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
+            if (result[0] == PageFaultResult.WriteProtected)
+            {
+                // A write to a write-tracked gfn (make_spte left it read-only): kvm_mmu_page_fault()
+                // emulates it, which the concurrent model does not.
+                Kvm.Log.Add($"{what}: emulated (RET_PF_WRITE_PROTECTED), not modelled concurrently");
+                yield break;
+            }
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
@@ -403,7 +410,9 @@ public sealed partial class TdpMmu
         var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
-            result[0] = PageFaultResult.Spurious;
+            // "If the page fault was caused by a write but the page is write protected, emulation
+            // is needed": RET_PF_WRITE_PROTECTED overrides RET_PF_SPURIOUS.
+            result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
             yield break;
         }
 
@@ -529,9 +538,15 @@ public sealed partial class TdpMmu
                 yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
                 ctx.MmuLock.Take(ctx.Current, side);
 
-                // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn.
+                // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn
+                // (before 3a0f64de479c, then a tdp_iter_next() that advanced: policy AfterYield).
                 iter.Yield();
                 iter.Next();
+                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
+                {
+                    iter.Next();
+                }
+
                 continue;
             }
 
@@ -545,6 +560,62 @@ public sealed partial class TdpMmu
             }
 
             yield return new Step("tdp_iter_next: reads the next SPTE");
+            iter.Next();
+        }
+    }
+
+    /// <summary>
+    /// tdp_mmu_zap_root() of the valid direct root as kvm_tdp_mmu_zap_all() runs it, under
+    /// mmu_lock for write, as a concurrent operation: a walk at the root level only
+    /// (min_level == root_level, __tdp_mmu_zap_root), each present entry zapped by
+    /// tdp_mmu_iter_set_spte(), which tears its tables down with it (handle_removed_pt). It yields
+    /// at the top of each iteration as tdp_mmu_iter_cond_resched() does when another thread spins
+    /// on mmu_lock and the walk has made progress, and goes on where the policy's AfterYield says.
+    /// One step per zap and per yield: the reads of non-present entries between them are ordered
+    /// against no other thread's action (every SPTE write of theirs needs the lock this walk holds),
+    /// so they run in the step before. The GFN range under each entry it zapped is added to
+    /// <paramref name="zapped"/>; <paramref name="flush"/> says whether a flush is owed.
+    /// </summary>
+    public IEnumerable<Step> ZapRootConcurrently(ConcurrentKvm ctx, Policy.MmuLock side, bool[] flush, List<(ulong Start, ulong End)> zapped)
+    {
+        var policy = Rules.ZapRoot;
+        yield return new Step($"{policy.Name}: tdp_iter_start at the root level");
+        for (var iter = StartWalk(RootLevel, 0); iter.Valid;)
+        {
+            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            {
+                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                {
+                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
+                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
+                    flush[0] = false;
+                }
+
+                yield return new Step($"tdp_mmu_iter_cond_resched: drops mmu_lock at gfn 0x{iter.Gfn:x}");
+                ctx.MmuLock.Release(ctx.Current, side);
+                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+                ctx.MmuLock.Take(ctx.Current, side);
+                iter.Yield();
+                iter.Next();
+                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
+                {
+                    iter.Next();
+                }
+
+                continue;
+            }
+
+            if (iter.IsPresent)
+            {
+                yield return new Step($"tdp_mmu_iter_set_spte: zaps the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
+                ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+                var range = (iter.Gfn, iter.Gfn + TdpWalker.PagesPerHpage(iter.Level));
+                SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy);
+                Record(policy, iter.Gfn);
+                zapped.Add(range);
+                flush[0] = true;
+            }
+
             iter.Next();
         }
     }

@@ -247,6 +247,13 @@ public sealed partial class TdpMmu : X86Mmu
 
         iter.Yield();
         Kvm.MmuLockDropped(policy.Name, iter.NextLastLevelGfn);
+        if (policy.AfterYield == YieldRestart.RestartThenAdvance)
+        {
+            // Before 3a0f64de479c tdp_mmu_iter_cond_resched() called tdp_iter_restart() itself, and
+            // the caller's "continue" then ran tdp_iter_next(), which advanced past the restart.
+            iter.Next();
+        }
+
         return true;
     }
 

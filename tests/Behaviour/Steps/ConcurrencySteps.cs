@@ -2,9 +2,12 @@ using System.Text;
 using SpecKit.Features;
 using SpecKit.Mmu;
 using SpecKit.Mmu.Concurrency;
+using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.X86;
 using SpecKit.Uapi;
+using GuestAccess = SpecKit.Mmu.Guest.GuestAccess;
 
 namespace SpecKit.Behaviour.Steps;
 
@@ -28,12 +31,38 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
     private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
     private bool _manualProtect;
+    private MmuKind _mmu = MmuKind.TdpEpt;
+    private readonly List<Action<GuestKernel>> _guestMaps = [];
+    private readonly List<Action<Kvm, GuestKernel>> _guestSetup = [];
 
     [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
     public void AConcurrentVm(string model, int vcpus, int npages, int hostLevel)
     {
         (_model, _vcpus, _npages, _hostLevel) = (models.Resolve(model), vcpus, (ulong)npages, hostLevel);
     }
+
+    [Given("a concurrent VM under the {model} model with {int} vCPUs on shadow paging and {int} pages at gfn 0x0 with {level} host pages")]
+    public void AConcurrentShadowVm(string model, int vcpus, int npages, int hostLevel)
+    {
+        AConcurrentVm(model, vcpus, npages, hostLevel);
+        _mmu = MmuKind.Shadow;
+    }
+
+    [Given("before the operations the guest maps gva {gva} to gpa {gpa} with PTE flags {gpte_flags}")]
+    public void BeforeGuestMaps(ulong gva, ulong gpa, GpteFlags flags) =>
+        _guestMaps.Add(guest => guest.MapAtBoot(gva, gpa, ShadowSteps.Table, ShadowSteps.Table, ShadowSteps.Table, flags.Mask));
+
+    [Given("before the operations vCPU {int} has made a(n) {guest_access} to gva {gva}")]
+    public void BeforeGuestAccess(int vcpu, GuestAccess access, ulong gva) =>
+        _guestSetup.Add((kvm, _) => Assert.True(kvm.Run(kvm.Vcpus[vcpu], gva, access).Completed, $"vCPU {vcpu}'s {access} to 0x{gva:x} did not complete"));
+
+    [Given("before the operations vCPU {int} has rewritten the {entry} for gva {gva} unchanged")]
+    public void BeforeGpteRewrite(int vcpu, int level, ulong gva) =>
+        _guestSetup.Add((kvm, guest) => Assert.True(guest.WriteGpte(kvm.Vcpus[vcpu], gva, level, guest.Gpte(gva, level)).Completed, $"vCPU {vcpu}'s store to its {GuestWalker.LevelName(level)} did not complete"));
+
+    [Given("before the operations the shadow page of the {entry} table for gva {gva} is {sync_state}")]
+    public void BeforeShadowPageState(int level, ulong gva, bool unsync) =>
+        _guestSetup.Add((kvm, guest) => Assert.Equal(unsync, Assert.Single(kvm.Shadow!.PagesWithGptes(guest.Tables.EntryGpa(gva, level) >> GuestWalker.PageShift)).Unsync));
 
     /// <summary><c>{operation}</c>: an MMU operation of the spec's policy (MmuOperation).</summary>
     [ParameterType("operation", @"\w+", WordsOf = typeof(MmuOperation), Description = "an MMU operation of spec/policy")]
@@ -51,6 +80,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
     [Given("before the operations clear_dirty_gfn_range has cleared D in gfns [{gfn}, {gfn})")]
     public void BeforeClearDirty(ulong start, ulong end) => _setup.Add(kvm => kvm.Tdp!.ClearDirtyGfnRange(start, end));
+
+    [Given("before the operations memslot {int} maps {int} pages at gfn {gfn}")]
+    public void BeforeMemslot(int id, int npages, ulong baseGfn) =>
+        _setup.Add(kvm => Assert.Equal(0, kvm.CreateMemslot(id, baseGfn, (ulong)npages, MemoryRegionFlags.None, _hostLevel)));
 
     [Given("the memslot logs dirty pages")]
     public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
@@ -91,6 +124,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingAging(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Age(ctx, start, end)]);
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the mm is released")]
+    public void AccessRacingRelease(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.Release(ctx)]);
+
     [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind it")]
     public void AccessRacingKsm(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.KsmMerge(ctx, gfn)]);
@@ -98,6 +135,12 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [When("vCPU {int} faults gfn {gfn} for a {access} while userspace fetches the dirty log")]
     public void AccessRacingDirtyLog(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.FetchDirtyLog(ctx, 0)]);
+
+    [When("vCPU {int} makes a(n) {guest_access} to gva {gva} while vCPU {int} sets {gpte_flags} in the {entry} for gva {gva}")]
+    public void GuestAccessRacingGpteStore(int vcpu, GuestAccess access, ulong gva, int other, GpteFlags flags, int level, ulong target)
+    {
+        Explore((ctx, v) => Operations.GuestAccessRacingGpteStore(ctx, _guest!, v[vcpu], gva, access, 0x1000, v[other], level, target, flags.Mask, flags.ToString(), new GuestAccessResult[1]));
+    }
 
     [Then("in every interleaving the checker reports nothing")]
     public void EveryInterleavingClean()
@@ -135,6 +178,11 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
             text.Append($"  \"{rule}\" in {count}\n");
         }
 
+        foreach (var (outcome, count) in result.Outcomes.OrderBy(o => o.Key, StringComparer.Ordinal))
+        {
+            text.Append($"ending {outcome}: {count}\n");
+        }
+
         if (result.FirstFailure is { } failure)
         {
             text.Append("first failing interleaving:\n").Append(failure.Describe());
@@ -147,6 +195,9 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
     private Func<ConcurrentKvm, KvmVcpu[], ConcurrentThread[]>? _threads;
 
+    /// <summary>The guest kernel of the scenario being built, under shadow paging.</summary>
+    private GuestKernel? _guest;
+
     private ConcurrentScenario Build()
     {
         var model = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
@@ -156,7 +207,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
             info = info with { Rules = info.Rules.With(info.Rules[operation] with { Lock = side }) };
         }
 
-        var kvm = new Kvm(info);
+        var kvm = new Kvm(info, _mmu);
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
         if (_manualProtect)
         {
@@ -167,6 +218,23 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
         foreach (var step in _setup)
         {
             step(kvm);
+        }
+
+        _guest = null;
+        if (_mmu == MmuKind.Shadow)
+        {
+            // The guest lays out its tables, boots with RAM in its direct map, then runs (VmWorld.Vcpu).
+            _guest = new GuestKernel(kvm);
+            foreach (var map in _guestMaps)
+            {
+                map(_guest);
+            }
+
+            _guest.Boot(new GuestCpuState { Cr0Wp = true, EferNx = true });
+            foreach (var step in _guestSetup)
+            {
+                step(kvm, _guest);
+            }
         }
 
         var ctx = new ConcurrentKvm(kvm);

@@ -159,6 +159,10 @@ public static class ParameterTypes
     [ParameterType("sync_state", @"\S+", Words = ["unsync", "synced"])]
     public static bool Unsync(string text) => text == "unsync";
 
+    /// <summary><c>{schedule}</c>: a schedule string, the thread of each step as a digit (src/Mmu/Concurrency/Scheduler).</summary>
+    [ParameterType("schedule", "[0-9]+", Description = "a schedule: the thread of each step, one digit each")]
+    public static string Schedule(string text) => text;
+
     /// <summary><c>{tracking}</c>: whether a guest table's gfn is write-tracked.</summary>
     [ParameterType("tracking", @"\S+", Words = ["write-tracked", "untracked"])]
     public static bool WriteTracked(string text) => text == "write-tracked";
@@ -173,7 +177,19 @@ public static class ParameterTypes
 }
 
 /// <summary>gPTE flag bits.</summary>
-public readonly record struct GpteFlags(ulong Mask);
+public readonly record struct GpteFlags(ulong Mask)
+{
+    /// <summary>The flags as a step writes them ("W D").</summary>
+    public override string ToString()
+    {
+        var mask = Mask;
+        return string.Join(' ', new (ulong Bit, string Name)[]
+    {
+        (GuestPte4K.PresentMask, "P"), (GuestPte4K.WritableMask, "W"), (GuestPte4K.UserMask, "U"),
+        (GuestPte4K.AccessedMask, "A"), (GuestPte4K.DirtyMask, "D"), (GuestPte4K.NxMask, "NX"),
+        }.Where(f => (mask & f.Bit) != 0).Select(f => f.Name));
+    }
+}
 
 /// <summary>Control-register bit assignments, applied to a CPU state in order.</summary>
 public sealed record CpuBits(IReadOnlyList<(string Bit, bool On)> Assignments)

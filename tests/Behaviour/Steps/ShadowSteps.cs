@@ -15,7 +15,8 @@ namespace SpecKit.Behaviour.Steps;
 [Binding]
 public sealed class ShadowSteps(VmWorld world)
 {
-    private const ulong Table = GuestPteNonLeaf.PresentMask | GuestPteNonLeaf.WritableMask | GuestPteNonLeaf.UserMask | GuestPteNonLeaf.AccessedMask;
+    /// <summary>The flags of the guest's upper-level entries: present, writable, user, accessed.</summary>
+    internal const ulong Table = GuestPteNonLeaf.PresentMask | GuestPteNonLeaf.WritableMask | GuestPteNonLeaf.UserMask | GuestPteNonLeaf.AccessedMask;
 
     /// <summary>The value a guest store writes: distinct per store, so a snapshot shows which one landed.</summary>
     private ulong _nextValue = 0x1000;
@@ -54,12 +55,21 @@ public sealed class ShadowSteps(VmWorld world)
     public void AccessesTable(int vcpu, GuestAccess access, int level, ulong gva) =>
         Accesses(vcpu, access, DirectMapOfTable(level, gva));
 
-    [When("vCPU {int} makes a(n) {guest_access} to gva {gva}, and before KVM injects the #PF vCPU {int} sets {gpte_flags} in the {entry} for gva {gva}")]
-    public void AccessRacingStore(int vcpu, GuestAccess access, ulong gva, int other, GpteFlags flags, int level, ulong target)
+    /// <summary>
+    /// Seed 004's race in one schedule (a run of the concurrent feature, or of the explorer,
+    /// printed as a step): the two vCPUs' steps in the order the schedule string gives, one digit
+    /// per step, the thread's index (0: the access, 1: the store).
+    /// </summary>
+    [When("vCPU {int} makes a(n) {guest_access} to gva {gva} while vCPU {int} sets {gpte_flags} in the {entry} for gva {gva}, in the schedule {schedule}")]
+    public void AccessRacingStore(int vcpu, GuestAccess access, ulong gva, int other, GpteFlags flags, int level, ulong target, string schedule)
     {
-        Kvm.BeforeInjectingPageFault.Enqueue(() => SetsFlags(other, flags, level, target));
-        Accesses(vcpu, access, gva);
-        Assert.True(Kvm.BeforeInjectingPageFault.Count == 0, $"vCPU {vcpu}'s {access} to 0x{gva:x} did not fault in the guest's tables, so no #PF was injected");
+        var outcome = new GuestAccessResult[1];
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(Kvm);
+        var threads = Mmu.Concurrency.Operations.GuestAccessRacingGpteStore(ctx, Guest, world.Vcpu(vcpu), gva, access, _nextValue++, world.Vcpu(other), level, target, flags.Mask, flags.ToString(), outcome);
+        var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, threads), new Mmu.Concurrency.Scheduler.Follow(schedule));
+        Assert.True(run.Warning is null && !run.Deadlock, run.Describe());
+        Assert.True(run.Schedule == schedule, $"the schedule ran as {run.Schedule}, not {schedule}:\n{run.Describe()}");
+        world.LastAccess = outcome[0];
     }
 
     [Given("vCPU {int} has set {gpte_flags} in the {entry} for gva {gva}")]

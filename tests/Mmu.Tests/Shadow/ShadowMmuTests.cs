@@ -173,26 +173,50 @@ public class ShadowMmuTests
         Assert.Empty(vm.Violations);
     }
 
+    /// <summary>vCPU 0's write to a read-only gPTE of an unsync page, and vCPU 1's store that makes it writable, as two concurrent threads.</summary>
+    private static Mmu.Concurrency.ConcurrentScenario Seed004Race(string model)
+    {
+        var guest = new ShadowGuest(model, vcpus: 2, leaves: [P | U | A, P | U | A]);
+        guest.Access(Gva, UserRead);
+        guest.StoreGpte(1, Leaf(P | U | A, page: 1), vcpu: 1);
+        var ctx = new Mmu.Concurrency.ConcurrentKvm(guest.Vm);
+        var threads = Mmu.Concurrency.Operations.GuestAccessRacingGpteStore(ctx, guest.Guest, guest.Vcpu(0), Gva, UserWrite, 1, guest.Vcpu(1), GuestWalker.PteLevel, Gva, W | D, "W D", new GuestAccessResult[1]);
+        return new Mmu.Concurrency.ConcurrentScenario(ctx, threads);
+    }
+
+    [Theory]
+    [InlineData("base", 0)]
+    [InlineData("SyncSpteLai2022", 2)]
+    public void The_pf_race_of_seed_004_breaks_only_the_patch_and_only_where_the_store_lands_between_walk_and_sync(string model, int stale)
+    {
+        // Seven interleavings: vCPU 1's single store before or after each of vCPU 0's steps that
+        // can be preempted (the CPU's access, FNAME(walk_addr), write_lock, FNAME(sync_spte),
+        // write_unlock, the #PF delivered). Between the walk and the sync it breaks the patch.
+        var result = Mmu.Concurrency.Explorer.Exhaustive(() => Seed004Race(model), preemptionBound: 2);
+        Assert.True(result.Complete);
+        Assert.Equal(7, result.Schedules);
+        Assert.Equal(stale, result.Findings.GetValueOrDefault("#PF left a stale translation"));
+        Assert.Equal(stale, result.Failing);
+    }
+
     [Theory]
     [InlineData("base", 0, false)]
     [InlineData("SyncSpteLai2022", 1, true)]
     public void A_pf_injected_while_another_vcpu_made_the_gpte_writable_leaves_no_stale_spte_in_base(string model, int extraExits, bool stale)
     {
-        var guest = new ShadowGuest(model, vcpus: 2, leaves: [P | U | A, P | U | A]);
-        var vm = guest.Vm;
-        guest.Access(Gva, UserRead);
-        guest.StoreGpte(1, Leaf(P | U | A, page: 1), vcpu: 1);
-
-        // vCPU 0's write faults on the read-only gPTE; before KVM injects the #PF, vCPU 1 makes it writable.
-        vm.BeforeInjectingPageFault.Enqueue(() => guest.StoreGpte(0, Leaf(P | W | U | A | D), vcpu: 1));
-        var write = guest.Access(Gva, UserWrite, value: 1);
-        Assert.True(write.Faulted);
+        // vCPU 0 walks the read-only gPTE and takes mmu_lock to inject the #PF; vCPU 1 stores W D
+        // before FNAME(sync_spte) reads the gPTE (schedule 0001000).
+        var race = Seed004Race(model);
+        var run = Mmu.Concurrency.Scheduler.Run(race, new Mmu.Concurrency.Scheduler.Follow("0001000"));
+        Assert.Equal("0001000", run.Schedule);
+        var vm = race.Context.Kvm;
+        Assert.Single(vm.Vcpus[0].PageFaults);
 
         // The guest's handler finds the PTE writable and retries without INVLPG.
-        var retry = guest.Access(Gva, UserWrite, value: 2);
+        var retry = vm.Run(vm.Vcpus[0], Gva, UserWrite, 2);
         Assert.False(retry.Faulted);
         Assert.Equal(extraExits, retry.KvmPageFaults);
         Assert.Equal(stale, vm.Violations.Any(v => v.Rule == "#PF left a stale translation"));
-        Assert.Single(guest.Vcpu(0).PageFaults);
+        Assert.Single(vm.Vcpus[0].PageFaults);
     }
 }

@@ -38,6 +38,9 @@ public static class SpecModelNames
     /// <summary>Variant SyncSpteLai2022: see <see cref="global::SpecKit.Mmu.Variants.SyncSpteLai2022.SpecModel"/>.</summary>
     public const string SyncSpteLai2022 = "SyncSpteLai2022";
 
+    /// <summary>Variant TdpIterAdvanceAfterYield2021: see <see cref="global::SpecKit.Mmu.Variants.TdpIterAdvanceAfterYield2021.SpecModel"/>.</summary>
+    public const string TdpIterAdvanceAfterYield2021 = "TdpIterAdvanceAfterYield2021";
+
     /// <summary>Variant TdxExcludeFlags: see <see cref="global::SpecKit.Mmu.Variants.TdxExcludeFlags.SpecModel"/>.</summary>
     public const string TdxExcludeFlags = "TdxExcludeFlags";
 

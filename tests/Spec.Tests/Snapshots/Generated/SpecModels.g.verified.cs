@@ -20,6 +20,7 @@ public static partial class SpecModels
         global::SpecKit.Mmu.Variants.SpteWriteOnce2022.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SyncPage2022.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SyncSpteLai2022.SpecModel.Info,
+        global::SpecKit.Mmu.Variants.TdpIterAdvanceAfterYield2021.SpecModel.Info,
         global::SpecKit.Mmu.Variants.TdxExcludeFlags.SpecModel.Info,
         global::SpecKit.Mmu.Variants.TdxZapPrivateV19.SpecModel.Info,
         global::SpecKit.Mmu.Variants.ZapYieldWithoutFlush.SpecModel.Info,

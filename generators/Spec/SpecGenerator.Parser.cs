@@ -383,12 +383,19 @@ internal sealed class SpecParser
         var (hasName, name, title) = ReadHeader(header, "an operation", "Operation");
         var context = "Operation " + (hasName ? name : "?");
         var entries = new List<PolicyEntry>();
+        var notes = new List<(string Key, Token Value)>();
         ReadBlock(header, lines, ref i, context, "EndOperation", (Line line, List<Line> _, ref int _) =>
         {
             var keyword = line.Tokens[0];
+            if (keyword.Text is "Equivalent" or "Unread")
+            {
+                notes.AddRange(ParseCoverageNote(line, context));
+                return;
+            }
+
             if (!PolicyKeys.Values.ContainsKey(keyword.Text))
             {
-                Unknown(keyword, $"in {context}: expected {string.Join(", ", PolicyKeys.Values.Keys)} or EndOperation");
+                Unknown(keyword, $"in {context}: expected {string.Join(", ", PolicyKeys.Values.Keys)}, Equivalent, Unread or EndOperation");
                 return;
             }
 
@@ -406,10 +413,53 @@ internal sealed class SpecParser
             entries.Add(new PolicyEntry(keyword.Text, values.Select(v => v.Text).ToEquatableArray(), source, Span(keyword), valueSpan));
         });
 
+        // An Equivalent that names the value its key has in this block excuses no mutant: the line says two things at once.
+        foreach (var (key, value) in notes.Where(n => entries.Any(e => e.Key == n.Key && e.Values.Count == 1 && e.Values[0] == n.Value.Text)))
+        {
+            Report(Diagnostics.ContradictoryPolicy, value, hasName ? name : "?", $"Equivalent {key} {value.Text} names the value {key} already has here: an Equivalent lists the other values, the ones a mutant of the {key} line would take");
+        }
+
         if (hasName)
         {
             _operations.Add(new OperationDecl(name, title, Span(header.Tokens[1]), entries.ToEquatableArray()));
         }
+    }
+
+    /// <summary>
+    /// <c>Equivalent Key [Value...] "why"</c> and <c>Unread Key "why"</c>: what the spec-coverage
+    /// report (<c>speckit mutate</c>, docs/spec-coverage.md) may say of a mutant of this block's
+    /// Key line instead of "survived": changing the key (to the values listed, or to any) gives a
+    /// model that cannot behave differently, for the reason stated (Invocation when Exists No), or
+    /// the runtime reads the key nowhere for this operation today. They change no model, so they
+    /// are checked here (the key and values must be ones the block could give, with a reason) and
+    /// emit nothing.
+    /// </summary>
+    private IEnumerable<(string Key, Token Value)> ParseCoverageNote(Line line, string context)
+    {
+        var keyword = line.Tokens[0];
+        var words = ValuesBeforeSource(line);
+        var what = $"{keyword.Text} in {context}";
+        if (words.Count == 0 || !PolicyKeys.Values.TryGetValue(words[0].Text, out var allowed))
+        {
+            Report(Diagnostics.Syntax, words.Count == 0 ? keyword : words[0], $"{what} names the policy key it is about first: one of {string.Join(", ", PolicyKeys.Values.Keys)}");
+            return [];
+        }
+
+        var key = words[0].Text;
+        var values = words.Skip(1).ToList();
+        if (keyword.Text == "Unread" && values.Count > 0)
+        {
+            Report(Diagnostics.Syntax, values[0], $"{what}: Unread {key} is about the key, whatever its value, so it takes no values");
+        }
+
+        foreach (var value in values.Where(v => Array.IndexOf(allowed, v.Text) < 0))
+        {
+            Report(Diagnostics.InvalidPolicyValue, value, what, value.Text, key, "one of " + string.Join(", ", allowed));
+        }
+
+        CheckRepeated(values, $"{what} {key}");
+        ExpectSource(line, words.Count + 1, $"{what} {key}");
+        return values.Select(v => (key, v));
     }
 
     private static readonly HashSet<string> TopLevelKeywords = ["Layout", "Constants", "Format", "Walker", "Operation", "Variant"];

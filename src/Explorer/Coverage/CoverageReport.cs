@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Text;
+
+namespace SpecKit.Explorer.Coverage;
+
+public enum Verdict
+{
+    /// <summary>A scenario, the explorer or the spec generator tells the mutant from the base.</summary>
+    Killed,
+
+    /// <summary>Nothing tells it apart, and the spec records why it cannot be (<c>Equivalent</c>).</summary>
+    Equivalent,
+
+    /// <summary>Nothing tells it apart, and the spec records that the runtime reads the key nowhere for this operation (<c>Unread</c>).</summary>
+    DrivesNothing,
+
+    /// <summary>Nothing tells it apart and the spec says nothing about it: a hole in the suite, or a note missing.</summary>
+    Survived,
+
+    /// <summary>Killed, though the spec records it as equivalent or unread: the note is wrong.</summary>
+    KilledDespiteNote,
+
+    /// <summary>Not run (the run was cut short, or filtered).</summary>
+    NotRun,
+}
+
+/// <summary>docs/spec-coverage.md: each mutant's verdict, by spec file and line, with the figures.</summary>
+public static class CoverageReport
+{
+    public static Verdict Of(Mutant mutant, MutantResult? result) =>
+        result is null || (!result.ExplorerRan && result.BehaviourNotRun is not null && result.Rejected is null) ? Verdict.NotRun
+        : result.Rejected is not null ? Verdict.Killed // no model exists, so no note can be wrong about it
+        : result.Killed ? (mutant.Note is null ? Verdict.Killed : Verdict.KilledDespiteNote)
+        : mutant.Note is { Unread: true } ? Verdict.DrivesNothing
+        : mutant.Note is not null ? Verdict.Equivalent
+        : Verdict.Survived;
+
+    public sealed record Figures(int Mutants, int Killed, int ByScenarios, int ByExplorerOnly, int Refused, int Equivalent, int DrivesNothing, int Survived, int KilledDespiteNote, int NotRun)
+    {
+        /// <summary>The mutants the spec does not excuse, which the target says must all be killed.</summary>
+        public int Counted => Mutants - Equivalent - DrivesNothing - NotRun;
+
+        public string Ratio => Counted == 0 ? "n/a" : $"{Killed + KilledDespiteNote}/{Counted} ({100.0 * (Killed + KilledDespiteNote) / Counted:F1} %)";
+    }
+
+    public static Figures Count(IReadOnlyList<Mutant> mutants, MutationResults results)
+    {
+        var verdicts = mutants.Select(m => (Mutant: m, Result: results.Of(m.Id), Verdict: Of(m, results.Of(m.Id)))).ToList();
+        int Is(Verdict v) => verdicts.Count(x => x.Verdict == v);
+        var killed = verdicts.Where(x => x.Verdict is Verdict.Killed or Verdict.KilledDespiteNote).ToList();
+        return new Figures(
+            mutants.Count,
+            Is(Verdict.Killed),
+            killed.Count(x => x.Result!.KilledByScenarios),
+            killed.Count(x => !x.Result!.KilledByScenarios && x.Result.Explorer is not null),
+            killed.Count(x => x.Result!.Rejected is not null),
+            Is(Verdict.Equivalent),
+            Is(Verdict.DrivesNothing),
+            Is(Verdict.Survived),
+            Is(Verdict.KilledDespiteNote),
+            Is(Verdict.NotRun));
+    }
+
+    public static string Write(IReadOnlyList<Mutant> mutants, MutationResults results)
+    {
+        var f = Count(mutants, results);
+        var text = new StringBuilder();
+        text.Append("# Spec coverage\n\n");
+        text.Append("Written by `speckit mutate` (README.md, \"Spec coverage\"); do not edit by hand. Each mutant changes one line of\n");
+        text.Append("the base spec: a key line of an `Operation` in spec/policy/ given each other value its key takes (`Changes`: each\n");
+        text.Append("value added, or removed where another stays), or a layout field swapped with the next field of its width. All\n");
+        text.Append("are built at once as variants of a scratch copy. A mutant is killed when a behaviour scenario comes out\n");
+        text.Append("differently under it (`SPECKIT_MODEL`'s `differs` verdict), when the explorer's checker reports something\n");
+        text.Append("under it, or when the spec generator refuses it. A survivor is excused only by what the spec records beside the\n");
+        text.Append("line: `Equivalent` (the mutant cannot behave differently, and why) or `Unread` (the runtime reads the key\n");
+        text.Append("nowhere for that operation today); a killed mutant with such a note means the note is wrong.\n\n");
+        text.Append(CultureInfo.InvariantCulture, $"The run: {results.Budget}; it took {Duration(results.Took)}.\n\n");
+        text.Append("| mutants | killed | by scenarios | by the explorer only | refused by the spec generator | equivalent | drives nothing today | survived | killed despite a note | not run |\n");
+        text.Append("|---|---|---|---|---|---|---|---|---|---|\n");
+        text.Append(CultureInfo.InvariantCulture, $"| {f.Mutants} | {f.Killed + f.KilledDespiteNote} | {f.ByScenarios} | {f.ByExplorerOnly} | {f.Refused} | {f.Equivalent} | {f.DrivesNothing} | {f.Survived} | {f.KilledDespiteNote} | {f.NotRun} |\n\n");
+        text.Append(CultureInfo.InvariantCulture, $"Kill ratio (killed over the mutants the spec does not excuse): **{f.Ratio}**.\n\n");
+
+        var survivors = mutants.Where(m => Of(m, results.Of(m.Id)) is Verdict.Survived or Verdict.KilledDespiteNote).ToList();
+        text.Append("## Survivors\n\n");
+        if (survivors.Count == 0)
+        {
+            text.Append("None.\n\n");
+        }
+        else
+        {
+            foreach (var m in survivors)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"- `{m.File}:{m.Line}` {m.Subject} {m.From} -> {m.To}: {Describe(m, results.Of(m.Id))}\n");
+            }
+
+            text.Append('\n');
+        }
+
+        foreach (var file in mutants.GroupBy(m => m.File))
+        {
+            text.Append(CultureInfo.InvariantCulture, $"## {file.Key}\n\n");
+            text.Append("| line | what | from | to | verdict |\n|---|---|---|---|---|\n");
+            foreach (var m in file.OrderBy(m => m.Line).ThenBy(m => m.Id, StringComparer.Ordinal))
+            {
+                text.Append(CultureInfo.InvariantCulture, $"| {m.Line} | {m.Subject} | {Cell(m.From)} | {Cell(m.To)} | {Cell(Describe(m, results.Of(m.Id)))} |\n");
+            }
+
+            text.Append('\n');
+        }
+
+        var explorerOnly = mutants.Where(m => results.Of(m.Id) is { Explorer: not null, KilledByScenarios: false, Rejected: null }).ToList();
+        if (explorerOnly.Count > 0)
+        {
+            text.Append("## What the explorer found that no scenario does\n\n");
+            text.Append("Each shrunk counterexample's steps (the feature the explorer prints), for the mutants no scenario kills.\n\n");
+            foreach (var m in explorerOnly)
+            {
+                var k = results.Of(m.Id)!.Explorer!;
+                text.Append(CultureInfo.InvariantCulture, $"### {m.Subject} {m.From} -> {m.To} (`{m.File}:{m.Line}`)\n\n");
+                text.Append(CultureInfo.InvariantCulture, $"{k.Kind}, case `{k.CaseSeed}`: {k.Rule}: {k.Message}\n\n```gherkin\n");
+                foreach (var step in k.Steps)
+                {
+                    text.Append(step).Append('\n');
+                }
+
+                text.Append("Then the checker reports nothing\n```\n\n");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>One mutant's verdict in words: what killed it, or why it stands.</summary>
+    public static string Describe(Mutant mutant, MutantResult? result)
+    {
+        var verdict = Of(mutant, result);
+        var note = mutant.Note is { } n ? $"{(n.Unread ? "Unread" : "Equivalent")} at line {n.Line}: {n.Reason}" : "";
+        return verdict switch
+        {
+            Verdict.NotRun => "not run",
+            Verdict.Equivalent => "equivalent: " + note,
+            Verdict.DrivesNothing => "drives nothing today: " + note,
+            Verdict.Survived => $"**survived** ({result!.ExploredSequences:N0} explorer sequences{(result.BehaviourNotRun is { } why ? "; " + why : "")})",
+            Verdict.KilledDespiteNote => $"**killed despite the note** ({note}): {Kills(result!)}",
+            _ => Kills(result!),
+        };
+    }
+
+    private static string Kills(MutantResult r)
+    {
+        if (r.Rejected is { } rejected)
+        {
+            return "refused by the spec generator: " + rejected;
+        }
+
+        var parts = new List<string>();
+        if (r.Scenarios.Count > 0)
+        {
+            var shown = string.Join("; ", r.Scenarios.Take(3).Select(s => s.Replace("  ", " ", StringComparison.Ordinal)));
+            parts.Add($"{r.Scenarios.Count} scenario(s): {shown}{(r.Scenarios.Count > 3 ? $"; +{r.Scenarios.Count - 3} more" : "")}");
+        }
+
+        if (r.FailedTests.Count > 0)
+        {
+            parts.Add($"{r.FailedTests.Count} test(s) failed: {string.Join("; ", r.FailedTests.Take(3))}");
+        }
+
+        if (r.Explorer is { } k)
+        {
+            parts.Add($"explorer ({k.Kind}, {k.Steps.Count} steps): {k.Rule}");
+        }
+
+        return string.Join(" · ", parts);
+    }
+
+    private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
+
+    private static string Duration(TimeSpan t) => t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes} min {t.Seconds} s" : $"{t.TotalSeconds:F1} s";
+}

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SpecKit.Mmu;
+
+namespace SpecKit.Explorer.Coverage;
+
+/// <summary>The explorer's first counterexample under a mutant: the kind of VM, the checker's rule and message, the shrunk steps.</summary>
+public sealed record ExplorerKill(string Kind, string Rule, string Message, string CaseSeed, IReadOnlyList<string> Steps);
+
+/// <summary>What killed one mutant, if anything.</summary>
+public sealed record MutantResult(string Id)
+{
+    /// <summary>The spec generator refused the mutant (its diagnostic): the validator kills it before any model exists.</summary>
+    public string? Rejected { get; init; }
+
+    /// <summary>The scenarios that differ under the mutant (SPECKIT_MODEL's verdicts): feature file:line and name.</summary>
+    public IReadOnlyList<string> Scenarios { get; init; } = [];
+
+    /// <summary>The behaviour run failed in a way its verdicts do not list (tests that are not scenarios), by test name.</summary>
+    public IReadOnlyList<string> FailedTests { get; init; } = [];
+
+    /// <summary>Set when the behaviour suite did not run under the mutant (it was not asked for, or could not start).</summary>
+    public string? BehaviourNotRun { get; init; }
+
+    public ExplorerKill? Explorer { get; init; }
+
+    /// <summary>How many sequences the explorer ran under the mutant, over every kind of VM it tried.</summary>
+    public long ExploredSequences { get; init; }
+
+    public bool ExplorerRan { get; init; }
+
+    public bool KilledByScenarios => Scenarios.Count > 0 || FailedTests.Count > 0;
+
+    public bool Killed => Rejected is not null || KilledByScenarios || Explorer is not null;
+}
+
+/// <summary>The whole run's results, as saved between the stages (TestResults/mutate/results.json).</summary>
+public sealed record MutationResults(IReadOnlyList<MutantResult> Mutants, TimeSpan Took, string Budget)
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public MutantResult? Of(string id) => Mutants.FirstOrDefault(m => m.Id == id);
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static MutationResults FromJson(string json) => JsonSerializer.Deserialize<MutationResults>(json, Json)!;
+}
+
+/// <summary>
+/// The explorer's half of a mutant's run, in a process whose models include the mutant (the
+/// scratch build, where every mutant is a compiled variant): each kind of VM in turn, from one
+/// fixed seed and a fixed number of sequences (so the verdict does not depend on the machine's
+/// load), until the checker reports something.
+/// </summary>
+public static class MutantExplorer
+{
+    /// <summary>The kinds of VM tried, in order, and the sequences each gets: shadow paging's runs are about 20x slower.</summary>
+    public static IReadOnlyList<(VmKind Kind, long Sequences)> Budget(long tdpSequences) =>
+        [(VmKind.Ept, tdpSequences), (VmKind.Npt, tdpSequences), (VmKind.Tdx, tdpSequences), (VmKind.Shadow, Math.Max(1, tdpSequences / 8))];
+
+    public const ulong Seed = 2026;
+
+    public static MutantResult Explore(SpecModelInfo model, long tdpSequences)
+    {
+        long sequences = 0;
+        foreach (var (kind, n) in Budget(tdpSequences))
+        {
+            var result = SpecKit.Explorer.Explorer.Explore(new ExploreOptions(kind, model) { Seed = Seed, Sequences = n, ShrinkSeconds = 1 });
+            sequences += result.Figures.Sequences;
+            if (result.Found is { } found)
+            {
+                var steps = FeaturePrinter.Lines(found.Run.Given, found.Run.Steps).Select(l => $"{l.Keyword} {l.Text}").ToList();
+                return new MutantResult(model.Name)
+                {
+                    ExplorerRan = true,
+                    ExploredSequences = sequences,
+                    Explorer = new ExplorerKill(kind.ToString().ToLowerInvariant(), found.Failure.Rule, found.Failure.Message, found.CaseSeed, steps),
+                };
+            }
+        }
+
+        return new MutantResult(model.Name) { ExplorerRan = true, ExploredSequences = sequences };
+    }
+
+    /// <summary>Every mutant in <paramref name="ids"/>, on <paramref name="threads"/> threads, in the order given.</summary>
+    public static List<MutantResult> ExploreAll(IReadOnlyList<string> ids, long tdpSequences, int threads, Action<string>? log = null)
+    {
+        var results = new MutantResult[ids.Count];
+        var clock = Stopwatch.StartNew();
+        var done = 0;
+        Parallel.For(0, ids.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, i =>
+        {
+            results[i] = Explore(SpecModels.Named(ids[i]), tdpSequences);
+            var n = Interlocked.Increment(ref done);
+            log?.Invoke($"explorer {n}/{ids.Count} {ids[i]}: {(results[i].Explorer is { } k ? $"{k.Kind} {k.Rule}" : "nothing")} ({clock.Elapsed.TotalSeconds:F0} s)");
+        });
+        return [.. results];
+    }
+}

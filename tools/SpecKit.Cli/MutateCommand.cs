@@ -1,0 +1,171 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SpecKit.Explorer.Coverage;
+
+namespace SpecKit.Cli;
+
+/// <summary>
+/// <c>speckit mutate [-o docs/spec-coverage.md] [--only Text] [--sequences N] [--list]</c>: the
+/// spec-coverage report. Every mutant of the spec (src/Explorer/Coverage/Mutants.cs) is built as a
+/// variant in one build of a scratch copy; each is run under the explorer (in the scratch build's
+/// own <c>speckit</c>, where the mutants are models) and under the behaviour suite
+/// (<c>SPECKIT_MODEL</c>), and the verdicts become docs/spec-coverage.md.
+/// </summary>
+internal sealed class MutateCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var output = new Option<FileInfo?>("--output", "-o") { Description = "The report to write (default: docs/spec-coverage.md)" };
+        var only = new Option<string?>("--only") { Description = "Only the mutants whose name contains this (e.g. ZapLeafs_Flush)" };
+        var list = new Option<bool>("--list") { Description = "List the mutants and stop" };
+        var sequences = new Option<long>("--sequences") { Description = "Explorer sequences per TDP kind of VM (EPT, NPT, TDX) for each mutant; shadow paging gets an eighth", DefaultValueFactory = _ => 300 };
+        var threads = new Option<int>("--threads") { Description = "Explorer threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var jobs = new Option<int>("--jobs") { Description = "Behaviour suites run at once", DefaultValueFactory = _ => 1 };
+        var noBehaviour = new Option<bool>("--no-behaviour") { Description = "Skip the behaviour suite (the explorer's verdicts only)" };
+        var noExplorer = new Option<bool>("--no-explorer") { Description = "Skip the explorer (the behaviour suite's verdicts only)" };
+        var scratch = new Option<DirectoryInfo?>("--scratch") { Description = "The scratch copy (default: TestResults/mutate/repo; kept, so the next build is incremental)" };
+        var fromResults = new Option<bool>("--from-results") { Description = "Write the report again from the last run's TestResults/mutate/results.json (the spec's notes and lines as they are now) without running anything" };
+        var exploreStage = new Option<FileInfo?>("--explore-stage") { Description = "Internal: explore the mutants this file lists, in this build", Hidden = true };
+        var results = new Option<FileInfo?>("--results") { Description = "Internal: where --explore-stage writes its verdicts", Hidden = true };
+        var command = new Command("mutate", "Spec coverage: build every one-line mutant of spec/, run the behaviour suite and the explorer under each, write docs/spec-coverage.md")
+        {
+            output, only, list, sequences, threads, jobs, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
+        };
+        command.SetAction(r =>
+        {
+            if (r.GetValue(exploreStage) is { } ids)
+            {
+                return ExploreStage(ids, r.GetValue(results)!, r.GetValue(sequences), r.GetValue(threads));
+            }
+
+            return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), Math.Max(1, r.GetValue(jobs)),
+                !r.GetValue(noBehaviour), !r.GetValue(noExplorer), r.GetValue(scratch), r.GetValue(fromResults)));
+        });
+        return command;
+    }
+
+    internal sealed record Arguments(FileInfo? Output, string? Only, bool List, long Sequences, int Threads, int Jobs, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
+
+    internal static int Run(Arguments a)
+    {
+        if (FindRoot() is not { } root)
+        {
+            Console.Error.WriteLine("speckit mutate: run it inside the repository (no SpecKit.sln above the current directory)");
+            return 2;
+        }
+
+        var all = Mutants.Of(SpecLines.Read(Path.Combine(root, "spec"), root));
+        var mutants = all.Where(m => a.Only is null || m.Id.Contains(a.Only, StringComparison.Ordinal)).ToList();
+        if (a.List)
+        {
+            foreach (var m in mutants)
+            {
+                Console.WriteLine($"{m.Id,-60} {m}{(m.Note is { } n ? $"  [{(n.Unread ? "Unread" : "Equivalent")} at line {n.Line}]" : "")}");
+            }
+
+            Console.WriteLine($"{mutants.Count} mutant(s)");
+            return 0;
+        }
+
+        var saved = Path.Combine(root, "TestResults", "mutate", "results.json");
+        var report = a.Output?.FullName ?? Path.Combine(root, "docs", "spec-coverage.md");
+        if (a.FromResults)
+        {
+            if (!File.Exists(saved))
+            {
+                Console.Error.WriteLine($"speckit mutate: {saved} does not exist (run speckit mutate first)");
+                return 2;
+            }
+
+            // Mutants are matched by name, so notes added since (which move lines) are read as they are now.
+            var last = MutationResults.FromJson(File.ReadAllText(saved));
+            File.WriteAllText(report, CoverageReport.Write(mutants, last));
+            Console.WriteLine($"kill ratio {CoverageReport.Count(mutants, last).Ratio}; report {report}");
+            return 0;
+        }
+
+        var clock = Stopwatch.StartNew();
+        var scratch = new Scratch(root, a.Scratch?.FullName ?? Path.Combine(root, "TestResults", "mutate", "repo"));
+        Log(clock, $"{mutants.Count} mutants; scratch copy {scratch.Root}");
+        scratch.Prepare(mutants);
+        var rejected = scratch.Build(m => Log(clock, m));
+        Log(clock, $"built ({rejected.Count} refused by the spec generator)");
+        var results = mutants.ToDictionary(m => m.Id, m => rejected.TryGetValue(m.Id, out var why) ? new MutantResult(m.Id) { Rejected = why } : new MutantResult(m.Id));
+        var built = mutants.Where(m => !rejected.ContainsKey(m.Id)).Select(m => m.Id).ToList();
+
+        if (a.Explorer && built.Count > 0)
+        {
+            var ids = Path.Combine(scratch.Root, "TestResults", "mutate-ids.txt");
+            var json = Path.Combine(scratch.Root, "TestResults", "mutate-explorer.json");
+            Directory.CreateDirectory(Path.GetDirectoryName(ids)!);
+            File.WriteAllLines(ids, built);
+            var (code, output) = scratch.Run("dotnet", [scratch.Cli, "mutate", "--explore-stage", ids, "--results", json, "--sequences", a.Sequences.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads", a.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)], null);
+            if (code != 0)
+            {
+                Console.Error.WriteLine($"speckit mutate: the explorer stage failed (exit {code}):\n{output}");
+                return 1;
+            }
+
+            foreach (var r in MutationResults.FromJson(File.ReadAllText(json)).Mutants)
+            {
+                results[r.Id] = results[r.Id] with { ExplorerRan = true, Explorer = r.Explorer, ExploredSequences = r.ExploredSequences };
+            }
+
+            Log(clock, $"explorer: {results.Values.Count(r => r.Explorer is not null)} killed");
+        }
+
+        if (a.Behaviour && built.Count > 0)
+        {
+            var done = 0;
+            Parallel.ForEach(built, new ParallelOptions { MaxDegreeOfParallelism = a.Jobs }, id =>
+            {
+                var b = scratch.Behaviour(id);
+                lock (results)
+                {
+                    results[id] = results[id] with { Scenarios = b.Scenarios, FailedTests = b.FailedTests, BehaviourNotRun = b.BehaviourNotRun };
+                }
+
+                Log(clock, $"behaviour {Interlocked.Increment(ref done)}/{built.Count} {id}: {b.Scenarios.Count} scenario(s) differ{(b.BehaviourNotRun is { } why ? "; " + why : "")}");
+            });
+        }
+        else
+        {
+            foreach (var id in built)
+            {
+                results[id] = results[id] with { BehaviourNotRun = "the behaviour suite was not asked for (--no-behaviour)" };
+            }
+        }
+
+        var budget = $"{mutants.Count} mutants built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? "under each mutant (`--filter Category=behaviour`)" : "not run")}";
+        var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget);
+        Directory.CreateDirectory(Path.GetDirectoryName(saved)!);
+        File.WriteAllText(saved, run.ToJson());
+        File.WriteAllText(report, CoverageReport.Write(mutants, run));
+        var f = CoverageReport.Count(mutants, run);
+        Log(clock, $"kill ratio {f.Ratio}; {f.Survived} survived; report {report}");
+        return 0;
+    }
+
+    private static int ExploreStage(FileInfo ids, FileInfo output, long sequences, int threads)
+    {
+        var list = File.ReadAllLines(ids.FullName).Where(l => l.Length > 0).ToList();
+        var results = MutantExplorer.ExploreAll(list, sequences, threads, Console.WriteLine);
+        File.WriteAllText(output.FullName, new MutationResults(results, TimeSpan.Zero, "").ToJson());
+        return 0;
+    }
+
+    private static void Log(Stopwatch clock, string message) => Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {message}");
+
+    private static string? FindRoot()
+    {
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "SpecKit.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return null;
+    }
+}

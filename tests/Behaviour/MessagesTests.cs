@@ -101,7 +101,7 @@ public class MessagesTests
         }
 
         Assert.True(differing.Count == 0, $"{differing.Count} lines differ:\n" + string.Join("\n", differing.Take(10)));
-        Assert.Superset(new HashSet<string> { "testCaseStarted", "testStepStarted", "testStepFinished", "attachment", "testCaseFinished" }, kinds);
+        Assert.Superset(new HashSet<string> { "testCase", "testCaseStarted", "testStepStarted", "testStepFinished", "attachment", "testCaseFinished" }, kinds);
     }
 
     [Fact]

@@ -66,6 +66,14 @@ public sealed class ModelSwitch
         return requested;
     }
 
+    /// <summary>
+    /// The models a step that checks "every model" checks, given all of them: as written, all;
+    /// under SPECKIT_MODEL=M, M alone (in place of the base). The others come out as they do when
+    /// the suite runs as written, so only M's check can differ, and a check of another model
+    /// (in <c>speckit mutate</c>'s scratch build, the other mutants) must not decide M's verdict.
+    /// </summary>
+    public IReadOnlyList<string> Every(IReadOnlyList<string> all) => _requested is null ? all : [Resolve(BaseModel)];
+
     private static readonly object SummaryLock = new();
     private static bool _summaryStarted;
 

@@ -17,6 +17,7 @@ internal sealed class MutateCommand : ICliCommand
     {
         var output = new Option<FileInfo?>("--output", "-o") { Description = "The report to write (default: docs/spec-coverage.md)" };
         var only = new Option<string?>("--only") { Description = "Only the mutants whose name contains this (e.g. ZapLeafs_Flush)" };
+        var shard = new Option<string?>("--shard") { Description = "Only shard i of n (i/n, from 0): every n-th mutant from the i-th, so n runs cover them all" };
         var list = new Option<bool>("--list") { Description = "List the mutants and stop" };
         var sequences = new Option<long>("--sequences") { Description = "Explorer sequences per TDP kind of VM (EPT, NPT, TDX) for each mutant; shadow paging gets an eighth", DefaultValueFactory = _ => 300 };
         var threads = new Option<int>("--threads") { Description = "Explorer threads", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -29,7 +30,7 @@ internal sealed class MutateCommand : ICliCommand
         var results = new Option<FileInfo?>("--results") { Description = "Internal: where --explore-stage writes its verdicts", Hidden = true };
         var command = new Command("mutate", "Spec coverage: build every one-line mutant of spec/, run the behaviour suite and the explorer under each, write docs/spec-coverage.md")
         {
-            output, only, list, sequences, threads, jobs, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
+            output, only, shard, list, sequences, threads, jobs, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
         };
         command.SetAction(r =>
         {
@@ -38,13 +39,13 @@ internal sealed class MutateCommand : ICliCommand
                 return ExploreStage(ids, r.GetValue(results)!, r.GetValue(sequences), r.GetValue(threads));
             }
 
-            return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), Math.Max(1, r.GetValue(jobs)),
+            return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(shard), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), Math.Max(1, r.GetValue(jobs)),
                 !r.GetValue(noBehaviour), !r.GetValue(noExplorer), r.GetValue(scratch), r.GetValue(fromResults)));
         });
         return command;
     }
 
-    internal sealed record Arguments(FileInfo? Output, string? Only, bool List, long Sequences, int Threads, int Jobs, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
+    internal sealed record Arguments(FileInfo? Output, string? Only, string? Shard, bool List, long Sequences, int Threads, int Jobs, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
 
     internal static int Run(Arguments a)
     {
@@ -54,8 +55,18 @@ internal sealed class MutateCommand : ICliCommand
             return 2;
         }
 
-        var all = Mutants.Of(SpecLines.Read(Path.Combine(root, "spec"), root));
-        var mutants = all.Where(m => a.Only is null || m.Id.Contains(a.Only, StringComparison.Ordinal)).ToList();
+        var spec = SpecLines.Read(Path.Combine(root, "spec"), root);
+        var all = Mutants.Of(spec);
+        var (shardIndex, shards) = (0, 1);
+        if (a.Shard is { } s && !TryShard(s, out shardIndex, out shards))
+        {
+            Console.Error.WriteLine($"speckit mutate: --shard takes i/n with 0 <= i < n, not '{s}'");
+            return 2;
+        }
+
+        var mutants = all.Where(m => a.Only is null || m.Id.Contains(a.Only, StringComparison.Ordinal))
+            .Where((_, i) => i % shards == shardIndex)
+            .ToList();
         if (a.List)
         {
             foreach (var m in mutants)
@@ -86,12 +97,21 @@ internal sealed class MutateCommand : ICliCommand
 
         var clock = Stopwatch.StartNew();
         var scratch = new Scratch(root, a.Scratch?.FullName ?? Path.Combine(root, "TestResults", "mutate", "repo"));
-        Log(clock, $"{mutants.Count} mutants; scratch copy {scratch.Root}");
-        scratch.Prepare(mutants);
+        Log(clock, $"{mutants.Count} of {all.Count} mutants, and the control; scratch copy {scratch.Root}");
+
+        // The control is built and run as the mutants are: whatever differs under it is not the mutated line's doing.
+        var control = Mutants.Control(spec);
+        scratch.Prepare([.. mutants, control]);
         var rejected = scratch.Build(m => Log(clock, m));
         Log(clock, $"built ({rejected.Count} refused by the spec generator)");
-        var results = mutants.ToDictionary(m => m.Id, m => rejected.TryGetValue(m.Id, out var why) ? new MutantResult(m.Id) { Rejected = why } : new MutantResult(m.Id));
-        var built = mutants.Where(m => !rejected.ContainsKey(m.Id)).Select(m => m.Id).ToList();
+        if (rejected.TryGetValue(control.Id, out var refusedControl))
+        {
+            Console.Error.WriteLine($"speckit mutate: the spec generator refused the control {control.Id}: {refusedControl}");
+            return 1;
+        }
+
+        var results = mutants.Append(control).ToDictionary(m => m.Id, m => rejected.TryGetValue(m.Id, out var why) ? new MutantResult(m.Id) { Rejected = why } : new MutantResult(m.Id));
+        var built = mutants.Where(m => !rejected.ContainsKey(m.Id)).Select(m => m.Id).Prepend(control.Id).ToList();
 
         if (a.Explorer && built.Count > 0)
         {
@@ -108,10 +128,10 @@ internal sealed class MutateCommand : ICliCommand
 
             foreach (var r in MutationResults.FromJson(File.ReadAllText(json)).Mutants)
             {
-                results[r.Id] = results[r.Id] with { ExplorerRan = true, Explorer = r.Explorer, ExploredSequences = r.ExploredSequences };
+                results[r.Id] = results[r.Id] with { ExplorerRan = true, Explorer = r.Explorer, ExploredSequences = r.ExploredSequences, ExplorerAlsoUnderBase = r.ExplorerAlsoUnderBase };
             }
 
-            Log(clock, $"explorer: {results.Values.Count(r => r.Explorer is not null)} killed");
+            Log(clock, $"explorer: {results.Values.Count(r => r.Explorer is not null && r.Id != control.Id)} killed");
         }
 
         if (a.Behaviour && built.Count > 0)
@@ -136,8 +156,10 @@ internal sealed class MutateCommand : ICliCommand
             }
         }
 
-        var budget = $"{mutants.Count} mutants built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? "under each mutant (`--filter Category=behaviour`)" : "not run")}";
-        var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget);
+        var partial = mutants.Count < all.Count ? $"**partial: {mutants.Count} of the {all.Count} mutants** ({string.Join(", ", new[] { a.Only is { } o ? $"--only {o}" : null, a.Shard is { } sh ? $"--shard {sh}" : null }.Where(x => x is not null))}), " : "";
+        var budget = $"{partial}{mutants.Count} mutants and the control built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? "under each mutant (`--filter Category=behaviour`)" : "not run")}";
+        var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget) { Control = results[control.Id] };
+        Log(clock, $"the control: {run.Control.Scenarios.Count} scenario(s) and {run.Control.FailedTests.Count} test(s) differ, explorer {(run.Control.Explorer is { } ck ? ck.Rule : "nothing")}{(run.Control.ExplorerAlsoUnderBase.Count > 0 ? $", {run.Control.ExplorerAlsoUnderBase.Count} case(s) the base fails too" : "")}");
         Directory.CreateDirectory(Path.GetDirectoryName(saved)!);
         File.WriteAllText(saved, run.ToJson());
         File.WriteAllText(report, CoverageReport.Write(mutants, run));
@@ -152,6 +174,17 @@ internal sealed class MutateCommand : ICliCommand
         var results = MutantExplorer.ExploreAll(list, sequences, threads, Console.WriteLine);
         File.WriteAllText(output.FullName, new MutationResults(results, TimeSpan.Zero, "").ToJson());
         return 0;
+    }
+
+    private static bool TryShard(string text, out int index, out int count)
+    {
+        index = 0;
+        count = 1;
+        var parts = text.Split('/');
+        return parts.Length == 2
+            && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count)
+            && count > 0 && index < count;
     }
 
     private static void Log(Stopwatch clock, string message) => Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {message}");

@@ -1,4 +1,3 @@
-using System.Reflection;
 using SpecKit.Behaviour.Steps;
 using SpecKit.Features;
 using SpecKit.Mmu;
@@ -23,35 +22,22 @@ public class NeutralModelTests
     {
         var @base = SpecModels.Named(ModelSwitch.BaseModel);
         var neutral = @base with { Name = Neutral, Rules = @base.Rules with { Model = Neutral } };
-        var scenarios = Scenarios().ToList();
+        var scenarios = GeneratedScenarios.OnTheModel;
         Assert.True(scenarios.Count > 100, $"only {scenarios.Count} generated scenarios found");
 
         var differs = new List<string>();
         using (ModelLookup.Listing(neutral))
         using (ModelSwitch.Use(Neutral))
         {
-            foreach (var (type, method) in scenarios)
+            foreach (var scenario in scenarios)
             {
-                try
+                if (GeneratedScenarios.Run(scenario) is { } failure)
                 {
-                    method.Invoke(Activator.CreateInstance(type), null);
-                }
-                catch (TargetInvocationException e)
-                {
-                    differs.Add($"{type.Name}.{method.Name}: {e.InnerException?.Message.Split('\n')[0]}");
+                    differs.Add($"{GeneratedScenarios.Name(scenario)}: {failure.Message.Split('\n')[0]}");
                 }
             }
         }
 
         Assert.True(differs.Count == 0, $"{differs.Count} of {scenarios.Count} scenarios differ under the base model renamed:\n{string.Join("\n", differs)}");
     }
-
-    /// <summary>The generated scenarios that run on the model (the kernel backend's own are left to the kernel run).</summary>
-    private static IEnumerable<(Type Type, MethodInfo Method)> Scenarios() =>
-        typeof(NeutralModelTests).Assembly.GetTypes()
-            .Where(t => t.Namespace == "SpecKit.Features.Generated" && t.IsClass && !t.IsAbstract)
-            .OrderBy(t => t.FullName, StringComparer.Ordinal)
-            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance)
-                .Where(m => m.GetCustomAttribute<FactAttribute>() is { Skip: null } fact && fact is not BackendFactAttribute { Backend: "kernel" })
-                .Select(m => (t, m)));
 }

@@ -16,6 +16,9 @@ public sealed record MutantResult(string Id)
     /// <summary>The scenarios that differ under the mutant (SPECKIT_MODEL's verdicts): feature file:line and name.</summary>
     public IReadOnlyList<string> Scenarios { get; init; } = [];
 
+    /// <summary>How many scenarios ran under the mutant (the sweep stops at the first that differs).</summary>
+    public int ScenariosRun { get; init; }
+
     /// <summary>The behaviour run failed in a way its verdicts do not list (tests that are not scenarios), by test name.</summary>
     public IReadOnlyList<string> FailedTests { get; init; } = [];
 

@@ -113,7 +113,20 @@ public sealed partial class TdpMmu
 
             vcpu.KvmPageFaults++;
 
-            // kvm_tdp_mmu_page_fault(): fast_page_fault() first, for a present leaf only (the
+            // kvm_tdp_mmu_page_fault(): page_fault_handle_page_track() before anything else, so a
+            // write to a present SPTE of a write-tracked gfn takes neither the fast path nor mmu_lock.
+            if (PageFaultHandlePageTrack(gfn, access, Kvm.FindSlot(gfn)))
+            {
+                Kvm.Log.Add($"{what}: page_fault_handle_page_track, RET_PF_WRITE_PROTECTED");
+                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                {
+                    yield return step;
+                }
+
+                yield break;
+            }
+
+            // fast_page_fault() next, for a present leaf only (the
             // lockless path cannot install one); RET_PF_FIXED or _SPURIOUS re-enters the guest.
             if (LeafFor(gfn) is not null && Kvm.FindSlot(gfn) is { } fastSlot)
             {
@@ -180,14 +193,38 @@ public sealed partial class TdpMmu
             Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
             if (result[0] == PageFaultResult.WriteProtected)
             {
-                // A write to a write-tracked gfn (make_spte left it read-only): kvm_mmu_page_fault()
-                // emulates it, which the concurrent model does not.
-                Kvm.Log.Add($"{what}: emulated (RET_PF_WRITE_PROTECTED), not modelled concurrently");
+                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                {
+                    yield return step;
+                }
+
                 yield break;
             }
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+    }
+
+    /// <summary>
+    /// RET_PF_WRITE_PROTECTED in kvm_mmu_page_fault(): kvm_mmu_write_protect_fault() unprotects
+    /// and retries only a direct MMU's write to a nested guest's page table
+    /// (is_write_to_guest_page_table, which the model has no nested guest to raise), so the write
+    /// is emulated: x86_emulate_instruction() stores through kvm_vcpu_write_guest(), which marks
+    /// the page dirty (mark_page_dirty_in_slot), and tells page tracking (kvm_page_track_write).
+    /// One step, outside mmu_lock: it is ordered against the dirty-log paths only by the page's
+    /// dirty bit, which it sets after the store.
+    /// </summary>
+    private IEnumerable<Step> EmulateWriteConcurrently(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, string what)
+    {
+        yield return new Step($"x86_emulate_instruction: kvm_vcpu_write_guest to gfn 0x{gfn:x}");
+        ctx.GuestWrote(gfn);
+        if (Kvm.FindSlot(gfn) is { } slot)
+        {
+            Kvm.MarkPageDirtyInSlot(slot, gfn);
+        }
+
+        TrackWrite(vcpu, gfn << 12);
+        Kvm.Log.Add($"{what}: RET_PF_WRITE_PROTECTED, write emulated (x86_emulate_instruction)");
     }
 
     /// <summary>
@@ -410,8 +447,9 @@ public sealed partial class TdpMmu
         var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
-            // "If the page fault was caused by a write but the page is write protected, emulation
-            // is needed": RET_PF_WRITE_PROTECTED overrides RET_PF_SPURIOUS.
+            // tdp_mmu_map_handle_target_level(): "if (wrprot && fault->write) ret =
+            // RET_PF_WRITE_PROTECTED;" follows the spurious result, so it overrides it ("If the
+            // page fault was caused by a write but the page is write protected, emulation is needed").
             result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
             yield break;
         }

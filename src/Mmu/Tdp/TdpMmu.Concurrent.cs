@@ -560,31 +560,17 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ZapLeafs;
         yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        ctx.Rcu.ReadLock(ctx.Current);
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
         {
-            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            if (ShouldYield(ctx, policy, iter, side))
             {
-                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
                 {
-                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
-                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
-                    flush[0] = false;
+                    yield return step;
                 }
 
-                yield return new Step($"tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock at gfn 0x{iter.Gfn:x}");
-                ctx.MmuLock.Release(ctx.Current, side);
-                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
-                ctx.MmuLock.Take(ctx.Current, side);
-
-                // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn
-                // (before 3a0f64de479c, then a tdp_iter_next() that advanced: policy AfterYield).
-                iter.Yield();
-                iter.Next();
-                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
-                {
-                    iter.Next();
-                }
-
+                NextAfterYield(ref iter, policy);
                 continue;
             }
 
@@ -600,6 +586,8 @@ public sealed partial class TdpMmu
             yield return new Step("tdp_iter_next: reads the next SPTE");
             iter.Next();
         }
+
+        ctx.Rcu.ReadUnlock(ctx.Current);
     }
 
     /// <summary>
@@ -618,28 +606,17 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ZapRoot;
         yield return new Step($"{policy.Name}: tdp_iter_start at the root level");
+        ctx.Rcu.ReadLock(ctx.Current);
         for (var iter = StartWalk(RootLevel, 0); iter.Valid;)
         {
-            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            if (ShouldYield(ctx, policy, iter, side))
             {
-                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
                 {
-                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
-                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
-                    flush[0] = false;
+                    yield return step;
                 }
 
-                yield return new Step($"tdp_mmu_iter_cond_resched: drops mmu_lock at gfn 0x{iter.Gfn:x}");
-                ctx.MmuLock.Release(ctx.Current, side);
-                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
-                ctx.MmuLock.Take(ctx.Current, side);
-                iter.Yield();
-                iter.Next();
-                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
-                {
-                    iter.Next();
-                }
-
+                NextAfterYield(ref iter, policy);
                 continue;
             }
 
@@ -654,6 +631,51 @@ public sealed partial class TdpMmu
                 flush[0] = true;
             }
 
+            iter.Next();
+        }
+
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    // tdp_mmu_iter_cond_resched()'s test: the walk has made progress since it last yielded
+    // (next_last_level_gfn != yielded_gfn, iter.CanYield) and another thread spins on mmu_lock
+    // (rwlock_needbreak); a policy without Yield, or a walk the caller runs without the lock, never yields.
+    private static bool ShouldYield(ConcurrentKvm ctx, OperationPolicy policy, in TdpIter iter, Policy.MmuLock side) =>
+        policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None;
+
+    /// <summary>
+    /// tdp_mmu_iter_cond_resched() (tdp_mmu.c) once it has decided to yield: kvm_flush_remote_tlbs()
+    /// first if the caller's flush argument says a flush is owed (the policy's Yield FlushFirst; a
+    /// policy that yields without it leaves the flush owed), then rcu_read_unlock(),
+    /// cond_resched_rwlock_read/write() (drop mmu_lock on <paramref name="side"/>, take it again),
+    /// rcu_read_lock(). Every caller walks inside rcu_read_lock() (tdp_mmu_zap_leafs, and
+    /// tdp_mmu_zap_root around __tdp_mmu_zap_root), so the unlock and lock are the same for all.
+    /// </summary>
+    private IEnumerable<Step> IterCondReschedConcurrently(ConcurrentKvm ctx, OperationPolicy policy, ulong gfn, Policy.MmuLock side, bool[] flush)
+    {
+        if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+        {
+            yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
+            FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{gfn:x}");
+            flush[0] = false;
+        }
+
+        yield return new Step($"tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock at gfn 0x{gfn:x}");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+        ctx.MmuLock.Release(ctx.Current, side);
+        yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
+        ctx.Rcu.ReadLock(ctx.Current);
+    }
+
+    // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn
+    // (before 3a0f64de479c, then a tdp_iter_next() that advanced past it: policy AfterYield).
+    private static void NextAfterYield(ref TdpIter iter, OperationPolicy policy)
+    {
+        iter.Yield();
+        iter.Next();
+        if (policy.AfterYield == YieldRestart.RestartThenAdvance)
+        {
             iter.Next();
         }
     }

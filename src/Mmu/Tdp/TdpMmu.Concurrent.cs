@@ -95,6 +95,20 @@ public sealed partial class TdpMmu
         for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
         {
             yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
+            if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
+            {
+                // The CPU uses what its TLB holds, whatever the SPTE says by now: a zapped SPTE's
+                // translation lives until the zapper's flush.
+                CheckTlbHitConcurrently(vcpu, gfn, cached);
+                if (write)
+                {
+                    ctx.GuestWrote(gfn);
+                }
+
+                Kvm.Log.Add($"{what}: TLB hit, host pfn 0x{cached.Pfn:x}");
+                yield break;
+            }
+
             if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
             {
                 // The CPU's A/D assist is an atomic update of the leaf.
@@ -203,6 +217,24 @@ public sealed partial class TdpMmu
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+    }
+
+    /// <summary>
+    /// A TLB hit while other operations run: the entry may outlive its SPTE (a zap owes a flush
+    /// until it flushes), and that is harmless while the host page is still the one it maps: the
+    /// primary MMU changes it only once the invalidation that zapped the SPTE has returned, and
+    /// every path flushes before it drops mmu_lock (tdp_mmu_iter_cond_resched's flush, the
+    /// notifier's flush before KVM_MMU_UNLOCK). An entry that still maps a host page the primary
+    /// MMU has since replaced or unmapped is a translation a flush owed when mmu_lock was dropped
+    /// never removed: another thread saw the SPTE non-present, owed no flush, and let the page go.
+    /// </summary>
+    private void CheckTlbHitConcurrently(KvmVcpu vcpu, ulong gfn, TlbEntry cached)
+    {
+        var host = Kvm.FindSlot(gfn) is { } slot ? Kvm.Host.Lookup(slot.GfnToHvpn(gfn)) : null;
+        if (host?.Pfn != cached.Pfn)
+        {
+            Kvm.Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for gfn 0x{gfn:x} -> host pfn 0x{cached.Pfn:x}, but the primary MMU {(host is null ? "maps nothing there" : $"maps host pfn 0x{host.Value.Pfn:x}")} now");
+        }
     }
 
     /// <summary>

@@ -46,6 +46,68 @@ public class PictureTests
         Assert.Equal(2, SpteTree.Parse(text).SelectMany(Flatten).Max(n => n.Depth) - 1);
     }
 
+    /// <summary>
+    /// A tree seen in the middle of a shared-path teardown (vCPU 0 maps a 2M page over a 4K
+    /// table while vCPU 1 walks it, as ConcurrencyTests' HugeOverTable): the text shows the
+    /// unlinked table with its frozen entries, and the picture draws them as frozen.
+    /// </summary>
+    [Fact]
+    public void Entries_frozen_mid_schedule_are_in_the_text_and_drawn_as_frozen()
+    {
+        string? seen = null;
+        for (var seed = 0; seed < 200 && seen is null; seed++)
+        {
+            var kvm = new SpecKit.Mmu.Kvm.Kvm(SpecKit.Mmu.SpecModels.All.Single(m => m.Name == "base")) { NxHugePages = true };
+            var vcpus = new[] { kvm.CreateVcpu(), kvm.CreateVcpu() };
+            Assert.Equal(0, kvm.CreateMemslot(0, 0, 1024, SpecKit.Uapi.MemoryRegionFlags.None, hostLevel: 2));
+            var slot = kvm.FindSlot(0x201)!;
+            var pte = kvm.Host.Lookup(slot.GfnToHvpn(0x201))!.Value;
+            Assert.Equal(SpecKit.Mmu.Tdp.PageFaultResult.Fixed, kvm.Tdp!.Map(new SpecKit.Mmu.Tdp.TdpFault(0x201, pte.Pfn, 2, 1, SpecKit.Mmu.Kvm.AccessKind.Read, pte.Writable, false, slot)));
+            var ctx = new SpecKit.Mmu.Concurrency.ConcurrentKvm(kvm) { FreeThroughRcu = true };
+            var scenario = new SpecKit.Mmu.Concurrency.ConcurrentScenario(ctx, [
+                SpecKit.Mmu.Concurrency.Operations.Access(ctx, vcpus[0], 0x200, SpecKit.Mmu.Kvm.AccessKind.Read),
+                SpecKit.Mmu.Concurrency.Operations.Access(ctx, vcpus[1], 0x202, SpecKit.Mmu.Kvm.AccessKind.Fetch)]);
+            SpecKit.Mmu.Concurrency.Scheduler.Run(scenario, new Watching(seed, () =>
+            {
+                var text = kvm.DescribeSptes();
+                if (seen is null && text.Contains("frozen", StringComparison.Ordinal))
+                {
+                    seen = text;
+                }
+            }));
+        }
+
+        Assert.NotNull(seen);
+
+        // The frozen entries are in the unlinked table's section, runs collapsed as leaves are.
+        var lines = seen!.Split('\n');
+        var section = Array.FindIndex(lines, l => l.StartsWith("unlinked Pte table at gfn 0x200", StringComparison.Ordinal));
+        Assert.True(section >= 0, seen);
+        var frozenLines = lines.Where(l => l.Contains("frozen (FROZEN_SPTE)", StringComparison.Ordinal)).ToList();
+        Assert.All(frozenLines, l => Assert.True(Array.IndexOf(lines, l) > section, seen));
+        Assert.True(frozenLines.Count < 512, seen);
+
+        var nodes = SpteTree.Parse(seen).SelectMany(Flatten).Where(n => n.Kind == SpteKind.Frozen).ToList();
+        Assert.Equal(frozenLines.Count, nodes.Count);
+        var svg = SptePicture.Render(seen, "mid-teardown");
+        foreach (var line in frozenLines)
+        {
+            Assert.Matches($"<rect [^>]*fill=\"#3a3a3a\"[^>]*><title>{Regex.Escape(Svg.Escape(line.Trim()))}</title>", svg);
+        }
+    }
+
+    /// <summary>Runs a seeded random schedule, looking at the model before every step.</summary>
+    private sealed class Watching(int seed, Action look) : SpecKit.Mmu.Concurrency.IScheduleChooser
+    {
+        private readonly Random _random = new(seed);
+
+        public int Choose(int step, IReadOnlyList<int> enabled, int previous)
+        {
+            look();
+            return enabled[_random.Next(enabled.Count)];
+        }
+    }
+
     [Fact]
     public void The_bitmap_strip_marks_exactly_the_dirty_pages()
     {

@@ -12,8 +12,9 @@ namespace SpecKit.Mmu.Tdp;
 // (tdp_mmu_set_spte_atomic), by a plain write or xchg under the write lock (tdp_mmu_set_spte).
 public sealed partial class TdpMmu
 {
-    // Tables unlinked on the shared path and not yet freed (being frozen, or waiting for call_rcu()).
-    private int _awaitingGracePeriod;
+    // Tables unlinked on the shared path and not yet freed (being frozen, or waiting for call_rcu()),
+    // by table: the checker counts them as live, and Describe() shows them, frozen entries and all.
+    private readonly Dictionary<ulong, (ulong BaseGfn, int Level)> _awaitingGracePeriod = [];
 
     /// <summary>How many times a vCPU re-enters the guest after RET_PF_RETRY before the model gives up (a livelock).</summary>
     public const int MaxConcurrentFaultAttempts = 8;
@@ -524,7 +525,7 @@ public sealed partial class TdpMmu
     private IEnumerable<Step> HandleRemovedPtShared(ConcurrentKvm ctx, ulong tablePfn, ulong baseGfn, int level, string operation)
     {
         // Unlinked by the caller's cmpxchg in this same step: from now on it waits to be freed.
-        _awaitingGracePeriod++;
+        _awaitingGracePeriod.Add(tablePfn, (baseGfn, level));
         var table = Tables[tablePfn];
         for (var i = 0; i < TdpWalker.EntriesPerTable;)
         {
@@ -563,7 +564,7 @@ public sealed partial class TdpMmu
 
         if (!ctx.FreeThroughRcu)
         {
-            _awaitingGracePeriod--;
+            _awaitingGracePeriod.Remove(tablePfn);
             ctx.FreedTables.Add(table);
             FreeTable(tablePfn);
             yield break;
@@ -571,7 +572,7 @@ public sealed partial class TdpMmu
 
         ctx.Rcu.CallRcu($"tdp_mmu_free_sp_rcu_callback 0x{tablePfn:x}", () =>
         {
-            _awaitingGracePeriod--;
+            _awaitingGracePeriod.Remove(tablePfn);
             ctx.FreedTables.Add(table);
             FreeTable(tablePfn);
         });

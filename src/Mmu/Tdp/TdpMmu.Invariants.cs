@@ -20,7 +20,7 @@ public sealed partial class TdpMmu
         }
 
         // Tables unlinked on the shared path wait for their RCU grace period (tdp_mmu_free_sp_rcu_callback).
-        if (reachable + _awaitingGracePeriod != Tables.LiveTables)
+        if (reachable + _awaitingGracePeriod.Count != Tables.LiveTables)
         {
             Kvm.Violate("leaked page table", $"after {after}: {Tables.LiveTables} tables allocated, {reachable} reachable from the roots");
         }
@@ -77,7 +77,7 @@ public sealed partial class TdpMmu
     public override string Describe()
     {
         var text = new System.Text.StringBuilder();
-        if (Roots.Count == 1)
+        if (Roots.Count == 1 && _awaitingGracePeriod.Count == 0)
         {
             DescribeTable(Roots[0].TablePfn, RootLevel, 0, "");
             return text.Length == 0 ? "(no present SPTEs)" : text.ToString().TrimEnd();
@@ -96,6 +96,21 @@ public sealed partial class TdpMmu
             }
         }
 
+        // Seen mid-schedule: tables handle_removed_pt() has unlinked (their entries going to
+        // FROZEN_SPTE) and call_rcu() has not freed yet, which walkers that read the parent
+        // before the unlink may still be inside.
+        foreach (var (tablePfn, (baseGfn, level)) in _awaitingGracePeriod.OrderBy(t => t.Key))
+        {
+            text.Append("unlinked ").Append(TdpWalker.LevelName(level)).Append(" table at gfn ").Append(Hex(baseGfn))
+                .Append(" (host pfn ").Append(Hex(tablePfn)).Append("), freed after the RCU grace period:\n");
+            var before = text.Length;
+            DescribeTable(tablePfn, level, baseGfn, "  ");
+            if (text.Length == before)
+            {
+                text.Append("  (no present SPTEs)\n");
+            }
+        }
+
         if (External is { } external)
         {
             text.Append("S-EPT: ").Append(external.Leaves.Count == 0 ? "no mappings" : string.Join(", ", external.Leaves.Select(l => $"gfn 0x{l.Key:x} -> pfn 0x{l.Value:x}"))).Append('\n');
@@ -108,10 +123,22 @@ public sealed partial class TdpMmu
             var table = Tables[tablePfn];
             var pages = TdpWalker.PagesPerHpage(level);
             (ulong Gfn, ulong Pfn, string Flags, int Count)? run = null;
+            (ulong Gfn, int Count)? frozen = null;
             for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
             {
                 var spte = table[i];
                 var gfn = baseGfn + ((ulong)i * pages);
+
+                // FROZEN_SPTE is not present, but it is not empty either: another walk owns the
+                // entry (handle_removed_pt, a shared-path teardown), so a tree seen mid-schedule shows it.
+                if (spte == Masks.FrozenSpte)
+                {
+                    EndRun();
+                    frozen = frozen is { } f ? f with { Count = f.Count + 1 } : (gfn, 1);
+                    continue;
+                }
+
+                EndFrozen();
                 if (!TdpWalker.IsShadowPresent(spte))
                 {
                     EndRun();
@@ -139,6 +166,19 @@ public sealed partial class TdpMmu
             }
 
             EndRun();
+            EndFrozen();
+
+            void EndFrozen()
+            {
+                if (frozen is not { } f)
+                {
+                    return;
+                }
+
+                text.Append(indent).Append(global::SpecKit.Mmu.Kvm.Kvm.LevelName(level)).Append(" gfn ").Append(Hex(f.Gfn))
+                    .Append(f.Count > 1 ? ".." + Hex(f.Gfn + ((ulong)(f.Count - 1) * pages)) : "").Append(" frozen (FROZEN_SPTE)\n");
+                frozen = null;
+            }
 
             void EndRun()
             {

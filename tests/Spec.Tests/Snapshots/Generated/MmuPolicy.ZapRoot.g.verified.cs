@@ -17,7 +17,7 @@ public static partial class MmuPolicy
     /// RecordsDirty: No (handle_changed_spte)<br/>
     /// RecordsAccessed: No (handle_changed_spte)<br/>
     /// Flush: Caller (kvm_tdp_mmu_zap_invalidated_roots: no flush; vCPUs flush when they load a new root)<br/>
-    /// Yield: FlushFirst (tdp_mmu.c tdp_mmu_iter_cond_resched)<br/>
+    /// Yield: WithoutFlush (tdp_mmu.c __tdp_mmu_zap_root: tdp_mmu_iter_cond_resched(kvm, &amp;iter, false, shared): nothing is flushed before mmu_lock is dropped)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy ZapRoot = new(
         Operation: global::SpecKit.Mmu.Policy.MmuOperation.ZapRoot,
@@ -30,6 +30,6 @@ public static partial class MmuPolicy
         RecordsDirty: false,
         RecordsAccessed: false,
         Flush: global::SpecKit.Mmu.Policy.FlushPolicy.Caller,
-        Yield: global::SpecKit.Mmu.Policy.YieldPolicy.FlushFirst,
+        Yield: global::SpecKit.Mmu.Policy.YieldPolicy.WithoutFlush,
         Origin: "spec/policy/tdp-range-ops.policy:20");
 }

@@ -30,8 +30,11 @@ internal static partial class SpecEmitter
             w.Line("/// <summary><see cref=\"NextLastLevelGfn\"/> when the walk last (re)started: the forward-progress mark.</summary>");
             w.Line("public ulong YieldedGfn;");
             w.Line();
-            w.Line("/// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>");
-            w.Line("public ulong[][] PtPath;");
+            w.Line("/// <summary>");
+            w.Line("/// pt_path: the table at each level of the current walk, indexed by level - 1. Held inline, so");
+            w.Line("/// that starting a walk allocates nothing (every fault starts one).");
+            w.Line("/// </summary>");
+            w.Line("public TablePath PtPath;");
             w.Line();
             w.Line("/// <summary>sptep: the current entry is <c>SptepTable[SptepIndex]</c>.</summary>");
             w.Line("public ulong[] SptepTable;");
@@ -59,6 +62,16 @@ internal static partial class SpecEmitter
             w.Line("/// <summary>Set when mmu_lock was dropped: the next <see cref=\"Next\"/> restarts from the root.</summary>");
             w.Line("public bool Yielded;");
             w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Below this <see cref=\"SptepIndex\"/>, <see cref=\"Next\"/> is a step to the side at the lowest level:");
+            w.Line($"/// {g}.EntriesPerTable - 1 at <see cref=\"MinLevel\"/>, -1 above it or after a yield. Kept up to date by");
+            w.Line("/// every step that changes the level, so the common case tests one number.");
+            w.Line("/// </summary>");
+            w.Line("private int _sideStepLimit;");
+            w.Line();
+            w.Line("/// <summary>KVM_PAGES_PER_HPAGE(MinLevel): how far a step to the side at the lowest level moves <see cref=\"Gfn\"/>.</summary>");
+            w.Line("private ulong _minLevelPages;");
+            w.Line();
             w.Line("private global::SpecKit.Mmu.PageTables.PageTableStore _tables;");
             w.Line();
             w.Line("/// <summary>The current entry itself, for writes.</summary>");
@@ -85,7 +98,7 @@ internal static partial class SpecEmitter
                 w.Line("    RootLevel = rootLevel,");
                 w.Line("    MinLevel = minLevel,");
                 w.Line("    SptepTable = tables[rootPfn],");
-                w.Line($"    PtPath = new ulong[{g}.MaxRootLevel][],");
+                w.Line($"    _minLevelPages = {g}.PagesPerHpage(minLevel),");
                 w.Line("};");
                 w.Line("iter.PtPath[rootLevel - 1] = iter.SptepTable;");
                 w.Line("iter.Restart();");
@@ -103,6 +116,7 @@ internal static partial class SpecEmitter
                 w.Line($"Gfn = {g}.GfnRoundForLevel(NextLastLevelGfn, Level);");
                 w.Line("RefreshSptep();");
                 w.Line("Valid = true;");
+                w.Line("UpdateSideStepLimit();");
             }
 
             w.Line();
@@ -115,9 +129,9 @@ internal static partial class SpecEmitter
             {
                 w.Comment("The common case, kept small enough to inline into the caller's loop: at the lowest level");
                 w.Comment("try_step_down() cannot succeed, so this is try_step_side() within the same table.");
-                using (w.Block($"if (Level == MinLevel && !Yielded && SptepIndex != {g}.EntriesPerTable - 1)"))
+                using (w.Block("if (SptepIndex < _sideStepLimit)"))
                 {
-                    w.Line($"Gfn += {g}.PagesPerHpage(Level);");
+                    w.Line("Gfn += _minLevelPages;");
                     w.Line("NextLastLevelGfn = Gfn;");
                     w.Line("SptepIndex++;");
                     w.Line("OldSpte = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(SptepTable), SptepIndex);");
@@ -129,8 +143,22 @@ internal static partial class SpecEmitter
             }
 
             w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator");
+            w.Line("/// would take its address, and the JIT would then keep the whole walk in memory rather than in");
+            w.Line("/// registers. Once per table at the lowest level, so the copy costs little.");
+            w.Line("/// </summary>");
             w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private void NextSlow()"))
+            {
+                w.Line("var iter = this;");
+                w.Line("iter.StepDownSideOrUp();");
+                w.Line("this = iter;");
+            }
+
+            w.Line();
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]");
+            using (w.Block("private void StepDownSideOrUp()"))
             {
                 using (w.Block("if (Yielded)"))
                 {
@@ -139,24 +167,25 @@ internal static partial class SpecEmitter
                 }
 
                 w.Line();
-                using (w.Block("if (TryStepDown())"))
+                using (w.Block("if (!TryStepDown())"))
                 {
-                    w.Line("return;");
-                }
-
-                w.Line();
-                using (w.Block("do", "}"))
-                {
-                    using (w.Block("if (TryStepSide())"))
+                    using (w.Block("while (!TryStepSide())"))
                     {
-                        w.Line("return;");
+                        using (w.Block("if (!TryStepUp())"))
+                        {
+                            w.Line("Valid = false;");
+                            w.Line("break;");
+                        }
                     }
                 }
 
-                w.Line("while (TryStepUp());");
                 w.Line();
-                w.Line("Valid = false;");
+                w.Line("UpdateSideStepLimit();");
             }
+
+            w.Line();
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
+            w.Line($"private void UpdateSideStepLimit() => _sideStepLimit = Level == MinLevel && !Yielded ? {g}.EntriesPerTable - 1 : -1;");
 
             w.Line();
             w.Line("/// <summary>");
@@ -175,6 +204,7 @@ internal static partial class SpecEmitter
                 w.Line("global::SpecKit.Mmu.KvmWarn.On(!CanYield, \"tdp_mmu_iter_cond_resched: yield without forward progress\");");
                 w.Line("global::SpecKit.Mmu.KvmWarn.On(Gfn > NextLastLevelGfn, \"tdp_mmu_iter_cond_resched: gfn beyond next_last_level_gfn\");");
                 w.Line("Yielded = true;");
+                w.Line("UpdateSideStepLimit();");
             }
 
             w.Line();
@@ -245,6 +275,14 @@ internal static partial class SpecEmitter
                 w.Line($"Gfn = {g}.GfnRoundForLevel(Gfn, Level);");
                 w.Line("RefreshSptep();");
                 w.Line("return true;");
+            }
+
+            w.Line();
+            w.Line("/// <summary>One table per level, root first at index RootLevel - 1: the storage of <see cref=\"PtPath\"/>.</summary>");
+            w.Line($"[global::System.Runtime.CompilerServices.InlineArray({g}.MaxRootLevel)]");
+            using (w.Block("public struct TablePath"))
+            {
+                w.Line("private ulong[] _table;");
             }
         }
 

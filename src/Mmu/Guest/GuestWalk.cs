@@ -13,7 +13,7 @@ public struct GuestWalk
     internal LevelWords Ptes;
     internal LevelWords PteGpas;
     internal LevelWords TableGfns;
-    internal LevelAccess PtAccesses;
+    internal LevelWords PtAccesses;
 
     /// <summary>The guest virtual address walked.</summary>
     public ulong Addr { get; internal set; }
@@ -61,7 +61,7 @@ public struct GuestWalk
     public readonly ulong TableGfn(int level) => TableGfns[level - 1];
 
     /// <summary>walker->pt_access[level - 1]: the rights of the levels above it (ACC_* uwx).</summary>
-    public readonly uint PtAccess(int level) => PtAccesses[level - 1];
+    public readonly uint PtAccess(int level) => GuestWalker.PtAccessOf(PtAccesses[level - 1]);
 
     /// <summary>The walk as indented text, root first: each entry typed by its level's layout, then the result.</summary>
     public readonly string Describe()
@@ -112,11 +112,5 @@ public struct GuestWalk
     internal struct LevelWords
     {
         private ulong _element0;
-    }
-
-    [InlineArray(GuestWalker.MaxRootLevel)]
-    internal struct LevelAccess
-    {
-        private uint _element0;
     }
 }

@@ -38,16 +38,19 @@ public static partial class GuestWalker
         walker = default;
         walker.Addr = addr;
         walker.Access = access;
+
+        // The walk reads the vCPU state once, as the kernel reads CR3 once (mmu->get_guest_pgd);
+        // the fault bits of the access are recomputed where the error code needs them, so that
+        // the loop below has registers enough for what it carries from level to level.
+        var cpu = mmu.Cpu;
         var writeFault = access & PfErr.PFERR_WRITE_MASK;
-        var userFault = access & PfErr.PFERR_USER_MASK;
-        var fetchFault = access & PfErr.PFERR_FETCH_MASK;
         var gfnOfAddr = addr >> PageShift;
         ulong errcode;
 
     retryWalk:
         errcode = 0;
-        var level = mmu.RootLevel;
-        var pte = mmu.Cpu.Cr3;
+        var level = cpu.RootLevel;
+        var pte = cpu.Cr3;
         walker.MaxLevel = level;
         ulong ptAccess;
         var pteAccess = ~0UL;
@@ -63,12 +66,12 @@ public static partial class GuestWalker
             var pteGpa = (tableGfn << PageShift) + ((ulong)index * sizeof(ulong));
             walker.TableGfns[level - 1] = tableGfn;
             walker.PteGpas[level - 1] = pteGpa;
-            walker.Level = level;
 
             // No memory behind the table (no visible memslot, an error hva, get_user failing):
             // a not-present fault.
             if (!memory.TryReadPte(pteGpa, out pte))
             {
+                walker.Level = level;
                 goto error;
             }
 
@@ -81,24 +84,30 @@ public static partial class GuestWalker
 
             if (!IsPresentGpte(pte))
             {
+                walker.Level = level;
                 goto error;
             }
 
             if (mmu.IsRsvdBitsSet(pte, level))
             {
+                walker.Level = level;
                 errcode = PfErr.PFERR_RSVD_MASK | PfErr.PFERR_PRESENT_MASK;
                 goto error;
             }
 
-            walker.PtAccesses[level - 1] = GpteAccess(ptAccess ^ WalkNxMask);
+            // pt_access[level - 1] as the walk carries it (NX inverted); GuestWalk.PtAccess turns it
+            // into ACC_* bits (FNAME(gpte_access)) when asked, which a warm walk never does.
+            walker.PtAccesses[level - 1] = ptAccess;
         }
         while (!IsLastGpte(pte, level));
 
+        walker.Level = level;
         var pteKey = GptePkey(pte, level);
         var accessedDirty = pteAccess & AccessedMask;
 
-        walker.PteAccess = GpteAccess(pteAccess ^ WalkNxMask);
-        errcode = mmu.PermissionFault(walker.PteAccess, pteKey, access);
+        var rights = GpteAccess(pteAccess ^ WalkNxMask);
+        walker.PteAccess = rights;
+        errcode = mmu.PermissionFault(rights, pteKey, access);
         if (errcode != 0)
         {
             goto error;
@@ -110,7 +119,7 @@ public static partial class GuestWalker
 
         if (writeFault == 0)
         {
-            walker.PteAccess = ProtectCleanGpte(walker.PteAccess, pte);
+            walker.PteAccess = ProtectCleanGpte(rights, pte);
         }
         else
         {
@@ -136,10 +145,10 @@ public static partial class GuestWalker
         return true;
 
     error:
-        errcode |= writeFault | userFault;
+        errcode |= access & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK);
 
         // I/D is reported only when fetches can fault: EFER.NX or CR4.SMEP (has_pferr_fetch).
-        if (fetchFault != 0 && (mmu.Cpu.EferNx || mmu.Cpu.Cr4Smep))
+        if ((access & PfErr.PFERR_FETCH_MASK) != 0 && (cpu.EferNx || cpu.Cr4Smep))
         {
             errcode |= PfErr.PFERR_FETCH_MASK;
         }
@@ -193,6 +202,9 @@ public static partial class GuestWalker
 
         return 0;
     }
+
+    /// <summary>walker->pt_access from the rights a walk accumulated with NX inverted: FNAME(gpte_access) of them.</summary>
+    internal static uint PtAccessOf(ulong walkAccess) => GpteAccess(walkAccess ^ WalkNxMask);
 
     /// <summary>FNAME(is_present_gpte).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

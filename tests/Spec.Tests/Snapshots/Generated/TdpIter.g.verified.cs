@@ -21,8 +21,11 @@ public struct TdpIter
     /// <summary><see cref="NextLastLevelGfn"/> when the walk last (re)started: the forward-progress mark.</summary>
     public ulong YieldedGfn;
 
-    /// <summary>pt_path: the table at each level of the current walk, indexed by level - 1.</summary>
-    public ulong[][] PtPath;
+    /// <summary>
+    /// pt_path: the table at each level of the current walk, indexed by level - 1. Held inline, so
+    /// that starting a walk allocates nothing (every fault starts one).
+    /// </summary>
+    public TablePath PtPath;
 
     /// <summary>sptep: the current entry is <c>SptepTable[SptepIndex]</c>.</summary>
     public ulong[] SptepTable;
@@ -50,6 +53,16 @@ public struct TdpIter
     /// <summary>Set when mmu_lock was dropped: the next <see cref="Next"/> restarts from the root.</summary>
     public bool Yielded;
 
+    /// <summary>
+    /// Below this <see cref="SptepIndex"/>, <see cref="Next"/> is a step to the side at the lowest level:
+    /// TdpWalker.EntriesPerTable - 1 at <see cref="MinLevel"/>, -1 above it or after a yield. Kept up to date by
+    /// every step that changes the level, so the common case tests one number.
+    /// </summary>
+    private int _sideStepLimit;
+
+    /// <summary>KVM_PAGES_PER_HPAGE(MinLevel): how far a step to the side at the lowest level moves <see cref="Gfn"/>.</summary>
+    private ulong _minLevelPages;
+
     private global::SpecKit.Mmu.PageTables.PageTableStore _tables;
 
     /// <summary>The current entry itself, for writes.</summary>
@@ -76,7 +89,7 @@ public struct TdpIter
             RootLevel = rootLevel,
             MinLevel = minLevel,
             SptepTable = tables[rootPfn],
-            PtPath = new ulong[TdpWalker.MaxRootLevel][],
+            _minLevelPages = TdpWalker.PagesPerHpage(minLevel),
         };
         iter.PtPath[rootLevel - 1] = iter.SptepTable;
         iter.Restart();
@@ -93,6 +106,7 @@ public struct TdpIter
         Gfn = TdpWalker.GfnRoundForLevel(NextLastLevelGfn, Level);
         RefreshSptep();
         Valid = true;
+        UpdateSideStepLimit();
     }
 
     /// <summary>
@@ -104,9 +118,9 @@ public struct TdpIter
     {
         // The common case, kept small enough to inline into the caller's loop: at the lowest level
         // try_step_down() cannot succeed, so this is try_step_side() within the same table.
-        if (Level == MinLevel && !Yielded && SptepIndex != TdpWalker.EntriesPerTable - 1)
+        if (SptepIndex < _sideStepLimit)
         {
-            Gfn += TdpWalker.PagesPerHpage(Level);
+            Gfn += _minLevelPages;
             NextLastLevelGfn = Gfn;
             SptepIndex++;
             OldSpte = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(SptepTable), SptepIndex);
@@ -116,8 +130,21 @@ public struct TdpIter
         NextSlow();
     }
 
+    /// <summary>
+    /// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator
+    /// would take its address, and the JIT would then keep the whole walk in memory rather than in
+    /// registers. Once per table at the lowest level, so the copy costs little.
+    /// </summary>
     [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void NextSlow()
+    {
+        var iter = this;
+        iter.StepDownSideOrUp();
+        this = iter;
+    }
+
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void StepDownSideOrUp()
     {
         if (Yielded)
         {
@@ -125,22 +152,23 @@ public struct TdpIter
             return;
         }
 
-        if (TryStepDown())
+        if (!TryStepDown())
         {
-            return;
-        }
-
-        do
-        {
-            if (TryStepSide())
+            while (!TryStepSide())
             {
-                return;
+                if (!TryStepUp())
+                {
+                    Valid = false;
+                    break;
+                }
             }
         }
-        while (TryStepUp());
 
-        Valid = false;
+        UpdateSideStepLimit();
     }
+
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void UpdateSideStepLimit() => _sideStepLimit = Level == MinLevel && !Yielded ? TdpWalker.EntriesPerTable - 1 : -1;
 
     /// <summary>
     /// tdp_mmu_iter_need_resched()'s forward-progress test: yielding again before the walk has
@@ -158,6 +186,7 @@ public struct TdpIter
         global::SpecKit.Mmu.KvmWarn.On(!CanYield, "tdp_mmu_iter_cond_resched: yield without forward progress");
         global::SpecKit.Mmu.KvmWarn.On(Gfn > NextLastLevelGfn, "tdp_mmu_iter_cond_resched: gfn beyond next_last_level_gfn");
         Yielded = true;
+        UpdateSideStepLimit();
     }
 
     /// <summary>tdp_iter_refresh_sptep(): recompute the entry from the table at this level and re-read it.</summary>
@@ -220,5 +249,12 @@ public struct TdpIter
         Gfn = TdpWalker.GfnRoundForLevel(Gfn, Level);
         RefreshSptep();
         return true;
+    }
+
+    /// <summary>One table per level, root first at index RootLevel - 1: the storage of <see cref="PtPath"/>.</summary>
+    [global::System.Runtime.CompilerServices.InlineArray(TdpWalker.MaxRootLevel)]
+    public struct TablePath
+    {
+        private ulong[] _table;
     }
 }

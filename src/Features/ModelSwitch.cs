@@ -27,12 +27,24 @@ public sealed class ModelSwitch
     /// SPECKIT_MODEL=<paramref name="model"/> would, until disposed: how a test runs generated
     /// scenarios under another model in its own process. Their verdicts go to no summary file.
     /// </summary>
-    public static IDisposable Use(string model)
+    public static IDisposable Use(string model) => Use(model, null);
+
+    /// <summary>
+    /// As <see cref="Use(string)"/>, and every verdict (the scenario, <c>same</c> or <c>differs</c>)
+    /// goes to <paramref name="verdicts"/>: how <c>speckit mutate</c> runs the suite under many
+    /// models in one process.
+    /// </summary>
+    public static IDisposable Use(string model, Action<string, string>? verdicts)
     {
-        var previous = Scoped.Value;
-        Scoped.Value = model;
-        return new Restore(() => Scoped.Value = previous);
+        var (previous, previousVerdicts) = (Scoped.Value, ScopedVerdicts.Value);
+        (Scoped.Value, ScopedVerdicts.Value) = (model, verdicts);
+        return new Restore(() => (Scoped.Value, ScopedVerdicts.Value) = (previous, previousVerdicts));
     }
+
+    private static readonly AsyncLocal<Action<string, string>?> ScopedVerdicts = new();
+
+    /// <summary>How a verdict names its scenario: the feature file and line (the Examples row's), and the name.</summary>
+    public static string Describe(ScenarioInfo info) => $"{info.FeatureFile}:{info.ExampleLine ?? info.Line}  {info.DisplayName}";
 
     private sealed class Restore(Action restore) : IDisposable
     {
@@ -66,12 +78,26 @@ public sealed class ModelSwitch
         return requested;
     }
 
+    /// <summary>
+    /// The models a step that checks "every model" checks, given all of them: as written, all;
+    /// under SPECKIT_MODEL=M, M alone (in place of the base). The others come out as they do when
+    /// the suite runs as written, so only M's check can differ, and a check of another model
+    /// (in <c>speckit mutate</c>'s scratch build, the other mutants) must not decide M's verdict.
+    /// </summary>
+    public IReadOnlyList<string> Every(IReadOnlyList<string> all) => _requested is null ? all : [Resolve(BaseModel)];
+
     private static readonly object SummaryLock = new();
     private static bool _summaryStarted;
 
     /// <summary>Appends one verdict to the run's summary (the file is started afresh by the run's first verdict).</summary>
     internal static void Record(ScenarioInfo info, string verdict)
     {
+        if (ScopedVerdicts.Value is { } verdicts)
+        {
+            verdicts(Describe(info), verdict);
+            return;
+        }
+
         if (Requested is null)
         {
             return; // a test of the runtime, not a SPECKIT_MODEL run
@@ -86,7 +112,7 @@ public sealed class ModelSwitch
                 _summaryStarted = true;
             }
 
-            File.AppendAllText(SummaryPath, $"{verdict,-13} {info.FeatureFile}:{info.ExampleLine ?? info.Line}  {info.DisplayName}\n");
+            File.AppendAllText(SummaryPath, $"{verdict,-13} {Describe(info)}\n");
         }
     }
 }

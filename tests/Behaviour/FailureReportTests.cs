@@ -48,7 +48,11 @@ public class FailureReportTests
         context.Register(new ModelSwitch(context, "ClearDirtyRecordsDirty"));
         var steps = context.Get<VmSteps>();
         steps.AVm(1);
-        Assert.Equal("ClearDirtyRecordsDirty", context.Get<VmWorld>().Kvm.Rules.Model);
+        // The named model's rules run, under the name the scenario wrote, so what the steps
+        // print differs from the base's snapshots only where the rules make it differ.
+        var kvm = context.Get<VmWorld>().Kvm;
+        Assert.Same(SpecKit.Mmu.SpecModels.Named("ClearDirtyRecordsDirty").Rules.ClearDirtyGfnRange, kvm.Rules.ClearDirtyGfnRange);
+        Assert.Equal("base", kvm.Rules.Model);
         Assert.Equal("ClearDirtyRecordsDirty", context.ComparedModel);
 
         using var named = Context();

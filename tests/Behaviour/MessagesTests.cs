@@ -80,6 +80,30 @@ public class MessagesTests
         Assert.True(lines.Length > 1000, $"only {lines.Length} messages");
     }
 
+    /// <summary>
+    /// The lines LifecycleJson writes by hand are what System.Text.Json writes for the same
+    /// message (read back, written again), so the hand-written path cannot drift from the types.
+    /// </summary>
+    [Fact]
+    public void Every_line_is_what_System_Text_Json_writes_for_its_message()
+    {
+        var differing = new List<string>();
+        var kinds = new HashSet<string>();
+        foreach (var line in File.ReadLines(Stream.Value))
+        {
+            var envelope = MessagesJson.Deserialize(line);
+            kinds.Add(JsonNode.Parse(line)!.AsObject().Single().Key);
+            var expected = MessagesJson.SerializeBySystemTextJson(envelope);
+            if (expected != line)
+            {
+                differing.Add($"written: {line[..Math.Min(300, line.Length)]}\n    System.Text.Json: {expected[..Math.Min(300, expected.Length)]}");
+            }
+        }
+
+        Assert.True(differing.Count == 0, $"{differing.Count} lines differ:\n" + string.Join("\n", differing.Take(10)));
+        Assert.Superset(new HashSet<string> { "testCase", "testCaseStarted", "testStepStarted", "testStepFinished", "attachment", "testCaseFinished" }, kinds);
+    }
+
     [Fact]
     public void Every_reference_between_the_suites_messages_resolves()
     {

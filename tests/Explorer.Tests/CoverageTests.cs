@@ -46,12 +46,25 @@ public class CoverageTests
         Assert.Equal(
             $"# spec coverage (speckit mutate): spec/policy/tdp-range-ops.policy:{line.Line}\n" +
             "Variant Mut_ZapLeafs_Flush_Never \"ZapLeafs.Flush OnChange -> Never\"\n\n" +
-            $"Operation ZapLeafs \"mutant of spec/policy/tdp-range-ops.policy:{line.Line}\"\n" +
-            "  Flush Never \"mutant\"\n" +
+            "# the Operation keeps its title, so that only the key line tells the mutant from the base\n" +
+            "Operation ZapLeafs \"tdp_mmu_zap_leafs(): zap present leaf SPTEs in [start, end) (MMU notifiers, memslot zaps)\"\n" +
+            $"  Flush Never \"mutant of spec/policy/tdp-range-ops.policy:{line.Line}\"\n" +
             "EndOperation\n",
             mutant.VariantText);
         var lines = File.ReadAllLines(Path.Combine(RepoPaths.Root, line.File));
         Assert.StartsWith("Flush", lines[line.Line - 1].Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_control_restates_one_key_line_with_the_value_it_has()
+    {
+        var control = Mutants.Control(Spec);
+        var line = Spec.Policy.First(p => p.Key != "Exists");
+        Assert.Equal(Mutants.ControlId, control.Id);
+        Assert.Equal(line.Value, control.To);
+        Assert.Contains($"Variant {Mutants.ControlId} ", control.VariantText, StringComparison.Ordinal);
+        Assert.Contains($"Operation {line.Operation} \"{line.Title}\"\n  {line.Key} {line.Value} \"mutant of", control.VariantText, StringComparison.Ordinal);
+        Assert.DoesNotContain(All, m => m.Id == Mutants.ControlId);
     }
 
     [Fact]
@@ -60,8 +73,8 @@ public class CoverageTests
         var line = Spec.Policy.Single(p => p.Subject == "ClearDirtyPtMasked.Changes");
         Assert.Equal(["Writable", "Dirty"], line.Values);
         var mutants = All.Where(m => m.Subject == "ClearDirtyPtMasked.Changes").ToDictionary(m => m.Id);
-        Assert.Contains("Changes Dirty \"mutant\"", mutants["Mut_ClearDirtyPtMasked_Changes_WithoutWritable"].VariantText, StringComparison.Ordinal);
-        Assert.Contains("Changes Writable Dirty Zap \"mutant\"", mutants["Mut_ClearDirtyPtMasked_Changes_WithZap"].VariantText, StringComparison.Ordinal);
+        Assert.Contains("Changes Dirty \"mutant of", mutants["Mut_ClearDirtyPtMasked_Changes_WithoutWritable"].VariantText, StringComparison.Ordinal);
+        Assert.Contains("Changes Writable Dirty Zap \"mutant of", mutants["Mut_ClearDirtyPtMasked_Changes_WithZap"].VariantText, StringComparison.Ordinal);
         Assert.Equal("-Writable", mutants["Mut_ClearDirtyPtMasked_Changes_WithoutWritable"].To);
     }
 
@@ -167,6 +180,43 @@ public class CoverageTests
         Assert.Contains("Wrong", survivors, StringComparison.Ordinal);
         Assert.DoesNotContain("Equiv:", survivors, StringComparison.Ordinal);
         Assert.Contains("```gherkin\nGiven a VM with 1 vCPU on NPT\nWhen vCPU 0 writes gfn 0x10\nThen the checker reports nothing\n```", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_scenario_that_differs_under_the_control_too_kills_no_mutant_and_the_report_lists_it()
+    {
+        const string naming = "features/spte/layouts.feature:24  FROZEN_SPTE changed value in v6.13 but was never shadow-present";
+        List<Mutant> mutants = [M("OnlyNaming"), M("Both")];
+        var results = new MutationResults(
+            [
+                new("OnlyNaming") { ExplorerRan = true, Scenarios = [naming] },
+                new("Both") { ExplorerRan = true, Scenarios = [naming, "features/tdp/zap.feature:12  Zap a range"] },
+            ],
+            TimeSpan.Zero,
+            "")
+        { Control = new MutantResult(Mutants.ControlId) { ExplorerRan = true, ExploredSequences = 10, Scenarios = [naming] } };
+
+        Assert.Equal(Verdict.Survived, CoverageReport.Of(mutants[0], results.Of("OnlyNaming")));
+        Assert.Equal([naming], results.Of("OnlyNaming")!.Uncounted);
+        Assert.Equal(["features/tdp/zap.feature:12  Zap a range"], results.Of("Both")!.Scenarios);
+        var report = CoverageReport.Write(mutants, results);
+        Assert.Contains("not counted as a kill of any mutant: `features/spte/layouts.feature:24 FROZEN_SPTE", report, StringComparison.Ordinal);
+        Assert.Contains("1 scenario(s) differ as under the control, not counted", report, StringComparison.Ordinal);
+        Assert.Equal(results.Control!.Scenarios, MutationResults.FromJson(results.ToJson()).Control!.Scenarios);
+    }
+
+    [Fact]
+    public void The_explorer_kills_a_mutant_only_on_a_case_the_base_passes()
+    {
+        // The base under its own name: whatever the explorer met would be the base's too, so it kills nothing.
+        var @base = MutantExplorer.Explore(SpecKit.Mmu.SpecModels.Base, 40);
+        Assert.Null(@base.Explorer);
+        Assert.True(@base.ExploredSequences > 0);
+
+        var kill = MutantExplorer.Explore(SpecKit.Mmu.SpecModels.Named("ZapYieldWithoutFlush"), 300).Explorer;
+        Assert.NotNull(kill);
+        Assert.Equal("ept", kill.Kind);
+        Assert.Empty(MutantExplorer.Explore(SpecKit.Mmu.SpecModels.Named("ZapYieldWithoutFlush"), 300).ExplorerAlsoUnderBase);
     }
 
     [Fact]

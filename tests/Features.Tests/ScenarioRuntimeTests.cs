@@ -249,4 +249,24 @@ public class ScenarioReportTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>
+    /// SPECKIT_MODEL=M: a step that checks every model checks M alone, in the base's place, since
+    /// the others come out as they do as written; so a model that fails such a check (another of
+    /// speckit mutate's mutants, built beside M) decides nothing about M.
+    /// </summary>
+    [Fact]
+    public void Under_another_model_every_model_means_that_model_in_the_base_s_place()
+    {
+        var info = new ScenarioInfo("features/x/f.feature", "F", "S", null, 3, []);
+        string[] all = ["base", "Older", "Patched", "Mut_Other"];
+
+        using var asWritten = new ScenarioContext(info, Path.GetTempPath(), SnapshotSettings.Strict);
+        Assert.Equal(all, new ModelSwitch(asWritten, null).Every(all));
+        Assert.Null(asWritten.ComparedModel);
+
+        using var compared = new ScenarioContext(info, Path.GetTempPath(), SnapshotSettings.Strict);
+        Assert.Equal(["Patched"], new ModelSwitch(compared, "Patched").Every(all));
+        Assert.Equal("Patched", compared.ComparedModel);
+    }
 }

@@ -39,6 +39,19 @@ public class ReportCommandTests
         Assert.Equal(File.ReadAllText(rendered), streamed);
     }
 
+    /// <summary>The small run has the failed step the behaviour suite lacks: its hand-written line (with the exception) is System.Text.Json's too.</summary>
+    [Fact]
+    public void A_failed_steps_line_is_what_System_Text_Json_writes_for_it()
+    {
+        var lines = File.ReadAllLines(SmallRun.MessagesPath);
+        var failed = lines.Where(l => l.StartsWith("{\"testStepFinished\":", StringComparison.Ordinal) && l.Contains("\"exception\":", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(failed);
+        foreach (var line in lines)
+        {
+            Assert.Equal(MessagesJson.SerializeBySystemTextJson(MessagesJson.Deserialize(line)), line);
+        }
+    }
+
     [Fact]
     public void A_missing_stream_is_an_error_that_says_what_to_do()
     {

@@ -17,10 +17,11 @@ internal sealed class MutateCommand : ICliCommand
     {
         var output = new Option<FileInfo?>("--output", "-o") { Description = "The report to write (default: docs/spec-coverage.md)" };
         var only = new Option<string?>("--only") { Description = "Only the mutants whose name contains this (e.g. ZapLeafs_Flush)" };
+        var shard = new Option<string?>("--shard") { Description = "Only shard i of n (i/n, from 0): every n-th mutant from the i-th, so n runs cover them all" };
         var list = new Option<bool>("--list") { Description = "List the mutants and stop" };
         var sequences = new Option<long>("--sequences") { Description = "Explorer sequences per TDP kind of VM (EPT, NPT, TDX) for each mutant; shadow paging gets an eighth", DefaultValueFactory = _ => 300 };
         var threads = new Option<int>("--threads") { Description = "Explorer threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var jobs = new Option<int>("--jobs") { Description = "Behaviour suites run at once", DefaultValueFactory = _ => 1 };
+        var allScenarios = new Option<bool>("--all-scenarios") { Description = "Run every scenario under every mutant (default: stop at the first that differs)" };
         var noBehaviour = new Option<bool>("--no-behaviour") { Description = "Skip the behaviour suite (the explorer's verdicts only)" };
         var noExplorer = new Option<bool>("--no-explorer") { Description = "Skip the explorer (the behaviour suite's verdicts only)" };
         var scratch = new Option<DirectoryInfo?>("--scratch") { Description = "The scratch copy (default: TestResults/mutate/repo; kept, so the next build is incremental)" };
@@ -29,7 +30,7 @@ internal sealed class MutateCommand : ICliCommand
         var results = new Option<FileInfo?>("--results") { Description = "Internal: where --explore-stage writes its verdicts", Hidden = true };
         var command = new Command("mutate", "Spec coverage: build every one-line mutant of spec/, run the behaviour suite and the explorer under each, write docs/spec-coverage.md")
         {
-            output, only, list, sequences, threads, jobs, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
+            output, only, shard, list, sequences, threads, allScenarios, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
         };
         command.SetAction(r =>
         {
@@ -38,13 +39,13 @@ internal sealed class MutateCommand : ICliCommand
                 return ExploreStage(ids, r.GetValue(results)!, r.GetValue(sequences), r.GetValue(threads));
             }
 
-            return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), Math.Max(1, r.GetValue(jobs)),
+            return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(shard), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), r.GetValue(allScenarios),
                 !r.GetValue(noBehaviour), !r.GetValue(noExplorer), r.GetValue(scratch), r.GetValue(fromResults)));
         });
         return command;
     }
 
-    internal sealed record Arguments(FileInfo? Output, string? Only, bool List, long Sequences, int Threads, int Jobs, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
+    internal sealed record Arguments(FileInfo? Output, string? Only, string? Shard, bool List, long Sequences, int Threads, bool AllScenarios, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
 
     internal static int Run(Arguments a)
     {
@@ -54,8 +55,18 @@ internal sealed class MutateCommand : ICliCommand
             return 2;
         }
 
-        var all = Mutants.Of(SpecLines.Read(Path.Combine(root, "spec"), root));
-        var mutants = all.Where(m => a.Only is null || m.Id.Contains(a.Only, StringComparison.Ordinal)).ToList();
+        var spec = SpecLines.Read(Path.Combine(root, "spec"), root);
+        var all = Mutants.Of(spec);
+        var (shardIndex, shards) = (0, 1);
+        if (a.Shard is { } s && !TryShard(s, out shardIndex, out shards))
+        {
+            Console.Error.WriteLine($"speckit mutate: --shard takes i/n with 0 <= i < n, not '{s}'");
+            return 2;
+        }
+
+        var mutants = all.Where(m => a.Only is null || m.Id.Contains(a.Only, StringComparison.Ordinal))
+            .Where((_, i) => i % shards == shardIndex)
+            .ToList();
         if (a.List)
         {
             foreach (var m in mutants)
@@ -86,12 +97,21 @@ internal sealed class MutateCommand : ICliCommand
 
         var clock = Stopwatch.StartNew();
         var scratch = new Scratch(root, a.Scratch?.FullName ?? Path.Combine(root, "TestResults", "mutate", "repo"));
-        Log(clock, $"{mutants.Count} mutants; scratch copy {scratch.Root}");
-        scratch.Prepare(mutants);
+        Log(clock, $"{mutants.Count} of {all.Count} mutants, and the control; scratch copy {scratch.Root}");
+
+        // The control is built and run as the mutants are: whatever differs under it is not the mutated line's doing.
+        var control = Mutants.Control(spec);
+        scratch.Prepare([.. mutants, control]);
         var rejected = scratch.Build(m => Log(clock, m));
         Log(clock, $"built ({rejected.Count} refused by the spec generator)");
-        var results = mutants.ToDictionary(m => m.Id, m => rejected.TryGetValue(m.Id, out var why) ? new MutantResult(m.Id) { Rejected = why } : new MutantResult(m.Id));
-        var built = mutants.Where(m => !rejected.ContainsKey(m.Id)).Select(m => m.Id).ToList();
+        if (rejected.TryGetValue(control.Id, out var refusedControl))
+        {
+            Console.Error.WriteLine($"speckit mutate: the spec generator refused the control {control.Id}: {refusedControl}");
+            return 1;
+        }
+
+        var results = mutants.Append(control).ToDictionary(m => m.Id, m => rejected.TryGetValue(m.Id, out var why) ? new MutantResult(m.Id) { Rejected = why } : new MutantResult(m.Id));
+        var built = mutants.Where(m => !rejected.ContainsKey(m.Id)).Select(m => m.Id).Prepend(control.Id).ToList();
 
         if (a.Explorer && built.Count > 0)
         {
@@ -99,6 +119,7 @@ internal sealed class MutateCommand : ICliCommand
             var json = Path.Combine(scratch.Root, "TestResults", "mutate-explorer.json");
             Directory.CreateDirectory(Path.GetDirectoryName(ids)!);
             File.WriteAllLines(ids, built);
+            Log(clock, $"explorer: {built.Count} models; progress in {json}.log");
             var (code, output) = scratch.Run("dotnet", [scratch.Cli, "mutate", "--explore-stage", ids, "--results", json, "--sequences", a.Sequences.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads", a.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture)], null);
             if (code != 0)
             {
@@ -108,25 +129,25 @@ internal sealed class MutateCommand : ICliCommand
 
             foreach (var r in MutationResults.FromJson(File.ReadAllText(json)).Mutants)
             {
-                results[r.Id] = results[r.Id] with { ExplorerRan = true, Explorer = r.Explorer, ExploredSequences = r.ExploredSequences };
+                results[r.Id] = results[r.Id] with { ExplorerRan = true, Explorer = r.Explorer, ExploredSequences = r.ExploredSequences, ExplorerAlsoUnderBase = r.ExplorerAlsoUnderBase };
             }
 
-            Log(clock, $"explorer: {results.Values.Count(r => r.Explorer is not null)} killed");
+            Log(clock, $"explorer: {results.Values.Count(r => r.Explorer is not null && r.Id != control.Id)} killed");
         }
 
         if (a.Behaviour && built.Count > 0)
         {
-            var done = 0;
-            Parallel.ForEach(built, new ParallelOptions { MaxDegreeOfParallelism = a.Jobs }, id =>
+            // One process runs the suite under every mutant (the control first); its log shows the progress.
+            Log(clock, $"behaviour: {built.Count} models in one process; progress in {scratch.SweepLog}");
+            var sweep = scratch.BehaviourSweep(built, a.AllScenarios, a.Threads, m => Log(clock, m));
+            foreach (var id in built)
             {
-                var b = scratch.Behaviour(id);
-                lock (results)
-                {
-                    results[id] = results[id] with { Scenarios = b.Scenarios, FailedTests = b.FailedTests, BehaviourNotRun = b.BehaviourNotRun };
-                }
+                results[id] = sweep.TryGetValue(id, out var b)
+                    ? results[id] with { Scenarios = b.Scenarios, ScenariosRun = b.ScenariosRun }
+                    : results[id] with { BehaviourNotRun = "the behaviour sweep gave it no verdict" };
+            }
 
-                Log(clock, $"behaviour {Interlocked.Increment(ref done)}/{built.Count} {id}: {b.Scenarios.Count} scenario(s) differ{(b.BehaviourNotRun is { } why ? "; " + why : "")}");
-            });
+            Log(clock, $"behaviour: {built.Count(id => results[id].Scenarios.Count > 0)} of {built.Count} differ in some scenario");
         }
         else
         {
@@ -136,8 +157,10 @@ internal sealed class MutateCommand : ICliCommand
             }
         }
 
-        var budget = $"{mutants.Count} mutants built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? "under each mutant (`--filter Category=behaviour`)" : "not run")}";
-        var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget);
+        var partial = mutants.Count < all.Count ? $"**partial: {mutants.Count} of the {all.Count} mutants** ({string.Join(", ", new[] { a.Only is { } o ? $"--only {o}" : null, a.Shard is { } sh ? $"--shard {sh}" : null }.Where(x => x is not null))}), " : "";
+        var budget = $"{partial}{mutants.Count} mutants and the control built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? $"under each mutant, as `SPECKIT_MODEL` runs it, in one process{(a.AllScenarios ? "" : ", stopping at the first scenario that differs")}" : "not run")}";
+        var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget) { Control = results[control.Id] };
+        Log(clock, $"the control: {run.Control.Scenarios.Count} scenario(s) and {run.Control.FailedTests.Count} test(s) differ, explorer {(run.Control.Explorer is { } ck ? ck.Rule : "nothing")}{(run.Control.ExplorerAlsoUnderBase.Count > 0 ? $", {run.Control.ExplorerAlsoUnderBase.Count} case(s) the base fails too" : "")}");
         Directory.CreateDirectory(Path.GetDirectoryName(saved)!);
         File.WriteAllText(saved, run.ToJson());
         File.WriteAllText(report, CoverageReport.Write(mutants, run));
@@ -149,9 +172,29 @@ internal sealed class MutateCommand : ICliCommand
     private static int ExploreStage(FileInfo ids, FileInfo output, long sequences, int threads)
     {
         var list = File.ReadAllLines(ids.FullName).Where(l => l.Length > 0).ToList();
-        var results = MutantExplorer.ExploreAll(list, sequences, threads, Console.WriteLine);
+        var log = output.FullName + ".log"; // the parent captures this process's output: the log shows the progress
+        File.WriteAllText(log, "");
+        var results = MutantExplorer.ExploreAll(list, sequences, threads, line =>
+        {
+            Console.WriteLine(line);
+            lock (log)
+            {
+                File.AppendAllText(log, line + "\n");
+            }
+        });
         File.WriteAllText(output.FullName, new MutationResults(results, TimeSpan.Zero, "").ToJson());
         return 0;
+    }
+
+    private static bool TryShard(string text, out int index, out int count)
+    {
+        index = 0;
+        count = 1;
+        var parts = text.Split('/');
+        return parts.Length == 2
+            && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count)
+            && count > 0 && index < count;
     }
 
     private static void Log(Stopwatch clock, string message) => Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {message}");

@@ -70,8 +70,9 @@ public static class CoverageReport
         text.Append("the base spec: a key line of an `Operation` in spec/policy/ given each other value its key takes (`Changes`: each\n");
         text.Append("value added, or removed where another stays), or a layout field swapped with the next field of its width. All\n");
         text.Append("are built at once as variants of a scratch copy. A mutant is killed when a behaviour scenario comes out\n");
-        text.Append("differently under it (`SPECKIT_MODEL`'s `differs` verdict), when the explorer's checker reports something\n");
-        text.Append("under it, or when the spec generator refuses it. A survivor is excused only by what the spec records beside the\n");
+        text.Append("differently under it (`SPECKIT_MODEL`'s `differs` verdict) and not under the control (the base under another\n");
+        text.Append("name, below), when the explorer's checker reports something under it on a case the base passes, or when the\n");
+        text.Append("spec generator refuses it. A survivor is excused only by what the spec records beside the\n");
         text.Append("line: `Equivalent` (the mutant cannot behave differently, and why) or `Unread` (the runtime reads the key\n");
         text.Append("nowhere for that operation today); a killed mutant with such a note means the note is wrong.\n\n");
         text.Append(CultureInfo.InvariantCulture, $"The run: {results.Budget}; it took {Duration(results.Took)}.\n\n");
@@ -79,6 +80,7 @@ public static class CoverageReport
         text.Append("|---|---|---|---|---|---|---|---|---|---|\n");
         text.Append(CultureInfo.InvariantCulture, $"| {f.Mutants} | {f.Killed + f.KilledDespiteNote} | {f.ByScenarios} | {f.ByExplorerOnly} | {f.Refused} | {f.Equivalent} | {f.DrivesNothing} | {f.Survived} | {f.KilledDespiteNote} | {f.NotRun} |\n\n");
         text.Append(CultureInfo.InvariantCulture, $"Kill ratio (killed over the mutants the spec does not excuse): **{f.Ratio}**.\n\n");
+        text.Append(Calibration(results));
 
         var survivors = mutants.Where(m => Of(m, results.Of(m.Id)) is Verdict.Survived or Verdict.KilledDespiteNote).ToList();
         text.Append("## Survivors\n\n");
@@ -130,6 +132,29 @@ public static class CoverageReport
         return text.ToString();
     }
 
+    /// <summary>What the control (the base under another name) showed, and so what is not counted.</summary>
+    private static string Calibration(MutationResults results)
+    {
+        var text = new StringBuilder("## The control\n\n");
+        if (results.Control is not { } c)
+        {
+            return text.Append("No control was run, so a scenario that differs under any variant whatever would count as a kill.\n\n").ToString();
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"`{Mutants.ControlId}` restates one key line with the value it has: the base under another name, built and run as\n");
+        text.Append("every mutant is. ");
+        var behaviour = c.BehaviourNotRun is { } why ? $"The behaviour suite did not run under it ({why}). "
+            : c.Scenarios.Count + c.FailedTests.Count == 0 ? "No scenario differs under it. "
+            : $"These differ under it, so they differ under any variant for a reason that is not the mutated line (scenarios that name their model, or compare models), and are not counted as a kill of any mutant: {string.Join("; ", c.Scenarios.Concat(c.FailedTests).Select(s => $"`{s.Replace("  ", " ", StringComparison.Ordinal)}`"))}. ";
+        text.Append(behaviour);
+        text.Append(!c.ExplorerRan ? "The explorer did not run under it."
+            : c.Explorer is { } k ? $"The explorer reports {k.Rule} ({k.Kind}, case `{k.CaseSeed}`) under it, which the base does not: a defect of the explorer or the model."
+            : c.ExplorerAlsoUnderBase.Count > 0 ? $"The explorer finds counterexamples under it that the base fails too ({string.Join("; ", c.ExplorerAlsoUnderBase)}): a defect of the base model or the checker; such cases kill no mutant."
+            : $"The explorer finds nothing under it ({c.ExploredSequences:N0} sequences).");
+        text.Append(" An explorer counterexample kills a mutant only if its shrunk case passes under the base.\n\n");
+        return text.ToString();
+    }
+
     /// <summary>One mutant's verdict in words: what killed it, or why it stands.</summary>
     public static string Describe(Mutant mutant, MutantResult? result)
     {
@@ -140,11 +165,15 @@ public static class CoverageReport
             Verdict.NotRun => "not run",
             Verdict.Equivalent => "equivalent: " + note,
             Verdict.DrivesNothing => "drives nothing today: " + note,
-            Verdict.Survived => $"**survived** ({result!.ExploredSequences:N0} explorer sequences{(result.BehaviourNotRun is { } why ? "; " + why : "")})",
+            Verdict.Survived => $"**survived** ({result!.ExploredSequences:N0} explorer sequences{(result.BehaviourNotRun is { } why ? "; " + why : "")}{Uncounted(result)}{AlsoUnderBase(result)})",
             Verdict.KilledDespiteNote => $"**killed despite the note** ({note}): {Kills(result!)}",
             _ => Kills(result!),
         };
     }
+
+    private static string Uncounted(MutantResult r) => r.Uncounted.Count == 0 ? "" : $"; {r.Uncounted.Count} scenario(s) differ as under the control, not counted";
+
+    private static string AlsoUnderBase(MutantResult r) => r.ExplorerAlsoUnderBase.Count == 0 ? "" : $"; the explorer's {string.Join(", ", r.ExplorerAlsoUnderBase)}: the base fails it too";
 
     private static string Kills(MutantResult r)
     {

@@ -16,6 +16,9 @@ public sealed record MutantResult(string Id)
     /// <summary>The scenarios that differ under the mutant (SPECKIT_MODEL's verdicts): feature file:line and name.</summary>
     public IReadOnlyList<string> Scenarios { get; init; } = [];
 
+    /// <summary>How many scenarios ran under the mutant (the sweep stops at the first that differs).</summary>
+    public int ScenariosRun { get; init; }
+
     /// <summary>The behaviour run failed in a way its verdicts do not list (tests that are not scenarios), by test name.</summary>
     public IReadOnlyList<string> FailedTests { get; init; } = [];
 
@@ -29,6 +32,15 @@ public sealed record MutantResult(string Id)
 
     public bool ExplorerRan { get; init; }
 
+    /// <summary>
+    /// Counterexamples the explorer found under the mutant that the base model fails too (its
+    /// shrunk case run under the base): they say nothing of the mutated line, so they kill nothing.
+    /// </summary>
+    public IReadOnlyList<string> ExplorerAlsoUnderBase { get; init; } = [];
+
+    /// <summary>Scenarios that differ under the mutant and under the control too (<see cref="Mutants.Control"/>): not counted.</summary>
+    public IReadOnlyList<string> Uncounted { get; init; } = [];
+
     public bool KilledByScenarios => Scenarios.Count > 0 || FailedTests.Count > 0;
 
     public bool Killed => Rejected is not null || KilledByScenarios || Explorer is not null;
@@ -37,9 +49,32 @@ public sealed record MutantResult(string Id)
 /// <summary>The whole run's results, as saved between the stages (TestResults/mutate/results.json).</summary>
 public sealed record MutationResults(IReadOnlyList<MutantResult> Mutants, TimeSpan Took, string Budget)
 {
+    /// <summary>The control's run (<see cref="Coverage.Mutants.Control"/>): what differs under the base under another name.</summary>
+    public MutantResult? Control { get; init; }
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    public MutantResult? Of(string id) => Mutants.FirstOrDefault(m => m.Id == id);
+    /// <summary>
+    /// Mutant <paramref name="id"/>'s results as they count: the scenarios and tests that differ
+    /// under the control too are moved to <see cref="MutantResult.Uncounted"/>, since they differ
+    /// for a reason that is not the mutated line.
+    /// </summary>
+    public MutantResult? Of(string id)
+    {
+        var result = Mutants.FirstOrDefault(m => m.Id == id);
+        if (result is null || Control is not { } control)
+        {
+            return result;
+        }
+
+        var uncounted = result.Scenarios.Intersect(control.Scenarios).Concat(result.FailedTests.Intersect(control.FailedTests)).ToList();
+        return uncounted.Count == 0 ? result : result with
+        {
+            Scenarios = [.. result.Scenarios.Except(control.Scenarios)],
+            FailedTests = [.. result.FailedTests.Except(control.FailedTests)],
+            Uncounted = uncounted,
+        };
+    }
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -63,23 +98,35 @@ public static class MutantExplorer
     public static MutantResult Explore(SpecModelInfo model, long tdpSequences)
     {
         long sequences = 0;
+        var @base = SpecModels.Named("base");
+        var alsoUnderBase = new List<string>();
         foreach (var (kind, n) in Budget(tdpSequences))
         {
             var result = SpecKit.Explorer.Explorer.Explore(new ExploreOptions(kind, model) { Seed = Seed, Sequences = n, ShrinkSeconds = 1 });
             sequences += result.Figures.Sequences;
-            if (result.Found is { } found)
+            if (result.Found is not { } found)
             {
-                var steps = FeaturePrinter.Lines(found.Run.Given, found.Run.Steps).Select(l => $"{l.Keyword} {l.Text}").ToList();
-                return new MutantResult(model.Name)
-                {
-                    ExplorerRan = true,
-                    ExploredSequences = sequences,
-                    Explorer = new ExplorerKill(kind.ToString().ToLowerInvariant(), found.Failure.Rule, found.Failure.Message, found.CaseSeed, steps),
-                };
+                continue;
             }
+
+            if (Runner.Run(found.Case, @base).Failure is { } baseFailure)
+            {
+                // The base fails the same case: a defect of the model or the checker, not of the mutated line.
+                alsoUnderBase.Add($"{kind.ToString().ToLowerInvariant()}, case {found.CaseSeed}: under the mutant {found.Failure.Rule}, under the base {baseFailure.Rule}");
+                continue;
+            }
+
+            var steps = FeaturePrinter.Lines(found.Run.Given, found.Run.Steps).Select(l => $"{l.Keyword} {l.Text}").ToList();
+            return new MutantResult(model.Name)
+            {
+                ExplorerRan = true,
+                ExploredSequences = sequences,
+                ExplorerAlsoUnderBase = alsoUnderBase,
+                Explorer = new ExplorerKill(kind.ToString().ToLowerInvariant(), found.Failure.Rule, found.Failure.Message, found.CaseSeed, steps),
+            };
         }
 
-        return new MutantResult(model.Name) { ExplorerRan = true, ExploredSequences = sequences };
+        return new MutantResult(model.Name) { ExplorerRan = true, ExploredSequences = sequences, ExplorerAlsoUnderBase = alsoUnderBase };
     }
 
     /// <summary>Every mutant in <paramref name="ids"/>, on <paramref name="threads"/> threads, in the order given.</summary>

@@ -61,6 +61,22 @@ public static class Mutants
 
     public static List<Mutant> Of(SpecLines.Spec spec) => [.. PolicyMutants(spec), .. LayoutSwaps(spec)];
 
+    /// <summary>The control's name: <see cref="Control"/>.</summary>
+    public const string ControlId = "Mut_Control_Unchanged";
+
+    /// <summary>
+    /// The control: a variant built and run as every mutant is, that restates the first key line
+    /// of the base's policy with the value it has, so it is the base under another name. Whatever
+    /// differs under it differs under every mutant for a reason that is not the mutated line; it
+    /// is reported, and not counted as a kill of any mutant.
+    /// </summary>
+    public static Mutant Control(SpecLines.Spec spec)
+    {
+        var line = spec.Policy.First(p => p.Key != "Exists");
+        var control = Policy(line, "Unchanged", line.Value, line.Value, null);
+        return control with { Id = ControlId, VariantText = control.VariantText.Replace($"Mut_{line.Operation}_{line.Key}_Unchanged", ControlId, StringComparison.Ordinal) };
+    }
+
     public static IEnumerable<Mutant> PolicyMutants(SpecLines.Spec spec)
     {
         foreach (var line in spec.Policy)
@@ -108,8 +124,9 @@ public static class Mutants
         var text = new StringBuilder()
             .Append("# spec coverage (speckit mutate): ").Append(line.File).Append(':').Append(line.Line).Append('\n')
             .Append("Variant ").Append(id).Append(" \"").Append(line.Subject).Append(' ').Append(line.Value).Append(" -> ").Append(to).Append("\"\n\n")
-            .Append("Operation ").Append(line.Operation).Append(" \"mutant of ").Append(line.File).Append(':').Append(line.Line).Append("\"\n")
-            .Append("  ").Append(line.Key).Append(' ').Append(newValues).Append(" \"mutant\"\n")
+            .Append("# the Operation keeps its title, so that only the key line tells the mutant from the base\n")
+            .Append("Operation ").Append(line.Operation).Append(" \"").Append(line.Title).Append("\"\n")
+            .Append("  ").Append(line.Key).Append(' ').Append(newValues).Append(" \"mutant of ").Append(line.File).Append(':').Append(line.Line).Append("\"\n")
             .Append("EndOperation\n")
             .ToString();
         return new Mutant(id, MutantKind.Policy, line.File, line.Line, line.Subject, line.Value, to, text, note);

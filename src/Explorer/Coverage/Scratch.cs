@@ -131,6 +131,48 @@ public sealed class Scratch(string repoRoot, string root)
 
     public string BehaviourDll => Path.Combine(Root, "tests", "Behaviour", "bin", "Debug", "net10.0", "SpecKit.Behaviour.Tests.dll");
 
+    private sealed record SweepVerdict(List<string> Differs, int Ran);
+
+    /// <summary>
+    /// The behaviour suite under every model in <paramref name="ids"/>, in one process (the
+    /// behaviour tests' MutantSweep, which runs the scenarios as SPECKIT_MODEL does): for each, the
+    /// scenarios whose verdict is <c>differs</c>; unless <paramref name="allScenarios"/>, only the
+    /// first (a model's run stops there). A model the sweep gave no verdict (the run was cut short)
+    /// is left out.
+    /// </summary>
+    public Dictionary<string, MutantResult> BehaviourSweep(IReadOnlyList<string> ids, bool allScenarios, int threads, Action<string> log)
+    {
+        var dir = Path.Combine(Root, "TestResults");
+        Directory.CreateDirectory(dir);
+        var list = Path.Combine(dir, "mutate-sweep-ids.txt");
+        var output = Path.Combine(dir, "mutate-sweep.json");
+        File.WriteAllLines(list, ids);
+        File.Delete(output);
+        var env = new Dictionary<string, string>
+        {
+            ["SPECKIT_MUTATE_SWEEP"] = list,
+            ["SPECKIT_MUTATE_SWEEP_OUT"] = output,
+            ["SPECKIT_MUTATE_SWEEP_ALL"] = allScenarios ? "1" : "",
+            ["SPECKIT_MUTATE_SWEEP_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var (code, text) = Run("dotnet", ["test", BehaviourDll, "--filter", "FullyQualifiedName~SpecKit.Behaviour.MutantSweep"], env);
+        if (!File.Exists(output))
+        {
+            throw new InvalidOperationException($"the behaviour sweep wrote no verdicts (exit {code}):\n{text}");
+        }
+
+        if (code != 0)
+        {
+            log($"the behaviour sweep exited {code}: {FailedTest.Matches(text).Count} failed test(s)");
+        }
+
+        var verdicts = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, SweepVerdict>>(File.ReadAllText(output))!;
+        return verdicts.ToDictionary(v => v.Key, v => new MutantResult(v.Key) { Scenarios = [.. v.Value.Differs.Order(StringComparer.Ordinal)], ScenariosRun = v.Value.Ran });
+    }
+
+    /// <summary>The sweep's progress log, one line per model done.</summary>
+    public string SweepLog => Path.Combine(Root, "TestResults", "mutate-sweep.json.log");
+
     private static readonly Regex FailedTest = new(@"^\s+Failed (?<name>\S+)", RegexOptions.Multiline);
 
     /// <summary>The behaviour suite with SPECKIT_MODEL=<paramref name="id"/>: the scenarios whose verdict is <c>differs</c>.</summary>

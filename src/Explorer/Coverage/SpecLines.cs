@@ -8,6 +8,9 @@ public sealed record PolicyLine(string File, int Line, string Operation, string 
     public string Subject => $"{Operation}.{Key}";
 
     public string Value => string.Join(" ", Values);
+
+    /// <summary>The title of the line's Operation block, which a mutant keeps (a step may print it).</summary>
+    public string Title { get; init; } = "";
 }
 
 /// <summary>
@@ -68,6 +71,7 @@ public static class SpecLines
     public static void ReadPolicy(string file, string[] lines, List<PolicyLine> policy, List<CoverageNote> notes)
     {
         string? operation = null;
+        var title = "";
         for (var i = 0; i < lines.Length; i++)
         {
             var tokens = Tokens(lines[i]);
@@ -84,6 +88,7 @@ public static class SpecLines
             if (tokens[0].Text == "Operation" && tokens.Count > 1)
             {
                 operation = tokens[1].Text;
+                title = tokens.FirstOrDefault(t => t.Quoted)?.Text ?? "";
                 continue;
             }
 
@@ -106,7 +111,7 @@ public static class SpecLines
             }
             else if (words.Count > 0)
             {
-                policy.Add(new PolicyLine(file, i + 1, operation, tokens[0].Text, words, source));
+                policy.Add(new PolicyLine(file, i + 1, operation, tokens[0].Text, words, source) { Title = title });
             }
         }
     }

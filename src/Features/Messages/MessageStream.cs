@@ -170,6 +170,18 @@ public sealed class MessageStream
         }
     }
 
+    /// <summary>
+    /// Whether a step definition, hook or pickle is in the stream already, so a scenario need
+    /// not make its message again (WriteScenario still writes each id once).
+    /// </summary>
+    internal bool Written(string id)
+    {
+        lock (_lock)
+        {
+            return _written.Contains(id);
+        }
+    }
+
     /// <summary>A scenario's messages, written together; definitions and pickles the stream has not had yet go first.</summary>
     internal void WriteScenario(IEnumerable<Envelope> definitions, IEnumerable<Envelope> scenario, bool failed)
     {

@@ -24,7 +24,20 @@ public static class MessagesJson
         Converters = { new SchemaEnumConverterFactory() },
     };
 
-    public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
+    /// <summary>One envelope as one line of JSON (no newline).</summary>
+    public static string Serialize(Envelope envelope)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true }))
+        {
+            Write(writer, envelope);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>What System.Text.Json alone writes for <paramref name="envelope"/>: the reference <see cref="LifecycleJson"/> is checked against.</summary>
+    internal static string SerializeBySystemTextJson(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
 
     /// <summary>A writer of envelopes to <paramref name="output"/>, as <see cref="Options"/> writes them, for <see cref="Write"/>.</summary>
     public static Utf8JsonWriter Writer(Stream output) => new(output, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true });
@@ -32,7 +45,11 @@ public static class MessagesJson
     /// <summary>Writes one envelope (no newline) through <paramref name="writer"/> to its stream.</summary>
     public static void Write(Utf8JsonWriter writer, Envelope envelope)
     {
-        JsonSerializer.Serialize(writer, envelope, Options);
+        if (!LifecycleJson.TryWrite(writer, envelope))
+        {
+            JsonSerializer.Serialize(writer, envelope, Options);
+        }
+
         writer.Flush();
         writer.Reset();
     }
@@ -63,22 +80,25 @@ public static class MessagesJson
     private sealed class SchemaEnumConverter<T> : JsonConverter<T>
         where T : struct, Enum
     {
-        private static readonly ConcurrentDictionary<T, string> Names = new();
-        private static readonly Dictionary<string, T> Values = Enum.GetValues<T>().ToDictionary(ValueOf, v => v, StringComparer.Ordinal);
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => SchemaEnum<T>.Parse(reader.GetString() ?? "");
 
-        private static string ValueOf(T value) => Names.GetOrAdd(value, v =>
-        {
-            var extensions = typeof(T).Assembly.GetType(typeof(T).FullName + "Extensions");
-            var method = extensions?.GetMethod("Value", BindingFlags.Public | BindingFlags.Static, [typeof(T)]);
-            return method?.Invoke(null, [v]) as string ?? v.ToString();
-        });
-
-        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        {
-            var text = reader.GetString() ?? "";
-            return Values.TryGetValue(text, out var value) ? value : Enum.Parse<T>(text, ignoreCase: true);
-        }
-
-        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(ValueOf(value));
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(SchemaEnum<T>.Value(value));
     }
+}
+
+/// <summary>A messages enum as the schema spells it, from its generated <c>…Extensions.Value</c>.</summary>
+internal static class SchemaEnum<T>
+    where T : struct, Enum
+{
+    private static readonly ConcurrentDictionary<T, string> Names = new();
+    private static readonly Dictionary<string, T> Values = Enum.GetValues<T>().ToDictionary(Value, v => v, StringComparer.Ordinal);
+
+    public static string Value(T value) => Names.GetOrAdd(value, v =>
+    {
+        var extensions = typeof(T).Assembly.GetType(typeof(T).FullName + "Extensions");
+        var method = extensions?.GetMethod("Value", BindingFlags.Public | BindingFlags.Static, [typeof(T)]);
+        return method?.Invoke(null, [v]) as string ?? v.ToString();
+    });
+
+    public static T Parse(string text) => Values.TryGetValue(text, out var value) ? value : Enum.Parse<T>(text, ignoreCase: true);
 }

@@ -52,10 +52,14 @@ internal sealed class ScenarioMessages
         if (definition is not null)
         {
             definitions.Add(definition.Id);
-            _definitions.Add(Envelope.Create(new StepDefinition(
-                definition.Id,
-                new StepDefinitionPattern(definition.Pattern, definition.IsRegex ? StepDefinitionPatternType.REGULAR_EXPRESSION : StepDefinitionPatternType.CUCUMBER_EXPRESSION),
-                Reference(definition.SourcePath, definition.Line))));
+            if (!_stream.Written(definition.Id))
+            {
+                _definitions.Add(Envelope.Create(new StepDefinition(
+                    definition.Id,
+                    new StepDefinitionPattern(definition.Pattern, definition.IsRegex ? StepDefinitionPatternType.REGULAR_EXPRESSION : StepDefinitionPatternType.CUCUMBER_EXPRESSION),
+                    Reference(definition.SourcePath, definition.Line))));
+            }
+
             var list = new List<StepMatchArgument>();
             for (var i = 0; i + 1 < arguments.Length; i += 2)
             {

@@ -123,6 +123,27 @@ public static class Operations
     }
 
     /// <summary>
+    /// The primary MMU migrates the page behind <paramref name="gfn"/> (migrate_pages: a new page
+    /// with a copy of the contents) inside invalidate_range_start/end, as a second invalidation
+    /// that may run while another one has dropped mmu_lock: it zaps what it still finds present,
+    /// flushes only if it zapped something, and then the host PTE changes.
+    /// </summary>
+    public static ConcurrentThread Migrate(ConcurrentKvm ctx, ulong gfn)
+    {
+        var kvm = ctx.Kvm;
+        var hvpn = kvm.FindSlot(gfn)!.GfnToHvpn(gfn);
+        void Move()
+        {
+            if (kvm.Host.Lookup(hvpn) is { } old)
+            {
+                kvm.Host.Set(hvpn, kvm.Host.CopyOf(old, old.Writable));
+            }
+        }
+
+        return Invalidate(ctx, gfn, gfn + 1, "page migration", Move);
+    }
+
+    /// <summary>
     /// KSM merges the page behind <paramref name="gfn"/> (replace_page) as the model's mm tells KVM:
     /// pre-6bdb913f0a70 set_pte_at_notify() alone (ChangePte Invocation Standalone), otherwise
     /// inside invalidate_range_start/end, with .change_pte() inside it while it exists. The

@@ -56,11 +56,8 @@ public sealed partial class ShadowMmu
                     Kvm.Log.Add($"{what}: the guest takes {pending}");
                     done = new MmuAccess(AccessOutcome.GuestPageFault, 0, 0, exits, false, pending);
                 }
-                else if (vcpu.Tlb.TryGetValue(vpn, out var cached) && vcpu.HardwareMmu.PermissionFault(cached.Access, 0, access.Pfec) == 0
-                    && !(access.Kind == GuestAccessKind.Write && !cached.Dirty))
+                else if (TlbHit(vcpu, gva, access, what) is { } cached)
                 {
-                    Kvm.Log.Add($"{what}: TLB hit (gfn 0x{cached.Gfn:x}{(cached.Writable ? ", writable" : "")})");
-                    Kvm.CheckTlbHit(vcpu, vpn, cached, access.AccessKind);
                     done = Complete(vcpu, gva, access, cached.Gfn, cached.Pfn, exits, tlbHit: true);
                 }
                 else
@@ -68,12 +65,7 @@ public sealed partial class ShadowMmu
                     var (leaf, index, present) = HardwareWalk(vcpu, gva);
                     if (leaf is not null && present && vcpu.HardwareMmu.PermissionFault(SpteAccess(leaf.Spt[index]), 0, access.Pfec) == 0)
                     {
-                        var spte = leaf.Spt[index] | Masks.AccessedMask | (access.Kind == GuestAccessKind.Write ? Masks.DirtyMask : 0);
-                        leaf.Spt[index] = spte;
-                        var offset = vpn & (GuestWalker.PagesPerHpage(leaf.Role.Level) - 1);
-                        var gfn = leaf.GetGfn(index) + offset;
-                        var pfn = SpteMasks.ToPfn(spte) + offset;
-                        vcpu.Tlb[vpn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), (spte & Masks.UserMask) != 0, Masks.IsExecutable(spte), (spte & Masks.DirtyMask) != 0);
+                        var (gfn, pfn, spte) = HardwareFillTlb(vcpu, gva, access, leaf, index);
                         Kvm.Log.Add($"{what}: {(exits == 0 ? "TLB miss" : "after the fault")}, SPTE {Describe(spte)}");
                         done = Complete(vcpu, gva, access, gfn, pfn, exits, tlbHit: false);
                     }

@@ -50,24 +50,15 @@ public sealed partial class ShadowMmu
             }
 
             KvmMmuReload(vcpu);
-            var vpn = gva >> GuestWalker.PageShift;
-            if (vcpu.Tlb.TryGetValue(vpn, out var cached) && vcpu.HardwareMmu.PermissionFault(cached.Access, 0, access.Pfec) == 0
-                && !(access.Kind == GuestAccessKind.Write && !cached.Dirty))
+            if (TlbHit(vcpu, gva, access, what) is { } cached)
             {
-                Kvm.Log.Add($"{what}: TLB hit (gfn 0x{cached.Gfn:x}{(cached.Writable ? ", writable" : "")})");
-                Kvm.CheckTlbHit(vcpu, vpn, cached, access.AccessKind);
                 return Complete(vcpu, gva, access, cached.Gfn, cached.Pfn, exits, tlbHit: true);
             }
 
             var (leaf, index, present) = HardwareWalk(vcpu, gva);
             if (leaf is not null && present && vcpu.HardwareMmu.PermissionFault(SpteAccess(leaf.Spt[index]), 0, access.Pfec) == 0)
             {
-                var spte = leaf.Spt[index] | Masks.AccessedMask | (access.Kind == GuestAccessKind.Write ? Masks.DirtyMask : 0);
-                leaf.Spt[index] = spte;
-                var offset = vpn & (GuestWalker.PagesPerHpage(leaf.Role.Level) - 1);
-                var gfn = leaf.GetGfn(index) + offset;
-                var pfn = SpteMasks.ToPfn(spte) + offset;
-                vcpu.Tlb[vpn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), (spte & Masks.UserMask) != 0, Masks.IsExecutable(spte), (spte & Masks.DirtyMask) != 0);
+                var (gfn, pfn, spte) = HardwareFillTlb(vcpu, gva, access, leaf, index);
                 if (exits == 0)
                 {
                     Kvm.Log.Add($"{what}: TLB miss, SPTE {Describe(spte)}");
@@ -95,7 +86,7 @@ public sealed partial class ShadowMmu
             }
 
             // A #PF invalidates the TLB entries for the faulting address (SDM 4.10.4.1), then exits.
-            vcpu.Tlb.Remove(vpn);
+            vcpu.Tlb.Remove(gva >> GuestWalker.PageShift);
             var errorCode = (present ? PfErr.PFERR_PRESENT_MASK : 0) | (access.Pfec & (PfErr.PFERR_WRITE_MASK | PfErr.PFERR_USER_MASK | PfErr.PFERR_FETCH_MASK));
             vcpu.KvmPageFaults++;
             exits++;
@@ -161,6 +152,41 @@ public sealed partial class ShadowMmu
     /// and index), or the page and index where it stops at a non-present SPTE (Present false: a
     /// hole, or an MMIO SPTE). Non-leaf SPTEs grant every right.
     /// </summary>
+    /// <summary>
+    /// The CPU's TLB lookup: a cached translation that allows the access is used as is (even if
+    /// the SPTE has since lost the permission: the stale translation a missing flush allows, which
+    /// the checker records); a write through an entry cached without D walks again to set it.
+    /// </summary>
+    private TlbEntry? TlbHit(KvmVcpu vcpu, ulong gva, GuestAccess access, string what)
+    {
+        var vpn = gva >> GuestWalker.PageShift;
+        if (!vcpu.Tlb.TryGetValue(vpn, out var cached) || vcpu.HardwareMmu.PermissionFault(cached.Access, 0, access.Pfec) != 0
+            || (access.Kind == GuestAccessKind.Write && !cached.Dirty))
+        {
+            return null;
+        }
+
+        Kvm.Log.Add($"{what}: TLB hit (gfn 0x{cached.Gfn:x}{(cached.Writable ? ", writable" : "")})");
+        Kvm.CheckTlbHit(vcpu, vpn, cached, access.AccessKind);
+        return cached;
+    }
+
+    /// <summary>
+    /// The CPU completes a walk that allows the access: its A/D assist sets A (and D for a write)
+    /// in the leaf SPTE, and the translation (the page within a huge leaf) fills the TLB.
+    /// </summary>
+    private (ulong Gfn, ulong Pfn, ulong Spte) HardwareFillTlb(KvmVcpu vcpu, ulong gva, GuestAccess access, ShadowPage leaf, int index)
+    {
+        var vpn = gva >> GuestWalker.PageShift;
+        var spte = leaf.Spt[index] | Masks.AccessedMask | (access.Kind == GuestAccessKind.Write ? Masks.DirtyMask : 0);
+        leaf.Spt[index] = spte;
+        var offset = vpn & (GuestWalker.PagesPerHpage(leaf.Role.Level) - 1);
+        var gfn = leaf.GetGfn(index) + offset;
+        var pfn = SpteMasks.ToPfn(spte) + offset;
+        vcpu.Tlb[vpn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), (spte & Masks.UserMask) != 0, Masks.IsExecutable(spte), (spte & Masks.DirtyMask) != 0);
+        return (gfn, pfn, spte);
+    }
+
     private (ShadowPage? Page, int Index, bool Present) HardwareWalk(KvmVcpu vcpu, ulong gva)
     {
         if (vcpu.ShadowMmu?.Root is not { } sp)

@@ -95,6 +95,20 @@ public sealed partial class TdpMmu
         for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
         {
             yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
+            if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
+            {
+                // The CPU uses what its TLB holds, whatever the SPTE says by now: a zapped SPTE's
+                // translation lives until the zapper's flush.
+                CheckTlbHitConcurrently(vcpu, gfn, cached);
+                if (write)
+                {
+                    ctx.GuestWrote(gfn);
+                }
+
+                Kvm.Log.Add($"{what}: TLB hit, host pfn 0x{cached.Pfn:x}");
+                yield break;
+            }
+
             if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
             {
                 // The CPU's A/D assist is an atomic update of the leaf.
@@ -113,7 +127,20 @@ public sealed partial class TdpMmu
 
             vcpu.KvmPageFaults++;
 
-            // kvm_tdp_mmu_page_fault(): fast_page_fault() first, for a present leaf only (the
+            // kvm_tdp_mmu_page_fault(): page_fault_handle_page_track() before anything else, so a
+            // write to a present SPTE of a write-tracked gfn takes neither the fast path nor mmu_lock.
+            if (PageFaultHandlePageTrack(gfn, access, Kvm.FindSlot(gfn)))
+            {
+                Kvm.Log.Add($"{what}: page_fault_handle_page_track, RET_PF_WRITE_PROTECTED");
+                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                {
+                    yield return step;
+                }
+
+                yield break;
+            }
+
+            // fast_page_fault() next, for a present leaf only (the
             // lockless path cannot install one); RET_PF_FIXED or _SPURIOUS re-enters the guest.
             if (LeafFor(gfn) is not null && Kvm.FindSlot(gfn) is { } fastSlot)
             {
@@ -180,14 +207,56 @@ public sealed partial class TdpMmu
             Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
             if (result[0] == PageFaultResult.WriteProtected)
             {
-                // A write to a write-tracked gfn (make_spte left it read-only): kvm_mmu_page_fault()
-                // emulates it, which the concurrent model does not.
-                Kvm.Log.Add($"{what}: emulated (RET_PF_WRITE_PROTECTED), not modelled concurrently");
+                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                {
+                    yield return step;
+                }
+
                 yield break;
             }
         }
 
         KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+    }
+
+    /// <summary>
+    /// A TLB hit while other operations run: the entry may outlive its SPTE (a zap owes a flush
+    /// until it flushes), and that is harmless while the host page is still the one it maps: the
+    /// primary MMU changes it only once the invalidation that zapped the SPTE has returned, and
+    /// every path flushes before it drops mmu_lock (tdp_mmu_iter_cond_resched's flush, the
+    /// notifier's flush before KVM_MMU_UNLOCK). An entry that still maps a host page the primary
+    /// MMU has since replaced or unmapped is a translation a flush owed when mmu_lock was dropped
+    /// never removed: another thread saw the SPTE non-present, owed no flush, and let the page go.
+    /// </summary>
+    private void CheckTlbHitConcurrently(KvmVcpu vcpu, ulong gfn, TlbEntry cached)
+    {
+        var host = Kvm.FindSlot(gfn) is { } slot ? Kvm.Host.Lookup(slot.GfnToHvpn(gfn)) : null;
+        if (host?.Pfn != cached.Pfn)
+        {
+            Kvm.Violate("stale translation", $"vCPU {vcpu.Id} used a TLB entry for gfn 0x{gfn:x} -> host pfn 0x{cached.Pfn:x}, but the primary MMU {(host is null ? "maps nothing there" : $"maps host pfn 0x{host.Value.Pfn:x}")} now");
+        }
+    }
+
+    /// <summary>
+    /// RET_PF_WRITE_PROTECTED in kvm_mmu_page_fault(): kvm_mmu_write_protect_fault() unprotects
+    /// and retries only a direct MMU's write to a nested guest's page table
+    /// (is_write_to_guest_page_table, which the model has no nested guest to raise), so the write
+    /// is emulated: x86_emulate_instruction() stores through kvm_vcpu_write_guest(), which marks
+    /// the page dirty (mark_page_dirty_in_slot), and tells page tracking (kvm_page_track_write).
+    /// One step, outside mmu_lock: it is ordered against the dirty-log paths only by the page's
+    /// dirty bit, which it sets after the store.
+    /// </summary>
+    private IEnumerable<Step> EmulateWriteConcurrently(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, string what)
+    {
+        yield return new Step($"x86_emulate_instruction: kvm_vcpu_write_guest to gfn 0x{gfn:x}");
+        ctx.GuestWrote(gfn);
+        if (Kvm.FindSlot(gfn) is { } slot)
+        {
+            Kvm.MarkPageDirtyInSlot(slot, gfn);
+        }
+
+        TrackWrite(vcpu, gfn << 12);
+        Kvm.Log.Add($"{what}: RET_PF_WRITE_PROTECTED, write emulated (x86_emulate_instruction)");
     }
 
     /// <summary>
@@ -410,8 +479,9 @@ public sealed partial class TdpMmu
         var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
-            // "If the page fault was caused by a write but the page is write protected, emulation
-            // is needed": RET_PF_WRITE_PROTECTED overrides RET_PF_SPURIOUS.
+            // tdp_mmu_map_handle_target_level(): "if (wrprot && fault->write) ret =
+            // RET_PF_WRITE_PROTECTED;" follows the spurious result, so it overrides it ("If the
+            // page fault was caused by a write but the page is write protected, emulation is needed").
             result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
             yield break;
         }
@@ -522,31 +592,17 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ZapLeafs;
         yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        ctx.Rcu.ReadLock(ctx.Current);
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
         {
-            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            if (ShouldYield(ctx, policy, iter, side))
             {
-                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
                 {
-                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
-                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
-                    flush[0] = false;
+                    yield return step;
                 }
 
-                yield return new Step($"tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock at gfn 0x{iter.Gfn:x}");
-                ctx.MmuLock.Release(ctx.Current, side);
-                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
-                ctx.MmuLock.Take(ctx.Current, side);
-
-                // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn
-                // (before 3a0f64de479c, then a tdp_iter_next() that advanced: policy AfterYield).
-                iter.Yield();
-                iter.Next();
-                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
-                {
-                    iter.Next();
-                }
-
+                NextAfterYield(ref iter, policy);
                 continue;
             }
 
@@ -562,6 +618,8 @@ public sealed partial class TdpMmu
             yield return new Step("tdp_iter_next: reads the next SPTE");
             iter.Next();
         }
+
+        ctx.Rcu.ReadUnlock(ctx.Current);
     }
 
     /// <summary>
@@ -580,28 +638,17 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ZapRoot;
         yield return new Step($"{policy.Name}: tdp_iter_start at the root level");
+        ctx.Rcu.ReadLock(ctx.Current);
         for (var iter = StartWalk(RootLevel, 0); iter.Valid;)
         {
-            if (policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None)
+            if (ShouldYield(ctx, policy, iter, side))
             {
-                if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
                 {
-                    yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
-                    FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{iter.Gfn:x}");
-                    flush[0] = false;
+                    yield return step;
                 }
 
-                yield return new Step($"tdp_mmu_iter_cond_resched: drops mmu_lock at gfn 0x{iter.Gfn:x}");
-                ctx.MmuLock.Release(ctx.Current, side);
-                yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
-                ctx.MmuLock.Take(ctx.Current, side);
-                iter.Yield();
-                iter.Next();
-                if (policy.AfterYield == YieldRestart.RestartThenAdvance)
-                {
-                    iter.Next();
-                }
-
+                NextAfterYield(ref iter, policy);
                 continue;
             }
 
@@ -616,6 +663,51 @@ public sealed partial class TdpMmu
                 flush[0] = true;
             }
 
+            iter.Next();
+        }
+
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    // tdp_mmu_iter_cond_resched()'s test: the walk has made progress since it last yielded
+    // (next_last_level_gfn != yielded_gfn, iter.CanYield) and another thread spins on mmu_lock
+    // (rwlock_needbreak); a policy without Yield, or a walk the caller runs without the lock, never yields.
+    private static bool ShouldYield(ConcurrentKvm ctx, OperationPolicy policy, in TdpIter iter, Policy.MmuLock side) =>
+        policy.Yield != YieldPolicy.No && ctx.MmuLockContended && iter.CanYield && side != Policy.MmuLock.None;
+
+    /// <summary>
+    /// tdp_mmu_iter_cond_resched() (tdp_mmu.c) once it has decided to yield: kvm_flush_remote_tlbs()
+    /// first if the caller's flush argument says a flush is owed (the policy's Yield FlushFirst; a
+    /// policy that yields without it leaves the flush owed), then rcu_read_unlock(),
+    /// cond_resched_rwlock_read/write() (drop mmu_lock on <paramref name="side"/>, take it again),
+    /// rcu_read_lock(). Every caller walks inside rcu_read_lock() (tdp_mmu_zap_leafs, and
+    /// tdp_mmu_zap_root around __tdp_mmu_zap_root), so the unlock and lock are the same for all.
+    /// </summary>
+    private IEnumerable<Step> IterCondReschedConcurrently(ConcurrentKvm ctx, OperationPolicy policy, ulong gfn, Policy.MmuLock side, bool[] flush)
+    {
+        if (flush[0] && policy.Yield == YieldPolicy.FlushFirst)
+        {
+            yield return new Step("tdp_mmu_iter_cond_resched: kvm_flush_remote_tlbs before yielding");
+            FlushRemoteTlbs($"{policy.Name}: before yielding at gfn 0x{gfn:x}");
+            flush[0] = false;
+        }
+
+        yield return new Step($"tdp_mmu_iter_cond_resched: rcu_read_unlock, drops mmu_lock at gfn 0x{gfn:x}");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+        ctx.MmuLock.Release(ctx.Current, side);
+        yield return new Step("tdp_mmu_iter_cond_resched: takes mmu_lock again, rcu_read_lock", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
+        ctx.Rcu.ReadLock(ctx.Current);
+    }
+
+    // tdp_iter_next() after a yield: tdp_iter_restart() from the root at next_last_level_gfn
+    // (before 3a0f64de479c, then a tdp_iter_next() that advanced past it: policy AfterYield).
+    private static void NextAfterYield(ref TdpIter iter, OperationPolicy policy)
+    {
+        iter.Yield();
+        iter.Next();
+        if (policy.AfterYield == YieldRestart.RestartThenAdvance)
+        {
             iter.Next();
         }
     }

@@ -74,8 +74,7 @@ public sealed partial class TdpMmu
             vcpu.KvmPageFaults++;
             var slot = Kvm.FindSlot(gfn);
 
-            // page_fault_handle_page_track(): a write to a write-tracked GFN is emulated, before the fast path.
-            if (access == AccessKind.Write && slot is not null && slot.IsWriteTracked(gfn))
+            if (PageFaultHandlePageTrack(gfn, access, slot))
             {
                 Kvm.Log.Add($"{what}: write-tracked, RET_PF_WRITE_PROTECTED, write emulated (kvm_page_track_write)");
                 return MmuAccess.Emulate(gpa, faults);
@@ -113,6 +112,20 @@ public sealed partial class TdpMmu
         KvmWarn.On(true, $"{what}: still faulting after four attempts");
         return new MmuAccess(AccessOutcome.Exit, gpa, 0, faults, false, Exit: "-EFAULT");
     }
+
+    /// <summary>
+    /// page_fault_handle_page_track() (mmu.c), which kvm_tdp_mmu_page_fault() asks before
+    /// fast_page_fault() and returns RET_PF_WRITE_PROTECTED on: a write fault (fault-&gt;write) on
+    /// a present translation (fault-&gt;present: the EPT violation's RWX bits, NPT's P bit; an
+    /// access-tracked SPTE has none) of a write-tracked GFN (kvm_gfn_is_write_tracked). A write to
+    /// a tracked GFN with no present SPTE goes on to the map, where make_spte() leaves the new SPTE
+    /// read-only (mmu_try_to_unsync_pages() says -EPERM) and tdp_mmu_map_handle_target_level()
+    /// returns RET_PF_WRITE_PROTECTED; kvm_mmu_page_fault() hands both to
+    /// kvm_mmu_write_protect_fault(), which, for a direct MMU and no nested guest, emulates.
+    /// </summary>
+    internal bool PageFaultHandlePageTrack(ulong gfn, AccessKind access, KvmMemorySlot? slot) =>
+        access == AccessKind.Write && slot is not null && slot.IsWriteTracked(gfn)
+        && LeafFor(gfn) is { } leaf && !Masks.IsAccessTrack(leaf.Spte);
 
     /// <summary>
     /// kvm_tdp_page_fault(): snapshot the invalidation sequence, resolve the host PFN, take
@@ -305,7 +318,9 @@ public sealed partial class TdpMmu
         var (newSpte, wrprot) = MakeSpte(level, !AdEnabled, slot, access, gfn, pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
-            return PageFaultResult.Spurious;
+            // "if (wrprot && fault->write) ret = RET_PF_WRITE_PROTECTED;" comes after the spurious
+            // result is set, so it overrides it.
+            return wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
         }
 
         var old = iter.OldSpte;

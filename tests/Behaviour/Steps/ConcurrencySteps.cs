@@ -22,7 +22,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     /// <summary>The preemption bound of the feature's explorations (CHESS): small enough for the suite's budget.</summary>
     public const int PreemptionBound = 2;
 
-    private string? _model;
+    private SpecModelInfo? _model;
     private int _vcpus;
     private ulong _npages;
     private int _hostLevel;
@@ -38,7 +38,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [Given("a concurrent VM under the {model} model with {int} vCPUs and {int} pages at gfn 0x0 with {level} host pages")]
     public void AConcurrentVm(string model, int vcpus, int npages, int hostLevel)
     {
-        (_model, _vcpus, _npages, _hostLevel) = (models.Resolve(model), vcpus, (ulong)npages, hostLevel);
+        (_model, _vcpus, _npages, _hostLevel) = (models.Info(model), vcpus, (ulong)npages, hostLevel);
     }
 
     [Given("a concurrent VM under the {model} model with {int} vCPUs on shadow paging and {int} pages at gfn 0x0 with {level} host pages")]
@@ -200,8 +200,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
     private ConcurrentScenario Build()
     {
-        var model = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
-        var info = SpecModels.Named(model);
+        var info = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
         foreach (var (operation, side) in _lockEdits)
         {
             info = info with { Rules = info.Rules.With(info.Rules[operation] with { Lock = side }) };

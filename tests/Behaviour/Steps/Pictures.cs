@@ -23,7 +23,7 @@ internal static class Pictures
             return;
         }
 
-        var title = $"SPTEs under {kvm.Model.Name} ({kvm.Mmu.Kind})";
+        var title = $"SPTEs under {context.ComparedModel ?? kvm.Model.Name} ({kvm.Mmu.Kind})";
         if (context.ComparedModel is { } model && context.VerifiedSnapshot(name) is { } baseline)
         {
             context.Attach(SptePicture.SideBySide(ModelSwitch.BaseModel + " (its snapshot)", baseline, model, snapshot, $"SPTEs: {ModelSwitch.BaseModel} and {model}"), Svg);
@@ -37,7 +37,7 @@ internal static class Pictures
     {
         if (context.IsAttaching)
         {
-            context.Attach(EventLogPicture.Render(kvm.Log, $"The log under {kvm.Model.Name}"), Svg);
+            context.Attach(EventLogPicture.Render(kvm.Log, $"The log under {context.ComparedModel ?? kvm.Model.Name}"), Svg);
         }
     }
 

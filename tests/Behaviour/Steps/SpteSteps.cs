@@ -16,7 +16,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     [Then("in the {model} model {word}.{word} has the mask {pfn}")]
     public void FieldHasMask(string model, string layout, string field, ulong mask)
     {
-        var actual = SpecModels.Named(models.Resolve(model)).Layout(layout).Field(field).Mask;
+        var actual = models.Info(model).Layout(layout).Field(field).Mask;
         Assert.True(actual == mask, $"{layout}.{field} in model {model}: expected mask 0x{mask:x16}, actual 0x{actual:x16}");
     }
 
@@ -26,7 +26,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
         foreach (var row in table.AsDictionaries())
         {
             var expected = ParameterTypes.Pfn(row["value"]);
-            var actual = SpecModels.Named(models.Resolve(row["model"])).Value("SpteValues", constant);
+            var actual = models.Info(row["model"]).Value("SpteValues", constant);
             Assert.True(actual == expected, $"{constant} in model {row["model"]}: expected 0x{expected:x}, actual 0x{actual:x}");
         }
     }
@@ -34,7 +34,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     [Then("in every model {word} is not shadow-present")]
     public void NotShadowPresentAnywhere(string constant)
     {
-        foreach (var model in SpecModels.All)
+        foreach (var model in models.Every())
         {
             var value = model.Value("SpteValues", constant);
             var present = model.Value("SpteValues", "SPTE_MMU_PRESENT_MASK");
@@ -45,7 +45,7 @@ public sealed class SpteSteps(ScenarioContext context, ModelSwitch models)
     [Given("an {word} with {}")]
     public void AnEntryWith(string layout, string fields)
     {
-        _layout = SpecModels.Named(models.Resolve(ModelSwitch.BaseModel)).Layout(layout);
+        _layout = models.Info(ModelSwitch.BaseModel).Layout(layout);
         _spte = 0;
         foreach (var field in fields.Split(", "))
         {

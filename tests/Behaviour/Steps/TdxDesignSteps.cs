@@ -74,7 +74,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context, Mode
     public void UnmapZaps(string model, string expected)
     {
         var unmap = world.Unmap ?? throw new InvalidOperationException("no unmap yet: start with 'When the ... unmaps a range of a ... VM'");
-        var outcome = unmap(SpecModels.Named(models.Resolve(model)).Rules);
+        var outcome = unmap(models.Info(model).Rules);
         world.Checked.Add(outcome);
         Assert.True(expected == outcome.Zaps, $"under the {model} model the unmap zaps {outcome.Zaps}, not {expected}\n{UnmapComparison.RenderWhy([outcome])}");
     }
@@ -83,7 +83,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context, Mode
     public void RootsWalked(string model, string expected)
     {
         var walk = world.Walk ?? throw new InvalidOperationException("no unmap or aging yet");
-        var walked = walk(SpecModels.Named(models.Resolve(model)).Rules);
+        var walked = walk(models.Info(model).Rules);
         Assert.Equal(expected, walked.Count == 0 ? "none" : string.Join(", ", walked));
     }
 
@@ -92,7 +92,7 @@ public sealed class TdxDesignSteps(TdxWorld world, ScenarioContext context, Mode
 
     [When("every unmap is run under the models {}")]
     public void Compare(string names) =>
-        world.Comparison = UnmapComparison.Of(names.Split(", ").Select(name => SpecModels.Named(models.Resolve(name)).Rules).ToList());
+        world.Comparison = UnmapComparison.Of(names.Split(", ").Select(name => models.Info(name).Rules).ToList());
 
     [Then("the comparison table matches the snapshot")]
     public void TableSnapshot() => context.Verify(Comparison.RenderTable(), "table");

@@ -105,7 +105,7 @@ public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScen
 
     public void Create(string model, int vcpus, MmuKind mmu = MmuKind.TdpEpt, int ringEntries = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = Made(new Kvm(SpecModels.Named(models.Resolve(model)), mmu, vmType), ringEntries, vcpus);
+        _kvm = Made(new Kvm(models.Info(model), mmu, vmType), ringEntries, vcpus);
         _guest = mmu == MmuKind.Shadow ? new GuestKernel(_kvm) : null;
         _backends.Add(new Backend("model", new ModelVm(_kvm)));
         if (!OnKernel)
@@ -205,5 +205,5 @@ public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScen
 
     /// <summary>For a failure report: the SPTEs, the end of the log, and the unclaimed checker reports.</summary>
     public string? DescribeState() =>
-        _kvm is { } kvm ? ModelState.Describe(kvm.Model.Name, $"the SPTEs ({kvm.Mmu.Kind})", kvm.DescribeSptes(), kvm.Log, kvm.Violations) : null;
+        _kvm is { } kvm ? ModelState.Describe(context.ComparedModel ?? kvm.Model.Name, $"the SPTEs ({kvm.Mmu.Kind})", kvm.DescribeSptes(), kvm.Log, kvm.Violations) : null;
 }

@@ -144,12 +144,21 @@ internal static partial class SpecEmitter
 
             w.Line();
             w.Line("/// <summary>");
-            w.Line("/// The rest of tdp_iter_next(), out of line (once per table at the lowest level) and in place: the");
-            w.Line("/// model's walks hand the iterator by ref to SetSpte, so it lives in memory anyway, and a copy in");
-            w.Line("/// and out around the call stalled on store forwarding at every step of a fault's walk.");
+            w.Line("/// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator");
+            w.Line("/// would take its address, and the JIT would then keep the whole walk in memory rather than in");
+            w.Line("/// registers. Once per table at the lowest level, so the copy costs little.");
             w.Line("/// </summary>");
-            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]");
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private void NextSlow()"))
+            {
+                w.Line("var iter = this;");
+                w.Line("iter.StepDownSideOrUp();");
+                w.Line("this = iter;");
+            }
+
+            w.Line();
+            w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]");
+            using (w.Block("private void StepDownSideOrUp()"))
             {
                 using (w.Block("if (Yielded)"))
                 {

@@ -131,12 +131,20 @@ public struct TdpIter
     }
 
     /// <summary>
-    /// The rest of tdp_iter_next(), out of line (once per table at the lowest level) and in place: the
-    /// model's walks hand the iterator by ref to SetSpte, so it lives in memory anyway, and a copy in
-    /// and out around the call stalled on store forwarding at every step of a fault's walk.
+    /// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator
+    /// would take its address, and the JIT would then keep the whole walk in memory rather than in
+    /// registers. Once per table at the lowest level, so the copy costs little.
     /// </summary>
-    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void NextSlow()
+    {
+        var iter = this;
+        iter.StepDownSideOrUp();
+        this = iter;
+    }
+
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void StepDownSideOrUp()
     {
         if (Yielded)
         {

@@ -38,18 +38,13 @@ public sealed class ModelSwitch
     {
         var (previous, previousVerdicts) = (Scoped.Value, ScopedVerdicts.Value);
         (Scoped.Value, ScopedVerdicts.Value) = (model, verdicts);
-        return new Restore(() => (Scoped.Value, ScopedVerdicts.Value) = (previous, previousVerdicts));
+        return new Scope(() => (Scoped.Value, ScopedVerdicts.Value) = (previous, previousVerdicts));
     }
 
     private static readonly AsyncLocal<Action<string, string>?> ScopedVerdicts = new();
 
     /// <summary>How a verdict names its scenario: the feature file and line (the Examples row's), and the name.</summary>
     public static string Describe(ScenarioInfo info) => $"{info.FeatureFile}:{info.ExampleLine ?? info.Line}  {info.DisplayName}";
-
-    private sealed class Restore(Action restore) : IDisposable
-    {
-        public void Dispose() => restore();
-    }
 
     /// <summary>For the runtime's own tests, which must not depend on the user's SPECKIT_MODEL.</summary>
     internal ModelSwitch(ScenarioContext context, string? requested)

@@ -106,12 +106,7 @@ public sealed class MessageStream
     {
         var previous = Scoped.Value;
         Scoped.Value = stream;
-        return new Restore(() => Scoped.Value = previous);
-    }
-
-    private sealed class Restore(Action restore) : IDisposable
-    {
-        public void Dispose() => restore();
+        return new Scope(() => Scoped.Value = previous);
     }
 
     /// <summary>Opens a stream at a path of a test's own choosing, ended with <see cref="Finish"/>; see <see cref="Redirect"/>.</summary>

@@ -39,12 +39,7 @@ public static class ModelLookup
     {
         var previous = Unlisted.Value;
         Unlisted.Value = model;
-        return new Restore(() => Unlisted.Value = previous);
-    }
-
-    private sealed class Restore(Action restore) : IDisposable
-    {
-        public void Dispose() => restore();
+        return new Scope(() => Unlisted.Value = previous);
     }
 
     private static SpecModelInfo Named(string name) => Unlisted.Value is { } unlisted && unlisted.Name == name ? unlisted : SpecModels.Named(name);

@@ -63,7 +63,7 @@ public static class Differential
     /// the case with CsCheck keeping a difference, and prints it as a feature under the variant
     /// whose last step asserts what the base model observed.
     /// </summary>
-    public static (ExploreProgress Figures, Difference? Found) Explore(VmKind kind, SpecModelInfo @base, SpecModelInfo variant, ulong seed, long sequences, TimeSpan? time, int shrinkSeconds = 2, int maxSteps = 50)
+    public static (ExploreProgress Figures, Difference? Found) Explore(VmKind kind, SpecModelInfo @base, SpecModelInfo variant, ulong seed, long sequences, TimeSpan? time, int shrinkTries = 500, int maxSteps = 50)
     {
         var gen = OperationGen.Cases(kind, maxSteps);
         var clock = Stopwatch.StartNew();
@@ -79,23 +79,10 @@ public static class Differential
                 continue;
             }
 
-            var shrunkSeed = caseSeed;
-            try
-            {
-                gen.Sample(x => FirstDifference(Observe(x, @base), Observe(x, variant)) < 0, writeLine: null, seed: caseSeed, iter: long.MaxValue, time: Math.Max(shrinkSeconds, 1), threads: 1, print: x => x.ToString());
-            }
-            catch (Exception e) when (System.Text.RegularExpressions.Regex.Match(e.Message, "seed: \"([^\"]+)\"", System.Text.RegularExpressions.RegexOptions.IgnoreCase) is { Success: true } m)
-            {
-                shrunkSeed = m.Groups[1].Value;
-            }
-
+            var (shrunkSeed, _, _) = Shrinker.Shrink(gen, caseSeed, x => FirstDifference(Observe(x, @base), Observe(x, variant)) >= 0, shrinkTries, TimeSpan.FromSeconds(30));
             var shrunk = Explorer.Regenerate(gen, shrunkSeed);
             var (sa, sb) = (Observe(shrunk, @base), Observe(shrunk, variant));
             var at = FirstDifference(sa, sb);
-            if (at < 0)
-            {
-                (shrunk, shrunkSeed, sa, sb, at) = (c, caseSeed, a, b, FirstDifference(a, b));
-            }
 
             var feature = Print(shrunk, shrunkSeed, @base, variant, sa, sb, at);
             return (new ExploreProgress(k + 1, steps, clock.Elapsed, 1), new Difference(at, at < sa.Count ? sa[at] : null, at < sb.Count ? sb[at] : null, feature));

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using CsCheck;
 using SpecKit.Mmu;
 
@@ -34,8 +33,11 @@ public sealed record ExploreOptions(VmKind Kind, SpecModelInfo Model)
     /// <summary>The longest sequence sequence <paramref name="index"/> may have.</summary>
     public int MaxStepsOf(long index) => Math.Min(MaxSteps, Lengths[(int)(index % Lengths.Length)]);
 
-    /// <summary>How long CsCheck shrinks a failing case (whole seconds: its time budget).</summary>
-    public int ShrinkSeconds { get; init; } = 2;
+    /// <summary>How many candidates shrinking tries (<see cref="Shrinker"/>): the budget that makes a shrunk case reproducible.</summary>
+    public int ShrinkTries { get; init; } = 500;
+
+    /// <summary>A safety cap on shrinking's time only; a run that hits it shrank less than <see cref="ShrinkTries"/> allows.</summary>
+    public TimeSpan ShrinkCap { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Called about every <see cref="ProgressEvery"/> with the figures so far.</summary>
     public Action<ExploreProgress>? Progress { get; init; }
@@ -91,7 +93,7 @@ public static class Explorer
             steps += run.Steps.Count;
             if (run.Failure is { } failure)
             {
-                var shrunk = Shrink(gen, caseSeed, options.Model, failure, options.ShrinkSeconds);
+                var shrunk = Shrink(gen, caseSeed, options.Model, failure, options.ShrinkTries, options.ShrinkCap);
                 var found = new Counterexample(shrunk.Case, shrunk.Seed, shrunk.Run, index, run.Steps.Count,
                     FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index)));
                 var figures = new ExploreProgress(sequences, steps, clock.Elapsed, 1);
@@ -121,39 +123,18 @@ public static class Explorer
     public static Case Regenerate(Gen<Case> gen, string caseSeed) => gen.Generate(PCG.Parse(caseSeed), null, out _);
 
     /// <summary>
-    /// CsCheck shrinks from the failing case's seed: it keeps generating cases, and keeps each that
-    /// is smaller (by CsCheck's size: fewer operations, smaller numbers) and still fails with the
-    /// same rule. The smallest is rerun from its own seed, so what is printed is what that seed makes.
+    /// CsCheck shrinks from the failing case's seed (<see cref="Shrinker"/>): it keeps each case
+    /// that is smaller (by CsCheck's size: fewer operations, smaller numbers) and still fails with
+    /// the same rule. The smallest is rerun from its own seed, so what is printed is what that seed makes.
     /// </summary>
-    public static (Case Case, string Seed, RunResult Run) Shrink(Gen<Case> gen, string caseSeed, SpecModelInfo model, Failure failure, int seconds)
+    public static (Case Case, string Seed, RunResult Run) Shrink(Gen<Case> gen, string caseSeed, SpecModelInfo model, Failure failure, int tries, TimeSpan cap)
     {
         bool SameFailure(Case c) => Runner.Run(c, model).Failure is { } f && f.Rule == failure.Rule && f.IsException == failure.IsException;
 
-        var seed = caseSeed;
-        try
-        {
-            gen.Sample(c => !SameFailure(c), writeLine: null, seed: caseSeed, iter: long.MaxValue, time: Math.Max(seconds, 1), threads: 1, print: c => c.ToString());
-        }
-        catch (Exception e) when (SeedIn(e.Message) is { } minimal)
-        {
-            seed = minimal;
-        }
-
+        var (seed, _, _) = Shrinker.Shrink(gen, caseSeed, SameFailure, tries, cap);
         var shrunk = Regenerate(gen, seed);
-        var run = Runner.Run(shrunk, model);
-        if (run.Failure is null)
-        {
-            // CsCheck's report named a seed that does not fail (it cannot, but the report is text): keep the original.
-            shrunk = Regenerate(gen, caseSeed);
-            run = Runner.Run(shrunk, model);
-            seed = caseSeed;
-        }
-
-        return (shrunk, seed, run);
+        return (shrunk, seed, Runner.Run(shrunk, model));
     }
-
-    private static string? SeedIn(string message) =>
-        Regex.Match(message, "seed: \"([^\"]+)\"", RegexOptions.IgnoreCase) is { Success: true } match ? match.Groups[1].Value : null;
 
     private static ulong SplitMix(ulong x)
     {

@@ -4,37 +4,21 @@ namespace SpecKit.Explorer.Tests;
 
 /// <summary>
 /// The variants whose features show a breach of the checker's rules, the kind of VM the feature
-/// runs, and the rule it reports; each is searched for once (a fixed seed, at most 10 s with
-/// shrinking), and the counterexamples are shared by the tests that check them.
+/// runs, and the rule it reports (<see cref="BreachSearch"/>); each is searched for once, and the
+/// counterexamples are shared by the tests that check them.
 /// </summary>
 public static class Counterexamples
 {
-    /// <summary>
-    /// The sequence lengths searched: short ones, since every breach a feature shows takes a few
-    /// steps, and shadow-paging runs are slow enough (the checker after every operation) that
-    /// CsCheck gets few shrinking tries in the budget.
-    /// </summary>
-    public static readonly int[] Lengths = [6, 12, 20];
-
-    public static readonly (string Model, VmKind Kind, string Rule)[] Breaches =
-    [
-        ("ClearDirtyRecordsDirty", VmKind.Ept, "dirty page reported twice"),   // features/dirty-log/no-double-reporting.feature
-        ("ZapYieldWithoutFlush", VmKind.Ept, "stale translation"),             // features/notifiers/aging-and-races.feature
-        ("SyncSpteLai2022", VmKind.Shadow, "#PF left a stale translation"),    // features/shadow/sync-spte.feature
-    ];
-
-    public const int SearchSeconds = 8;
-
-    public const int ShrinkSeconds = 2;
+    public static readonly (string Model, VmKind Kind, string Rule)[] Breaches = BreachSearch.Breaches;
 
     private static readonly Dictionary<string, Lazy<(ExploreResult Result, TimeSpan Took)>> Found =
-        Breaches.ToDictionary(b => b.Model, b => new Lazy<(ExploreResult, TimeSpan)>(() => Search(b.Model, b.Kind)));
+        Breaches.ToDictionary(b => b.Model, b => new Lazy<(ExploreResult, TimeSpan)>(() => Search(b.Model)));
 
     public static (ExploreResult Result, TimeSpan Took) Of(string model) => Found[model].Value;
 
     /// <summary>v19's TDX design against the merged one (seed 003): the first difference, printed.</summary>
     public static readonly Lazy<(ExploreProgress Figures, Difference? Found)> V19Difference = new(() =>
-        Differential.Explore(VmKind.Tdx, SpecModels.Base, SpecModels.Named("TdxZapPrivateV19"), seed: 3, sequences: 5000, time: TimeSpan.FromSeconds(8), shrinkSeconds: 1));
+        Differential.Explore(VmKind.Tdx, SpecModels.Base, SpecModels.Named("TdxZapPrivateV19"), seed: 3, sequences: 5000, time: null, shrinkTries: 300));
 
     public static string PathOf(string model) => $"features/explorer/{model}.feature";
 
@@ -59,16 +43,10 @@ public static class Counterexamples
         return Support.PrintedFeatures.Run(features);
     });
 
-    private static (ExploreResult, TimeSpan) Search(string model, VmKind kind)
+    private static (ExploreResult, TimeSpan) Search(string model)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = Explorer.Explore(new ExploreOptions(kind, SpecModels.Named(model))
-        {
-            Seed = 13,
-            Time = TimeSpan.FromSeconds(SearchSeconds),
-            ShrinkSeconds = ShrinkSeconds,
-            Lengths = Lengths,
-        });
+        var result = Explorer.Explore(BreachSearch.Options(model));
         return (result, clock.Elapsed);
     }
 }

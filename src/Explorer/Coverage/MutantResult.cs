@@ -102,7 +102,7 @@ public static class MutantExplorer
         var alsoUnderBase = new List<string>();
         foreach (var (kind, n) in Budget(tdpSequences))
         {
-            var result = SpecKit.Explorer.Explorer.Explore(new ExploreOptions(kind, model) { Seed = Seed, Sequences = n, ShrinkSeconds = 1 });
+            var result = SpecKit.Explorer.Explorer.Explore(new ExploreOptions(kind, model) { Seed = Seed, Sequences = n, ShrinkTries = 200 });
             sequences += result.Figures.Sequences;
             if (result.Found is not { } found)
             {

@@ -42,7 +42,7 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
     When memslot 1 is deleted
     Then deleting memslot 1 returns -EINVAL
 
-  Scenario Outline: KVM_CREATE_VCPU with id <id> returns <result>
+  Scenario Outline: KVM_CREATE_VCPU with id <id> returns <result>: <why>
     Then KVM_CREATE_VCPU with id <id> returns <result>
 
     Examples: kvm_vm_ioctl_create_vcpu
@@ -64,7 +64,7 @@ Feature: KVM_SET_USER_MEMORY_REGION answers as the kernel does
       | an unaligned address                  | 0x1000 | 0x800  | 0x0        | -EINVAL |
       | an unaligned size                     | 0x800  | 0x0    | 0x0        | -EINVAL |
 
-  Scenario Outline: KVM_CHECK_EXTENSION(<cap>) on a VM returns <value>
+  Scenario Outline: KVM_CHECK_EXTENSION(<cap>) on a VM returns <value>: <why>
     Then KVM_CHECK_EXTENSION(<cap>) returns <value>
 
     Examples: kvm_vm_ioctl_check_extension_generic, kvm_vm_ioctl_check_extension

@@ -113,7 +113,7 @@ public sealed partial class TdpMmu
             if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
             {
                 // The CPU's A/D assist is an atomic update of the leaf.
-                var spte = HardwareSetAccessedDirty(gfn, write);
+                var spte = HardwareSetAccessedDirty(vcpu, gfn, write);
                 var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
                 var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
                 vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);

@@ -56,7 +56,7 @@ public sealed partial class Kvm
     /// kvm_arch_sync_dirty_log() (x86.c), before dirty pages are reported: with cpu_dirty_log_size,
     /// kick every vCPU, "KVM flushes the buffers on all VM-Exits", so every PML log is flushed.
     /// </summary>
-    private void SyncDirtyLog()
+    internal void SyncDirtyLog()
     {
         if (!EnablePml)
         {
@@ -70,5 +70,5 @@ public sealed partial class Kvm
     }
 
     /// <summary>Whether a vCPU's unflushed PML log holds <paramref name="gfn"/>: the page is dirty, and will be in the log at the next flush.</summary>
-    private bool PmlLogged(ulong gfn) => EnablePml && Vcpus.Any(v => v.PmlBuffer.Contains(gfn));
+    internal bool PmlLogged(ulong gfn) => EnablePml && Vcpus.Any(v => v.PmlBuffer.Contains(gfn));
 }

@@ -79,7 +79,7 @@ public static class Differential
                 continue;
             }
 
-            var (shrunkSeed, _, _) = Shrinker.Shrink(gen, caseSeed, x => FirstDifference(Observe(x, @base), Observe(x, variant)) >= 0, shrinkTries, TimeSpan.FromSeconds(30));
+            var (shrunkSeed, _) = Shrinker.Shrink(gen, caseSeed, x => FirstDifference(Observe(x, @base), Observe(x, variant)) >= 0, shrinkTries, TimeSpan.FromSeconds(30));
             var shrunk = Explorer.Regenerate(gen, shrunkSeed);
             var (sa, sb) = (Observe(shrunk, @base), Observe(shrunk, variant));
             var at = FirstDifference(sa, sb);

@@ -56,8 +56,12 @@ public sealed record ExploreProgress(long Sequences, long Steps, TimeSpan Elapse
         $"{Sequences:N0} sequences, {Steps:N0} steps, {StepsPerSecond:N0} steps/s, {Violations} violation(s), {Elapsed.TotalSeconds:F1} s";
 }
 
-/// <summary>A failing case, shrunk: the case, its own CsCheck seed (it regenerates exactly this case), its run, and the feature it prints as.</summary>
-public sealed record Counterexample(Case Case, string CaseSeed, RunResult Run, long FoundAt, int StepsBeforeShrinking, string Feature)
+/// <summary>
+/// A failing case, shrunk: the case, its own CsCheck seed (it regenerates exactly this case), its
+/// run, the feature it prints as, and whether shrinking stopped at its time cap (then another run
+/// may shrink the same failure further).
+/// </summary>
+public sealed record Counterexample(Case Case, string CaseSeed, RunResult Run, long FoundAt, int StepsBeforeShrinking, string Feature, bool ShrinkCapped)
 {
     public Failure Failure => Run.Failure!;
 }
@@ -95,7 +99,7 @@ public static class Explorer
             {
                 var shrunk = Shrink(gen, caseSeed, options.Model, failure, options.ShrinkTries, options.ShrinkCap);
                 var found = new Counterexample(shrunk.Case, shrunk.Seed, shrunk.Run, index, run.Steps.Count,
-                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index)));
+                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index)), shrunk.Capped);
                 var figures = new ExploreProgress(sequences, steps, clock.Elapsed, 1);
                 options.Progress?.Invoke(figures);
                 return new ExploreResult(figures, found);
@@ -127,13 +131,13 @@ public static class Explorer
     /// that is smaller (by CsCheck's size: fewer operations, smaller numbers) and still fails with
     /// the same rule. The smallest is rerun from its own seed, so what is printed is what that seed makes.
     /// </summary>
-    public static (Case Case, string Seed, RunResult Run) Shrink(Gen<Case> gen, string caseSeed, SpecModelInfo model, Failure failure, int tries, TimeSpan cap)
+    public static (Case Case, string Seed, RunResult Run, bool Capped) Shrink(Gen<Case> gen, string caseSeed, SpecModelInfo model, Failure failure, int tries, TimeSpan cap)
     {
         bool SameFailure(Case c) => Runner.Run(c, model).Failure is { } f && f.Rule == failure.Rule && f.IsException == failure.IsException;
 
-        var (seed, _, _) = Shrinker.Shrink(gen, caseSeed, SameFailure, tries, cap);
+        var (seed, capped) = Shrinker.Shrink(gen, caseSeed, SameFailure, tries, cap);
         var shrunk = Regenerate(gen, seed);
-        return (shrunk, seed, Runner.Run(shrunk, model));
+        return (shrunk, seed, Runner.Run(shrunk, model), capped);
     }
 
     private static ulong SplitMix(ulong x)

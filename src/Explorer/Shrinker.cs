@@ -11,16 +11,16 @@ namespace SpecKit.Explorer;
 /// threads first use it, for a wall-clock time, so the same failure shrinks differently from run to
 /// run and under load. Here the candidates come from a PCG stream fixed by the failing case's seed
 /// and their number is the budget, so a counterexample is reproducible from its seed alone; the
-/// time is only a safety cap (a run that hits it says so).
+/// time is only a safety cap, and a shrink that hits it is marked as one that may not repeat.
 /// </summary>
 public static class Shrinker
 {
     /// <summary>
     /// The smallest case (by CsCheck's size) among <paramref name="tries"/> candidates that keeps
     /// <paramref name="stillFails"/>, starting from the case <paramref name="caseSeed"/> generates,
-    /// and the seed that regenerates it.
+    /// and the seed that regenerates it; Capped when the time cap stopped it before the last try.
     /// </summary>
-    public static (string Seed, int Tries, bool Capped) Shrink<T>(Gen<T> gen, string caseSeed, Func<T, bool> stillFails, int tries, TimeSpan cap)
+    public static (string Seed, bool Capped) Shrink<T>(Gen<T> gen, string caseSeed, Func<T, bool> stillFails, int tries, TimeSpan cap)
     {
         gen.Generate(PCG.Parse(caseSeed), null, out var smallest);
         var seed = caseSeed;
@@ -30,7 +30,7 @@ public static class Shrinker
         {
             if (clock.Elapsed >= cap)
             {
-                return (seed, i, true);
+                return (seed, true);
             }
 
             var pcg = new PCG(2, stream ^ (ulong)i * 0x9E3779B97F4A7C15);
@@ -42,7 +42,7 @@ public static class Shrinker
             }
         }
 
-        return (seed, tries, false);
+        return (seed, false);
     }
 
     /// <summary>FNV-1a over the seed's text: string.GetHashCode is randomized per process.</summary>

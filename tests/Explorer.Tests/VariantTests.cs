@@ -41,6 +41,7 @@ public class VariantTests(ITestOutputHelper output)
         var failure = Runner.Run(original, options.Model).Failure ?? throw new Xunit.Sdk.XunitException($"case {caseSeed} no longer fails");
         var again = await Task.Run(() => Explorer.Shrink(gen, caseSeed, options.Model, failure, options.ShrinkTries, options.ShrinkCap));
         output.WriteLine($"{model}: case {caseSeed} ({original.Ops.Length} operations) shrinks to {again.Seed} ({again.Run.Steps.Count} steps)");
+        Assert.False(found.ShrinkCapped || again.Capped, "shrinking hit its time cap");
         Assert.Equal(found.CaseSeed, again.Seed);
         Assert.Equal(found.Run.Steps.Select(st => st.ToString()), again.Run.Steps.Select(st => st.ToString()));
     }

@@ -116,6 +116,11 @@ internal sealed class ExploreCommand : ICliCommand
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
         File.WriteAllText(file, counterexample.Feature);
         Console.WriteLine($"{counterexample.Failure} ({counterexample.Run.Steps.Count} steps, shrunk from {counterexample.StepsBeforeShrinking})");
+        if (counterexample.ShrinkCapped)
+        {
+            Console.WriteLine("shrinking stopped at its time cap before its last try: another run may shrink this failure further");
+        }
+
         Console.WriteLine($"counterexample: {file}");
         return 1;
     }

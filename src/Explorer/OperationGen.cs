@@ -122,8 +122,13 @@ public static class OperationGen
             .Select((vcpus, mode, split, more, maps, log) => new VmSetup(kind, vcpus, mode, EptAd: true, NxHugePages: false, split, [new SlotSetup(0, 0, 0x280, 1, log, false), .. more], maps, [])),
         VmKind.Tdx => Gen.Select(Vcpu.Select(v => v + 1), Gen.Bool, Slots(1, hugeOk: false, readOnlyOk: false), Gen.Select(Gen.ULong[0, 48], Gen.ULong[1, 16]).Array[0, 2])
             .Select((vcpus, split, more, priv) => new VmSetup(kind, vcpus, DirtyLogMode.Bitmap, EptAd: true, NxHugePages: false, split, [new SlotSetup(0, 0, 1024, 1, false, false), .. more], [], Disjoint(priv))),
-        _ => Gen.Select(Vcpu.Select(v => v + 1), Gen.Enum<DirtyLogMode>(), Gen.Frequency((3, Gen.Const(true)), (kind == VmKind.Ept ? 1 : 0, Gen.Const(false))), Gen.Frequency((3, Gen.Const(false)), (1, Gen.Const(true))), Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), Slots(0, hugeOk: true))
-            .Select((vcpus, mode, ad, nx, split, slots) => new VmSetup(kind, vcpus, mode, ad, nx, split, slots, [], [])),
+        // pml (enable_pml) only with EPT A/D bits (vmx.c hardware_setup), and not with the ring:
+        // its reserve then holds the PML log (kvm_dirty_ring_get_rsvd_entries), more than RingEntries.
+        _ => Gen.Select(
+                Gen.Select(Vcpu.Select(v => v + 1), Gen.Enum<DirtyLogMode>(), Gen.Frequency((3, Gen.Const(true)), (kind == VmKind.Ept ? 1 : 0, Gen.Const(false))), Gen.Frequency((3, Gen.Const(false)), (1, Gen.Const(true))), Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), Slots(0, hugeOk: true))
+                    .Select((vcpus, mode, ad, nx, split, slots) => new VmSetup(kind, vcpus, mode, ad, nx, split, slots, [], [])),
+                Gen.Frequency((2, Gen.Const(false)), (kind == VmKind.Ept ? 1 : 0, Gen.Const(true))))
+            .Select((setup, pml) => setup with { Pml = pml && setup.EptAd && setup.Mode != DirtyLogMode.Ring }),
     };
 
     private static (ulong Start, ulong End)[] Disjoint((ulong Start, ulong Length)[] ranges)

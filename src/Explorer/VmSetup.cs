@@ -23,7 +23,7 @@ public sealed record GuestMapping(ulong Gva, ulong Gpa, GpteFlags Flags);
 
 /// <summary>
 /// The VM an explored sequence starts from, as the Given steps of a feature make it: the kind
-/// of VM, vCPUs, the dirty-log mode, the module parameters (eptad, nx_huge_pages, eager page
+/// of VM, vCPUs, the dirty-log mode, the module parameters (eptad, pml, nx_huge_pages, eager page
 /// splitting: the kernel picks them at load time, so they are the VM's, not operations), the
 /// memslots, and under shadow paging the guest's mappings; under TDX the private ranges.
 /// </summary>
@@ -36,7 +36,8 @@ public sealed record VmSetup(
     bool EagerSplit,
     SlotSetup[] Slots,
     GuestMapping[] Mappings,
-    (ulong Start, ulong End)[] PrivateRanges)
+    (ulong Start, ulong End)[] PrivateRanges,
+    bool Pml = false)
 {
     /// <summary>Entries of the dirty ring in <see cref="DirtyLogMode.Ring"/>: small, so that a sequence reaches soft-full.</summary>
     public const int RingEntries = 256;
@@ -73,6 +74,12 @@ public sealed record VmSetup(
         {
             steps.Add("EPT A/D bits are off");
             kvm.EptAdBits = false;
+        }
+
+        if (Pml)
+        {
+            steps.Add("PML is on");
+            kvm.EnablePml = true;
         }
 
         if (NxHugePages)
@@ -134,7 +141,7 @@ public sealed record VmSetup(
     internal static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
 
     public override string ToString() =>
-        $"{Kind} {Vcpus} vCPU(s) {Mode}{(EptAd ? "" : " eptad=0")}{(NxHugePages ? " nx_huge_pages" : "")}{(EagerSplit ? "" : " no-eager-split")}; slots: {string.Join(", ", Slots.Select(s => s.ToString()))}"
+        $"{Kind} {Vcpus} vCPU(s) {Mode}{(EptAd ? "" : " eptad=0")}{(Pml ? " pml" : "")}{(NxHugePages ? " nx_huge_pages" : "")}{(EagerSplit ? "" : " no-eager-split")}; slots: {string.Join(", ", Slots.Select(s => s.ToString()))}"
         + (Mappings.Length > 0 ? "; mappings: " + string.Join(", ", Mappings.Select(g => $"{Hex(g.Gva)}->{Hex(g.Gpa)} {g.Flags}")) : "")
         + (PrivateRanges.Length > 0 ? "; private: " + string.Join(", ", PrivateRanges.Select(r => $"[{Hex(r.Start)}, {Hex(r.End)})")) : "");
 }

@@ -85,7 +85,8 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
 
     /// <summary>
     /// Once every operation is done: a page written after the last ioctl that reported it
-    /// returned must be pending in the dirty bitmap, or userspace never learns of the write
+    /// returned must be pending in the dirty bitmap or in a vCPU's unflushed PML log (the next
+    /// exit or fetch flushes it there), or userspace never learns of the write
     /// (the concurrent form of the checker's "dirty page lost", which holds only once the
     /// faults that mark pages after their cmpxchg have finished).
     /// </summary>
@@ -99,9 +100,9 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
             }
 
             var offset = gfn - slot.BaseGfn;
-            if ((bitmap[offset / 64] & (1UL << (int)(offset % 64))) == 0)
+            if ((bitmap[offset / 64] & (1UL << (int)(offset % 64))) == 0 && !Kvm.PmlLogged(gfn))
             {
-                Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the dirty bitmap");
+                Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the dirty bitmap or a PML log");
             }
         }
     }

@@ -323,6 +323,13 @@ public static class Operations
         var side = kvm.Rules.ClearDirtyPtMasked.Lock == MmuLock.None ? MmuLock.Write : kvm.Rules.ClearDirtyPtMasked.Lock;
         var taken = new ulong[dirty.Length];
         var flush = false;
+        if (kvm.EnablePml)
+        {
+            // kvm_arch_sync_dirty_log(): kick the vCPUs, whose exits flush their PML logs.
+            yield return new Step($"{ioctl}: kvm_arch_sync_dirty_log kicks the vCPUs");
+            kvm.SyncDirtyLog();
+        }
+
         for (var word = 0; word < dirty.Length; word++)
         {
             yield return new Step($"{ioctl}: {(manual ? "atomic_long_fetch_andnot" : "xchg")} bitmap word {word}");

@@ -6,6 +6,12 @@ public sealed partial class Kvm
     /// <summary>KVM_DIRTY_RING_RSVD_ENTRIES (kvm_dirty_ring.h): room kept for pushes after the soft-full exit is due.</summary>
     public const int DirtyRingReservedEntries = 64;
 
+    /// <summary>
+    /// kvm_dirty_ring_get_rsvd_entries() (dirty_ring.c): KVM_DIRTY_RING_RSVD_ENTRIES plus
+    /// kvm_cpu_dirty_log_size(), the PML log a flush may push at once (PML_LOG_NR_ENTRIES with enable_pml).
+    /// </summary>
+    public int DirtyRingRsvdEntries => DirtyRingReservedEntries + (EnablePml ? KvmVcpu.PmlLogNrEntries : 0);
+
     /// <summary>KVM_DIRTY_RING_MAX_ENTRIES (kvm_dirty_ring.h).</summary>
     public const int DirtyRingMaxEntries = 65536;
 
@@ -25,7 +31,7 @@ public sealed partial class Kvm
     /// </summary>
     public int EnableDirtyRing(uint bytes)
     {
-        var refused = bytes == 0 || (bytes & (bytes - 1)) != 0 || bytes < DirtyRingReservedEntries * KvmDirtyGfn.Size || bytes < 4096 ? -(int)Errno.EINVAL
+        var refused = bytes == 0 || (bytes & (bytes - 1)) != 0 || bytes < DirtyRingRsvdEntries * KvmDirtyGfn.Size || bytes < 4096 ? -(int)Errno.EINVAL
             : bytes > (ulong)DirtyRingMaxEntries * KvmDirtyGfn.Size ? -(int)Errno.E2BIG
             : DirtyRing is not null || Vcpus.Count > 0 ? -(int)Errno.EINVAL
             : 0;
@@ -44,7 +50,7 @@ public sealed partial class Kvm
     {
         if (!_rings.TryGetValue(vcpu.Id, out var ring))
         {
-            ring = new DirtyRing(DirtyRing ?? throw new InvalidOperationException("the dirty ring is not enabled"), DirtyRingReservedEntries);
+            ring = new DirtyRing(DirtyRing ?? throw new InvalidOperationException("the dirty ring is not enabled"), DirtyRingRsvdEntries);
             _rings[vcpu.Id] = ring;
         }
 
@@ -57,6 +63,9 @@ public sealed partial class Kvm
     /// </summary>
     public List<KvmDirtyGfn> HarvestDirtyRings()
     {
+        // Userspace kicks the vCPUs out first (QEMU's reaper: kvm_cpu_synchronize_kick_all), and
+        // each exit flushes the vCPU's PML log into its ring (__vmx_handle_exit).
+        SyncDirtyLog();
         var harvested = Vcpus.SelectMany(v => RingOf(v).HarvestWithLineage()).ToList();
         Log.Add($"collect dirty rings: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(e => DescribeEntry(e.Entry))))}");
         return Reported(harvested);
@@ -65,6 +74,7 @@ public sealed partial class Kvm
     /// <summary>Userspace harvests up to <paramref name="max"/> entries of one vCPU's mmap'd ring, as <see cref="HarvestDirtyRings"/> does for all.</summary>
     public List<KvmDirtyGfn> HarvestDirtyRing(KvmVcpu vcpu, int max = int.MaxValue)
     {
+        FlushPmlBuffer(vcpu);
         var harvested = RingOf(vcpu).HarvestWithLineage(max);
         Log.Add($"collect vCPU {vcpu.Id}'s dirty ring: {(harvested.Count == 0 ? "none" : string.Join(", ", harvested.Select(e => DescribeEntry(e.Entry))))}");
         return Reported(harvested);

@@ -78,10 +78,45 @@ public sealed partial class Kvm
             }
 
             _eptAdBits = value;
+
+            // vmx.c hardware_setup(): "if (!enable_ept || !enable_ept_ad_bits ...) enable_pml = 0".
+            if (!value)
+            {
+                _enablePml = false;
+            }
         }
     }
 
     private bool _eptAdBits = true;
+
+    /// <summary>
+    /// The kvm_intel pml module parameter (enable_pml), which gives kvm_x86_ops.cpu_dirty_log_size
+    /// its PML_LOG_NR_ENTRIES: dirty logging clears D instead of W on 4K SPTEs and the CPU logs
+    /// each write that sets D into the vCPU's PML buffer (vmx.c). vmx.c hardware_setup() turns it
+    /// off without EPT or EPT A/D bits, and SVM has no cpu_dirty_log_size, so only EPT with eptad
+    /// accepts it. Read when the VM's MMU is set up: set it before the first fault. Off here
+    /// unless asked for.
+    /// </summary>
+    public bool EnablePml
+    {
+        get => _enablePml;
+        set
+        {
+            if (Mmu.Leaves().Any())
+            {
+                throw new InvalidOperationException("PML is chosen when the VM is made, before any SPTE exists");
+            }
+
+            if (value && (Mmu.Kind != MmuKind.TdpEpt || !EptAdBits))
+            {
+                throw new InvalidOperationException($"pml is a kvm_intel parameter that needs EPT with A/D bits: the {Mmu.Kind} MMU{(Mmu.Kind == MmuKind.TdpEpt ? " has eptad=0" : "")}");
+            }
+
+            _enablePml = value;
+        }
+    }
+
+    private bool _enablePml;
 
     /// <summary>The eager_page_split module parameter (default on): split huge pages when logging starts, on the ioctl thread.</summary>
     public bool EagerPageSplit { get; set; } = true;

@@ -56,6 +56,15 @@ public sealed class KvmVcpu
 
     public Dictionary<ulong, TlbEntry> Tlb { get; } = [];
 
+    /// <summary>PML_LOG_NR_ENTRIES (vmx.h): the PML log is one page of 512 GPAs.</summary>
+    public const int PmlLogNrEntries = 512;
+
+    /// <summary>
+    /// The vCPU's PML log, in the order the CPU wrote it: the gfns whose D bit the CPU set since
+    /// the last vmx_flush_pml_buffer(), not yet in the dirty bitmap or ring.
+    /// </summary>
+    public List<ulong> PmlBuffer { get; } = [];
+
     public bool Paused { get; set; }
 
     /// <summary>Why KVM_RUN last returned to userspace, if it did (KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_MMIO, -EFAULT, ...).</summary>

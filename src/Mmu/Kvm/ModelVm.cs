@@ -33,7 +33,7 @@ public sealed class ModelVm : IKvmVm
         Kvm.GuestRunsInEmulator ? DirtyEventSource.EveryWriteInstruction : DirtyEventSource.WriteFaultOrDirtyBit,
         StatsCountMappedPages: !Kvm.GuestRunsInEmulator,
         Kvm.GuestRunsInEmulator ? HostFaultExit.Mmio : HostFaultExit.MemoryFault,
-        Kvm.DirtyRingReservedEntries,
+        Kvm.DirtyRingRsvdEntries,
         TdpMmu: Kvm.Tdp is not null);
 
     public IUserspaceMemory Memory { get; }

@@ -113,7 +113,7 @@ public sealed partial class TdpMmu
             if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
             {
                 // The CPU's A/D assist is an atomic update of the leaf.
-                var spte = HardwareSetAccessedDirty(gfn, write);
+                var spte = HardwareSetAccessedDirty(vcpu, gfn, write);
                 var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
                 var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
                 vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
@@ -347,7 +347,7 @@ public sealed partial class TdpMmu
     /// clear_dirty_pt_masked() for one bitmap word as a concurrent step sequence, under the lock
     /// the caller took (kvm_get_dirty_log_protect / kvm_clear_dirty_log_protect take
     /// KVM_MMU_LOCK around kvm_arch_mmu_enable_log_dirty_pt_masked): for each 4K leaf of the
-    /// mask that has W (the model has no PML, so dbit is W), tdp_mmu_clear_spte_bits(), which
+    /// mask that has dbit (D with PML, else W: kvm_mmu_write_protect_pt_masked), tdp_mmu_clear_spte_bits(), which
     /// clears it by atomic64_fetch_and when spte_needs_atomic_update() (the CPU may set D, the
     /// fast path W meanwhile) and by WRITE_ONCE of the walk's value otherwise.
     /// </summary>
@@ -355,6 +355,9 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ClearDirtyPtMasked;
         ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
+
+        // kvm_arch_mmu_enable_log_dirty_pt_masked(): PML re-arms by clearing D (wrprot = false).
+        var dbit = Kvm.EnablePml ? DirtyBit : SpteMasks.Writable;
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
             var target = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);
@@ -365,12 +368,12 @@ public sealed partial class TdpMmu
                 iter.Next();
             }
 
-            if (!iter.Valid || iter.Gfn != target || iter.Level != 1 || !iter.IsPresent || !iter.IsLast || (iter.OldSpte & SpteMasks.Writable) == 0)
+            if (!iter.Valid || iter.Gfn != target || iter.Level != 1 || !iter.IsPresent || !iter.IsLast || (iter.OldSpte & dbit) == 0)
             {
                 continue;
             }
 
-            yield return new Step($"tdp_mmu_clear_spte_bits: clears W at gfn 0x{target:x}");
+            yield return new Step($"tdp_mmu_clear_spte_bits: clears {(dbit == SpteMasks.Writable ? "W" : "D")} at gfn 0x{target:x}");
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
             var current = iter.Sptep;
             var atomic = policy.SpteWrite == VolatileSpteWrite.XchgWhenVolatile && Masks.SpteNeedsAtomicUpdate(iter.OldSpte);
@@ -379,7 +382,7 @@ public sealed partial class TdpMmu
                 Kvm.Violate("lost SPTE update", $"{policy.Name}: gfn 0x{target:x} held 0x{current:x} when W was cleared by WRITE_ONCE of 0x{iter.OldSpte:x}");
             }
 
-            iter.Sptep = (atomic ? current : iter.OldSpte) & ~SpteMasks.Writable;
+            iter.Sptep = (atomic ? current : iter.OldSpte) & ~dbit;
             iter.OldSpte = iter.Sptep;
             ctx.Changed = true;
             Record(policy, target);

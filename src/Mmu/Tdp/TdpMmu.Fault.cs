@@ -47,7 +47,7 @@ public sealed partial class TdpMmu
         {
             if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
             {
-                var spte = HardwareSetAccessedDirty(gfn, access == AccessKind.Write);
+                var spte = HardwareSetAccessedDirty(vcpu, gfn, access == AccessKind.Write);
                 var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
                 var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
                 vcpu.Tlb[tlbGfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
@@ -70,6 +70,9 @@ public sealed partial class TdpMmu
                 ZapMmioSpte(gfn);
             }
 
+            // The EPT violation is a VM exit, and __vmx_handle_exit() flushes the PML log first
+            // (vmx_flush_pml_buffer), "this will make dirty_bitmap more updated".
+            Kvm.FlushPmlBuffer(vcpu);
             faults++;
             vcpu.KvmPageFaults++;
             var slot = Kvm.FindSlot(gfn);
@@ -396,9 +399,11 @@ public sealed partial class TdpMmu
 
     /// <summary>
     /// The CPU's page walk setting A, and D on a write, in the leaf it used. With A/D bits off
-    /// (SPTE_TDP_AD_DISABLED) the hardware sets neither. Returns the leaf as it is now.
+    /// (SPTE_TDP_AD_DISABLED) the hardware sets neither. A write that sets D is what PML logs
+    /// (SDM "Page-Modification Logging": the guest-physical address goes in the log when the
+    /// processor sets a dirty flag): <see cref="Kvm.PmlLogWrite"/>. Returns the leaf as it is now.
     /// </summary>
-    private ulong HardwareSetAccessedDirty(ulong gfn, bool write)
+    private ulong HardwareSetAccessedDirty(KvmVcpu vcpu, ulong gfn, bool write)
     {
         var table = Tables[Root];
         for (var level = RootLevel; level >= 1; level--)
@@ -408,7 +413,12 @@ public sealed partial class TdpMmu
             {
                 if (SpteMasks.AdEnabled(spte))
                 {
+                    var setsDirty = write && (spte & Masks.DirtyMask) == 0;
                     spte |= Masks.AccessedMask | (write ? Masks.DirtyMask : 0);
+                    if (setsDirty)
+                    {
+                        Kvm.PmlLogWrite(vcpu, gfn);
+                    }
                 }
 
                 return spte;

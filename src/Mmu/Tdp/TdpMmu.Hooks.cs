@@ -82,13 +82,27 @@ public sealed partial class TdpMmu
         ValidRoots().Sum(root => On(root, () => RecoverHugePages(slot.BaseGfn, slot.EndGfn, gfn => HugePageAdjust(slot, gfn))));
 
     /// <summary>kvm_tdp_mmu_clear_dirty_pt_masked(..., wrprot = true) on every valid root.</summary>
-    protected override void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask)
+    protected override void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask) => ClearDirtyPtMaskedRoots(gfn, mask, wrprot: true);
+
+    /// <summary>kvm_tdp_mmu_clear_dirty_pt_masked(..., wrprot = false) on every valid root: PML's re-arm clears D.</summary>
+    protected override void ClearDirtyPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask) => ClearDirtyPtMaskedRoots(gfn, mask, wrprot: false);
+
+    /// <summary>kvm_tdp_mmu_clear_dirty_slot(): clear_dirty_gfn_range() over the slot in every valid root.</summary>
+    protected override void SlotLeafClearDirty(KvmMemorySlot slot)
+    {
+        foreach (var root in ValidRoots())
+        {
+            On(root, () => ClearDirtyGfnRange(slot.BaseGfn, slot.EndGfn));
+        }
+    }
+
+    private void ClearDirtyPtMaskedRoots(ulong gfn, ulong mask, bool wrprot)
     {
         // Once per bitmap word of a GET or CLEAR: the roots are walked without allocating, and
         // the usual single valid root, already the walk's, is not switched to at all.
         if (Roots is [{ Invalid: false } only] && only == _walkRoot)
         {
-            ClearDirtyPtMasked(gfn, mask);
+            ClearDirtyPtMasked(gfn, mask, wrprot);
             return;
         }
 
@@ -100,7 +114,7 @@ public sealed partial class TdpMmu
                 if (!root.Invalid)
                 {
                     _walkRoot = root;
-                    ClearDirtyPtMasked(gfn, mask);
+                    ClearDirtyPtMasked(gfn, mask, wrprot);
                 }
             }
         }

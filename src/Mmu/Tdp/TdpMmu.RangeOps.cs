@@ -201,16 +201,20 @@ public sealed partial class TdpMmu
 
     /// <summary>
     /// clear_dirty_pt_masked(): re-protect the 4K leaves of one 64-page mask starting at
-    /// <paramref name="gfn"/> (policy ClearDirtyPtMasked): clear W, as the model has no PML
-    /// (kvm_mmu_write_protect_pt_masked passes wrprot). The mask's pages need not lie in one page
+    /// <paramref name="gfn"/> (policy ClearDirtyPtMasked): clear W when <paramref name="wrprot"/>
+    /// (kvm_mmu_write_protect_pt_masked), else the dirty bit, D, or W without A/D bits
+    /// (kvm_mmu_clear_dirty_pt_masked for PML: "dbit = (wrprot || !kvm_ad_enabled) ? PT_WRITABLE_MASK
+    /// : shadow_dirty_mask"), so a later write sets D and is logged again. The mask's pages need not lie in one page
     /// table: a slot's base need not be 64-aligned, and a ring reset's mask starts at any offset.
     /// A huge leaf is skipped: it was write-protected when logging started.
     /// </summary>
-    public void ClearDirtyPtMasked(ulong gfn, ulong mask)
+    public void ClearDirtyPtMasked(ulong gfn, ulong mask, bool wrprot = true)
     {
         var policy = Rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;
         const ulong presentWritable = SpteMasks.MmuPresent | SpteMasks.Writable;
+        var dbit = wrprot ? SpteMasks.Writable : DirtyBit;
+        var presentDirty = SpteMasks.MmuPresent | dbit;
         if (mask == 0)
         {
             return;
@@ -219,7 +223,7 @@ public sealed partial class TdpMmu
         // A whole word in one 4K table, dirty through and through (a write burst): clear W across
         // the 64 entries in one pass. Writing an entry back unchanged is no change.
         var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
-        if (mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
+        if (wrprot && mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
         {
             var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
@@ -243,9 +247,9 @@ public sealed partial class TdpMmu
             // tdp_mmu_clear_spte_bits(): a plain bit clear, no handle_changed_spte(); MMU-writable
             // stays, so the writable-state invariants cannot break here.
             ref var entry = ref leaves[(int)(page & (TdpWalker.EntriesPerTable - 1))];
-            if ((entry & presentWritable) == presentWritable)
+            if ((entry & presentDirty) == presentDirty)
             {
-                entry &= ~SpteMasks.Writable;
+                entry &= ~dbit;
                 gfns?.Add(page);
                 if (records)
                 {
@@ -254,7 +258,7 @@ public sealed partial class TdpMmu
             }
         }
 
-        LogChanges(KernelName(policy.Operation), "cleared W", gfns);
+        LogChanges(KernelName(policy.Operation), dbit == SpteMasks.Writable ? "cleared W" : "cleared D", gfns);
     }
 
     /// <summary>

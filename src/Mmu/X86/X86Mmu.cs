@@ -108,9 +108,10 @@ public abstract class X86Mmu
     /// kvm_mmu_slot_apply_flags() (x86.c) for a flags-only change of a writable slot: when dirty
     /// logging stops, recover huge pages (kvm_mmu_recover_huge_pages) and flush the memslot; when
     /// it starts, nothing under INITIALLY_SET ("all assumed to be dirty"), else split huge pages if
-    /// eager_page_split (kvm_mmu_slot_try_split_huge_pages), write-protect every leaf down to 4K
-    /// (kvm_mmu_slot_remove_write_access: no PML in the model) and "unconditionally flush the TLBs
-    /// after enabling dirty logging".
+    /// eager_page_split (kvm_mmu_slot_try_split_huge_pages); then with PML (kvm_x86_ops.cpu_dirty_log_size)
+    /// clear D on every leaf (kvm_mmu_slot_leaf_clear_dirty) and write-protect only 2M and up so a
+    /// write splits them, else write-protect every leaf down to 4K (kvm_mmu_slot_remove_write_access);
+    /// and "unconditionally flush the TLBs after enabling dirty logging".
     /// </summary>
     public void SlotApplyFlags(KvmMemorySlot slot, bool loggingEnabled)
     {
@@ -133,14 +134,23 @@ public abstract class X86Mmu
             Kvm.Log.Add($"eager page split on memslot {slot.Id}: {split} huge page(s) split to 4K");
         }
 
-        SlotRemoveWriteAccess(slot, minLevel: 1);
+        if (Kvm.EnablePml)
+        {
+            SlotLeafClearDirty(slot);
+            SlotRemoveWriteAccess(slot, minLevel: 2);
+        }
+        else
+        {
+            SlotRemoveWriteAccess(slot, minLevel: 1);
+        }
+
         FlushRemoteTlbs($"dirty logging enabled on memslot {slot.Id}");
     }
 
     /// <summary>
     /// kvm_arch_mmu_enable_log_dirty_pt_masked(): re-protect the 4K pages of one 64-page word
-    /// starting at <paramref name="gfn"/> (kvm_mmu_write_protect_pt_masked; the model has no
-    /// PML). Under INITIALLY_SET nothing was protected when logging started, so the huge pages
+    /// starting at <paramref name="gfn"/>: with PML clear their D bits (kvm_mmu_clear_dirty_pt_masked),
+    /// else write-protect them (kvm_mmu_write_protect_pt_masked). Under INITIALLY_SET nothing was protected when logging started, so the huge pages
     /// holding the word's first and last pages are split (eager splitting) and write-protected
     /// first, "the range can cross two large pages".
     /// </summary>
@@ -162,7 +172,14 @@ public abstract class X86Mmu
             }
         }
 
-        WriteProtectPtMasked(slot, gfn, mask);
+        if (Kvm.EnablePml)
+        {
+            ClearDirtyPtMasked(slot, gfn, mask);
+        }
+        else
+        {
+            WriteProtectPtMasked(slot, gfn, mask);
+        }
     }
 
     /// <summary>kvm_mmu_try_split_huge_pages(): split the huge leaves over [start, end) down to 4K; returns how many.</summary>
@@ -176,6 +193,17 @@ public abstract class X86Mmu
 
     /// <summary>kvm_mmu_write_protect_pt_masked(): clear W on the 4K leaves of <paramref name="mask"/>'s pages from <paramref name="gfn"/>.</summary>
     protected abstract void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask);
+
+    /// <summary>
+    /// kvm_mmu_slot_leaf_clear_dirty() (mmu.c): clear D on the slot's leaves, for PML. PML needs
+    /// EPT (vmx.c hardware_setup), so only the TDP MMU on EPT is asked; TDP off is shadow paging.
+    /// </summary>
+    protected virtual void SlotLeafClearDirty(KvmMemorySlot slot) =>
+        throw new InvalidOperationException($"PML needs EPT: the {Kind} MMU never clears D for it");
+
+    /// <summary>kvm_mmu_clear_dirty_pt_masked() (mmu.c): clear D on the 4K leaves of <paramref name="mask"/>'s pages from <paramref name="gfn"/>, for PML (EPT only, as <see cref="SlotLeafClearDirty"/>).</summary>
+    protected virtual void ClearDirtyPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask) =>
+        throw new InvalidOperationException($"PML needs EPT: the {Kind} MMU never clears D for it");
 
     /// <summary>kvm_arch_flush_shadow_memslot() with the slot-zap quirk off: zap the slot's SPTEs; returns whether a flush is owed.</summary>
     public abstract bool FlushShadowMemslot(KvmMemorySlot slot);

@@ -4,7 +4,7 @@ using SpecKit.Mmu.Tdp;
 
 namespace SpecKit.Behaviour.Steps;
 
-/// <summary>Steps for the fault path's module parameters (NX huge pages, EPT A/D bits), write tracking, spurious faults, and the data guests store.</summary>
+/// <summary>Steps for the fault path's module parameters (NX huge pages, EPT A/D bits, PML) and the PML log, write tracking, spurious faults, and the data guests store.</summary>
 [Binding]
 public sealed class FaultSteps(VmWorld world)
 {
@@ -17,6 +17,16 @@ public sealed class FaultSteps(VmWorld world)
 
     [Given(@"EPT A\/D bits are {on_off}")]
     public void EptAdBits(bool on) => Kvm.EptAdBits = on;
+
+    [Given("PML is {on_off}")]
+    public void Pml(bool on) => Kvm.EnablePml = on;
+
+    [Then("vCPU {int}'s PML log holds {}")]
+    public void PmlLogHolds(int vcpu, string gfns)
+    {
+        var log = Kvm.Vcpus[vcpu].PmlBuffer;
+        Assert.Equal(gfns, log.Count == 0 ? "nothing" : string.Join(", ", log.Select(g => $"0x{g:x}")));
+    }
 
     [When("the NX recovery thread zaps {int} possible NX huge page(s)")]
     public void RecoverNx(int count)

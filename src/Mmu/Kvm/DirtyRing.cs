@@ -30,7 +30,7 @@ public sealed class DirtyRing(int size, int reserved)
 
     public int Size { get; } = size;
 
-    /// <summary>kvm_dirty_ring_get_rsvd_entries(): KVM_DIRTY_RING_RSVD_ENTRIES plus the PML buffer size (none here).</summary>
+    /// <summary>kvm_dirty_ring_get_rsvd_entries(): KVM_DIRTY_RING_RSVD_ENTRIES plus the PML buffer size when PML is on (Kvm.DirtyRingRsvdEntries).</summary>
     public int Reserved { get; } = reserved;
 
     public ulong DirtyIndex { get; private set; }

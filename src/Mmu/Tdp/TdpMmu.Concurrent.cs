@@ -357,7 +357,12 @@ public sealed partial class TdpMmu
         ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
 
         // kvm_arch_mmu_enable_log_dirty_pt_masked(): PML re-arms by clearing D (wrprot = false).
-        var dbit = Kvm.EnablePml ? DirtyBit : SpteMasks.Writable;
+        var dbit = ClearDirtyPtMaskedBit(wrprot: !Kvm.EnablePml);
+        if (dbit == 0)
+        {
+            yield break;
+        }
+
         for (var bits = mask; bits != 0; bits &= bits - 1)
         {
             var target = gfn + (ulong)System.Numerics.BitOperations.TrailingZeroCount(bits);

@@ -213,9 +213,9 @@ public sealed partial class TdpMmu
         var policy = Rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;
         const ulong presentWritable = SpteMasks.MmuPresent | SpteMasks.Writable;
-        var dbit = wrprot ? SpteMasks.Writable : DirtyBit;
+        var dbit = ClearDirtyPtMaskedBit(wrprot);
         var presentDirty = SpteMasks.MmuPresent | dbit;
-        if (mask == 0)
+        if (mask == 0 || dbit == 0)
         {
             return;
         }
@@ -223,7 +223,7 @@ public sealed partial class TdpMmu
         // A whole word in one 4K table, dirty through and through (a write burst): clear W across
         // the 64 entries in one pass. Writing an entry back unchanged is no change.
         var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
-        if (wrprot && mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
+        if (dbit == SpteMasks.Writable && mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
         {
             var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
@@ -260,6 +260,14 @@ public sealed partial class TdpMmu
 
         LogChanges(KernelName(policy.Operation), dbit == SpteMasks.Writable ? "cleared W" : "cleared D", gfns);
     }
+
+    /// <summary>
+    /// The bit clear_dirty_pt_masked() clears, "dbit = (wrprot || !kvm_ad_enabled(kvm)) ?
+    /// PT_WRITABLE_MASK : shadow_dirty_mask", as far as the ClearDirtyPtMasked policy's Changes
+    /// name it: a spec without Dirty never re-arms PML, one without Writable never re-protects
+    /// (0: the operation clears nothing). Other bits its Changes might add are not read here.
+    /// </summary>
+    private ulong ClearDirtyPtMaskedBit(bool wrprot) => (wrprot ? SpteMasks.Writable : DirtyBit) & ClearedBits(Rules.ClearDirtyPtMasked.Changes);
 
     /// <summary>
     /// kvm_tdp_mmu_age_gfn_range() on the current root: for each accessed leaf, clear A, or for an

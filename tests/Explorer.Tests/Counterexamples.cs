@@ -9,10 +9,8 @@ namespace SpecKit.Explorer.Tests;
 /// </summary>
 public static class Counterexamples
 {
-    public static readonly (string Model, VmKind Kind, string Rule)[] Breaches = BreachSearch.Breaches;
-
     private static readonly Dictionary<string, Lazy<(ExploreResult Result, TimeSpan Took)>> Found =
-        Breaches.ToDictionary(b => b.Model, b => new Lazy<(ExploreResult, TimeSpan)>(() => Search(b.Model)));
+        BreachSearch.Breaches.ToDictionary(b => b.Model, b => new Lazy<(ExploreResult, TimeSpan)>(() => Search(b.Model)));
 
     public static (ExploreResult Result, TimeSpan Took) Of(string model) => Found[model].Value;
 
@@ -35,7 +33,7 @@ public static class Counterexamples
     /// <summary>Every printed feature of the suite, compiled once (one Roslyn compilation) and run: the failure message by path.</summary>
     public static readonly Lazy<Dictionary<string, string?>> Ran = new(() =>
     {
-        var features = Breaches.Select(b => (Path: PathOf(b.Model), Of(b.Model).Result.Found?.Feature))
+        var features = BreachSearch.Breaches.Select(b => (Path: PathOf(b.Model), Of(b.Model).Result.Found?.Feature))
             .Append((Path: V19Path, V19Difference.Value.Found?.Feature))
             .Concat(CleanRuns.Value.Select(r => (Path: r.Key, Feature: (string?)FeaturePrinter.Clean(r.Value, r.Key))))
             .Where(f => f.Feature is not null)

@@ -5,13 +5,13 @@ namespace SpecKit.Explorer.Tests;
 /// <summary>Every variant whose feature shows a breach is caught by the explorer alone, shrunk, and printed as a feature that fails the same way.</summary>
 public class VariantTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Breaching => new(Counterexamples.Breaches.Select(b => b.Model));
+    public static TheoryData<string> Breaching => new(BreachSearch.Breaches.Select(b => b.Model));
 
     [Theory]
     [MemberData(nameof(Breaching))]
     public void The_explorer_alone_finds_the_breach_and_shrinks_it_to_at_most_12_steps(string model)
     {
-        var (_, _, rule) = Counterexamples.Breaches.Single(b => b.Model == model);
+        var (_, _, rule) = BreachSearch.Breaches.Single(b => b.Model == model);
         var (result, took) = Counterexamples.Of(model);
         output.WriteLine($"{model}: {result.Figures}; {took.TotalSeconds:F1} s with shrinking (BreachSearchBench measures it)");
         var found = result.Found ?? throw new Xunit.Sdk.XunitException($"no counterexample under {model} in {result.Figures}");
@@ -49,7 +49,7 @@ public class VariantTests(ITestOutputHelper output)
     [Fact]
     public void Every_counterexample_printed_binds_to_the_suite_s_steps_and_fails_with_the_checker_s_message()
     {
-        var printed = Counterexamples.Breaches
+        var printed = BreachSearch.Breaches
             .Select(b => (b.Model, Found: Counterexamples.Of(b.Model).Result.Found))
             .Where(c => c.Found is not null)
             .ToDictionary(c => Counterexamples.PathOf(c.Model), c => c.Found!);

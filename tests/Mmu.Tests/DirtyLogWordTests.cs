@@ -41,7 +41,7 @@ public class DirtyLogWordTests
         kvm.Access(vcpu, 70, AccessKind.Write);
         var written = kvm.Tdp!.LeafFor(70)!.Value.Spte;
 
-        kvm.Tdp!.ClearDirtyPtMasked(64, ulong.MaxValue);
+        kvm.Tdp!.ClearDirtyPtMasked(64, ulong.MaxValue, wrprot: true);
 
         Assert.Equal(written & ~EptSpte.WritableMask, kvm.Tdp!.LeafFor(70)!.Value.Spte);
         for (ulong gfn = 64; gfn < 128; gfn++)

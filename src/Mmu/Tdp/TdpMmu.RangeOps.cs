@@ -208,7 +208,7 @@ public sealed partial class TdpMmu
     /// table: a slot's base need not be 64-aligned, and a ring reset's mask starts at any offset.
     /// A huge leaf is skipped: it was write-protected when logging started.
     /// </summary>
-    public void ClearDirtyPtMasked(ulong gfn, ulong mask, bool wrprot = true)
+    public void ClearDirtyPtMasked(ulong gfn, ulong mask, bool wrprot)
     {
         var policy = Rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;

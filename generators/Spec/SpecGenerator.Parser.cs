@@ -426,11 +426,12 @@ internal sealed class SpecParser
     }
 
     /// <summary>
-    /// <c>Equivalent Key [Value...] "why"</c> and <c>Unread Key "why"</c>: what the spec-coverage
+    /// <c>Equivalent Key [Value...] "why"</c> and <c>Unread Key [Value...] "why"</c> (values for Changes only): what the spec-coverage
     /// report (<c>speckit mutate</c>, docs/spec-coverage.md) may say of a mutant of this block's
     /// Key line instead of "survived": changing the key (to the values listed, or to any) gives a
     /// model that cannot behave differently, for the reason stated (Invocation when Exists No), or
-    /// the runtime reads the key nowhere for this operation today. They change no model, so they
+    /// the runtime reads the key (or, for Changes, the values listed) nowhere for this operation
+    /// today. They change no model, so they
     /// are checked here (the key and values must be ones the block could give, with a reason) and
     /// emit nothing.
     /// </summary>
@@ -447,9 +448,11 @@ internal sealed class SpecParser
 
         var key = words[0].Text;
         var values = words.Skip(1).ToList();
-        if (keyword.Text == "Unread" && values.Count > 0)
+        // A Changes line is a set the runtime may read in part (RewriteLeaves reads Zap and the
+        // bit clears, not Split); every other key has one value, read or not as a whole.
+        if (keyword.Text == "Unread" && values.Count > 0 && key != "Changes")
         {
-            Report(Diagnostics.Syntax, values[0], $"{what}: Unread {key} is about the key, whatever its value, so it takes no values");
+            Report(Diagnostics.Syntax, values[0], $"{what}: Unread {key} is about the key, whatever its value, so it takes no values (only Unread Changes lists the values the runtime does not read)");
         }
 
         foreach (var value in values.Where(v => Array.IndexOf(allowed, v.Text) < 0))

@@ -11,7 +11,7 @@ public enum Verdict
     /// <summary>Nothing tells it apart, and the spec records why it cannot be (<c>Equivalent</c>).</summary>
     Equivalent,
 
-    /// <summary>Nothing tells it apart, and the spec records that the runtime reads the key nowhere for this operation (<c>Unread</c>).</summary>
+    /// <summary>Nothing tells it apart, and the spec records that the runtime reads the key (or, for Changes, the value toggled) nowhere for this operation (<c>Unread</c>).</summary>
     DrivesNothing,
 
     /// <summary>Nothing tells it apart and the spec says nothing about it: a hole in the suite, or a note missing.</summary>
@@ -73,8 +73,8 @@ public static class CoverageReport
         text.Append("differently under it (`SPECKIT_MODEL`'s `differs` verdict) and not under the control (the base under another\n");
         text.Append("name, below), when the explorer's checker reports something under it on a case the base passes, or when the\n");
         text.Append("spec generator refuses it. A survivor is excused only by what the spec records beside the\n");
-        text.Append("line: `Equivalent` (the mutant cannot behave differently, and why) or `Unread` (the runtime reads the key\n");
-        text.Append("nowhere for that operation today); a killed mutant with such a note means the note is wrong.\n\n");
+        text.Append("line: `Equivalent` (the mutant cannot behave differently, and why) or `Unread` (the runtime reads the key,\n");
+        text.Append("or the `Changes` values listed, nowhere for that operation today); a killed mutant with such a note means the note is wrong.\n\n");
         text.Append(CultureInfo.InvariantCulture, $"The run: {results.Budget}; it took {Duration(results.Took)}.\n\n");
         text.Append("| mutants | killed | by scenarios | by the explorer only | refused by the spec generator | equivalent | drives nothing today | survived | killed despite a note | not run |\n");
         text.Append("|---|---|---|---|---|---|---|---|---|---|\n");

@@ -426,14 +426,14 @@ internal sealed class SpecParser
     }
 
     /// <summary>
-    /// <c>Equivalent Key [Value...] "why"</c> and <c>Unread Key [Value...] "why"</c> (values for Changes only): what the spec-coverage
-    /// report (<c>speckit mutate</c>, docs/spec-coverage.md) may say of a mutant of this block's
-    /// Key line instead of "survived": changing the key (to the values listed, or to any) gives a
-    /// model that cannot behave differently, for the reason stated (Invocation when Exists No), or
-    /// the runtime reads the key (or, for Changes, the values listed) nowhere for this operation
-    /// today. They change no model, so they
-    /// are checked here (the key and values must be ones the block could give, with a reason) and
-    /// emit nothing.
+    /// <c>Equivalent Key [Value...] "why"</c> and <c>Unread Key "why"</c> (<c>Unread Changes
+    /// [Value...] "why"</c>): what the spec-coverage report (<c>speckit mutate</c>,
+    /// docs/spec-coverage.md) may say of a mutant of this block's Key line instead of "survived":
+    /// changing the key (to the values listed, or to any) gives a model that cannot behave
+    /// differently, for the reason stated (Invocation when Exists No), or the runtime reads the
+    /// key (for Changes, the values listed) nowhere for this operation today. They change no
+    /// model, so they are checked here (the key and values must be ones the block could give,
+    /// with a reason) and emit nothing.
     /// </summary>
     private IEnumerable<(string Key, Token Value)> ParseCoverageNote(Line line, string context)
     {

@@ -28,12 +28,12 @@ Feature: Parallel faults and invalidations, every interleaving
   Scenario: The Lock line is live: the unmap taking mmu_lock for read lets a fault in
     With the write side the fault and the zap never overlap; with the read side the fault can
     pass is_page_fault_stale before the invalidation begins and install its SPTE after the zap
-    has passed, and where the zap does write a leaf, tdp_mmu_set_spte's
-    lockdep_assert_held_write fires.
+    has passed, and tdp_mmu_zap_leafs' lockdep_assert_held_write fires on entry, whatever the
+    interleaving.
     Given the UnmapGfnRange operation takes mmu_lock for read
     When vCPU 0 faults gfn 0x10 for a write while the MMU notifier invalidates gfns [0x10, 0x11)
     Then in some interleavings the checker reports "SPTE installed during invalidation"
-    And in some interleavings the checker reports "lockdep"
+    And in every interleaving the checker reports "lockdep"
     And the exploration matches the snapshot
 
   Scenario: A zap yields mmu_lock to a fault that spins on it, flushing first

@@ -590,8 +590,9 @@ public sealed partial class TdpMmu
     /// tdp_mmu_zap_leafs() as a concurrent operation in [start, end) of the valid direct root: one
     /// step per SPTE read and per zap, each zap by tdp_mmu_iter_set_spte(), which the kernel calls
     /// only under the write lock (lockdep_assert_held_write in tdp_mmu_zap_leafs and
-    /// tdp_mmu_set_spte). The caller holds mmu_lock as the operation's policy says, so a policy
-    /// that says Read shows as the lockdep breach and the races it lets in. Returns (in
+    /// tdp_mmu_set_spte). The caller holds mmu_lock as its own policy says (UnmapGfnRange: the
+    /// KVM_MMU_LOCK of kvm_handle_hva_range), and the zap asserts the lock ZapLeafs' policy says,
+    /// so either line saying Read shows as the lockdep breach and the races it lets in. Returns (in
     /// <paramref name="flush"/>) whether a flush is owed. At each SPTE it may yield as
     /// tdp_mmu_iter_cond_resched() does when another thread spins on mmu_lock (the policy's Yield:
     /// flush first or not, drop <paramref name="side"/> of the lock and take it again, restart the
@@ -600,6 +601,7 @@ public sealed partial class TdpMmu
     public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, ulong start, ulong end, Policy.MmuLock side, bool[] flush)
     {
         var policy = Rules.ZapLeafs;
+        ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
         yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
         ctx.Rcu.ReadLock(ctx.Current);
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)

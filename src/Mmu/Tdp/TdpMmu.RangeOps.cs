@@ -212,7 +212,6 @@ public sealed partial class TdpMmu
     {
         var policy = Rules.ClearDirtyPtMasked;
         var records = policy.RecordsDirty || policy.RecordsAccessed;
-        const ulong presentWritable = SpteMasks.MmuPresent | SpteMasks.Writable;
         var dbit = ClearDirtyPtMaskedBit(wrprot);
         var presentDirty = SpteMasks.MmuPresent | dbit;
         if (mask == 0 || dbit == 0)
@@ -220,16 +219,16 @@ public sealed partial class TdpMmu
             return;
         }
 
-        // A whole word in one 4K table, dirty through and through (a write burst): clear W across
+        // A whole word in one 4K table, dirty through and through (a write burst): clear dbit across
         // the 64 entries in one pass. Writing an entry back unchanged is no change.
         var first = (int)(gfn & (TdpWalker.EntriesPerTable - 1));
-        if (dbit == SpteMasks.Writable && mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
+        if (mask == ulong.MaxValue && first + 64 <= TdpWalker.EntriesPerTable && !records && !Kvm.Log.Enabled && LeafTableFor(gfn) is { } whole)
         {
             var table = whole.AsSpan(first, 64);
             for (var i = 0; i < table.Length; i++)
             {
                 var spte = table[i];
-                table[i] = (spte & presentWritable) == presentWritable ? spte & ~SpteMasks.Writable : spte;
+                table[i] = (spte & presentDirty) == presentDirty ? spte & ~dbit : spte;
             }
 
             return;

@@ -54,3 +54,12 @@ Feature: Dirty logging turned on while a vCPU writes
     When vCPU 1 faults gfn 0x5 for a write while userspace enables dirty logging
     Then in some interleavings the checker reports "dirty page lost"
     And the exploration matches the snapshot
+
+  Scenario: An invalidation the write-protection yields to, and that the slot swap waits for
+    Given a concurrent VM under the base model with 2 vCPUs and 16 pages at gfn 0x0 with 4K host pages
+    And before the operations vCPU 0 has faulted gfn 0x3 for a write
+    And before the operations vCPU 0 has faulted gfn 0x4 for a write
+    And before the operations vCPU 1 has faulted gfn 0x9 for a write
+    When the MMU notifier invalidates gfns [0x3, 0x5) while userspace enables dirty logging
+    Then in every interleaving the checker reports nothing
+    And the exploration matches the snapshot

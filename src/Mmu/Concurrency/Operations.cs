@@ -176,9 +176,12 @@ public static class Operations
     {
         var kvm = ctx.Kvm;
 
+        yield return new Step($"invalidate_range_start ({why}): mn_active_invalidate_count++");
+        kvm.MnActiveInvalidateStart();
+
         // kvm_handle_hva_range(): KVM_MMU_LOCK, which the TDP MMU's unmap policy states.
         var side = kvm.Rules.UnmapGfnRange.Lock;
-        yield return new Step($"invalidate_range_start ({why}): KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        yield return new Step("invalidate_range_start: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_begin: in progress++, the range added");
         kvm.MmuInvalidateBegin($"invalidate_range_start gfns [0x{start:x}, 0x{end:x}) ({why})");
@@ -215,8 +218,9 @@ public static class Operations
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_end: seq++, in progress--");
         kvm.MmuInvalidateEnd($"invalidate_range_end gfns [0x{start:x}, 0x{end:x})");
-        yield return new Step("invalidate_range_end: KVM_MMU_UNLOCK");
+        yield return new Step("invalidate_range_end: KVM_MMU_UNLOCK, mn_active_invalidate_count--");
         ctx.MmuLock.Release(ctx.Current, side);
+        kvm.MnActiveInvalidateEnd();
     }
 
     /// <summary>
@@ -369,7 +373,8 @@ public static class Operations
     /// Userspace turns dirty logging on for memslot <paramref name="slotId"/> while vCPUs run
     /// (KVM_SET_USER_MEMORY_REGION adding KVM_MEM_LOG_DIRTY_PAGES, KVM_MR_FLAGS_ONLY):
     /// kvm_set_memslot() publishes a copy of the slot with the flag and a new bitmap
-    /// (kvm_swap_active_memslots: rcu_assign_pointer), synchronize_srcu_expedited() waits for every
+    /// (kvm_swap_active_memslots: rcu_assign_pointer, once mn_active_invalidate_count is 0, so no
+    /// invalidation runs across the swap), synchronize_srcu_expedited() waits for every
     /// vCPU that may still act on the old slot, then kvm_commit_memory_region() runs
     /// kvm_mmu_slot_apply_flags(): nothing to protect under INITIALLY_SET ("they're all assumed to
     /// be dirty"); else eager page splitting if on (kvm_mmu_slot_try_split_huge_pages), then with
@@ -391,7 +396,7 @@ public static class Operations
             throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked ? "logs dirty pages already" : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, which the concurrent paths do not model")}", nameof(slotId));
         }
 
-        yield return new Step($"KVM_SET_USER_MEMORY_REGION: kvm_swap_active_memslots publishes memslot {slotId} with KVM_MEM_LOG_DIRTY_PAGES");
+        yield return new Step($"KVM_SET_USER_MEMORY_REGION: kvm_swap_active_memslots, once no invalidation is active, publishes memslot {slotId} with KVM_MEM_LOG_DIRTY_PAGES", () => !kvm.MnInvalidationsActive);
         var slot = kvm.BeginLoggingConcurrently(old, old.Flags | MemoryRegionFlags.LogDirtyPages);
         if (ctx.SynchronizeSrcu)
         {

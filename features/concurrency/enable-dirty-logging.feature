@@ -32,6 +32,14 @@ Feature: Dirty logging turned on while a vCPU writes
     Then in every interleaving the checker reports nothing
     And the exploration matches the snapshot
 
+  Scenario: With PML a write fault on an unmapped page races the clearing of D
+    Given a concurrent VM under the base model with 2 vCPUs and 16 pages at gfn 0x0 with 4K host pages
+    And the concurrent VM logs dirty pages with PML
+    And before the operations vCPU 0 has faulted gfn 0x3 for a write
+    When vCPU 1 faults gfn 0x5 for a write while userspace enables dirty logging
+    Then in every interleaving the checker reports nothing
+    And the exploration matches the snapshot
+
   Scenario: A huge page mapped from the old slot is write-protected and split by the next write
     Given a concurrent VM under the base model with 2 vCPUs and 1024 pages at gfn 0x0 with 2M host pages
     And the concurrent VM does not split huge pages eagerly

@@ -79,8 +79,8 @@ public class RealFeaturesBench
     }
 
     /// <summary>A copy of the set is a new object, so nothing compiled for an earlier one is reused.</summary>
-    [Benchmark(Description = "stage: compile the step patterns")]
-    public int CompileBindings() => FeatureBinder.CompileBindings(_set with { }, null).Count;
+    [Benchmark(Description = "stage: compile and index the step patterns")]
+    public int CompileBindings() => FeatureBinder.Compiled(_set with { }).Bindings.Count;
 
     /// <summary>Every feature against one set, as a build binds them: its patterns compiled once, then every step bound.</summary>
     [Benchmark(Description = "stage: compile once, bind every feature")]
@@ -141,6 +141,15 @@ public class RealFeaturesBench
         return CSharpCompilation.Create("SpecKit.Behaviour.Tests", sources, references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
     }
 
+    /// <summary>The compiled set and every bound step of the real features with its kind (its definition's), for <see cref="StepMatchBench"/>.</summary>
+    internal (FeatureBinder.CompiledBindingSet Compiled, (StepKind Kind, string Text)[] Steps) Steps()
+    {
+        var steps = _bound.SelectMany(f => f.Tests).Where(t => t.Backend is null or "model").SelectMany(t => t.Row.Steps)
+            .Select(s => (_set.Steps[s.Definition].Kind, s.Text))
+            .ToArray();
+        return (FeatureBinder.Compiled(_set), steps);
+    }
+
     private sealed class ReadOnly : IIncrementalGenerator
     {
         public void Initialize(IncrementalGeneratorInitializationContext context) =>
@@ -148,3 +157,62 @@ public class RealFeaturesBench
     }
 }
 
+/// <summary>
+/// Finding each step's definitions: every step of the real features (outline rows filled in)
+/// against the real step definitions, through the binder's index, against the binder's former
+/// way (kept here as the baseline): every definition of the step's kind tried in turn.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(warmupCount: 3, iterationCount: 15)]
+public class StepMatchBench
+{
+    private FeatureBinder.CompiledBindingSet _compiled = null!;
+    private (StepKind Kind, string Text)[] _steps = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var real = new RealFeaturesBench();
+        real.Setup();
+        (_compiled, _steps) = real.Steps();
+    }
+
+    [Benchmark(Baseline = true, Description = "every definition of the kind tried (before the index)")]
+    public int Linear()
+    {
+        var found = 0;
+        foreach (var (kind, text) in _steps)
+        {
+            var matches = new List<(FeatureBinder.CompiledBinding Binding, System.Text.RegularExpressions.Match Match)>();
+            foreach (var candidate in _compiled.Bindings)
+            {
+                if (candidate.Binding.Kind != kind)
+                {
+                    continue;
+                }
+
+                var match = candidate.Regex.Match(text);
+                if (match.Success)
+                {
+                    matches.Add((candidate, match));
+                }
+            }
+
+            found += matches.Count;
+        }
+
+        return found;
+    }
+
+    [Benchmark(Description = "the index's candidates tried")]
+    public int Indexed()
+    {
+        var found = 0;
+        foreach (var (kind, text) in _steps)
+        {
+            found += _compiled.Matches(text, kind).Count;
+        }
+
+        return found;
+    }
+}

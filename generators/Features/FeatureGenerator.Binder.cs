@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -19,36 +18,81 @@ namespace SpecKit.Generators.Features;
 /// </summary>
 internal sealed class FeatureBinder
 {
-    private static readonly ConcurrentDictionary<string, Regex> RegexCache = new();
-
     /// <summary>
-    /// Every feature of one build is bound against the same <see cref="BindingSet"/> object, so its
-    /// patterns are compiled once per build rather than once per feature (a command-line build
-    /// starts with empty incremental caches and binds all features).
+    /// Every feature of one build is bound against the same <see cref="BindingSet"/> object, and
+    /// the binding diagnostics and the step library read that object too, so its patterns are
+    /// compiled and indexed once per build rather than once per feature or stage (a command-line
+    /// build starts with empty incremental caches and binds all features).
     /// </summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<BindingSet, List<CompiledBinding>> CompiledSets = new();
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<BindingSet, CompiledBindingSet> CompiledSets = new();
 
     /// <summary>"Scenario Outline", "Scenario Template" and their translations: an outline with no Examples is an error.</summary>
     private static readonly Lazy<HashSet<string>> OutlineKeywords = new(() =>
         new HashSet<string>(GherkinDialects.Languages.SelectMany(l => GherkinDialects.TryGet(l)!.ScenarioOutlineKeywords), StringComparer.Ordinal));
 
     private readonly FeatureFile _file;
-    private readonly List<CompiledBinding> _bindings;
+    private readonly CompiledBindingSet _bindings;
     private readonly BindingSet _set;
     private readonly List<DiagnosticInfo> _diagnostics = [];
 
-    private FeatureBinder(FeatureFile file, BindingSet set, List<CompiledBinding> bindings)
+    private FeatureBinder(FeatureFile file, BindingSet set, CompiledBindingSet bindings)
     {
         _file = file;
         _set = set;
         _bindings = bindings;
     }
 
-    /// <summary>A step definition with its pattern compiled; invalid ones are reported once by <see cref="CompileBindings"/>.</summary>
-    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern)
+    /// <summary>
+    /// A step definition with its pattern compiled; invalid ones are reported once by <see cref="Compiled"/>.
+    /// <paramref name="Definition"/> is its index in the set's steps, the step library's table.
+    /// </summary>
+    internal sealed record CompiledBinding(StepBinding Binding, CompiledStepPattern Pattern, int Definition)
     {
-        public Regex Regex { get; } = RegexCache.GetOrAdd(Pattern.Regex, p => new Regex(p, RegexOptions.CultureInvariant));
+        public Regex Regex { get; } = StepRegex.Get(Pattern.Regex);
     }
+
+    /// <summary>A set's valid step definitions in its order, what is wrong with the others, and the index that finds a step's candidates.</summary>
+    internal sealed class CompiledBindingSet(List<CompiledBinding> bindings, EquatableArray<DiagnosticInfo> diagnostics)
+    {
+        private readonly StepIndex _index = new(bindings.Select(b => b.Pattern.Regex).ToList());
+
+        public List<CompiledBinding> Bindings { get; } = bindings;
+
+        public EquatableArray<DiagnosticInfo> Diagnostics { get; } = diagnostics;
+
+        /// <summary>
+        /// The definitions (of <paramref name="kind"/>, or any kind) whose pattern matches
+        /// <paramref name="text"/>, in the set's order: the same list as trying every
+        /// definition's regex, since only those the index rules out are not tried.
+        /// </summary>
+        public List<(CompiledBinding Binding, Match Match)> Matches(string text, StepKind? kind)
+        {
+            var matches = new List<(CompiledBinding Binding, Match Match)>();
+            foreach (var i in _index.Candidates(text))
+            {
+                var candidate = Bindings[i];
+                if (kind is { } k && candidate.Binding.Kind != k)
+                {
+                    continue;
+                }
+
+                var match = candidate.Regex.Match(text);
+                if (match.Success)
+                {
+                    matches.Add((candidate, match));
+                }
+            }
+
+            return matches;
+        }
+    }
+
+    /// <summary>The set's patterns compiled and indexed, once per set object.</summary>
+    public static CompiledBindingSet Compiled(BindingSet set) => CompiledSets.GetValue(set, static s =>
+    {
+        var report = new List<DiagnosticInfo>();
+        return new CompiledBindingSet(CompileBindings(s, report), report.ToEquatableArray());
+    });
 
     public static FeatureResult Bind(FeatureFile file, BindingSet set, EquatableArray<ClassNameClash> clashes)
     {
@@ -76,7 +120,7 @@ internal sealed class FeatureBinder
             return new FeatureResult(hint, null, diagnostics.ToEquatableArray());
         }
 
-        var binder = new FeatureBinder(file, set, CompiledSets.GetValue(set, static s => CompileBindings(s, null)));
+        var binder = new FeatureBinder(file, set, Compiled(set));
         binder._diagnostics.AddRange(diagnostics);
         var feature = binder.BindFeature(file.Parse.Document.Feature);
         return new FeatureResult(hint, feature, binder._diagnostics.ToEquatableArray());
@@ -103,7 +147,7 @@ internal sealed class FeatureBinder
     }
 
     /// <summary>Compiles every step pattern; reports invalid ones when <paramref name="report"/> is given.</summary>
-    public static List<CompiledBinding> CompileBindings(BindingSet set, List<DiagnosticInfo>? report)
+    private static List<CompiledBinding> CompileBindings(BindingSet set, List<DiagnosticInfo>? report)
     {
         var types = new Dictionary<string, ParameterType>(StringComparer.Ordinal);
         foreach (var builtIn in BuiltInParameterTypes.All)
@@ -144,6 +188,17 @@ internal sealed class FeatureBinder
             types[custom.Name] = new ParameterType(custom.Name, new[] { custom.Regex }.ToEquatableArray(), custom.Converter);
         }
 
+        // A bound step names its definition by the first equal one's index (equal definitions
+        // are one: two attributes always differ in where they are).
+        var definitions = new Dictionary<StepBinding, int>();
+        for (var i = 0; i < set.Steps.Count; i++)
+        {
+            if (!definitions.ContainsKey(set.Steps[i]))
+            {
+                definitions[set.Steps[i]] = i;
+            }
+        }
+
         var compiled = new List<CompiledBinding>();
         foreach (var binding in set.Steps)
         {
@@ -174,7 +229,7 @@ internal sealed class FeatureBinder
                 continue;
             }
 
-            compiled.Add(new CompiledBinding(binding, pattern));
+            compiled.Add(new CompiledBinding(binding, pattern, definitions[binding]));
         }
 
         return compiled;
@@ -184,7 +239,7 @@ internal sealed class FeatureBinder
     {
         try
         {
-            _ = new Regex(regex);
+            _ = StepRegex.Get(regex);
             error = null;
             return true;
         }
@@ -496,20 +551,7 @@ internal sealed class FeatureBinder
     private StepCall? BindStep(Step step, StepKind? kind, StepText stepText, List<ExampleCell>? example)
     {
         var text = stepText.Text;
-        var matches = new List<(CompiledBinding Binding, Match Match)>();
-        foreach (var candidate in _bindings)
-        {
-            if (kind is { } k && candidate.Binding.Kind != k)
-            {
-                continue;
-            }
-
-            var match = candidate.Regex.Match(text);
-            if (match.Success)
-            {
-                matches.Add((candidate, match));
-            }
-        }
+        var matches = _bindings.Matches(text, kind);
 
         var keyword = step.Keyword.Trim();
         var length = step.Keyword.Length + step.Text.Length;
@@ -606,7 +648,7 @@ internal sealed class FeatureBinder
 
         var target = binding.IsStatic ? binding.ClassName : $"context.Get<{binding.ClassName}>()";
         var spans = captures.SelectMany(c => c.Success ? new[] { c.Index, c.Length } : new[] { -1, 0 }).ToEquatableArray();
-        return new StepCall($"{target}.{binding.MethodName}({string.Join(", ", arguments)})", IndexOf(_set.Steps, binding), spans);
+        return new StepCall($"{target}.{binding.MethodName}({string.Join(", ", arguments)})", chosen.Definition, spans);
     }
 
     /// <summary>

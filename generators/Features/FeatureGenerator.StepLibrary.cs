@@ -80,19 +80,22 @@ internal static class StepLibraryEmitter
     /// <summary>For each step definition, the first step in the features (by path) that binds to it.</summary>
     private static Dictionary<StepBinding, string> Usage(BindingSet set, IReadOnlyList<FeatureFile> features)
     {
-        var compiled = FeatureBinder.CompileBindings(set, null)
-            .Select(b => (b.Binding, Regex: new Regex(b.Pattern.Regex, RegexOptions.CultureInvariant)))
-            .ToList();
+        var compiled = FeatureBinder.Compiled(set);
         var usage = new Dictionary<StepBinding, string>();
         foreach (var file in features.OrderBy(f => f.DisplayPath, System.StringComparer.Ordinal))
         {
             foreach (var step in Steps(file.Parse.Document?.Feature?.Children))
             {
-                foreach (var (binding, regex) in compiled)
+                if (step.Text.Contains("<"))
                 {
-                    if (!usage.ContainsKey(binding) && !step.Text.Contains("<") && regex.IsMatch(step.Text))
+                    continue;
+                }
+
+                foreach (var (binding, _) in compiled.Matches(step.Text, null))
+                {
+                    if (!usage.ContainsKey(binding.Binding))
                     {
-                        usage[binding] = step.Keyword.Trim() + " " + step.Text;
+                        usage[binding.Binding] = step.Keyword.Trim() + " " + step.Text;
                     }
                 }
             }
@@ -118,7 +121,7 @@ internal static class StepLibraryEmitter
     /// </summary>
     private static void EmitDefinitions(IndentedWriter w, BindingSet set)
     {
-        var parameterTypes = FeatureBinder.CompileBindings(set, null).GroupBy(c => c.Binding).ToDictionary(g => g.Key, g => g.First().Pattern.ParameterTypeNames);
+        var parameterTypes = FeatureBinder.Compiled(set).Bindings.GroupBy(c => c.Binding).ToDictionary(g => g.Key, g => g.First().Pattern.ParameterTypeNames);
         var displays = set.Steps.GroupBy(s => s.Display).ToDictionary(g => g.Key, g => g.Count());
         w.Line("public static readonly global::SpecKit.Features.StepDefinitionInfo[] Definitions =");
         w.Line("[");

@@ -71,12 +71,7 @@ public sealed class FeatureGenerator : IIncrementalGenerator
         });
 
         var bindingDiagnostics = bindings
-            .Select(static (set, _) =>
-            {
-                var report = new List<DiagnosticInfo>();
-                FeatureBinder.CompileBindings(set, report);
-                return report.ToEquatableArray();
-            })
+            .Select(static (set, _) => FeatureBinder.Compiled(set).Diagnostics)
             .WithTrackingName(TrackingNames.BindingDiagnostics);
         context.RegisterSourceOutput(bindingDiagnostics, static (spc, list) =>
         {

@@ -38,7 +38,7 @@ internal static class AcceptedFormCheck
         }
 
         // A word the regex cannot capture is a word no step can give.
-        var regex = new System.Text.RegularExpressions.Regex("^(?:" + type.Regex + ")$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+        var regex = StepRegex.Get("^(?:" + type.Regex + ")$");
         var unmatched = form.Words.FirstOrDefault(w => !regex.IsMatch(w));
         return unmatched is null ? null : $"its regex never matches the word '{unmatched}'";
     }

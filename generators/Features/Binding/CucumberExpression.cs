@@ -56,7 +56,8 @@ internal static class CucumberExpression
             var compiled = new CucumberExpressions.CucumberExpression(expression, new Registry(types));
             var regex = compiled.Regex.ToString();
             var names = compiled.ParameterTypes.Select(t => t.Name).ToEquatableArray();
-            if (new Regex(regex).GetGroupNumbers().Length - 1 != names.Count)
+            // Built once: the binder matches steps with this same object.
+            if (StepRegex.Get(regex).GetGroupNumbers().Length - 1 != names.Count)
             {
                 error = "its parameters do not give one capture each";
                 return false;
@@ -106,7 +107,8 @@ internal static class CucumberExpression
         try
         {
             // The user's own text is parsed first, so the message is about what they wrote.
-            groups = new Regex(regex).GetGroupNumbers().Length - 1;
+            // Anchored at both ends, it is also the regex the binder matches with.
+            groups = StepRegex.Get(regex).GetGroupNumbers().Length - 1;
         }
         catch (ArgumentException e)
         {
@@ -406,8 +408,9 @@ internal static class CucumberExpression
                 var rewritten = NonCapturing(regex);
                 try
                 {
-                    // Checked here, not when registered, so that the error can point at a use.
-                    _ = new Regex(rewritten);
+                    // Checked here, not when registered, so that the error can point at a use;
+                    // built once however many steps use the type.
+                    _ = StepRegex.Get(rewritten);
                 }
                 catch (ArgumentException e)
                 {

@@ -72,3 +72,14 @@ Feature: The TDP MMU fault path
     And vCPU 0 reads gfn 0x400
     Then the SPTE for gfn 0x400 maps the host page behind it, writable
     And the log matches the snapshot
+
+  Scenario: The recovery of huge pages flushes what it recovered before it yields mmu_lock
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x5
+    And vCPU 0 has read gfn 0x205
+    And dirty logging is enabled on memslot 0
+    When dirty logging is disabled on memslot 0 with mmu_lock contended at gfn 0x200, while vCPU 0 reads gfn 0x5
+    Then the SPTE tree matches the snapshot
+    And the log matches the snapshot
+    And the checker reports nothing

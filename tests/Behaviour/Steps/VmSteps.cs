@@ -117,6 +117,16 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
         Assert.True(Kvm.WhileUnlocked.Count == 0, $"enabling logging on memslot {id} did not yield at gfn 0x{contendedAt:x}");
     }
 
+    [When("dirty logging is disabled on memslot {int} with mmu_lock contended at gfn {gfn}, while vCPU {int} reads gfn {gfn}")]
+    public void DisableLoggingContended(int id, ulong contendedAt, int vcpu, ulong gfn)
+    {
+        var reader = world.Vcpu(vcpu);
+        Kvm.Contention.At(contendedAt);
+        Kvm.WhileUnlocked.Enqueue(() => Kvm.Access(reader, gfn, AccessKind.Read));
+        Assert.Equal(0, Kvm.SetMemslotFlags(id, Kvm.Slot(id).Flags & ~MemoryRegionFlags.LogDirtyPages));
+        Assert.True(Kvm.WhileUnlocked.Count == 0, $"disabling logging on memslot {id} did not yield at gfn 0x{contendedAt:x}");
+    }
+
     [When("dirty logging is disabled on memslot {int}")]
     public void DisableLogging(int id) => SetFlags(id, f => f & ~MemoryRegionFlags.LogDirtyPages);
 

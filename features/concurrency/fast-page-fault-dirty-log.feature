@@ -34,3 +34,9 @@ Feature: The fast page fault racing the dirty log's re-protection
     When vCPU 1 faults gfn 0x10 for a write while userspace fetches the dirty log
     Then in every interleaving the checker reports nothing
     And the exploration matches the snapshot
+
+  Scenario: A fault on another page waits while KVM_GET_DIRTY_LOG re-protects under the write lock
+    Given before the operations vCPU 0 has faulted gfn 0x10 for a write
+    When vCPU 1 faults gfn 0x20 for a write while userspace fetches the dirty log
+    Then in every interleaving the checker reports nothing
+    And the exploration matches the snapshot

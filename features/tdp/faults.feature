@@ -34,6 +34,15 @@ Feature: The TDP MMU fault path
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
 
+  Scenario: With nothing to recover when dirty logging stops, nothing is flushed
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has read gfn 0x205
+    And dirty logging is enabled on memslot 0
+    And vCPU 0 has written gfn 0x205
+    When dirty logging is disabled on memslot 0
+    Then the log matches the snapshot
+
   Scenario: Without eager splitting, a huge page splits on its first write
     Given a VM with 1 vCPU
     And eager page splitting is off

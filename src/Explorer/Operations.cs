@@ -872,6 +872,9 @@ public enum RaceKind
 
     /// <summary>Userspace fetching the memslot's dirty log (KVM_GET_DIRTY_LOG, or KVM_CLEAR_DIRTY_LOG under manual protect).</summary>
     FetchDirtyLog,
+
+    /// <summary>Userspace turning dirty logging on for the memslot (KVM_SET_USER_MEMORY_REGION, KVM_MR_FLAGS_ONLY: the slot swap, then kvm_mmu_slot_apply_flags).</summary>
+    EnableDirtyLogging,
 }
 
 /// <summary>
@@ -918,7 +921,7 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 other = Mmu.Concurrency.Operations.Invalidate(ctx, start, end, "the host changes the pages");
                 what += $"the MMU notifier invalidates gfns [{Hex(start)}, {Hex(end)})";
                 break;
-            default:
+            case RaceKind.FetchDirtyLog:
                 if (m.Kvm.SlotById(Slot) is not { DirtyBitmap: not null })
                 {
                     return null;
@@ -926,6 +929,15 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
 
                 other = Mmu.Concurrency.Operations.FetchDirtyLog(ctx, Slot);
                 what += $"userspace fetches the dirty log of memslot {Slot}";
+                break;
+            default:
+                if (m.Kvm.SlotById(Slot) is not { DirtyTracked: false, ReadOnly: false })
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.EnableDirtyLogging(ctx, Slot);
+                what += $"userspace enables dirty logging on memslot {Slot}";
                 break;
         }
 

@@ -1,4 +1,5 @@
 using SpecKit.Mmu;
+using SpecKit.Mmu.Kvm;
 
 namespace SpecKit.Explorer.Tests;
 
@@ -22,13 +23,31 @@ public static class Counterexamples
 
     public const string V19Path = "features/explorer/TdxZapPrivateV19-difference.feature";
 
+    public const string RacesPath = "features/explorer/clean-races.feature";
+
+    /// <summary>
+    /// A run with one RacedFaults of every RaceKind, each with some switches, so that every race's
+    /// printed step is replayed as a feature (random runs need not draw them all): the fault on
+    /// another vCPU and the invalidation, then logging turned on, then a fetch of the log it made.
+    /// </summary>
+    public static readonly Case Races = new(
+        new VmSetup(VmKind.Ept, 2, DirtyLogMode.Bitmap, EptAd: true, NxHugePages: false, EagerSplit: true, [new SlotSetup(0, 0, 16, 1, Log: false, ReadOnly: false)], [], []),
+        [
+            new Touch(0, 0, 3, AccessKind.Write),
+            new RacedFaults(0, 0, 4, AccessKind.Write, RaceKind.Fault, 1, 1, [1, 0, 1]),
+            new RacedFaults(1, 0, 3, AccessKind.Write, RaceKind.Invalidate, 0, 2, [0, 1]),
+            new RacedFaults(1, 0, 5, AccessKind.Write, RaceKind.EnableDirtyLogging, 0, 0, [0, 0, 1, 1, 0]),
+            new RacedFaults(0, 0, 6, AccessKind.Write, RaceKind.FetchDirtyLog, 1, 0, [1, 1, 0]),
+        ]);
+
     /// <summary>Clean base-model runs of every kind, printed: each must pass as a feature, step for step.</summary>
     public static readonly Lazy<Dictionary<string, RunResult>> CleanRuns = new(() =>
         Enum.GetValues<VmKind>().SelectMany(kind => Enumerable.Range(0, 3).Select(i =>
         {
             var (c, seed) = Explorer.Generate(OperationGen.Cases(kind, 30), 99, i);
             return (Path: $"features/explorer/clean-{kind}-{i}.feature", Seed: seed, Run: Runner.Run(c, SpecModels.Base));
-        })).ToDictionary(r => r.Path, r => r.Run, StringComparer.Ordinal));
+        })).Append((Path: RacesPath, Seed: "", Run: Runner.Run(Races, SpecModels.Base)))
+        .ToDictionary(r => r.Path, r => r.Run, StringComparer.Ordinal));
 
     /// <summary>Every printed feature of the suite, compiled once (one Roslyn compilation) and run: the failure message by path.</summary>
     public static readonly Lazy<Dictionary<string, string?>> Ran = new(() =>

@@ -70,6 +70,7 @@ public class VariantTests(ITestOutputHelper output)
     public void A_clean_run_printed_passes_as_a_feature_step_for_step()
     {
         var runs = Counterexamples.CleanRuns.Value;
+        Assert.Equal(Enum.GetValues<RaceKind>().Length, runs[Counterexamples.RacesPath].Steps.Count(st => st.Text.Contains(", in the schedule ", StringComparison.Ordinal)));
         Assert.All(runs.Values, r => Assert.Null(r.Failure));
         var results = Counterexamples.Ran.Value;
         foreach (var (path, run) in runs)

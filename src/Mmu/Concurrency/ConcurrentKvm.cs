@@ -16,6 +16,15 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
 
     public Rcu Rcu { get; } = new();
 
+    public Srcu Srcu { get; } = new();
+
+    /// <summary>
+    /// An ablation for memslot updates: false lets the update go on as soon as it has published
+    /// the new slot, without synchronize_srcu_expedited(), so a vCPU's fault may still act on the
+    /// slot it read before.
+    /// </summary>
+    public bool SynchronizeSrcu { get; init; } = true;
+
     /// <summary>
     /// An ablation for the shared path's teardown: false frees an unlinked page table at once
     /// instead of through call_rcu(), which walkers still inside it then read freed.

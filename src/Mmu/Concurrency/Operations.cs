@@ -176,9 +176,12 @@ public static class Operations
     {
         var kvm = ctx.Kvm;
 
+        yield return new Step($"invalidate_range_start ({why}): mn_active_invalidate_count++");
+        kvm.MnActiveInvalidateStart();
+
         // kvm_handle_hva_range(): KVM_MMU_LOCK, which the TDP MMU's unmap policy states.
         var side = kvm.Rules.UnmapGfnRange.Lock;
-        yield return new Step($"invalidate_range_start ({why}): KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        yield return new Step("invalidate_range_start: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_begin: in progress++, the range added");
         kvm.MmuInvalidateBegin($"invalidate_range_start gfns [0x{start:x}, 0x{end:x}) ({why})");
@@ -215,8 +218,9 @@ public static class Operations
         ctx.MmuLock.Take(ctx.Current, side);
         yield return new Step("kvm_mmu_invalidate_end: seq++, in progress--");
         kvm.MmuInvalidateEnd($"invalidate_range_end gfns [0x{start:x}, 0x{end:x})");
-        yield return new Step("invalidate_range_end: KVM_MMU_UNLOCK");
+        yield return new Step("invalidate_range_end: KVM_MMU_UNLOCK, mn_active_invalidate_count--");
         ctx.MmuLock.Release(ctx.Current, side);
+        kvm.MnActiveInvalidateEnd();
     }
 
     /// <summary>
@@ -363,6 +367,98 @@ public static class Operations
         yield return new Step($"{ioctl}: returns to userspace");
         ctx.Reported(Kvm.Kvm.Gfns(slot.BaseGfn, taken));
         kvm.Log.Add($"{ioctl} memslot {slot.Id}: {Kvm.Kvm.DirtyRanges(slot.BaseGfn, taken)}");
+    }
+
+    /// <summary>
+    /// Userspace turns dirty logging on for memslot <paramref name="slotId"/> while vCPUs run
+    /// (KVM_SET_USER_MEMORY_REGION adding KVM_MEM_LOG_DIRTY_PAGES, KVM_MR_FLAGS_ONLY):
+    /// kvm_set_memslot() publishes a copy of the slot with the flag and a new bitmap
+    /// (kvm_swap_active_memslots: rcu_assign_pointer, once mn_active_invalidate_count is 0, so no
+    /// invalidation runs across the swap), synchronize_srcu_expedited() waits for every
+    /// vCPU that may still act on the old slot, then kvm_commit_memory_region() runs
+    /// kvm_mmu_slot_apply_flags(): nothing to protect under INITIALLY_SET ("they're all assumed to
+    /// be dirty"); else eager page splitting if on (kvm_mmu_slot_try_split_huge_pages), then with
+    /// PML kvm_mmu_slot_leaf_clear_dirty() and the write-protection of 2M and up, else the
+    /// write-protection of every leaf (kvm_mmu_slot_remove_write_access), each under the lock its
+    /// policy says (read_lock(mmu_lock) in mmu.c), and "unconditionally flush the TLBs after
+    /// enabling dirty logging" (kvm_flush_remote_tlbs_memslot). Userspace copies the whole slot
+    /// once the ioctl has returned, so a write before that need not be logged: the return counts
+    /// as a report of every page.
+    /// </summary>
+    public static ConcurrentThread EnableDirtyLogging(ConcurrentKvm ctx, int slotId) => new("userspace", EnableDirtyLoggingSteps(ctx, slotId));
+
+    private static IEnumerable<Step> EnableDirtyLoggingSteps(ConcurrentKvm ctx, int slotId)
+    {
+        var kvm = ctx.Kvm;
+        var old = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
+        if (old.DirtyTracked || old.ReadOnly || kvm.DirtyRing is not null)
+        {
+            throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked ? "logs dirty pages already" : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, which the concurrent paths do not model")}", nameof(slotId));
+        }
+
+        yield return new Step($"KVM_SET_USER_MEMORY_REGION: kvm_swap_active_memslots, once no invalidation is active, publishes memslot {slotId} with KVM_MEM_LOG_DIRTY_PAGES", () => !kvm.MnInvalidationsActive);
+        var slot = kvm.BeginLoggingConcurrently(old, old.Flags | MemoryRegionFlags.LogDirtyPages);
+        if (ctx.SynchronizeSrcu)
+        {
+            yield return new Step("synchronize_srcu_expedited(&kvm->srcu)", ctx.Srcu.Synchronize());
+        }
+
+        if (!kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.InitiallySet))
+        {
+            var tdp = Tdp(ctx);
+            if (kvm.EagerPageSplit)
+            {
+                foreach (var step in Locked(ctx, kvm.Rules.SplitHugePages, "kvm_mmu_slot_try_split_huge_pages", _ => tdp.TrySplitHugePagesAtOnce(ctx, slot)))
+                {
+                    yield return step;
+                }
+            }
+
+            if (kvm.EnablePml)
+            {
+                foreach (var step in Locked(ctx, kvm.Rules.ClearDirtyGfnRange, "kvm_mmu_slot_leaf_clear_dirty", side => tdp.RewriteLeavesConcurrently(ctx, kvm.Rules.ClearDirtyGfnRange, slot.BaseGfn, slot.EndGfn, 1, side)))
+                {
+                    yield return step;
+                }
+            }
+
+            var minLevel = kvm.EnablePml ? 2 : 1;
+            foreach (var step in Locked(ctx, kvm.Rules.WrprotGfnRange, "kvm_mmu_slot_remove_write_access", side => tdp.RewriteLeavesConcurrently(ctx, kvm.Rules.WrprotGfnRange, slot.BaseGfn, slot.EndGfn, minLevel, side)))
+            {
+                yield return step;
+            }
+
+            yield return new Step("kvm_mmu_slot_apply_flags: kvm_flush_remote_tlbs_memslot");
+            kvm.FlushRemoteTlbs($"dirty logging enabled on memslot {slot.Id}");
+        }
+
+        yield return new Step("KVM_SET_USER_MEMORY_REGION: returns to userspace");
+        kvm.EndLoggingConcurrently(slot);
+        ctx.Reported(Enumerable.Range(0, (int)slot.Npages).Select(i => slot.BaseGfn + (ulong)i));
+    }
+
+    // An mmu.c caller around a TDP MMU walk: mmu_lock taken as the walk's policy says (none for
+    // Lock None, and the walk's own assertions then show it), the walk, the unlock.
+    private static IEnumerable<Step> Locked(ConcurrentKvm ctx, OperationPolicy policy, string caller, Func<MmuLock, IEnumerable<Step>> walk)
+    {
+        var side = policy.Lock;
+        var name = side == MmuLock.Write ? "write" : "read";
+        if (side != MmuLock.None)
+        {
+            yield return new Step($"{caller}: {name}_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+            ctx.MmuLock.Take(ctx.Current, side);
+        }
+
+        foreach (var step in walk(side))
+        {
+            yield return step;
+        }
+
+        if (side != MmuLock.None)
+        {
+            yield return new Step($"{caller}: {name}_unlock(mmu_lock)");
+            ctx.MmuLock.Release(ctx.Current, side);
+        }
     }
 
     private static TdpMmu Tdp(ConcurrentKvm ctx) =>

@@ -221,6 +221,33 @@ public sealed partial class Kvm
     }
 
     /// <summary>
+    /// The first half of a KVM_MR_FLAGS_ONLY change that turns dirty logging on, as the
+    /// concurrent operation runs it (Concurrency.Operations.EnableDirtyLogging): the copy of
+    /// <paramref name="old"/> with <paramref name="flags"/> and its bitmap (kvm_prepare_memory_region)
+    /// replaces it (kvm_swap_active_memslots: rcu_assign_pointer); the vCPUs that read the old slot
+    /// go on with it. Until <see cref="EndLoggingConcurrently"/>, a write that races the ioctl need
+    /// not be logged, as in <see cref="ChangeSlotFlags"/>.
+    /// </summary>
+    internal KvmMemorySlot BeginLoggingConcurrently(KvmMemorySlot old, MemoryRegionFlags flags)
+    {
+        var slot = old.WithFlags(flags);
+        PrepareDirtyBitmap(slot, old.Flags);
+        Memslots[Memslots.IndexOf(old)] = slot;
+        MemslotGeneration++;
+        StartLogging(slot);
+        _applyingFlags = slot;
+        return slot;
+    }
+
+    /// <summary>kvm_mmu_slot_apply_flags() has returned: the ioctl returns to userspace.</summary>
+    internal void EndLoggingConcurrently(KvmMemorySlot slot)
+    {
+        _applyingFlags = null;
+        Log.Add($"memslot {slot.Id}: dirty logging enabled while vCPUs run");
+        AfterOperation("KVM_SET_USER_MEMORY_REGION");
+    }
+
+    /// <summary>
     /// kvm_prepare_memory_region()'s bitmap: none without KVM_MEM_LOG_DIRTY_PAGES (a bitmap the
     /// slot had is freed), the old one for a slot that keeps logging, else a zeroed one, with
     /// exactly npages bits set under manual protect's INITIALLY_SET, unless the dirty ring is

@@ -19,6 +19,23 @@ public sealed partial class Kvm
     /// <summary>mn_active_invalidate_count: invalidations between range_start and range_end, memslots or not.</summary>
     private int _mnActiveInvalidateCount;
 
+    /// <summary>
+    /// Whether an invalidation is between range_start and range_end: kvm_swap_active_memslots()
+    /// waits until none is ("Do not store the new memslots while there are invalidations in
+    /// progress"), so the range an invalidation began with is the one it ends with.
+    /// </summary>
+    internal bool MnInvalidationsActive => _mnActiveInvalidateCount != 0;
+
+    /// <summary>kvm_mmu_notifier_invalidate_range_start(): mn_active_invalidate_count++ under mn_invalidate_lock, before anything else.</summary>
+    internal void MnActiveInvalidateStart() => _mnActiveInvalidateCount++;
+
+    /// <summary>kvm_mmu_notifier_invalidate_range_end(): mn_active_invalidate_count-- last, which wakes a waiting memslot update.</summary>
+    internal void MnActiveInvalidateEnd()
+    {
+        KvmWarn.On(_mnActiveInvalidateCount == 0, "invalidate_range_end without a range_start");
+        _mnActiveInvalidateCount--;
+    }
+
     /// <summary>The user page behind <paramref name="gfn"/> (__gfn_to_hva_memslot), or null when no memslot holds it.</summary>
     public ulong? UserPage(ulong gfn) => FindSlot(gfn) is { } slot ? slot.GfnToHvpn(gfn) : null;
 
@@ -51,7 +68,7 @@ public sealed partial class Kvm
     /// </summary>
     public void InvalidateRangeStart(ulong start, ulong end, string why)
     {
-        _mnActiveInvalidateCount++;
+        MnActiveInvalidateStart();
         var ranges = GfnRanges(start, end);
         if (ranges.Count == 0)
         {
@@ -84,8 +101,7 @@ public sealed partial class Kvm
             MmuInvalidateEnd($"invalidate_range_end {Pages(start, end)}");
         }
 
-        KvmWarn.On(_mnActiveInvalidateCount == 0, "invalidate_range_end without a range_start");
-        _mnActiveInvalidateCount--;
+        MnActiveInvalidateEnd();
     }
 
     /// <summary>kvm_mmu_invalidate_begin(): count up; the first invalidation resets the range.</summary>

@@ -64,8 +64,25 @@ public sealed class KvmMemorySlot
     public ulong GfnToHvpn(ulong gfn) => UserspacePage + (gfn - BaseGfn);
 
     // slot->arch.gfn_write_track and lpage_info[].disallow_lpage, kept sparse: only counts above zero.
-    private readonly Dictionary<ulong, int> _writeTrack = [];
-    private readonly Dictionary<(int Level, ulong Index), int> _disallowLpage = [];
+    private Dictionary<ulong, int> _writeTrack = [];
+    private Dictionary<(int Level, ulong Index), int> _disallowLpage = [];
+
+    /// <summary>
+    /// The new slot of a KVM_MR_FLAGS_ONLY change as kvm_set_memslot() makes it: a copy with
+    /// <paramref name="flags"/>, which keeps the old slot's arch metadata
+    /// (kvm_arch_prepare_memory_region: "memcpy(&amp;new->arch, &amp;old->arch, sizeof(old->arch))")
+    /// and its dirty bitmap, until kvm_prepare_memory_region() changes that. The old slot stays
+    /// what a vCPU that read it before the swap sees.
+    /// </summary>
+    internal KvmMemorySlot WithFlags(MemoryRegionFlags flags) =>
+        new(Id, BaseGfn, Npages, flags, UserspacePage)
+        {
+            Lineage = Lineage,
+            DirtyBitmap = DirtyBitmap,
+            Rmaps = Rmaps,
+            _writeTrack = _writeTrack,
+            _disallowLpage = _disallowLpage,
+        };
 
     /// <summary>kvm_gfn_is_write_tracked().</summary>
     public bool IsWriteTracked(ulong gfn) => _writeTrack.Count > 0 && _writeTrack.ContainsKey(gfn);

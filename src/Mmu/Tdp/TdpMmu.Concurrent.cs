@@ -86,138 +86,155 @@ public sealed partial class TdpMmu
     /// resolve the host page, read_lock(mmu_lock), is_page_fault_stale(), then kvm_tdp_mmu_map()
     /// inside rcu_read_lock(); on RET_PF_RETRY the vCPU re-enters the guest and faults again. A
     /// retry because an invalidation covers the GFN waits until no invalidation is in progress:
-    /// the faults in between would all be stale and change nothing.
+    /// the faults in between would all be stale and change nothing. From the exit until it
+    /// re-enters the guest the vCPU holds kvm->srcu and acts on the memslot it read at the exit.
     /// </summary>
     public IEnumerable<Step> FaultConcurrently(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access)
     {
         var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
         var write = access == AccessKind.Write;
         var waitForInvalidation = false;
-        for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
+        try
         {
-            yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
-            if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
+            for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
             {
-                // The CPU uses what its TLB holds, whatever the SPTE says by now: a zapped SPTE's
-                // translation lives until the zapper's flush.
-                CheckTlbHitConcurrently(vcpu, gfn, cached);
-                if (write)
+                yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
+
+                // vcpu_enter_guest() dropped kvm->srcu to enter the guest.
+                ctx.Srcu.ReadUnlockIfHeld(ctx.Current);
+                if (vcpu.Tlb.TryGetValue(gfn, out var cached) && cached.Allows(access))
                 {
-                    ctx.GuestWrote(gfn);
+                    // The CPU uses what its TLB holds, whatever the SPTE says by now: a zapped SPTE's
+                    // translation lives until the zapper's flush.
+                    CheckTlbHitConcurrently(vcpu, gfn, cached);
+                    if (write)
+                    {
+                        ctx.GuestWrote(gfn);
+                    }
+
+                    Kvm.Log.Add($"{what}: TLB hit, host pfn 0x{cached.Pfn:x}");
+                    yield break;
                 }
 
-                Kvm.Log.Add($"{what}: TLB hit, host pfn 0x{cached.Pfn:x}");
-                yield break;
-            }
-
-            if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
-            {
-                // The CPU's A/D assist is an atomic update of the leaf.
-                var spte = HardwareSetAccessedDirty(vcpu, gfn, write);
-                var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
-                var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
-                vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
-                if (write)
+                if (LeafFor(gfn) is { } leaf && Masks.Allows(leaf.Spte, access))
                 {
-                    ctx.GuestWrote(gfn);
+                    // The CPU's A/D assist is an atomic update of the leaf.
+                    var spte = HardwareSetAccessedDirty(vcpu, gfn, write);
+                    var pfn = TdpWalker.SpteToPfn(spte) + (gfn & (TdpWalker.PagesPerHpage(leaf.Level) - 1));
+                    var dirty = !SpteMasks.AdEnabled(spte) || (spte & Masks.DirtyMask) != 0;
+                    vcpu.Tlb[gfn] = new TlbEntry(gfn, pfn, SpteMasks.IsWritable(spte), User: true, Masks.IsExecutable(spte), dirty);
+                    if (write)
+                    {
+                        ctx.GuestWrote(gfn);
+                    }
+
+                    Kvm.Log.Add($"{what}: done, host pfn 0x{pfn:x}");
+                    yield break;
                 }
 
-                Kvm.Log.Add($"{what}: done, host pfn 0x{pfn:x}");
-                yield break;
-            }
+                vcpu.KvmPageFaults++;
 
-            vcpu.KvmPageFaults++;
+                // The exit takes kvm->srcu, and kvm_mmu_do_page_fault() reads the memslot once
+                // (fault.slot): the whole fault acts on the slot it read, even one a memslot update
+                // has replaced since, until it re-enters the guest (synchronize_srcu waits for that).
+                ctx.Srcu.ReadLock(ctx.Current);
+                var faultSlot = Kvm.FindSlot(gfn);
 
-            // kvm_tdp_mmu_page_fault(): page_fault_handle_page_track() before anything else, so a
-            // write to a present SPTE of a write-tracked gfn takes neither the fast path nor mmu_lock.
-            if (PageFaultHandlePageTrack(gfn, access, Kvm.FindSlot(gfn)))
-            {
-                Kvm.Log.Add($"{what}: page_fault_handle_page_track, RET_PF_WRITE_PROTECTED");
-                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                // kvm_tdp_mmu_page_fault(): page_fault_handle_page_track() before anything else, so a
+                // write to a present SPTE of a write-tracked gfn takes neither the fast path nor mmu_lock.
+                if (PageFaultHandlePageTrack(gfn, access, faultSlot))
                 {
-                    yield return step;
+                    Kvm.Log.Add($"{what}: page_fault_handle_page_track, RET_PF_WRITE_PROTECTED");
+                    foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                    {
+                        yield return step;
+                    }
+
+                    yield break;
                 }
 
-                yield break;
-            }
-
-            // fast_page_fault() next, for a present leaf only (the
-            // lockless path cannot install one); RET_PF_FIXED or _SPURIOUS re-enters the guest.
-            if (LeafFor(gfn) is not null && Kvm.FindSlot(gfn) is { } fastSlot)
-            {
-                var fast = new PageFaultResult[1];
-                foreach (var step in FastPageFaultConcurrently(ctx, gfn, access, fastSlot, fast))
+                // fast_page_fault() next, for a present leaf only (the
+                // lockless path cannot install one); RET_PF_FIXED or _SPURIOUS re-enters the guest.
+                if (LeafFor(gfn) is not null && faultSlot is { } fastSlot)
                 {
-                    yield return step;
+                    var fast = new PageFaultResult[1];
+                    foreach (var step in FastPageFaultConcurrently(ctx, gfn, access, fastSlot, fast))
+                    {
+                        yield return step;
+                    }
+
+                    if (fast[0] != PageFaultResult.Invalid)
+                    {
+                        Kvm.Log.Add($"{what}: fast page fault, RET_PF_{Upper(fast[0])}");
+                        continue;
+                    }
                 }
 
-                if (fast[0] != PageFaultResult.Invalid)
+                if (faultSlot is not { } slot || (write && slot.ReadOnly))
                 {
-                    Kvm.Log.Add($"{what}: fast page fault, RET_PF_{Upper(fast[0])}");
-                    continue;
+                    Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
+                    yield break;
+                }
+
+                // kvm_mmu_faultin_pfn(): fault->mmu_seq = kvm->mmu_invalidate_seq; smp_rmb(); before the PFN.
+                yield return new Step("kvm_mmu_faultin_pfn: reads mmu_invalidate_seq");
+                var mmuSeq = Kvm.MmuInvalidateSeq;
+                yield return new Step("__kvm_faultin_pfn: resolves the host page");
+                if (Kvm.FaultInPfn(slot, gfn, write) is not { } hostPte)
+                {
+                    Kvm.Log.Add($"{what}: no host page, -EFAULT");
+                    yield break;
+                }
+
+                yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead, SpinsOnMmuLock: true);
+                ctx.MmuLock.Take(ctx.Current, Policy.MmuLock.Read);
+                var result = new PageFaultResult[1];
+
+                // is_page_fault_stale(): mmu_invalidate_retry_gfn() under the lock.
+                if (Kvm.MmuInvalidateRetryGfn(mmuSeq, gfn))
+                {
+                    result[0] = PageFaultResult.Retry;
+                    waitForInvalidation = true;
+                    Kvm.Log.Add($"{what}: is_page_fault_stale (mmu_invalidate_seq {mmuSeq} -> {Kvm.MmuInvalidateSeq}, in progress {Kvm.MmuInvalidateInProgress})");
+                }
+                else
+                {
+                    yield return new Step("rcu_read_lock");
+                    ctx.Rcu.ReadLock(ctx.Current);
+                    var reqLevel = HugePageAdjust(slot, gfn);
+                    var hugePageDisallowed = access == AccessKind.Fetch && Kvm.NxHugePages;
+                    var goalLevel = hugePageDisallowed ? 1 : reqLevel;
+                    var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
+                    var fault = new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot);
+                    foreach (var step in MapConcurrently(ctx, fault, result))
+                    {
+                        yield return step;
+                    }
+
+                    yield return new Step("rcu_read_unlock");
+                    ctx.Rcu.ReadUnlock(ctx.Current);
+                }
+
+                yield return new Step("read_unlock(mmu_lock)");
+                ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
+                Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
+                if (result[0] == PageFaultResult.WriteProtected)
+                {
+                    foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
+                    {
+                        yield return step;
+                    }
+
+                    yield break;
                 }
             }
 
-            if (Kvm.FindSlot(gfn) is not { } slot || (write && slot.ReadOnly))
-            {
-                Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
-                yield break;
-            }
-
-            // kvm_mmu_faultin_pfn(): fault->mmu_seq = kvm->mmu_invalidate_seq; smp_rmb(); before the PFN.
-            yield return new Step("kvm_mmu_faultin_pfn: reads mmu_invalidate_seq");
-            var mmuSeq = Kvm.MmuInvalidateSeq;
-            yield return new Step("__kvm_faultin_pfn: resolves the host page");
-            if (Kvm.FaultInPfn(slot, gfn, write) is not { } hostPte)
-            {
-                Kvm.Log.Add($"{what}: no host page, -EFAULT");
-                yield break;
-            }
-
-            yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead, SpinsOnMmuLock: true);
-            ctx.MmuLock.Take(ctx.Current, Policy.MmuLock.Read);
-            var result = new PageFaultResult[1];
-
-            // is_page_fault_stale(): mmu_invalidate_retry_gfn() under the lock.
-            if (Kvm.MmuInvalidateRetryGfn(mmuSeq, gfn))
-            {
-                result[0] = PageFaultResult.Retry;
-                waitForInvalidation = true;
-                Kvm.Log.Add($"{what}: is_page_fault_stale (mmu_invalidate_seq {mmuSeq} -> {Kvm.MmuInvalidateSeq}, in progress {Kvm.MmuInvalidateInProgress})");
-            }
-            else
-            {
-                yield return new Step("rcu_read_lock");
-                ctx.Rcu.ReadLock(ctx.Current);
-                var reqLevel = HugePageAdjust(slot, gfn);
-                var hugePageDisallowed = access == AccessKind.Fetch && Kvm.NxHugePages;
-                var goalLevel = hugePageDisallowed ? 1 : reqLevel;
-                var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
-                var fault = new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot);
-                foreach (var step in MapConcurrently(ctx, fault, result))
-                {
-                    yield return step;
-                }
-
-                yield return new Step("rcu_read_unlock");
-                ctx.Rcu.ReadUnlock(ctx.Current);
-            }
-
-            yield return new Step("read_unlock(mmu_lock)");
-            ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
-            Kvm.Log.Add($"{what}: page fault, RET_PF_{Upper(result[0])}");
-            if (result[0] == PageFaultResult.WriteProtected)
-            {
-                foreach (var step in EmulateWriteConcurrently(ctx, vcpu, gfn, what))
-                {
-                    yield return step;
-                }
-
-                yield break;
-            }
+            KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
         }
-
-        KvmWarn.On(true, $"{what}: still faulting after {MaxConcurrentFaultAttempts} attempts");
+        finally
+        {
+            ctx.Srcu.ReadUnlockIfHeld(ctx.Current);
+        }
     }
 
     /// <summary>
@@ -631,6 +648,92 @@ public sealed partial class TdpMmu
         }
 
         ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    /// <summary>
+    /// wrprot_gfn_range() (policy WrprotGfnRange) or clear_dirty_gfn_range() (ClearDirtyGfnRange)
+    /// in [start, end) of the valid direct root as a concurrent operation, under the lock the
+    /// caller took as the policy says (kvm_mmu_slot_remove_write_access and
+    /// kvm_mmu_slot_leaf_clear_dirty: read_lock(mmu_lock); kvm_tdp_mmu_wrprot_slot and
+    /// kvm_tdp_mmu_clear_dirty_slot: lockdep_assert_held_read). Each present leaf at or above
+    /// <paramref name="minLevel"/> with a bit the policy's Changes clear gets its new value by
+    /// tdp_mmu_set_spte_atomic(), and a cmpxchg another CPU beat re-reads the entry and tries it
+    /// again ("goto retry"); under the write lock (a policy saying Write: the kernels before the
+    /// shared path, whose walk used tdp_mmu_set_spte_no_dirty_log) by tdp_mmu_set_spte(). It
+    /// yields as tdp_mmu_iter_cond_resched(kvm, &amp;iter, false, true) does, without a flush:
+    /// wrprot_gfn_range() at every entry, clear_dirty_gfn_range() at present leaves only (it tests
+    /// them first). One step per write: the reads between two writes commute with every other
+    /// thread's access to another entry, so they run in the step after the write before them.
+    /// </summary>
+    public IEnumerable<Step> RewriteLeavesConcurrently(ConcurrentKvm ctx, OperationPolicy policy, ulong start, ulong end, int minLevel, Policy.MmuLock side)
+    {
+        ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
+        var zap = (policy.Changes & SpteChange.Zap) != 0;
+        var clear = ClearedBits(policy.Changes);
+        var leavesFirst = policy.Operation == MmuOperation.ClearDirtyGfnRange;
+        var function = KernelName(policy.Operation);
+        yield return new Step($"{function}: rcu_read_lock, tdp_iter_start at gfn 0x{start:x}");
+        ctx.Rcu.ReadLock(ctx.Current);
+        var flush = new bool[1];
+        for (var iter = StartWalk(minLevel, start); iter.Valid && iter.Gfn < end;)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            var leaf = iter.IsPresent && iter.IsLast && iter.Level >= minLevel;
+            if ((leaf || !leavesFirst) && ShouldYield(ctx, policy, iter, side))
+            {
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
+                {
+                    yield return step;
+                }
+
+                NextAfterYield(ref iter, policy);
+                continue;
+            }
+
+            if (!leaf || (!zap && (iter.OldSpte & clear) == 0))
+            {
+                iter.Next();
+                continue;
+            }
+
+            var newSpte = zap ? Masks.NonPresentValue : iter.OldSpte & ~clear;
+            if (side == Policy.MmuLock.Read)
+            {
+                yield return new Step($"{function}: tdp_mmu_set_spte_atomic on the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
+                if (!SetSpteAtomic(ctx, ref iter, newSpte, policy.Name))
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                yield return new Step($"{function}: tdp_mmu_set_spte on the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
+                SetSpteExclusive(ctx, ref iter, newSpte, policy);
+            }
+
+            Record(policy, iter.Gfn);
+            iter.Next();
+        }
+
+        yield return new Step($"{function}: rcu_read_unlock");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    /// <summary>
+    /// kvm_mmu_slot_try_split_huge_pages() (eager page splitting when logging starts) on the valid
+    /// direct root as one step under the caller's lock: tdp_mmu_split_huge_pages_root()'s own
+    /// interleaving points (it drops mmu_lock to allocate, links each table by cmpxchg) are not
+    /// modelled yet, so other threads see the slot's huge pages all split at once.
+    /// </summary>
+    public IEnumerable<Step> TrySplitHugePagesAtOnce(ConcurrentKvm ctx, KvmMemorySlot slot)
+    {
+        var policy = Rules.SplitHugePages;
+        yield return new Step("kvm_mmu_slot_try_split_huge_pages: splits the slot's huge pages (in one step)");
+        ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
+        if (TrySplitHugePages(slot, slot.BaseGfn, slot.EndGfn) > 0)
+        {
+            ctx.Changed = true;
+        }
     }
 
     /// <summary>

@@ -162,7 +162,7 @@ public sealed partial class TdpMmu
     /// <summary>
     /// recover_huge_pages_range() (v6.13+, David Matlack): where the slot may map huge again,
     /// replace a page table by a huge SPTE made from its first present leaf (make_huge_spte), so
-    /// the table is freed; the caller flushes the memslot (policy RecoverHugePages).
+    /// the table is freed; the caller flushes the memslot if one was recovered (policy RecoverHugePages).
     /// </summary>
     public int RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
     {
@@ -194,6 +194,9 @@ public sealed partial class TdpMmu
             SetSpte(ref iter, Masks.MakeHuge(child[first], iter.Level, Kvm.NxHugePages), policy.Name);
             Record(policy, iter.Gfn);
             recovered++;
+
+            // "flush = true": a yield after this flushes first (Yield FlushFirst).
+            flush = true;
         }
 
         return recovered;

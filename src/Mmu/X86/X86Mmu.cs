@@ -106,7 +106,8 @@ public abstract class X86Mmu
 
     /// <summary>
     /// kvm_mmu_slot_apply_flags() (x86.c) for a flags-only change of a writable slot: when dirty
-    /// logging stops, recover huge pages (kvm_mmu_recover_huge_pages) and flush the memslot; when
+    /// logging stops, recover huge pages (kvm_mmu_recover_huge_pages), whose walks flush the
+    /// memslot as policy RecoverHugePages' Flush says (if they recovered one); when
     /// it starts, nothing under INITIALLY_SET ("all assumed to be dirty"), else split huge pages if
     /// eager_page_split (kvm_mmu_slot_try_split_huge_pages); then with PML (kvm_x86_ops.cpu_dirty_log_size)
     /// clear D on every leaf (kvm_mmu_slot_leaf_clear_dirty) and write-protect only 2M and up so a
@@ -119,7 +120,11 @@ public abstract class X86Mmu
         {
             var recovered = RecoverHugePages(slot);
             Kvm.Log.Add($"dirty logging disabled on memslot {slot.Id}: {recovered} huge page(s) recovered");
-            FlushRemoteTlbs($"dirty logging disabled on memslot {slot.Id}");
+            if (Rules.RecoverHugePages.Flush == FlushPolicy.Always || (Rules.RecoverHugePages.Flush == FlushPolicy.OnChange && recovered > 0))
+            {
+                FlushRemoteTlbs($"dirty logging disabled on memslot {slot.Id}");
+            }
+
             return;
         }
 

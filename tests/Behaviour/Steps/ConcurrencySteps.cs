@@ -28,9 +28,11 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private int _hostLevel;
     private ExplorationResult? _result;
     private readonly List<Action<Kvm>> _setup = [];
+    private readonly List<Action<Kvm>> _beforeMemslot = [];
     private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
     private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
     private bool _manualProtect;
+    private bool _synchronizeSrcu = true;
     private MmuKind _mmu = MmuKind.TdpEpt;
     private readonly List<Action<GuestKernel>> _guestMaps = [];
     private readonly List<Action<Kvm, GuestKernel>> _guestSetup = [];
@@ -85,6 +87,15 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void BeforeMemslot(int id, int npages, ulong baseGfn) =>
         _setup.Add(kvm => Assert.Equal(0, kvm.CreateMemslot(id, baseGfn, (ulong)npages, MemoryRegionFlags.None, _hostLevel)));
 
+    [Given("the concurrent VM does not split huge pages eagerly")]
+    public void NoEagerSplit() => _setup.Add(kvm => kvm.EagerPageSplit = false);
+
+    [Given("the concurrent VM logs dirty pages with PML")]
+    public void Pml() => _beforeMemslot.Add(kvm => kvm.EnablePml = true);
+
+    [Given("the memslot update does not wait for the vCPUs' SRCU read sections")]
+    public void NoSynchronizeSrcu() => _synchronizeSrcu = false;
+
     [Given("the memslot logs dirty pages")]
     public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
 
@@ -135,6 +146,14 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [When("vCPU {int} faults gfn {gfn} for a {access} while userspace fetches the dirty log")]
     public void AccessRacingDirtyLog(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.FetchDirtyLog(ctx, 0)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace enables dirty logging")]
+    public void AccessRacingEnableLogging(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.EnableDirtyLogging(ctx, 0)]);
+
+    [When("the MMU notifier invalidates gfns [{gfn}, {gfn}) while userspace enables dirty logging")]
+    public void InvalidationRacingEnableLogging(ulong start, ulong end) =>
+        Explore((ctx, _) => [Operations.Invalidate(ctx, start, end, "the host changes the pages"), Operations.EnableDirtyLogging(ctx, 0)]);
 
     [When("vCPU {int} makes a(n) {guest_access} to gva {gva} while vCPU {int} sets {gpte_flags} in the {entry} for gva {gva}")]
     public void GuestAccessRacingGpteStore(int vcpu, GuestAccess access, ulong gva, int other, GpteFlags flags, int level, ulong target)
@@ -208,6 +227,11 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
         var kvm = new Kvm(info, _mmu);
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
+        foreach (var step in _beforeMemslot)
+        {
+            step(kvm);
+        }
+
         if (_manualProtect)
         {
             Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable));
@@ -236,7 +260,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
             }
         }
 
-        var ctx = new ConcurrentKvm(kvm);
+        var ctx = new ConcurrentKvm(kvm) { SynchronizeSrcu = _synchronizeSrcu };
         return new ConcurrentScenario(ctx, _threads!(ctx, vcpus), Operations.FinalCheck);
     }
 

@@ -16,8 +16,8 @@ public static partial class MmuPolicy
     /// Changes: Recover (make_huge_spte from the first child leaf)<br/>
     /// RecordsDirty: No (the translation does not change)<br/>
     /// RecordsAccessed: No (the translation does not change)<br/>
-    /// Flush: Always (kvm_mmu_recover_huge_pages flushes the memslot after)<br/>
-    /// Yield: WithoutFlush (tdp_mmu.c recover_huge_pages_range)<br/>
+    /// Flush: OnChange (tdp_mmu.c recover_huge_pages_range, mmu.c kvm_rmap_zap_collapsible_sptes: kvm_flush_remote_tlbs_memslot only if a huge page was recovered)<br/>
+    /// Yield: FlushFirst (tdp_mmu.c recover_huge_pages_range: tdp_mmu_iter_cond_resched(kvm, &amp;iter, flush, true), then flush = false)<br/>
     /// </remarks>
     public static readonly global::SpecKit.Mmu.Policy.OperationPolicy RecoverHugePages = new(
         Operation: global::SpecKit.Mmu.Policy.MmuOperation.RecoverHugePages,
@@ -29,7 +29,7 @@ public static partial class MmuPolicy
         Changes: global::SpecKit.Mmu.Policy.SpteChange.Recover,
         RecordsDirty: false,
         RecordsAccessed: false,
-        Flush: global::SpecKit.Mmu.Policy.FlushPolicy.Always,
-        Yield: global::SpecKit.Mmu.Policy.YieldPolicy.WithoutFlush,
+        Flush: global::SpecKit.Mmu.Policy.FlushPolicy.OnChange,
+        Yield: global::SpecKit.Mmu.Policy.YieldPolicy.FlushFirst,
         Origin: "spec/policy/tdp-range-ops.policy:88");
 }

@@ -8,6 +8,20 @@ internal static partial class SpecEmitter
     /// The iterator follows arch/x86/kvm/mmu/tdp_iter.c function by function, so a kernel
     /// reader can check it line against line; only the geometry comes from the spec.
     /// </summary>
+    /// <summary>Every field of the iterator, as the slow path's copy takes them.</summary>
+    private static readonly string[] IterFields =
+    [
+        "NextLastLevelGfn", "YieldedGfn", "PtPath", "SptepTable", "SptepIndex", "Gfn", "GfnBits", "RootLevel",
+        "MinLevel", "Level", "OldSpte", "Valid", "Yielded", "_sideStepLimit", "_minLevelPages", "_tables",
+    ];
+
+    /// <summary>The fields a step (down, side, up, or a restart) can change, which the slow path's copy gives back.</summary>
+    private static readonly string[] IterStepFields =
+    [
+        "NextLastLevelGfn", "YieldedGfn", "PtPath", "SptepTable", "SptepIndex", "Gfn", "Level", "OldSpte", "Valid",
+        "Yielded", "_sideStepLimit",
+    ];
+
     private static string EmitIter(IterUnit unit)
     {
         var walker = unit.Walker;
@@ -147,13 +161,24 @@ internal static partial class SpecEmitter
             w.Line("/// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator");
             w.Line("/// would take its address, and the JIT would then keep the whole walk in memory rather than in");
             w.Line("/// registers. Once per table at the lowest level, so the copy costs little.");
+            w.Line("/// The copy goes out and comes back field by field (and back only what a step can change):");
+            w.Line("/// copied as one block, wide loads read fields just stored one by one, which stalls on store");
+            w.Line("/// forwarding, at every step of a fault's walk, whose iterator lives in memory.");
             w.Line("/// </summary>");
             w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]");
             using (w.Block("private void NextSlow()"))
             {
-                w.Line("var iter = this;");
+                w.Line($"{it} iter = default;");
+                foreach (var field in IterFields)
+                {
+                    w.Line($"iter.{field} = {field};");
+                }
+
                 w.Line("iter.StepDownSideOrUp();");
-                w.Line("this = iter;");
+                foreach (var field in IterStepFields)
+                {
+                    w.Line($"{field} = iter.{field};");
+                }
             }
 
             w.Line();

@@ -57,17 +57,27 @@ public sealed class PageTableStore
     public bool Contains(ulong pfn) => pfn >= BasePfn && pfn - BasePfn < (ulong)_used && _tables[pfn - BasePfn] is not null;
 
     /// <summary>The entries of the table at host PFN <paramref name="pfn"/>; a freed or unknown PFN is a use-after-free.</summary>
+    /// <remarks>
+    /// Every step down a walk asks, so the lookup is small enough to inline: the warning is built
+    /// out of line. Slots at or past the high-water mark were never set, so they are null too.
+    /// </remarks>
     public ulong[] this[ulong pfn]
     {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get
         {
             var offset = pfn - BasePfn;
-            if (offset < (ulong)_used && _tables[offset] is { } table)
+            var tables = _tables;
+            if (offset < (ulong)tables.Length && tables[offset] is { } table)
             {
                 return table;
             }
 
-            throw new KvmWarnException($"page table 0x{pfn:x} is not allocated (use after free?)");
+            return NotAllocated(pfn);
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static ulong[] NotAllocated(ulong pfn) => throw new KvmWarnException($"page table 0x{pfn:x} is not allocated (use after free?)");
 }

@@ -257,34 +257,46 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            var child = Tables.Alloc(Masks.NonPresentValue);
-            if (iter.IsPresent)
-            {
-                // tdp_mmu_split_huge_page(): fill the new table from the huge SPTE, then link it.
-                var table = Tables[child];
-                for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
-                {
-                    table[i] = Masks.MakeSmall(iter.OldSpte, iter.Level - 1, i, roleExecutable: true, Kvm.NxHugePages);
-                }
-            }
-
-            if (fault.HugePageDisallowed)
-            {
-                _nxHugePageDisallowed.Add(child);
-            }
-
-            SetSpte(ref iter, Masks.MakeNonLeaf(child, !AdEnabled), "kvm_tdp_mmu_map");
-
-            // track_possible_nx_huge_page(): this table stands where a huge page could be, were it
-            // not for the mitigation; NX recovery may zap it so the huge page can come back.
-            if (fault.HugePageDisallowed && fault.ReqLevel >= iter.Level)
-            {
-                _possibleNxHugePages.Add(new PossibleNxHugePage(child, iter.Gfn, iter.Level));
-            }
+            LinkChild(ref iter, fault);
         }
 
         KvmWarn.On(true, $"kvm_tdp_mmu_map: walk for gfn 0x{gfn:x} ended above level {fault.GoalLevel}");
         return PageFaultResult.Retry;
+    }
+
+    /// <summary>
+    /// kvm_tdp_mmu_map()'s step where the walk finds no table: tdp_mmu_alloc_sp(), then
+    /// tdp_mmu_split_huge_page() over a huge SPTE or tdp_mmu_link_sp() over a non-present one.
+    /// Out of line (once per 512 faults in a fault-in): inlined, its locals widened the frame that
+    /// every fault's walk zeroes.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void LinkChild(ref TdpIter iter, in TdpFault fault)
+    {
+        var child = Tables.Alloc(Masks.NonPresentValue);
+        if (iter.IsPresent)
+        {
+            // tdp_mmu_split_huge_page(): fill the new table from the huge SPTE, then link it.
+            var table = Tables[child];
+            for (var i = 0; i < TdpWalker.EntriesPerTable; i++)
+            {
+                table[i] = Masks.MakeSmall(iter.OldSpte, iter.Level - 1, i, roleExecutable: true, Kvm.NxHugePages);
+            }
+        }
+
+        if (fault.HugePageDisallowed)
+        {
+            _nxHugePageDisallowed.Add(child);
+        }
+
+        SetSpte(ref iter, Masks.MakeNonLeaf(child, !AdEnabled), "kvm_tdp_mmu_map");
+
+        // track_possible_nx_huge_page(): this table stands where a huge page could be, were it
+        // not for the mitigation; NX recovery may zap it so the huge page can come back.
+        if (fault.HugePageDisallowed && fault.ReqLevel >= iter.Level)
+        {
+            _possibleNxHugePages.Add(new PossibleNxHugePage(child, iter.Gfn, iter.Level));
+        }
     }
 
     /// <summary>
@@ -330,11 +342,15 @@ public sealed partial class TdpMmu
         SetSpte(ref iter, newSpte, "kvm_tdp_mmu_map");
         if (TdpWalker.IsShadowPresent(old) && (!TdpWalker.IsLastSpte(old, level) || Masks.LeafChangeNeedsFlush(old, newSpte)))
         {
-            FlushRemoteTlbs($"kvm_tdp_mmu_map: replaced a present SPTE at gfn 0x{iter.Gfn:x}");
+            FlushReplaced(iter.Gfn);
         }
 
         return wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Fixed;
     }
+
+    /// <summary>The flush of a replaced present SPTE, its message built out of line: the fault path's frame stays small.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void FlushReplaced(ulong gfn) => FlushRemoteTlbs($"kvm_tdp_mmu_map: replaced a present SPTE at gfn 0x{gfn:x}");
 
     /// <summary>
     /// fast_page_fault(): fix a present leaf locklessly when the access failed only because W

@@ -134,13 +134,42 @@ public struct TdpIter
     /// The rest of tdp_iter_next(), out of line and on a copy: a call on the caller's own iterator
     /// would take its address, and the JIT would then keep the whole walk in memory rather than in
     /// registers. Once per table at the lowest level, so the copy costs little.
+    /// The copy goes out and comes back field by field (and back only what a step can change):
+    /// copied as one block, wide loads read fields just stored one by one, which stalls on store
+    /// forwarding, at every step of a fault's walk, whose iterator lives in memory.
     /// </summary>
     [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void NextSlow()
     {
-        var iter = this;
+        TdpIter iter = default;
+        iter.NextLastLevelGfn = NextLastLevelGfn;
+        iter.YieldedGfn = YieldedGfn;
+        iter.PtPath = PtPath;
+        iter.SptepTable = SptepTable;
+        iter.SptepIndex = SptepIndex;
+        iter.Gfn = Gfn;
+        iter.GfnBits = GfnBits;
+        iter.RootLevel = RootLevel;
+        iter.MinLevel = MinLevel;
+        iter.Level = Level;
+        iter.OldSpte = OldSpte;
+        iter.Valid = Valid;
+        iter.Yielded = Yielded;
+        iter._sideStepLimit = _sideStepLimit;
+        iter._minLevelPages = _minLevelPages;
+        iter._tables = _tables;
         iter.StepDownSideOrUp();
-        this = iter;
+        NextLastLevelGfn = iter.NextLastLevelGfn;
+        YieldedGfn = iter.YieldedGfn;
+        PtPath = iter.PtPath;
+        SptepTable = iter.SptepTable;
+        SptepIndex = iter.SptepIndex;
+        Gfn = iter.Gfn;
+        Level = iter.Level;
+        OldSpte = iter.OldSpte;
+        Valid = iter.Valid;
+        Yielded = iter.Yielded;
+        _sideStepLimit = iter._sideStepLimit;
     }
 
     [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]

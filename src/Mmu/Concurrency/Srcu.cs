@@ -14,8 +14,6 @@ public sealed class Srcu
     private readonly Dictionary<int, long> _sections = [];
     private long _nextSection;
 
-    public bool InReadSide(int thread) => _sections.ContainsKey(thread);
-
     /// <summary>srcu_read_lock(&amp;kvm->srcu).</summary>
     public void ReadLock(int thread) => KvmWarn.On(!_sections.TryAdd(thread, ++_nextSection), $"srcu_read_lock nested in thread {thread} (the model's vCPUs never nest it)");
 

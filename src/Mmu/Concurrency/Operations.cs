@@ -437,6 +437,57 @@ public static class Operations
         ctx.Reported(Enumerable.Range(0, (int)slot.Npages).Select(i => slot.BaseGfn + (ulong)i));
     }
 
+    /// <summary>
+    /// kvm_write_track_add_gfn() (page_track.c) while vCPUs run, as KVMGT calls it: under
+    /// kvm->srcu and write_lock(mmu_lock) (the lock policy WriteProtectGfn says),
+    /// __kvm_write_track_add_gfn() counts the GFN as write-tracked, forbids huge pages over it
+    /// (kvm_mmu_gfn_disallow_lpage) and write-protects its SPTEs down to 4K
+    /// (kvm_mmu_slot_gfn_write_protect -> kvm_tdp_mmu_write_protect_gfn: W and MMU-writable
+    /// cleared), flushing before the unlock if that changed one. A fault that read the GFN as
+    /// untracked and maps it after must find it tracked when it makes the SPTE
+    /// (mmu_try_to_unsync_pages under mmu_lock), so no SPTE of a tracked GFN is writable once
+    /// the call returns.
+    /// </summary>
+    public static ConcurrentThread WriteTrackAdd(ConcurrentKvm ctx, ulong gfn) => new("page track", WriteTrackAddSteps(ctx, gfn));
+
+    private static IEnumerable<Step> WriteTrackAddSteps(ConcurrentKvm ctx, ulong gfn)
+    {
+        var kvm = ctx.Kvm;
+        var slot = kvm.FindSlot(gfn) ?? throw new ArgumentException($"no memslot holds gfn 0x{gfn:x}", nameof(gfn));
+        var policy = kvm.Rules.WriteProtectGfn;
+        var changed = new bool[1];
+        foreach (var step in Locked(ctx, policy, "kvm_write_track_add_gfn", side => TrackAndProtect(ctx, slot, gfn, side, changed)))
+        {
+            yield return step;
+        }
+
+        yield return new Step("kvm_write_track_add_gfn: returns");
+        kvm.Log.Add($"write tracking added for gfn 0x{gfn:x} while vCPUs run");
+        foreach (var (leafGfn, level, spte) in kvm.Mmu.Leaves())
+        {
+            if (gfn >= leafGfn && gfn < leafGfn + TdpWalker.PagesPerHpage(level) && X86.SpteMasks.IsWritable(spte))
+            {
+                kvm.Violate("write-tracked gfn writable", $"gfn 0x{gfn:x} is write-tracked, but its {Kvm.Kvm.LevelName(level)} SPTE 0x{spte:x} is writable after kvm_write_track_add_gfn returned");
+            }
+        }
+    }
+
+    private static IEnumerable<Step> TrackAndProtect(ConcurrentKvm ctx, KvmMemorySlot slot, ulong gfn, MmuLock side, bool[] changed)
+    {
+        yield return new Step($"__kvm_write_track_add_gfn: update_gfn_write_track, kvm_mmu_gfn_disallow_lpage for gfn 0x{gfn:x}");
+        slot.UpdateWriteTrack(gfn, +1);
+        foreach (var step in Tdp(ctx).RewriteLeavesConcurrently(ctx, ctx.Kvm.Rules.WriteProtectGfn, gfn, gfn + 1, 1, side, changed))
+        {
+            yield return step;
+        }
+
+        if (changed[0])
+        {
+            yield return new Step("__kvm_write_track_add_gfn: kvm_flush_remote_tlbs");
+            ctx.Kvm.FlushRemoteTlbs($"kvm_write_track_add_gfn 0x{gfn:x}");
+        }
+    }
+
     // An mmu.c caller around a TDP MMU walk: mmu_lock taken as the walk's policy says (none for
     // Lock None, and the walk's own assertions then show it), the walk, the unlock.
     private static IEnumerable<Step> Locked(ConcurrentKvm ctx, OperationPolicy policy, string caller, Func<MmuLock, IEnumerable<Step>> walk)

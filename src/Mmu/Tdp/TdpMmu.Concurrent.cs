@@ -500,8 +500,11 @@ public sealed partial class TdpMmu
             yield break;
         }
 
+        // make_spte() and the cmpxchg are two steps: what make_spte() read (the GFN's write
+        // tracking, mmu_try_to_unsync_pages) may change before the cmpxchg, which compares only
+        // the SPTE. Everything that tracks a GFN takes mmu_lock for write to close that window.
         var access = (uint)Acc.ACC_ALL & (fault.Slot.ReadOnly ? ~(uint)Acc.ACC_WRITE_MASK : ~0u);
-        yield return new Step($"tdp_mmu_map_handle_target_level: cmpxchg the {LevelName(fault.GoalLevel)} leaf");
+        yield return new Step($"tdp_mmu_map_handle_target_level: make_spte for the {LevelName(fault.GoalLevel)} leaf");
         var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
         if (newSpte == iter.OldSpte)
         {
@@ -512,6 +515,7 @@ public sealed partial class TdpMmu
             yield break;
         }
 
+        yield return new Step($"tdp_mmu_map_handle_target_level: cmpxchg the {LevelName(fault.GoalLevel)} leaf");
         var old = iter.OldSpte;
         if (!SetSpteAtomic(ctx, ref iter, newSpte, "kvm_tdp_mmu_map"))
         {
@@ -651,8 +655,9 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// wrprot_gfn_range() (policy WrprotGfnRange) or clear_dirty_gfn_range() (ClearDirtyGfnRange)
-    /// in [start, end) of the valid direct root as a concurrent operation, under the lock the
+    /// wrprot_gfn_range() (policy WrprotGfnRange), clear_dirty_gfn_range() (ClearDirtyGfnRange) or
+    /// write_protect_gfn() (WriteProtectGfn, under the write lock: kvm_tdp_mmu_write_protect_gfn's
+    /// lockdep_assert_held_write) in [start, end) of the valid direct root as a concurrent operation, under the lock the
     /// caller took as the policy says (kvm_mmu_slot_remove_write_access and
     /// kvm_mmu_slot_leaf_clear_dirty: read_lock(mmu_lock); kvm_tdp_mmu_wrprot_slot and
     /// kvm_tdp_mmu_clear_dirty_slot: lockdep_assert_held_read). Each present leaf at or above
@@ -664,8 +669,9 @@ public sealed partial class TdpMmu
     /// wrprot_gfn_range() at every entry, clear_dirty_gfn_range() at present leaves only (it tests
     /// them first). One step per write: the reads between two writes commute with every other
     /// thread's access to another entry, so they run in the step after the write before them.
+    /// <paramref name="changed"/>, if given, says whether an SPTE changed.
     /// </summary>
-    public IEnumerable<Step> RewriteLeavesConcurrently(ConcurrentKvm ctx, OperationPolicy policy, ulong start, ulong end, int minLevel, Policy.MmuLock side)
+    public IEnumerable<Step> RewriteLeavesConcurrently(ConcurrentKvm ctx, OperationPolicy policy, ulong start, ulong end, int minLevel, Policy.MmuLock side, bool[]? changed = null)
     {
         ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
         var zap = (policy.Changes & SpteChange.Zap) != 0;
@@ -712,6 +718,11 @@ public sealed partial class TdpMmu
             }
 
             Record(policy, iter.Gfn);
+            if (changed is not null)
+            {
+                changed[0] = true;
+            }
+
             iter.Next();
         }
 

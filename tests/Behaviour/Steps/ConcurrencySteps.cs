@@ -155,6 +155,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void InvalidationRacingEnableLogging(ulong start, ulong end) =>
         Explore((ctx, _) => [Operations.Invalidate(ctx, start, end, "the host changes the pages"), Operations.EnableDirtyLogging(ctx, 0)]);
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while write tracking is added for it")]
+    public void AccessRacingWriteTrackAdd(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.WriteTrackAdd(ctx, gfn)]);
+
     [When("vCPU {int} makes a(n) {guest_access} to gva {gva} while vCPU {int} sets {gpte_flags} in the {entry} for gva {gva}")]
     public void GuestAccessRacingGpteStore(int vcpu, GuestAccess access, ulong gva, int other, GpteFlags flags, int level, ulong target)
     {

@@ -446,7 +446,7 @@ public static class Operations
     /// cleared), flushing before the unlock if that changed one. A fault that read the GFN as
     /// untracked and maps it after must find it tracked when it makes the SPTE
     /// (mmu_try_to_unsync_pages under mmu_lock), so no SPTE of a tracked GFN is writable once
-    /// the call returns.
+    /// the call returns (the checker's "write-tracked gfn writable", after every step).
     /// </summary>
     public static ConcurrentThread WriteTrackAdd(ConcurrentKvm ctx, ulong gfn) => new("page track", WriteTrackAddSteps(ctx, gfn));
 
@@ -462,20 +462,16 @@ public static class Operations
         }
 
         yield return new Step("kvm_write_track_add_gfn: returns");
+        kvm.WriteTrackBeingAdded.Remove(gfn);
         kvm.Log.Add($"write tracking added for gfn 0x{gfn:x} while vCPUs run");
-        foreach (var (leafGfn, level, spte) in kvm.Mmu.Leaves())
-        {
-            if (gfn >= leafGfn && gfn < leafGfn + TdpWalker.PagesPerHpage(level) && X86.SpteMasks.IsWritable(spte))
-            {
-                kvm.Violate("write-tracked gfn writable", $"gfn 0x{gfn:x} is write-tracked, but its {Kvm.Kvm.LevelName(level)} SPTE 0x{spte:x} is writable after kvm_write_track_add_gfn returned");
-            }
-        }
+        kvm.AfterOperation("kvm_write_track_add_gfn");
     }
 
     private static IEnumerable<Step> TrackAndProtect(ConcurrentKvm ctx, KvmMemorySlot slot, ulong gfn, MmuLock side, bool[] changed)
     {
         yield return new Step($"__kvm_write_track_add_gfn: update_gfn_write_track, kvm_mmu_gfn_disallow_lpage for gfn 0x{gfn:x}");
         slot.UpdateWriteTrack(gfn, +1);
+        ctx.Kvm.WriteTrackBeingAdded.Add(gfn);
         foreach (var step in Tdp(ctx).RewriteLeavesConcurrently(ctx, ctx.Kvm.Rules.WriteProtectGfn, gfn, gfn + 1, 1, side, changed))
         {
             yield return step;

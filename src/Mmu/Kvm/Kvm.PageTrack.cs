@@ -4,6 +4,15 @@ namespace SpecKit.Mmu.Kvm;
 public sealed partial class Kvm
 {
     /// <summary>
+    /// GFNs whose kvm_write_track_add_gfn() is between counting them and returning (the
+    /// concurrent form, Concurrency.Operations.WriteTrackAdd): their SPTEs may still be writable
+    /// until its write_protect_gfn() reaches them, so the checker holds them to it at its return.
+    /// </summary>
+    internal HashSet<ulong> WriteTrackBeingAdded { get; } = [];
+
+    internal bool WriteTrackBeingAddedIn(ulong gfn, ulong pages) => WriteTrackBeingAdded.Count > 0 && WriteTrackBeingAdded.Any(g => g >= gfn && g < gfn + pages);
+
+    /// <summary>
     /// kvm_write_track_add_gfn() (page_track.c): count the GFN as write-tracked, disallow huge
     /// pages over it, and write-protect its SPTEs down to 4K (kvm_mmu_slot_gfn_write_protect),
     /// flushing if that changed anything. From here on a write to it is emulated. -EINVAL where no

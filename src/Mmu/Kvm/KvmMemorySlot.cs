@@ -87,6 +87,20 @@ public sealed class KvmMemorySlot
     /// <summary>kvm_gfn_is_write_tracked().</summary>
     public bool IsWriteTracked(ulong gfn) => _writeTrack.Count > 0 && _writeTrack.ContainsKey(gfn);
 
+    /// <summary>Whether a GFN in [gfn, gfn + pages) is write-tracked (for the checker: the tracked set is small).</summary>
+    internal bool AnyWriteTracked(ulong gfn, ulong pages)
+    {
+        foreach (var tracked in _writeTrack.Keys)
+        {
+            if (tracked >= gfn && tracked < gfn + pages)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// lpage_info_slot(gfn, slot, level)->disallow_lpage != 0, as kvm_alloc_memslot_metadata() sets
     /// it up and page tracking adjusts it: the huge page at <paramref name="level"/> holding

@@ -60,9 +60,23 @@ public sealed partial class TdpMmu
                 {
                     Visit(root, TdpWalker.SpteToPfn(spte), level - 1, gfn);
                 }
-                else if (root.IsMirror && !root.Invalid)
+                else if (!root.Invalid)
                 {
-                    mirrorLeaves[gfn & ~root.GfnBits] = TdpWalker.SpteToPfn(spte);
+                    if (root.IsMirror)
+                    {
+                        mirrorLeaves[gfn & ~root.GfnBits] = TdpWalker.SpteToPfn(spte);
+                    }
+
+                    // page_track.c: a write to a write-tracked GFN must fault and be emulated, so
+                    // no SPTE over one is writable once __kvm_write_track_add_gfn() has
+                    // write-protected it (make_spte() then drops W: mmu_try_to_unsync_pages()
+                    // says -EPERM). Only valid roots: kvm_tdp_mmu_write_protect_gfn() walks
+                    // for_each_valid_tdp_mmu_root, as no vCPU uses an invalid one.
+                    if (X86.SpteMasks.IsWritable(spte) && Kvm.FindSlot(gfn & ~root.GfnBits) is { } slot && slot.AnyWriteTracked(gfn & ~root.GfnBits, TdpWalker.PagesPerHpage(level))
+                        && !Kvm.WriteTrackBeingAddedIn(gfn & ~root.GfnBits, TdpWalker.PagesPerHpage(level)))
+                    {
+                        Kvm.Violate("write-tracked gfn writable", $"after {after}: the {LevelName(level)} SPTE 0x{spte:x} at gfn 0x{gfn & ~root.GfnBits:x} is writable over a write-tracked gfn");
+                    }
                 }
             }
         }

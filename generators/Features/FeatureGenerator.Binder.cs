@@ -146,8 +146,8 @@ internal sealed class FeatureBinder
         return clashes.ToEquatableArray();
     }
 
-    /// <summary>Compiles every step pattern; reports invalid ones when <paramref name="report"/> is given.</summary>
-    private static List<CompiledBinding> CompileBindings(BindingSet set, List<DiagnosticInfo>? report)
+    /// <summary>Compiles every step pattern; reports invalid ones in <paramref name="report"/>.</summary>
+    private static List<CompiledBinding> CompileBindings(BindingSet set, List<DiagnosticInfo> report)
     {
         var types = new Dictionary<string, ParameterType>(StringComparer.Ordinal);
         foreach (var builtIn in BuiltInParameterTypes.All)
@@ -181,7 +181,7 @@ internal sealed class FeatureBinder
 
             if (problem is not null)
             {
-                report?.Add(DiagnosticInfo.Create(Diagnostics.InvalidParameterType, custom.Span, custom.Name, custom.Converter.Replace("global::", ""), problem));
+                report.Add(DiagnosticInfo.Create(Diagnostics.InvalidParameterType, custom.Span, custom.Name, custom.Converter.Replace("global::", ""), problem));
                 continue;
             }
 
@@ -206,7 +206,7 @@ internal sealed class FeatureBinder
             CompiledStepPattern? pattern;
             if (!binding.ClassHasBindingAttribute || !binding.IsAccessible)
             {
-                report?.Add(DiagnosticInfo.Create(
+                report.Add(DiagnosticInfo.Create(
                     Diagnostics.InvalidBinding,
                     binding.Span,
                     binding.Display,
@@ -216,7 +216,7 @@ internal sealed class FeatureBinder
 
             if ((binding.Expression is null) == (binding.Regex is null))
             {
-                report?.Add(DiagnosticInfo.Create(Diagnostics.InvalidExpression, binding.Span, $"[{binding.Kind}]", binding.Display, "give either a Cucumber Expression or Regex = \"...\", not both and not neither"));
+                report.Add(DiagnosticInfo.Create(Diagnostics.InvalidExpression, binding.Span, $"[{binding.Kind}]", binding.Display, "give either a Cucumber Expression or Regex = \"...\", not both and not neither"));
                 continue;
             }
 
@@ -225,7 +225,7 @@ internal sealed class FeatureBinder
                 : CucumberExpression.TryCompile(binding.Expression!, types, out pattern, out error);
             if (!ok || pattern is null)
             {
-                report?.Add(DiagnosticInfo.Create(Diagnostics.InvalidExpression, binding.Span, $"[{binding.Kind}({binding.Pattern})]", binding.Display, error ?? "invalid"));
+                report.Add(DiagnosticInfo.Create(Diagnostics.InvalidExpression, binding.Span, $"[{binding.Kind}({binding.Pattern})]", binding.Display, error ?? "invalid"));
                 continue;
             }
 

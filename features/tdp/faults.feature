@@ -34,6 +34,18 @@ Feature: The TDP MMU fault path
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
 
+  Scenario: A 1G page comes back in one step from the 4K leaves under it
+    recover_huge_pages_range() builds the huge SPTE from the first leaf anywhere below the table
+    it replaces (tdp_mmu_make_huge_spte walks the subtree with tdp_root_for_each_leaf_pte), so a
+    1G page split down to 4K is recovered as one 1G leaf, not as 512 2M leaves.
+    Given a VM with 1 vCPU
+    And memslot 0 maps 262144 pages at gfn 0x0 with 1G host pages
+    And vCPU 0 has read gfn 0x205
+    And dirty logging is enabled on memslot 0
+    When dirty logging is disabled on memslot 0
+    Then the SPTE tree matches the snapshot
+    And the log matches the snapshot
+
   Scenario: With nothing to recover when dirty logging stops, nothing is flushed
     Given a VM with 1 vCPU
     And memslot 0 maps 1024 pages at gfn 0x0 with 4K host pages

@@ -184,14 +184,12 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            var child = Tables[TdpWalker.SpteToPfn(iter.OldSpte)];
-            var first = Array.FindIndex(child, e => TdpWalker.IsShadowPresent(e) && TdpWalker.IsLastSpte(e, iter.Level - 1));
-            if (first < 0)
+            if (FirstLeafBelow(TdpWalker.SpteToPfn(iter.OldSpte), iter.Level - 1) is not { } small)
             {
                 continue;
             }
 
-            SetSpte(ref iter, Masks.MakeHuge(child[first], iter.Level, Kvm.NxHugePages), policy.Name);
+            SetSpte(ref iter, Masks.MakeHuge(small, iter.Level, Kvm.NxHugePages), policy.Name);
             Record(policy, iter.Gfn);
             recovered++;
 
@@ -200,6 +198,34 @@ public sealed partial class TdpMmu
         }
 
         return recovered;
+    }
+
+    /// <summary>
+    /// tdp_mmu_make_huge_spte()'s walk: the first present leaf in GFN order anywhere below the
+    /// table (tdp_root_for_each_leaf_pte over the parent's range), so a 1G page split down to 4K
+    /// is rebuilt from a 4K leaf in one step, not from 2M leaves that do not exist yet.
+    /// </summary>
+    private ulong? FirstLeafBelow(ulong tablePfn, int level)
+    {
+        foreach (var entry in Tables[tablePfn])
+        {
+            if (!TdpWalker.IsShadowPresent(entry))
+            {
+                continue;
+            }
+
+            if (TdpWalker.IsLastSpte(entry, level))
+            {
+                return entry;
+            }
+
+            if (FirstLeafBelow(TdpWalker.SpteToPfn(entry), level - 1) is { } leaf)
+            {
+                return leaf;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -875,6 +875,9 @@ public enum RaceKind
 
     /// <summary>Userspace turning dirty logging on for the memslot (KVM_SET_USER_MEMORY_REGION, KVM_MR_FLAGS_ONLY: the slot swap, then kvm_mmu_slot_apply_flags).</summary>
     EnableDirtyLogging,
+
+    /// <summary>Userspace turning dirty logging off for the memslot (the slot swap, then kvm_mmu_recover_huge_pages under read_lock(mmu_lock)).</summary>
+    DisableDirtyLogging,
 }
 
 /// <summary>
@@ -930,7 +933,7 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 other = Mmu.Concurrency.Operations.FetchDirtyLog(ctx, Slot);
                 what += $"userspace fetches the dirty log of memslot {Slot}";
                 break;
-            default:
+            case RaceKind.EnableDirtyLogging:
                 if (m.Kvm.SlotById(Slot) is not { DirtyTracked: false, ReadOnly: false })
                 {
                     return null;
@@ -938,6 +941,15 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
 
                 other = Mmu.Concurrency.Operations.EnableDirtyLogging(ctx, Slot);
                 what += $"userspace enables dirty logging on memslot {Slot}";
+                break;
+            default:
+                if (m.Kvm.SlotById(Slot) is not { DirtyTracked: true, ReadOnly: false })
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.DisableDirtyLogging(ctx, Slot);
+                what += $"userspace disables dirty logging on memslot {Slot}";
                 break;
         }
 

@@ -28,7 +28,7 @@ public static class Counterexamples
     /// <summary>
     /// A run with one RacedFaults of every RaceKind, each with some switches, so that every race's
     /// printed step is replayed as a feature (random runs need not draw them all): the fault on
-    /// another vCPU and the invalidation, then logging turned on, then a fetch of the log it made.
+    /// another vCPU and the invalidation, then logging turned on, a fetch of the log it made, and logging turned off.
     /// </summary>
     public static readonly Case Races = new(
         new VmSetup(VmKind.Ept, 2, DirtyLogMode.Bitmap, EptAd: true, NxHugePages: false, EagerSplit: true, [new SlotSetup(0, 0, 16, 1, Log: false, ReadOnly: false)], [], []),
@@ -38,6 +38,7 @@ public static class Counterexamples
             new RacedFaults(1, 0, 3, AccessKind.Write, RaceKind.Invalidate, 0, 2, [0, 1]),
             new RacedFaults(1, 0, 5, AccessKind.Write, RaceKind.EnableDirtyLogging, 0, 0, [0, 0, 1, 1, 0]),
             new RacedFaults(0, 0, 6, AccessKind.Write, RaceKind.FetchDirtyLog, 1, 0, [1, 1, 0]),
+            new RacedFaults(1, 0, 7, AccessKind.Write, RaceKind.DisableDirtyLogging, 0, 0, [0, 1, 1, 0]),
         ]);
 
     /// <summary>Clean base-model runs of every kind, printed: each must pass as a feature, step for step.</summary>

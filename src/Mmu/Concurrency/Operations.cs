@@ -390,19 +390,13 @@ public static class Operations
     private static IEnumerable<Step> EnableDirtyLoggingSteps(ConcurrentKvm ctx, int slotId)
     {
         var kvm = ctx.Kvm;
-        var old = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
-        if (old.DirtyTracked || old.ReadOnly || kvm.DirtyRing is not null)
+        var swap = new KvmMemorySlot[1];
+        foreach (var step in SwapSlotFlags(ctx, slotId, logging: true, swap))
         {
-            throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked ? "logs dirty pages already" : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, which the concurrent paths do not model")}", nameof(slotId));
+            yield return step;
         }
 
-        yield return new Step($"KVM_SET_USER_MEMORY_REGION: kvm_swap_active_memslots, once no invalidation is active, publishes memslot {slotId} with KVM_MEM_LOG_DIRTY_PAGES", () => !kvm.MnInvalidationsActive);
-        var slot = kvm.BeginLoggingConcurrently(old, old.Flags | MemoryRegionFlags.LogDirtyPages);
-        if (ctx.SynchronizeSrcu)
-        {
-            yield return new Step("synchronize_srcu_expedited(&kvm->srcu)", ctx.Srcu.Synchronize());
-        }
-
+        var slot = swap[0];
         if (!kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.InitiallySet))
         {
             var tdp = Tdp(ctx);
@@ -433,8 +427,66 @@ public static class Operations
         }
 
         yield return new Step("KVM_SET_USER_MEMORY_REGION: returns to userspace");
-        kvm.EndLoggingConcurrently(slot);
+        kvm.EndFlagsChangeConcurrently(slot);
         ctx.Reported(Enumerable.Range(0, (int)slot.Npages).Select(i => slot.BaseGfn + (ulong)i));
+    }
+
+    /// <summary>
+    /// Userspace turns dirty logging off for memslot <paramref name="slotId"/> while vCPUs run (a
+    /// cancelled migration: KVM_SET_USER_MEMORY_REGION dropping KVM_MEM_LOG_DIRTY_PAGES,
+    /// KVM_MR_FLAGS_ONLY): the slot swap and synchronize_srcu_expedited() as when logging starts,
+    /// then kvm_mmu_slot_apply_flags() recovers the slot's huge pages now that writes need not be
+    /// tracked at 4K (kvm_mmu_recover_huge_pages: read_lock(mmu_lock) around
+    /// kvm_tdp_mmu_recover_huge_pages, as policy RecoverHugePages' Lock says), while faults on the
+    /// new slot map huge pages of their own.
+    /// </summary>
+    public static ConcurrentThread DisableDirtyLogging(ConcurrentKvm ctx, int slotId) => new("userspace", DisableDirtyLoggingSteps(ctx, slotId));
+
+    private static IEnumerable<Step> DisableDirtyLoggingSteps(ConcurrentKvm ctx, int slotId)
+    {
+        var kvm = ctx.Kvm;
+        var swap = new KvmMemorySlot[1];
+        foreach (var step in SwapSlotFlags(ctx, slotId, logging: false, swap))
+        {
+            yield return step;
+        }
+
+        var slot = swap[0];
+        var tdp = Tdp(ctx);
+        var recovered = new int[1];
+        foreach (var step in Locked(ctx, kvm.Rules.RecoverHugePages, "kvm_mmu_recover_huge_pages", side => tdp.RecoverHugePagesConcurrently(ctx, slot, side, recovered)))
+        {
+            yield return step;
+        }
+
+        yield return new Step("KVM_SET_USER_MEMORY_REGION: returns to userspace");
+        kvm.Log.Add($"dirty logging disabled on memslot {slot.Id}: {recovered[0]} huge page(s) recovered");
+
+        // Which cmpxchg won a table a fault also maps huge: the exploration counts both endings.
+        ctx.Outcomes.Add($"recover_huge_pages_range recovered {recovered[0]} huge page(s)");
+        kvm.EndFlagsChangeConcurrently(slot);
+    }
+
+    // kvm_set_memslot() for KVM_MR_FLAGS_ONLY up to kvm_commit_memory_region(): the slot with
+    // KVM_MEM_LOG_DIRTY_PAGES set or cleared is published once no invalidation is active
+    // (kvm_swap_active_memslots: "Do not store the new memslots while there are invalidations in
+    // progress"), then synchronize_srcu_expedited() waits for the vCPUs still on the old one.
+    private static IEnumerable<Step> SwapSlotFlags(ConcurrentKvm ctx, int slotId, bool logging, KvmMemorySlot[] swapped)
+    {
+        var kvm = ctx.Kvm;
+        var old = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
+        if (old.DirtyTracked == logging || old.ReadOnly || kvm.DirtyRing is not null)
+        {
+            throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked == logging ? (logging ? "logs dirty pages already" : "does not log dirty pages") : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, which the concurrent paths do not model")}", nameof(slotId));
+        }
+
+        var flags = logging ? old.Flags | MemoryRegionFlags.LogDirtyPages : old.Flags & ~MemoryRegionFlags.LogDirtyPages;
+        yield return new Step($"KVM_SET_USER_MEMORY_REGION: kvm_swap_active_memslots, once no invalidation is active, publishes memslot {slotId} {(logging ? "with" : "without")} KVM_MEM_LOG_DIRTY_PAGES", () => !kvm.MnInvalidationsActive);
+        swapped[0] = kvm.BeginFlagsChangeConcurrently(old, flags);
+        if (ctx.SynchronizeSrcu)
+        {
+            yield return new Step("synchronize_srcu_expedited(&kvm->srcu)", ctx.Srcu.Synchronize());
+        }
     }
 
     /// <summary>

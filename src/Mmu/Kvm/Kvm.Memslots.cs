@@ -221,29 +221,39 @@ public sealed partial class Kvm
     }
 
     /// <summary>
-    /// The first half of a KVM_MR_FLAGS_ONLY change that turns dirty logging on, as the
-    /// concurrent operation runs it (Concurrency.Operations.EnableDirtyLogging): the copy of
-    /// <paramref name="old"/> with <paramref name="flags"/> and its bitmap (kvm_prepare_memory_region)
-    /// replaces it (kvm_swap_active_memslots: rcu_assign_pointer); the vCPUs that read the old slot
-    /// go on with it. Until <see cref="EndLoggingConcurrently"/>, a write that races the ioctl need
-    /// not be logged, as in <see cref="ChangeSlotFlags"/>.
+    /// The first half of a KVM_MR_FLAGS_ONLY change that turns dirty logging on or off, as the
+    /// concurrent operations run it (Concurrency.Operations.EnableDirtyLogging and
+    /// DisableDirtyLogging): the copy of <paramref name="old"/> with <paramref name="flags"/> and
+    /// its bitmap, none when logging stops (kvm_prepare_memory_region), replaces it
+    /// (kvm_swap_active_memslots: rcu_assign_pointer); the vCPUs that read the old slot go on with
+    /// it, and its bitmap, until they leave kvm->srcu. Until <see cref="EndFlagsChangeConcurrently"/>,
+    /// a write that races the ioctl need not be logged, as in <see cref="ChangeSlotFlags"/>.
     /// </summary>
-    internal KvmMemorySlot BeginLoggingConcurrently(KvmMemorySlot old, MemoryRegionFlags flags)
+    internal KvmMemorySlot BeginFlagsChangeConcurrently(KvmMemorySlot old, MemoryRegionFlags flags)
     {
         var slot = old.WithFlags(flags);
         PrepareDirtyBitmap(slot, old.Flags);
         Memslots[Memslots.IndexOf(old)] = slot;
         MemslotGeneration++;
-        StartLogging(slot);
+        if (slot.DirtyTracked)
+        {
+            StartLogging(slot);
+        }
+        else
+        {
+            // The bitmap goes with the old slot: what it held is never reported.
+            ForgetLoggingOf(slot);
+        }
+
         _applyingFlags = slot;
         return slot;
     }
 
     /// <summary>kvm_mmu_slot_apply_flags() has returned: the ioctl returns to userspace.</summary>
-    internal void EndLoggingConcurrently(KvmMemorySlot slot)
+    internal void EndFlagsChangeConcurrently(KvmMemorySlot slot)
     {
         _applyingFlags = null;
-        Log.Add($"memslot {slot.Id}: dirty logging enabled while vCPUs run");
+        Log.Add($"memslot {slot.Id}: dirty logging {(slot.DirtyTracked ? "enabled" : "disabled")} while vCPUs run");
         AfterOperation("KVM_SET_USER_MEMORY_REGION");
     }
 

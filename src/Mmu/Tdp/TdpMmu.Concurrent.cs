@@ -731,6 +731,104 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
+    /// recover_huge_pages_range() (v6.13+) over <paramref name="slot"/> in the valid direct root as
+    /// a concurrent operation, under the lock the caller took as policy RecoverHugePages says
+    /// (kvm_mmu_recover_huge_pages: read_lock(mmu_lock); kvm_tdp_mmu_recover_huge_pages:
+    /// lockdep_assert_held_read). At each table at or above 2M that the slot may map huge
+    /// (kvm_mmu_max_mapping_level), tdp_mmu_make_huge_spte() reads the first leaf below it and
+    /// make_huge_spte() builds the huge SPTE from it, then tdp_mmu_set_spte_atomic() replaces the
+    /// table; the cmpxchg compares the table entry only, so a fault that changed a leaf below it
+    /// meanwhile does not stop it, and handle_removed_pt(shared = true) freezes that leaf with the
+    /// rest. A cmpxchg another CPU beat re-reads the entry and tries again ("goto retry"), which
+    /// finds the leaf that CPU installed and goes on. Under the write lock (a policy saying
+    /// Write) the table is replaced by tdp_mmu_set_spte(). It yields as
+    /// tdp_mmu_iter_cond_resched(kvm, &amp;iter, flush, true) does, flushing first what it recovered
+    /// (Yield FlushFirst), also from inside tdp_mmu_make_huge_spte() (-EAGAIN: "goto retry"), and
+    /// flushes the memslot at its end if it recovered one since (kvm_flush_remote_tlbs_memslot,
+    /// Flush OnChange). <paramref name="recovered"/> counts the huge pages it recovered.
+    /// </summary>
+    public IEnumerable<Step> RecoverHugePagesConcurrently(ConcurrentKvm ctx, KvmMemorySlot slot, Policy.MmuLock side, int[] recovered)
+    {
+        var policy = Rules.RecoverHugePages;
+        ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
+        yield return new Step($"recover_huge_pages_range: rcu_read_lock, tdp_iter_start at gfn 0x{slot.BaseGfn:x}");
+        ctx.Rcu.ReadLock(ctx.Current);
+        var flush = new bool[1];
+        for (var iter = StartWalk(2, slot.BaseGfn); iter.Valid && iter.Gfn < slot.EndGfn;)
+        {
+            ctx.CheckNotFreed(iter.SptepTable, policy.Name);
+            if (ShouldYield(ctx, policy, iter, side))
+            {
+                foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
+                {
+                    yield return step;
+                }
+
+                NextAfterYield(ref iter, policy);
+                continue;
+            }
+
+            if (iter.Level > TdpWalker.MaxHugePageLevel || !iter.IsPresent || iter.IsLast || iter.Gfn < slot.BaseGfn
+                || iter.Gfn + TdpWalker.PagesPerHpage(iter.Level) > slot.EndGfn || HugePageAdjust(slot, iter.Gfn) < iter.Level)
+            {
+                iter.Next();
+                continue;
+            }
+
+            // tdp_mmu_make_huge_spte(): the walk below reads other CPUs' entries, so it is a step
+            // of its own; the tables it reads are not freed while this walk holds rcu_read_lock.
+            yield return new Step($"tdp_mmu_make_huge_spte: reads the first leaf under the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
+            var child = TdpWalker.SpteToPfn(iter.OldSpte);
+            ctx.CheckNotFreed(Tables[child], policy.Name);
+            if (ShouldYield(ctx, policy, iter, side))
+            {
+                continue;
+            }
+
+            if (FirstLeafBelow(child, iter.Level - 1) is not { } small)
+            {
+                iter.Next();
+                continue;
+            }
+
+            var huge = Masks.MakeHuge(small, iter.Level, Kvm.NxHugePages);
+            var table = iter.OldSpte;
+            if (side == Policy.MmuLock.Read)
+            {
+                yield return new Step($"recover_huge_pages_range: tdp_mmu_set_spte_atomic replaces the {LevelName(iter.Level)} table at gfn 0x{iter.Gfn:x} by a huge SPTE");
+                if (!SetSpteAtomic(ctx, ref iter, huge, policy.Name))
+                {
+                    continue;
+                }
+
+                foreach (var step in HandleRemovedPtShared(ctx, TdpWalker.SpteToPfn(table), iter.Gfn, iter.Level - 1, policy.Name))
+                {
+                    yield return step;
+                }
+            }
+            else
+            {
+                yield return new Step($"recover_huge_pages_range: tdp_mmu_set_spte replaces the {LevelName(iter.Level)} table at gfn 0x{iter.Gfn:x} by a huge SPTE");
+                SetSpteExclusive(ctx, ref iter, huge, policy);
+            }
+
+            Record(policy, iter.Gfn);
+            recovered[0]++;
+            flush[0] = true;
+            iter.Next();
+        }
+
+        if (policy.Flush == FlushPolicy.Always || (policy.Flush == FlushPolicy.OnChange && flush[0]))
+        {
+            yield return new Step($"recover_huge_pages_range: kvm_flush_remote_tlbs_memslot");
+            FlushRemoteTlbs($"dirty logging disabled on memslot {slot.Id}");
+        }
+
+        yield return new Step("recover_huge_pages_range: rcu_read_unlock");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    /// <summary>
     /// kvm_mmu_slot_try_split_huge_pages() (eager page splitting when logging starts) on the valid
     /// direct root as one step under the caller's lock: tdp_mmu_split_huge_pages_root()'s own
     /// interleaving points (it drops mmu_lock to allocate, links each table by cmpxchg) are not

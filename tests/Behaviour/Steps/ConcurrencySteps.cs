@@ -151,6 +151,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingEnableLogging(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.EnableDirtyLogging(ctx, 0)]);
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace disables dirty logging")]
+    public void AccessRacingDisableLogging(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.DisableDirtyLogging(ctx, 0)]);
+
     [When("the MMU notifier invalidates gfns [{gfn}, {gfn}) while userspace enables dirty logging")]
     public void InvalidationRacingEnableLogging(ulong start, ulong end) =>
         Explore((ctx, _) => [Operations.Invalidate(ctx, start, end, "the host changes the pages"), Operations.EnableDirtyLogging(ctx, 0)]);

@@ -32,6 +32,10 @@ public sealed class ScheduleSteps(VmWorld world)
     public void FaultRacingEnableLogging(int vcpu, ulong gfn, AccessKind access, int slot, string schedule) =>
         Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.EnableDirtyLogging(ctx, slot));
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace disables dirty logging on memslot {int}, in the schedule {schedule}")]
+    public void FaultRacingDisableLogging(int vcpu, ulong gfn, AccessKind access, int slot, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.DisableDirtyLogging(ctx, slot));
+
     private void Run(string schedule, Func<ConcurrentKvm, ConcurrentThread> first, Func<ConcurrentKvm, ConcurrentThread> second)
     {
         var ctx = new ConcurrentKvm(Kvm);

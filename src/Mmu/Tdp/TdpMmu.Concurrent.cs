@@ -639,7 +639,7 @@ public sealed partial class TdpMmu
             }
 
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
-            if (iter.IsPresent && iter.IsLast)
+            if (Visited(policy, iter))
             {
                 yield return new Step($"tdp_mmu_iter_set_spte: zaps the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
                 SetSpteExclusive(ctx, ref iter, Masks.NonPresentValue, policy);
@@ -684,7 +684,7 @@ public sealed partial class TdpMmu
         for (var iter = StartWalk(minLevel, start); iter.Valid && iter.Gfn < end;)
         {
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
-            var leaf = iter.IsPresent && iter.IsLast && iter.Level >= minLevel;
+            var leaf = Visited(policy, iter) && iter.Level >= minLevel;
             if ((leaf || !leavesFirst) && ShouldYield(ctx, policy, iter, side))
             {
                 foreach (var step in IterCondReschedConcurrently(ctx, policy, iter.Gfn, side, flush))
@@ -703,12 +703,22 @@ public sealed partial class TdpMmu
             }
 
             var newSpte = zap ? Masks.NonPresentValue : iter.OldSpte & ~clear;
+            var old = iter.OldSpte;
             if (side == Policy.MmuLock.Read)
             {
                 yield return new Step($"{function}: tdp_mmu_set_spte_atomic on the {LevelName(iter.Level)} SPTE at gfn 0x{iter.Gfn:x}");
                 if (!SetSpteAtomic(ctx, ref iter, newSpte, policy.Name))
                 {
                     continue;
+                }
+
+                // Only under Visits AllLevels: a zapped table is torn down on the shared path.
+                if (zap && !TdpWalker.IsLastSpte(old, iter.Level))
+                {
+                    foreach (var step in HandleRemovedPtShared(ctx, TdpWalker.SpteToPfn(old), iter.Gfn, iter.Level - 1, policy.Name))
+                    {
+                        yield return step;
+                    }
                 }
             }
             else
@@ -958,7 +968,7 @@ public sealed partial class TdpMmu
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
         {
             ctx.CheckNotFreed(iter.SptepTable, policy.Name);
-            if (iter.IsPresent && iter.IsLast && Masks.IsAccessed(iter.OldSpte))
+            if (Visited(policy, iter) && Masks.IsAccessed(iter.OldSpte))
             {
                 yield return new Step($"kvm_tdp_mmu_age_spte: {(SpteMasks.AdEnabled(iter.OldSpte) ? "atomic AND clears A" : "cmpxchg marks for access tracking")} at gfn 0x{iter.Gfn:x}");
                 ctx.CheckNotFreed(iter.SptepTable, policy.Name);

@@ -45,7 +45,7 @@ public sealed partial class TdpMmu
                 continue;
             }
 
-            if (!iter.IsPresent || !iter.IsLast || iter.Level < minLevel || (!zap && (iter.OldSpte & clear) == 0))
+            if (!Visited(policy, iter) || iter.Level < minLevel || (!zap && (iter.OldSpte & clear) == 0))
             {
                 continue;
             }
@@ -64,6 +64,15 @@ public sealed partial class TdpMmu
 
         return EndWalk(policy, KernelName(policy.Operation), DescribeChange(policy), gfns, changed, flush);
     }
+
+    /// <summary>
+    /// The walk's test of each SPTE, as policy Visits says: Leaves is tdp_root_for_each_leaf_pte's
+    /// and tdp_mmu_zap_leafs' "if (!is_shadow_present_pte(iter.old_spte) ||
+    /// !is_last_spte(iter.old_spte, iter.level)) continue;"; AllLevels acts on present page-table
+    /// entries too, as __tdp_mmu_zap_root does.
+    /// </summary>
+    private static bool Visited(OperationPolicy policy, in TdpIter iter) =>
+        iter.IsPresent && (iter.IsLast || policy.Visits == Policy.Visits.AllLevels);
 
     /// <summary>The tdp_mmu.c function that runs an operation's walk, as the log names it.</summary>
     private static string KernelName(MmuOperation operation) => operation switch
@@ -309,7 +318,7 @@ public sealed partial class TdpMmu
         var gfns = StartChanges();
         for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end; iter.Next())
         {
-            if (!iter.IsPresent || !iter.IsLast || !Masks.IsAccessed(iter.OldSpte))
+            if (!Visited(policy, iter) || !Masks.IsAccessed(iter.OldSpte))
             {
                 continue;
             }

@@ -315,15 +315,78 @@ public static class Operations
     /// (kvm_clear_dirty_log_protect: atomic_long_fetch_andnot of the word, then the same
     /// re-protection); kvm_flush_remote_tlbs_memslot() after the unlock, then the ioctl returns.
     /// </summary>
-    public static ConcurrentThread FetchDirtyLog(ConcurrentKvm ctx, int slotId) => new("userspace", FetchDirtyLogSteps(ctx, slotId));
-
-    private static IEnumerable<Step> FetchDirtyLogSteps(ConcurrentKvm ctx, int slotId)
+    public static ConcurrentThread FetchDirtyLog(ConcurrentKvm ctx, int slotId)
     {
         var kvm = ctx.Kvm;
         var slot = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
-        var manual = kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable);
-        var ioctl = manual ? "KVM_CLEAR_DIRTY_LOG" : "KVM_GET_DIRTY_LOG";
         var dirty = slot.DirtyBitmap ?? throw new ArgumentException($"memslot {slotId} does not log dirty pages", nameof(slotId));
+        var manual = kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable);
+        var clear = manual ? Enumerable.Repeat(ulong.MaxValue, dirty.Length).ToArray() : null;
+        return new("userspace", ProtectDirtyWords(ctx, slot, manual ? "KVM_CLEAR_DIRTY_LOG" : "KVM_GET_DIRTY_LOG", 0, clear));
+    }
+
+    /// <summary>
+    /// Userspace clears <paramref name="numPages"/> pages of memslot <paramref name="slotId"/>'s
+    /// dirty log from <paramref name="firstPage"/> by KVM_CLEAR_DIRTY_LOG, <paramref name="bitmap"/>
+    /// holding one bit a page (virt/kvm/kvm_main.c, kvm_clear_dirty_log_protect): its range checks
+    /// first (<see cref="Kvm.Kvm.CheckClearDirtyLog"/>: -EINVAL for a first_page not a multiple of
+    /// 64, or a num_pages not one that stops short of the slot's end; -ENOENT for a slot without
+    /// a bitmap), kvm_arch_sync_dirty_log(), -EFAULT for a bitmap shorter than num_pages
+    /// (copy_from_user), then per word with bits in the user's mask
+    /// <c>mask &amp;= atomic_long_fetch_andnot(mask, p)</c> (only the bits that really were set are
+    /// cleared) and kvm_arch_mmu_enable_log_dirty_pt_masked() of those under KVM_MMU_LOCK, the
+    /// memslot flushed if any were. A refused call returns in one step and changes nothing. The
+    /// thread's outcome is the ioctl's result, 0 or -errno; <paramref name="result"/> holds it too.
+    /// </summary>
+    public static ConcurrentThread ClearDirtyLog(ConcurrentKvm ctx, int slotId, ulong firstPage, ulong numPages, ulong[] bitmap, int[]? result = null) =>
+        new("userspace", ClearDirtyLogSteps(ctx, slotId, firstPage, numPages, bitmap, result ?? new int[1]));
+
+    private static IEnumerable<Step> ClearDirtyLogSteps(ConcurrentKvm ctx, int slotId, ulong firstPage, ulong numPages, ulong[] bitmap, int[] result)
+    {
+        const string ioctl = "KVM_CLEAR_DIRTY_LOG";
+        var kvm = ctx.Kvm;
+        var words = (int)((numPages + 63) / 64);
+        if (kvm.CheckClearDirtyLog((uint)slotId, firstPage, numPages, out var slot) is not 0 and var refused)
+        {
+            yield return new Step($"{ioctl}: returns {Errno(refused)} to userspace");
+            result[0] = refused;
+        }
+        else if (bitmap.Length < words)
+        {
+            foreach (var step in ProtectDirtyWords(ctx, slot, ioctl, 0, clear: null, fault: true))
+            {
+                yield return step;
+            }
+
+            yield return new Step($"{ioctl}: copy_from_user fails, returns to userspace");
+            result[0] = kvm.ClearDirtyLogBitmapShort(slot);
+        }
+        else
+        {
+            foreach (var step in ProtectDirtyWords(ctx, slot, ioctl, (int)(firstPage / 64), bitmap[..words]))
+            {
+                yield return step;
+            }
+        }
+
+        ctx.Outcomes.Add($"{ioctl} returned {Errno(result[0])}");
+    }
+
+    private static string Errno(int result) => result == 0 ? "0" : $"-{(Uapi.Errno)(-result)}";
+
+    /// <summary>
+    /// The word loop kvm_get_dirty_log_protect() and kvm_clear_dirty_log_protect() share: after
+    /// kvm_arch_sync_dirty_log(), per bitmap word from <paramref name="firstWord"/> take the dirty
+    /// bits (xchg of the word when <paramref name="clear"/> is null, else
+    /// atomic_long_fetch_andnot of the user's mask, skipping a word whose mask is 0 as the kernel
+    /// does), and re-protect the taken pages under KVM_MMU_LOCK (clear_dirty_pt_masked); flush the
+    /// memslot if any were taken, and return: the taken pages count as reported to userspace.
+    /// <paramref name="fault"/> stops after the sync (copy_from_user failed: -EFAULT).
+    /// </summary>
+    private static IEnumerable<Step> ProtectDirtyWords(ConcurrentKvm ctx, KvmMemorySlot slot, string ioctl, int firstWord, ulong[]? clear, bool fault = false)
+    {
+        var kvm = ctx.Kvm;
+        var dirty = slot.DirtyBitmap!;
         var side = kvm.Rules.ClearDirtyPtMasked.Lock == MmuLock.None ? MmuLock.Write : kvm.Rules.ClearDirtyPtMasked.Lock;
         var taken = new ulong[dirty.Length];
         var flush = false;
@@ -334,11 +397,22 @@ public static class Operations
             kvm.SyncDirtyLog();
         }
 
-        for (var word = 0; word < dirty.Length; word++)
+        if (fault)
         {
-            yield return new Step($"{ioctl}: {(manual ? "atomic_long_fetch_andnot" : "xchg")} bitmap word {word}");
-            var mask = dirty[word];
-            dirty[word] = 0;
+            yield break;
+        }
+
+        for (var n = 0; n < (clear?.Length ?? dirty.Length); n++)
+        {
+            var word = firstWord + n;
+            if (clear is not null && clear[n] == 0)
+            {
+                continue;
+            }
+
+            yield return new Step($"{ioctl}: {(clear is null ? "xchg" : "atomic_long_fetch_andnot")} bitmap word {word}");
+            var mask = clear is null ? dirty[word] : clear[n] & dirty[word];
+            dirty[word] &= ~mask;
             taken[word] = mask;
             if (mask == 0)
             {
@@ -365,6 +439,15 @@ public static class Operations
         }
 
         yield return new Step($"{ioctl}: returns to userspace");
+
+        // Userspace copies only the pages it asked to clear: a bit taken outside its mask would
+        // be a write it never learns of, so the end check counts only the mask's pages reported.
+        for (var n = 0; clear is not null && n < taken.Length; n++)
+        {
+            var user = n - firstWord;
+            taken[n] &= user >= 0 && user < clear.Length ? clear[user] : 0;
+        }
+
         ctx.Reported(Kvm.Kvm.Gfns(slot.BaseGfn, taken));
         kvm.Log.Add($"{ioctl} memslot {slot.Id}: {Kvm.Kvm.DirtyRanges(slot.BaseGfn, taken)}");
     }

@@ -86,10 +86,9 @@ public sealed partial class Kvm
     }
 
     /// <summary>
-    /// kvm_clear_dirty_log_protect() (KVM_CLEAR_DIRTY_LOG): -ENXIO with the dirty ring, -EINVAL
-    /// for a slot out of range or a first_page not 64-aligned, -ENOENT for a missing slot or one
-    /// without a bitmap, -EINVAL for a range outside the slot or a num_pages not a multiple of 64
-    /// that stops short of the slot's end. Then for each word, the bits that really were set are
+    /// kvm_clear_dirty_log_protect() (KVM_CLEAR_DIRTY_LOG): the range checks of
+    /// <see cref="CheckClearDirtyLog"/>, kvm_arch_sync_dirty_log(), -EFAULT for a user bitmap
+    /// shorter than num_pages. Then for each word, the bits that really were set are
     /// cleared (atomic_long_fetch_andnot: bits past the slot's end never were) and their pages
     /// re-protected, and the memslot is flushed once if any were. Manual protection is not
     /// required. Returns 0 or -errno.
@@ -97,33 +96,18 @@ public sealed partial class Kvm
     public int ClearDirtyLog(uint slotId, ulong firstPage, ulong numPages, ulong[] bitmap)
     {
         const string ioctl = "KVM_CLEAR_DIRTY_LOG";
-        if (DirtyRing is not null)
+        if (CheckClearDirtyLog(slotId, firstPage, numPages, out var slot) is not 0 and var refused)
         {
-            return DirtyLogRefused(ioctl, slotId, Errno.ENXIO);
-        }
-
-        if (slotId >> 16 != 0 || (slotId & 0xffff) >= KvmUserMemSlots || (firstPage & 63) != 0)
-        {
-            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL);
-        }
-
-        if (CheckDirtyLogSlot(slotId) is not { } slot)
-        {
-            return DirtyLogRefused(ioctl, slotId, Errno.ENOENT);
-        }
-
-        if (firstPage > slot.Npages || numPages > slot.Npages - firstPage || (numPages < slot.Npages - firstPage && (numPages & 63) != 0))
-        {
-            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL, $"[{firstPage}, +{numPages}) does not fit memslot of {slot.Npages} pages");
-        }
-
-        var words = (int)((numPages + 63) / 64);
-        if (bitmap.Length < words)
-        {
-            return DirtyLogRefused(ioctl, slotId, Errno.EFAULT, "the bitmap is shorter than num_pages");
+            return refused;
         }
 
         SyncDirtyLog();
+        var words = (int)((numPages + 63) / 64);
+        if (bitmap.Length < words)
+        {
+            return ClearDirtyLogBitmapShort(slot);
+        }
+
         var dirty = slot.DirtyBitmap!;
         var flush = false;
         var cleared = new ulong[dirty.Length];
@@ -159,6 +143,47 @@ public sealed partial class Kvm
         AfterOperation(ioctl);
         return 0;
     }
+
+    /// <summary>
+    /// kvm_clear_dirty_log_protect()'s checks before it touches the log (virt/kvm/kvm_main.c):
+    /// -ENXIO with the dirty ring; -EINVAL for an address space or slot id out of range or a
+    /// first_page not a multiple of 64; -ENOENT for a missing slot or one without a dirty bitmap;
+    /// -EINVAL for a first_page past the slot, a range past its end, or a num_pages not a multiple
+    /// of 64 that stops short of the end. Returns 0 with the slot, or the -errno (logged). The
+    /// -EFAULT of copy_from_user() comes after kvm_arch_sync_dirty_log(), so the caller checks it
+    /// (<see cref="ClearDirtyLogBitmapShort"/>).
+    /// </summary>
+    internal int CheckClearDirtyLog(uint slotId, ulong firstPage, ulong numPages, out KvmMemorySlot slot)
+    {
+        slot = null!;
+        const string ioctl = "KVM_CLEAR_DIRTY_LOG";
+        if (DirtyRing is not null)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.ENXIO);
+        }
+
+        if (slotId >> 16 != 0 || (slotId & 0xffff) >= KvmUserMemSlots || (firstPage & 63) != 0)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL);
+        }
+
+        if (CheckDirtyLogSlot(slotId) is not { } found)
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.ENOENT);
+        }
+
+        slot = found;
+        if (firstPage > slot.Npages || numPages > slot.Npages - firstPage || (numPages < slot.Npages - firstPage && (numPages & 63) != 0))
+        {
+            return DirtyLogRefused(ioctl, slotId, Errno.EINVAL, $"[{firstPage}, +{numPages}) does not fit memslot of {slot.Npages} pages");
+        }
+
+        return 0;
+    }
+
+    /// <summary>copy_from_user() of a user bitmap shorter than num_pages: -EFAULT (logged).</summary>
+    internal int ClearDirtyLogBitmapShort(KvmMemorySlot slot) =>
+        DirtyLogRefused("KVM_CLEAR_DIRTY_LOG", (uint)slot.Id, Errno.EFAULT, "the bitmap is shorter than num_pages");
 
     /// <summary>id_to_memslot() for a dirty-log ioctl: the slot, if it exists and has a dirty bitmap.</summary>
     private KvmMemorySlot? CheckDirtyLogSlot(uint slotId) =>

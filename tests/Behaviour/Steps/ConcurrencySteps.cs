@@ -147,6 +147,22 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingDirtyLog(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.FetchDirtyLog(ctx, 0)]);
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace clears the dirty log of gfns [{gfn}, {gfn})")]
+    public void AccessRacingClearDirtyLog(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end) =>
+        Explore((ctx, v) =>
+        {
+            // KVM_CLEAR_DIRTY_LOG's first_page and num_pages are slot-relative; the user bitmap has a bit set for every page of the range.
+            var firstPage = start - ctx.Kvm.SlotById(0)!.BaseGfn;
+            var numPages = end - start;
+            var bitmap = new ulong[(numPages + 63) / 64];
+            for (ulong i = 0; i < numPages; i++)
+            {
+                bitmap[i / 64] |= 1UL << (int)(i % 64);
+            }
+
+            return [Operations.Access(ctx, v[vcpu], gfn, access), Operations.ClearDirtyLog(ctx, 0, firstPage, numPages, bitmap)];
+        });
+
     [When("vCPU {int} faults gfn {gfn} for a {access} while userspace enables dirty logging")]
     public void AccessRacingEnableLogging(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.EnableDirtyLogging(ctx, 0)]);

@@ -330,8 +330,8 @@ public static class Operations
     /// dirty log from <paramref name="firstPage"/> by KVM_CLEAR_DIRTY_LOG, <paramref name="bitmap"/>
     /// holding one bit a page (virt/kvm/kvm_main.c, kvm_clear_dirty_log_protect): its range checks
     /// first (<see cref="Kvm.Kvm.CheckClearDirtyLog"/>: -EINVAL for a first_page not a multiple of
-    /// 64, or a num_pages not one that stops short of the slot's end; -ENOENT for a slot without
-    /// a bitmap), kvm_arch_sync_dirty_log(), -EFAULT for a bitmap shorter than num_pages
+    /// 64, or a num_pages not a multiple of 64 that stops short of the slot's end; -ENOENT for a
+    /// slot without a bitmap), kvm_arch_sync_dirty_log(), -EFAULT for a bitmap shorter than num_pages
     /// (copy_from_user), then per word with bits in the user's mask
     /// <c>mask &amp;= atomic_long_fetch_andnot(mask, p)</c> (only the bits that really were set are
     /// cleared) and kvm_arch_mmu_enable_log_dirty_pt_masked() of those under KVM_MMU_LOCK, the

@@ -39,13 +39,10 @@ public static class MessagesJson
     /// <summary>What System.Text.Json alone writes for <paramref name="envelope"/>: the reference <see cref="LifecycleJson"/> is checked against.</summary>
     internal static string SerializeBySystemTextJson(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
 
-    /// <summary>A writer of envelopes to <paramref name="output"/>, as <see cref="Options"/> writes them, for <see cref="Write"/>.</summary>
-    public static Utf8JsonWriter Writer(Stream output) => new(output, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true });
-
     /// <summary>A writer of envelopes into <paramref name="output"/>, as <see cref="Options"/> writes them, for <see cref="Write"/>.</summary>
     public static Utf8JsonWriter Writer(System.Buffers.IBufferWriter<byte> output) => new(output, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true });
 
-    /// <summary>Writes one envelope (no newline) through <paramref name="writer"/> to its stream.</summary>
+    /// <summary>Writes one envelope (no newline) through <paramref name="writer"/> into its buffer.</summary>
     public static void Write(Utf8JsonWriter writer, Envelope envelope)
     {
         if (!LifecycleJson.TryWrite(writer, envelope))

@@ -95,3 +95,15 @@ Feature: The TDP MMU fault path
     Then the SPTE tree matches the snapshot
     And the log matches the snapshot
     And the checker reports nothing
+
+  Scenario: A recovery that flushed before it yields owes no flush at its end
+    recover_huge_pages_range() clears its flush when tdp_mmu_iter_cond_resched() flushes before
+    yielding ("flush = false"), and flushes the memslot at its end only if it recovered a huge page
+    after that.
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has read gfn 0x5
+    And dirty logging is enabled on memslot 0
+    When dirty logging is disabled on memslot 0 with mmu_lock contended at gfn 0x200, while vCPU 0 reads gfn 0x5
+    Then the log matches the snapshot
+    And the checker reports nothing

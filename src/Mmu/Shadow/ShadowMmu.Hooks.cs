@@ -155,10 +155,10 @@ public sealed partial class ShadowMmu
     /// 4K SPTEs of direct pages where the slot could map the guest's huge page huge again, so the
     /// next fault does (policy RecoverHugePages).
     /// </summary>
-    protected override int RecoverHugePages(KvmMemorySlot slot)
+    protected override (int Recovered, bool FlushOwed) RecoverHugePages(KvmMemorySlot slot)
     {
         var zapped = 0;
-        WalkRmaps(Rules.RecoverHugePages, slot.BaseGfn, slot.EndGfn, GuestWalker.PteLevel, (sp, index, _) =>
+        var flush = WalkRmaps(Rules.RecoverHugePages, slot.BaseGfn, slot.EndGfn, GuestWalker.PteLevel, (sp, index, _) =>
         {
             if (!sp.Role.Direct || sp.Role.Level >= MaxMappingLevel(slot, sp.GetGfn(index), GuestWalker.MaxHugePageLevel))
             {
@@ -168,7 +168,7 @@ public sealed partial class ShadowMmu
             zapped++;
             return Masks.NonPresentValue;
         });
-        return zapped;
+        return (zapped, flush);
     }
 
     /// <summary>

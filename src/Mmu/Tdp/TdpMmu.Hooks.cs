@@ -78,8 +78,17 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>kvm_tdp_mmu_recover_huge_pages(): over the slot, at the levels kvm_mmu_max_mapping_level() allows now.</summary>
-    protected override int RecoverHugePages(KvmMemorySlot slot) =>
-        ValidRoots().Sum(root => On(root, () => RecoverHugePages(slot.BaseGfn, slot.EndGfn, gfn => HugePageAdjust(slot, gfn))));
+    protected override (int Recovered, bool FlushOwed) RecoverHugePages(KvmMemorySlot slot)
+    {
+        var (recovered, flush) = (0, false);
+        foreach (var root in ValidRoots())
+        {
+            var (count, owed) = On(root, () => RecoverHugePages(slot.BaseGfn, slot.EndGfn, gfn => HugePageAdjust(slot, gfn)));
+            (recovered, flush) = (recovered + count, flush || owed);
+        }
+
+        return (recovered, flush);
+    }
 
     /// <summary>kvm_tdp_mmu_clear_dirty_pt_masked(..., wrprot = true) on every valid root.</summary>
     protected override void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask) => ClearDirtyPtMaskedRoots(gfn, mask, wrprot: true);

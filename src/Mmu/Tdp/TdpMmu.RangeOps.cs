@@ -171,9 +171,9 @@ public sealed partial class TdpMmu
     /// <summary>
     /// recover_huge_pages_range() (v6.13+, David Matlack): where the slot may map huge again,
     /// replace a page table by a huge SPTE made from its first present leaf (make_huge_spte), so
-    /// the table is freed; the caller flushes the memslot if one was recovered (policy RecoverHugePages).
+    /// the table is freed; the caller flushes the memslot if one was recovered since the last yield (policy RecoverHugePages).
     /// </summary>
-    public int RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
+    public (int Recovered, bool FlushOwed) RecoverHugePages(ulong start, ulong end, Func<ulong, int> maxMappingLevel)
     {
         var policy = Rules.RecoverHugePages;
         var recovered = 0;
@@ -206,7 +206,7 @@ public sealed partial class TdpMmu
             flush = true;
         }
 
-        return recovered;
+        return (recovered, flush);
     }
 
     /// <summary>

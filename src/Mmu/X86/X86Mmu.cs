@@ -118,9 +118,9 @@ public abstract class X86Mmu
     {
         if (!loggingEnabled)
         {
-            var recovered = RecoverHugePages(slot);
+            var (recovered, flushOwed) = RecoverHugePages(slot);
             Kvm.Log.Add($"dirty logging disabled on memslot {slot.Id}: {recovered} huge page(s) recovered");
-            if (Rules.RecoverHugePages.Flush == FlushPolicy.Always || (Rules.RecoverHugePages.Flush == FlushPolicy.OnChange && recovered > 0))
+            if (Rules.RecoverHugePages.Flush == FlushPolicy.Always || (Rules.RecoverHugePages.Flush == FlushPolicy.OnChange && flushOwed))
             {
                 FlushRemoteTlbs($"dirty logging disabled on memslot {slot.Id}");
             }
@@ -193,8 +193,12 @@ public abstract class X86Mmu
     /// <summary>kvm_mmu_slot_remove_write_access(): clear W on the slot's leaves at or above <paramref name="minLevel"/>.</summary>
     protected abstract void SlotRemoveWriteAccess(KvmMemorySlot slot, int minLevel);
 
-    /// <summary>kvm_mmu_recover_huge_pages(): map huge again where the slot allows; returns how many.</summary>
-    protected abstract int RecoverHugePages(KvmMemorySlot slot);
+    /// <summary>
+    /// kvm_mmu_recover_huge_pages(): map huge again where the slot allows; returns how many, and
+    /// whether a flush is owed for those recovered since the walk last yielded (a yield flushes
+    /// first and clears it: recover_huge_pages_range's "flush = false", walk_slot_rmaps' flush_on_yield).
+    /// </summary>
+    protected abstract (int Recovered, bool FlushOwed) RecoverHugePages(KvmMemorySlot slot);
 
     /// <summary>kvm_mmu_write_protect_pt_masked(): clear W on the 4K leaves of <paramref name="mask"/>'s pages from <paramref name="gfn"/>.</summary>
     protected abstract void WriteProtectPtMasked(KvmMemorySlot slot, ulong gfn, ulong mask);

@@ -103,15 +103,21 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
     {
         foreach (var (gfn, written) in _lastWrite)
         {
-            if (Kvm.FindSlot(gfn) is not { DirtyBitmap: { } bitmap } slot || _lastReport.GetValueOrDefault(gfn) > written)
+            if (Kvm.FindSlot(gfn) is not { DirtyTracked: true } slot || _lastReport.GetValueOrDefault(gfn) > written)
             {
                 continue;
             }
 
+            // With the dirty ring the page must have an entry userspace has yet to harvest
+            // (api.rst, KVM_CAP_DIRTY_LOG_RING: a harvested page counts as read once
+            // KVM_RESET_DIRTY_RINGS returns, so only a write after that needs a new push).
             var offset = gfn - slot.BaseGfn;
-            if ((bitmap[offset / 64] & (1UL << (int)(offset % 64))) == 0 && !Kvm.PmlLogged(gfn))
+            var pending = Kvm.DirtyRing is null
+                ? slot.DirtyBitmap is { } bitmap && (bitmap[offset / 64] & (1UL << (int)(offset % 64))) != 0
+                : Kvm.Vcpus.Any(v => Kvm.RingOf(v).Unharvested(slot.Lineage, offset));
+            if (!pending && !Kvm.PmlLogged(gfn))
             {
-                Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the dirty bitmap or a PML log");
+                Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the {(Kvm.DirtyRing is null ? "dirty bitmap" : "dirty ring")} or a PML log");
             }
         }
     }

@@ -17,7 +17,30 @@ public static class Operations
 {
     /// <summary>A vCPU's access, faulting as kvm_tdp_page_fault() does (TDP MMU only).</summary>
     public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>
-        new($"vCPU {vcpu.Id}", Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access));
+        new($"vCPU {vcpu.Id}", AsRunning(ctx, vcpu, Tdp(ctx).FaultConcurrently(ctx, vcpu, gfn, access)));
+
+    // Each step of a vCPU's thread runs as that vCPU (vcpu_load: kvm_get_running_vcpu() is it),
+    // so mark_page_dirty_in_slot() pushes to its own ring (kvm_main.c: "if (kvm->dirty_ring_size
+    // && vcpu) kvm_dirty_ring_push(vcpu, ...)").
+    private static IEnumerable<Step> AsRunning(ConcurrentKvm ctx, KvmVcpu vcpu, IEnumerable<Step> steps)
+    {
+        using var e = steps.GetEnumerator();
+        while (true)
+        {
+            bool more;
+            using (ctx.Kvm.AsRunning(vcpu))
+            {
+                more = e.MoveNext();
+            }
+
+            if (!more)
+            {
+                yield break;
+            }
+
+            yield return e.Current;
+        }
+    }
 
     /// <summary>
     /// Under shadow paging, a vCPU's guest access to <paramref name="gva"/> that may exit to KVM
@@ -453,6 +476,123 @@ public static class Operations
     }
 
     /// <summary>
+    /// Userspace harvests every vCPU's dirty ring and calls KVM_RESET_DIRTY_RINGS while vCPUs run
+    /// (api.rst, KVM_CAP_DIRTY_LOG_RING): for each ring it load-acquires the flags at its fetch
+    /// index and, while they are exactly DIRTY, store-releases RESET there, one step each; then
+    /// kvm_vm_ioctl_reset_dirty_pages() (kvm_main.c) under kvm->slots_lock runs
+    /// kvm_dirty_ring_reset() (dirty_ring.c) on each vCPU's ring, one step per entry it frees,
+    /// with kvm_reset_dirty_gfn() re-protecting each coalesced mask under KVM_MMU_LOCK
+    /// (kvm_arch_mmu_enable_log_dirty_pt_masked -> clear_dirty_pt_masked, an SPTE write a step),
+    /// and kvm_flush_remote_tlbs() if any entry was reset. api.rst: "the ioctl must be called
+    /// *before* reading the content of the dirty pages", so the harvested pages count as reported
+    /// when the ioctl returns: a write before that is in what userspace reads, one after it must
+    /// be pushed again (the checker's "dirty page lost").
+    /// </summary>
+    public static ConcurrentThread HarvestAndResetDirtyRings(ConcurrentKvm ctx) => new("userspace", HarvestAndResetSteps(ctx));
+
+    private static IEnumerable<Step> HarvestAndResetSteps(ConcurrentKvm ctx)
+    {
+        var kvm = ctx.Kvm;
+        if (kvm.DirtyRing is null)
+        {
+            throw new InvalidOperationException("the dirty ring is not enabled");
+        }
+
+        if (kvm.EnablePml)
+        {
+            // Userspace kicks the vCPUs first; each exit flushes its PML log into its ring (api.rst).
+            yield return new Step("userspace kicks the vCPUs out of KVM_RUN");
+            kvm.SyncDirtyLog();
+        }
+
+        var harvested = new List<ulong>();
+        foreach (var vcpu in kvm.Vcpus)
+        {
+            var ring = kvm.RingOf(vcpu);
+            while (true)
+            {
+                yield return new Step($"load-acquire the flags of vCPU {vcpu.Id}'s ring entry {ring.FetchIndex}");
+                if (ring.FetchIndex >= ring.DirtyIndex || ring[ring.FetchIndex].Flags != KvmDirtyGfn.Dirty)
+                {
+                    break;
+                }
+
+                yield return new Step($"store-release KVM_DIRTY_GFN_F_RESET to vCPU {vcpu.Id}'s ring entry {ring.FetchIndex}");
+                var (entry, lineage) = ring.HarvestNext();
+                if (kvm.SlotById(entry.Slot) is { } slot && slot.Lineage == lineage && entry.Offset < slot.Npages)
+                {
+                    harvested.Add(slot.BaseGfn + entry.Offset);
+                }
+            }
+        }
+
+        yield return new Step("KVM_RESET_DIRTY_RINGS: mutex_lock(&kvm->slots_lock)");
+        var count = 0;
+        foreach (var vcpu in kvm.Vcpus)
+        {
+            var ring = kvm.RingOf(vcpu);
+            var coalescer = new DirtyGfnCoalescer();
+            while (true)
+            {
+                yield return new Step($"kvm_dirty_ring_reset: vCPU {vcpu.Id}'s ring entry {ring.ResetIndex}: kvm_dirty_gfn_harvested, kvm_dirty_gfn_set_invalid");
+                if (ring.ResetNext() is not { } entry)
+                {
+                    break;
+                }
+
+                count++;
+                if (coalescer.Add(entry) is { } closed)
+                {
+                    foreach (var step in ResetDirtyGfnSteps(ctx, closed.Slot, closed.Offset, closed.Mask))
+                    {
+                        yield return step;
+                    }
+                }
+            }
+
+            var (slotId, offset, mask) = coalescer.Current;
+            foreach (var step in ResetDirtyGfnSteps(ctx, slotId, offset, mask))
+            {
+                yield return step;
+            }
+        }
+
+        yield return new Step("KVM_RESET_DIRTY_RINGS: mutex_unlock(&kvm->slots_lock)");
+        if (count > 0)
+        {
+            yield return new Step("KVM_RESET_DIRTY_RINGS: kvm_flush_remote_tlbs");
+            kvm.FlushRemoteTlbs("KVM_RESET_DIRTY_RINGS");
+        }
+
+        yield return new Step("KVM_RESET_DIRTY_RINGS: returns to userspace");
+        ctx.Reported(harvested);
+        kvm.Log.Add($"collect dirty rings and KVM_RESET_DIRTY_RINGS while vCPUs run: {harvested.Count} harvested, {count} entries reset");
+    }
+
+    // kvm_reset_dirty_gfn() (dirty_ring.c): nothing if the slot is gone or no longer holds the
+    // pages, else KVM_MMU_LOCK (write_lock on x86, which policy ClearDirtyPtMasked's Lock can
+    // change), kvm_arch_mmu_enable_log_dirty_pt_masked, KVM_MMU_UNLOCK.
+    private static IEnumerable<Step> ResetDirtyGfnSteps(ConcurrentKvm ctx, int? slotId, ulong offset, ulong mask)
+    {
+        var kvm = ctx.Kvm;
+        if (kvm.DirtyGfnResetSlot(slotId, offset, mask) is not { } slot)
+        {
+            yield break;
+        }
+
+        var side = kvm.Rules.ClearDirtyPtMasked.Lock == MmuLock.None ? MmuLock.Write : kvm.Rules.ClearDirtyPtMasked.Lock;
+        yield return new Step("kvm_reset_dirty_gfn: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
+        foreach (var step in Tdp(ctx).ClearDirtyPtMaskedConcurrently(ctx, slot.BaseGfn + offset, mask))
+        {
+            yield return step;
+        }
+
+        yield return new Step("kvm_reset_dirty_gfn: KVM_MMU_UNLOCK");
+        ctx.MmuLock.Release(ctx.Current, side);
+    }
+
+    /// <summary>
     /// Userspace turns dirty logging on for memslot <paramref name="slotId"/> while vCPUs run
     /// (KVM_SET_USER_MEMORY_REGION adding KVM_MEM_LOG_DIRTY_PAGES, KVM_MR_FLAGS_ONLY):
     /// kvm_set_memslot() publishes a copy of the slot with the flag and a new bitmap
@@ -560,7 +700,7 @@ public static class Operations
         var old = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
         if (old.DirtyTracked == logging || old.ReadOnly || kvm.DirtyRing is not null)
         {
-            throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked == logging ? (logging ? "logs dirty pages already" : "does not log dirty pages") : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, which the concurrent paths do not model")}", nameof(slotId));
+            throw new ArgumentException($"memslot {slotId} {(old.DirtyTracked == logging ? (logging ? "logs dirty pages already" : "does not log dirty pages") : old.ReadOnly ? "is read-only: kvm_mmu_slot_apply_flags has nothing to do" : "is under the dirty ring, whose flag changes the concurrent paths do not model")}", nameof(slotId));
         }
 
         var flags = logging ? old.Flags | MemoryRegionFlags.LogDirtyPages : old.Flags & ~MemoryRegionFlags.LogDirtyPages;

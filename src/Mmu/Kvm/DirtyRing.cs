@@ -98,19 +98,65 @@ public sealed class DirtyRing(int size, int reserved)
     public List<KvmDirtyGfn> Reset()
     {
         var reset = new List<KvmDirtyGfn>();
-        for (; ResetIndex < DirtyIndex; ResetIndex++)
+        while (ResetNext() is { } entry)
         {
-            ref var entry = ref _entries[ResetIndex % (ulong)Size];
-            if ((entry.Flags & KvmDirtyGfn.Reset) == 0)
-            {
-                break;
-            }
-
             reset.Add(entry);
-            entry.Flags = 0;
         }
 
         return reset;
+    }
+
+    /// <summary>
+    /// One round of kvm_dirty_ring_reset()'s loop (dirty_ring.c): the entry at the reset index, if
+    /// kvm_dirty_gfn_harvested() (RESET set), has its slot and offset read, is made invalid
+    /// (kvm_dirty_gfn_set_invalid) and reset_index moves on; null where the walk stops.
+    /// </summary>
+    internal KvmDirtyGfn? ResetNext()
+    {
+        if (ResetIndex >= DirtyIndex)
+        {
+            return null;
+        }
+
+        ref var entry = ref _entries[ResetIndex % (ulong)Size];
+        if ((entry.Flags & KvmDirtyGfn.Reset) == 0)
+        {
+            return null;
+        }
+
+        var reset = entry;
+        entry.Flags = 0;
+        ResetIndex++;
+        return reset;
+    }
+
+    /// <summary>
+    /// Userspace's store-release of KVM_DIRTY_GFN_F_RESET into the entry at its fetch index, which
+    /// it has read flagged exactly DIRTY (api.rst, KVM_CAP_DIRTY_LOG_RING: "mark the flags from
+    /// state 01b to 1Xb"), and its fetch index moves on.
+    /// </summary>
+    internal (KvmDirtyGfn Entry, long Lineage) HarvestNext()
+    {
+        ref var entry = ref _entries[FetchIndex % (ulong)Size];
+        KvmWarn.On(FetchIndex >= DirtyIndex || entry.Flags != KvmDirtyGfn.Dirty, "userspace harvests an entry not flagged DIRTY");
+        var harvested = (entry, _lineages[FetchIndex % (ulong)Size]);
+        entry.Flags = KvmDirtyGfn.Reset;
+        FetchIndex++;
+        return harvested;
+    }
+
+    /// <summary>Whether an entry for the page at <paramref name="offset"/> of slot <paramref name="lineage"/> is pushed and not yet harvested: userspace's next harvest reports it.</summary>
+    internal bool Unharvested(long lineage, ulong offset)
+    {
+        for (var i = FetchIndex; i < DirtyIndex; i++)
+        {
+            if (_lineages[i % (ulong)Size] == lineage && this[i].Offset == offset && this[i].Flags == KvmDirtyGfn.Dirty)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether an entry for the page at <paramref name="offset"/> of slot <paramref name="lineage"/> is pushed and not yet reset.</summary>
@@ -125,5 +171,47 @@ public sealed class DirtyRing(int size, int reserved)
         }
 
         return false;
+    }
+}
+
+/// <summary>
+/// kvm_dirty_ring_reset()'s coalescing (dirty_ring.c): "Try to coalesce the reset operations when
+/// the guest is scanning pages in the same slot": an entry of the current slot within 64 pages of
+/// the mask's offset (backwards too, if no bit would be shifted out) joins the mask; any other
+/// closes it, to be re-protected by kvm_reset_dirty_gfn(), and starts the next.
+/// </summary>
+internal sealed class DirtyGfnCoalescer
+{
+    private int? _slot;
+    private ulong _offset;
+    private ulong _mask;
+
+    /// <summary>The mask being built (mask 0 before the first entry: kvm_reset_dirty_gfn's first call has nothing to do).</summary>
+    public (int? Slot, ulong Offset, ulong Mask) Current => (_slot, _offset, _mask);
+
+    /// <summary>Adds <paramref name="entry"/>; returns the mask it closes, or null if it joined the current one.</summary>
+    public (int? Slot, ulong Offset, ulong Mask)? Add(KvmDirtyGfn entry)
+    {
+        if (_slot == entry.Slot)
+        {
+            var delta = (long)entry.Offset - (long)_offset;
+            if (delta is >= 0 and < 64)
+            {
+                _mask |= 1UL << (int)delta;
+                return null;
+            }
+
+            // "Backwards visit, careful about overflows!"
+            if (delta is > -64 and < 0 && (_mask << (int)-delta >> (int)-delta) == _mask)
+            {
+                _offset = entry.Offset;
+                _mask = (_mask << (int)-delta) | 1;
+                return null;
+            }
+        }
+
+        var closed = Current;
+        (_slot, _offset, _mask) = (entry.Slot, entry.Offset, 1);
+        return closed;
     }
 }

@@ -119,35 +119,16 @@ public sealed partial class Kvm
         Log.Add($"KVM_RESET_DIRTY_RINGS: {count} entries reset");
         foreach (var reset in resets)
         {
-            int? curSlot = null;
-            ulong curOffset = 0, mask = 0;
+            var coalescer = new DirtyGfnCoalescer();
             foreach (var entry in reset)
             {
-                if (curSlot == entry.Slot)
+                if (coalescer.Add(entry) is { } closed)
                 {
-                    var delta = (long)entry.Offset - (long)curOffset;
-                    if (delta is >= 0 and < 64)
-                    {
-                        mask |= 1UL << (int)delta;
-                        continue;
-                    }
-
-                    // "Backwards visit, careful about overflows!"
-                    if (delta is > -64 and < 0 && (mask << (int)-delta >> (int)-delta) == mask)
-                    {
-                        curOffset = entry.Offset;
-                        mask = (mask << (int)-delta) | 1;
-                        continue;
-                    }
+                    ResetDirtyGfn(closed.Slot, closed.Offset, closed.Mask);
                 }
-
-                ResetDirtyGfn(curSlot, curOffset, mask);
-                curSlot = entry.Slot;
-                curOffset = entry.Offset;
-                mask = 1;
             }
 
-            ResetDirtyGfn(curSlot, curOffset, mask);
+            ResetDirtyGfn(coalescer.Current.Slot, coalescer.Current.Offset, coalescer.Current.Mask);
         }
 
         if (count > 0)
@@ -162,11 +143,13 @@ public sealed partial class Kvm
     /// <summary>kvm_reset_dirty_gfn(): re-protect one coalesced mask, unless the slot is gone or no longer holds the pages.</summary>
     private void ResetDirtyGfn(int? slotId, ulong offset, ulong mask)
     {
-        if (mask == 0 || slotId is not { } id || SlotById(id) is not { } slot || offset + 63 - (ulong)System.Numerics.BitOperations.LeadingZeroCount(mask) >= slot.Npages)
+        if (DirtyGfnResetSlot(slotId, offset, mask) is { } slot)
         {
-            return;
+            Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + offset, mask);
         }
-
-        Mmu.EnableLogDirtyPtMasked(slot, slot.BaseGfn + offset, mask);
     }
+
+    /// <summary>kvm_reset_dirty_gfn()'s checks: the memslot a mask re-protects, or null if the slot is gone or no longer holds the pages (offset + __fls(mask) &gt;= npages).</summary>
+    internal KvmMemorySlot? DirtyGfnResetSlot(int? slotId, ulong offset, ulong mask) =>
+        mask == 0 || slotId is not { } id || SlotById(id) is not { } slot || offset + 63 - (ulong)System.Numerics.BitOperations.LeadingZeroCount(mask) >= slot.Npages ? null : slot;
 }

@@ -32,6 +32,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
     private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
     private bool _manualProtect;
+    private int? _ringEntries;
     private bool _synchronizeSrcu = true;
     private MmuKind _mmu = MmuKind.TdpEpt;
     private readonly List<Action<GuestKernel>> _guestMaps = [];
@@ -95,6 +96,9 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
     [Given("the memslot update does not wait for the vCPUs' SRCU read sections")]
     public void NoSynchronizeSrcu() => _synchronizeSrcu = false;
+
+    [Given("the concurrent VM has a dirty ring of {int} entries")]
+    public void DirtyRing(int entries) => _ringEntries = entries;
 
     [Given("the memslot logs dirty pages")]
     public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
@@ -162,6 +166,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
             return [Operations.Access(ctx, v[vcpu], gfn, access), Operations.ClearDirtyLog(ctx, 0, firstPage, numPages, bitmap)];
         });
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace harvests and resets the dirty rings")]
+    public void AccessRacingRingReset(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.HarvestAndResetDirtyRings(ctx)]);
 
     [When("vCPU {int} faults gfn {gfn} for a {access} while userspace enables dirty logging")]
     public void AccessRacingEnableLogging(int vcpu, ulong gfn, AccessKind access) =>
@@ -250,6 +258,12 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
         }
 
         var kvm = new Kvm(info, _mmu);
+        if (_ringEntries is { } entries)
+        {
+            // KVM_CAP_DIRTY_LOG_RING only before any vCPU exists (kvm_vm_ioctl_enable_dirty_log_ring).
+            Assert.Equal(0, kvm.EnableDirtyRing((uint)(entries * KvmDirtyGfn.Size)));
+        }
+
         var vcpus = Enumerable.Range(0, _vcpus).Select(_ => kvm.CreateVcpu()).ToArray();
         foreach (var step in _beforeMemslot)
         {

@@ -3,9 +3,9 @@ Feature: KVM_CLEAR_DIRTY_LOG of a range racing a vCPU's write
   Under manual protection userspace learns which pages are dirty from KVM_GET_DIRTY_LOG and
   re-arms only the pages it is about to copy by KVM_CLEAR_DIRTY_LOG of a range
   (kvm_clear_dirty_log_protect): first_page a multiple of 64, num_pages one too unless the range
-  ends at the slot's end, else -EINVAL. For each word of the range it clears the bits of its mask
-  that really were set (atomic_long_fetch_andnot) and re-protects those pages under mmu_lock,
-  then flushes the memslot. A page whose bit userspace did not clear stays pending: userspace
+  ends at the slot's end, else -EINVAL. Under mmu_lock, taken once for the whole range, for each
+  word it clears the bits of its mask that really were set (atomic_long_fetch_andnot) and
+  re-protects those pages; then it unlocks and flushes the memslot. A page whose bit userspace did not clear stays pending: userspace
   has not copied it, so a write to it must still be in the bitmap once all is done.
 
   Background:

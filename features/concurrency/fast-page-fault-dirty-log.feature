@@ -1,10 +1,11 @@
 @concurrency
 Feature: The fast page fault racing the dirty log's re-protection
-  While dirty logging, fetching the log write-protects the pages it reports: KVM_GET_DIRTY_LOG
-  (kvm_get_dirty_log_protect) takes each bitmap word by xchg, or KVM_CLEAR_DIRTY_LOG
-  (kvm_clear_dirty_log_protect) by atomic_long_fetch_andnot, then clear_dirty_pt_masked() clears
-  W under mmu_lock (tdp_mmu_clear_spte_bits: atomic when spte_needs_atomic_update, as the fast
-  path may set W meanwhile), and the TLBs are flushed before the ioctl returns. A vCPU's write
+  While dirty logging, fetching the log write-protects the pages it reports: under mmu_lock, taken
+  once for the whole bitmap, KVM_GET_DIRTY_LOG (kvm_get_dirty_log_protect) takes each bitmap word
+  by xchg, or KVM_CLEAR_DIRTY_LOG (kvm_clear_dirty_log_protect) by atomic_long_fetch_andnot, and
+  clear_dirty_pt_masked() clears W in its pages (tdp_mmu_clear_spte_bits: atomic when
+  spte_needs_atomic_update, as the fast path may set W meanwhile); the TLBs are flushed after the
+  unlock, before the ioctl returns. A vCPU's write
   meanwhile faults into fast_page_fault(), which restores W from MMU-writable by cmpxchg without
   mmu_lock and marks the page dirty after the cmpxchg (fast_pf_fix_direct_spte); a write through
   a still-writable SPTE needs no fault. Whatever the order, a page written after the fetch that

@@ -333,10 +333,11 @@ public static class Operations
 
     /// <summary>
     /// Userspace fetches memslot <paramref name="slotId"/>'s dirty log: KVM_GET_DIRTY_LOG
-    /// (kvm_get_dirty_log_protect: per word, xchg the bitmap word to 0, then under KVM_MMU_LOCK
+    /// (kvm_get_dirty_log_protect: under one KVM_MMU_LOCK, per set word, xchg the word to 0 and
     /// re-protect its pages), or, with manual protect, KVM_CLEAR_DIRTY_LOG of the whole slot
-    /// (kvm_clear_dirty_log_protect: atomic_long_fetch_andnot of the word, then the same
-    /// re-protection); kvm_flush_remote_tlbs_memslot() after the unlock, then the ioctl returns.
+    /// (kvm_clear_dirty_log_protect: the same loop with atomic_long_fetch_andnot of the word);
+    /// kvm_flush_remote_tlbs_memslot() after the unlock, then the ioctl returns
+    /// (<see cref="ProtectDirtyWords"/>).
     /// </summary>
     public static ConcurrentThread FetchDirtyLog(ConcurrentKvm ctx, int slotId)
     {
@@ -355,11 +356,12 @@ public static class Operations
     /// first (<see cref="Kvm.Kvm.CheckClearDirtyLog"/>: -EINVAL for a first_page not a multiple of
     /// 64, or a num_pages not a multiple of 64 that stops short of the slot's end; -ENOENT for a
     /// slot without a bitmap), kvm_arch_sync_dirty_log(), -EFAULT for a bitmap shorter than num_pages
-    /// (copy_from_user), then per word with bits in the user's mask
+    /// (copy_from_user), then under one KVM_MMU_LOCK, per word with bits in the user's mask,
     /// <c>mask &amp;= atomic_long_fetch_andnot(mask, p)</c> (only the bits that really were set are
-    /// cleared) and kvm_arch_mmu_enable_log_dirty_pt_masked() of those under KVM_MMU_LOCK, the
-    /// memslot flushed if any were. A refused call returns in one step and changes nothing. The
-    /// thread's outcome is the ioctl's result, 0 or -errno; <paramref name="result"/> holds it too.
+    /// cleared) and kvm_arch_mmu_enable_log_dirty_pt_masked() of those, then KVM_MMU_UNLOCK and
+    /// the memslot flushed if any were (<see cref="ProtectDirtyWords"/>). A refused call returns
+    /// in one step and changes nothing. The thread's outcome is the ioctl's result, 0 or -errno;
+    /// <paramref name="result"/> holds it too.
     /// </summary>
     public static ConcurrentThread ClearDirtyLog(ConcurrentKvm ctx, int slotId, ulong firstPage, ulong numPages, ulong[] bitmap, int[]? result = null) =>
         new("userspace", ClearDirtyLogSteps(ctx, slotId, firstPage, numPages, bitmap, result ?? new int[1]));
@@ -398,13 +400,20 @@ public static class Operations
     private static string Errno(int result) => result == 0 ? "0" : $"-{(Uapi.Errno)(-result)}";
 
     /// <summary>
-    /// The word loop kvm_get_dirty_log_protect() and kvm_clear_dirty_log_protect() share: after
-    /// kvm_arch_sync_dirty_log(), per bitmap word from <paramref name="firstWord"/> take the dirty
-    /// bits (xchg of the word when <paramref name="clear"/> is null, else
-    /// atomic_long_fetch_andnot of the user's mask, skipping a word whose mask is 0 as the kernel
-    /// does), and re-protect the taken pages under KVM_MMU_LOCK (clear_dirty_pt_masked); flush the
-    /// memslot if any were taken, and return: the taken pages count as reported to userspace.
-    /// <paramref name="fault"/> stops after the sync (copy_from_user failed: -EFAULT).
+    /// The word loop kvm_get_dirty_log_protect() and kvm_clear_dirty_log_protect() share
+    /// (virt/kvm/kvm_main.c): after kvm_arch_sync_dirty_log(), KVM_MMU_LOCK once around the whole
+    /// loop (write_lock on x86; policy ClearDirtyPtMasked's Lock picks the side), and inside it,
+    /// per bitmap word from <paramref name="firstWord"/>, take the word's dirty bits and re-protect
+    /// their pages (kvm_arch_mmu_enable_log_dirty_pt_masked -> clear_dirty_pt_masked); then
+    /// KVM_MMU_UNLOCK, kvm_flush_remote_tlbs_memslot() if any word was taken, and return: the taken
+    /// pages count as reported to userspace. With <paramref name="clear"/> null it is GET's take,
+    /// <c>if (!dirty_bitmap[i]) continue; flush = true; mask = xchg(&amp;dirty_bitmap[i], 0);</c>
+    /// (one step: read and xchg by the one thread that clears bits, under slots_lock, take the
+    /// same bits whatever the vCPUs set between them); else CLEAR's, which skips a word whose
+    /// user mask is 0 without reading the bitmap, and <c>mask &amp;= atomic_long_fetch_andnot(mask, p)</c>,
+    /// re-protecting and flushing only for bits that really were set. A vCPU's fault under the
+    /// read lock so waits for every word, not one. <paramref name="fault"/> stops after the sync
+    /// (copy_from_user failed: -EFAULT), before the lock.
     /// </summary>
     private static IEnumerable<Step> ProtectDirtyWords(ConcurrentKvm ctx, KvmMemorySlot slot, string ioctl, int firstWord, ulong[]? clear, bool fault = false)
     {
@@ -425,6 +434,8 @@ public static class Operations
             yield break;
         }
 
+        yield return new Step($"{ioctl}: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, side);
         for (var n = 0; n < (clear?.Length ?? dirty.Length); n++)
         {
             var word = firstWord + n;
@@ -433,7 +444,7 @@ public static class Operations
                 continue;
             }
 
-            yield return new Step($"{ioctl}: {(clear is null ? "xchg" : "atomic_long_fetch_andnot")} bitmap word {word}");
+            yield return new Step(clear is null ? $"{ioctl}: bitmap word {word}: xchg with 0 if set" : $"{ioctl}: atomic_long_fetch_andnot bitmap word {word}");
             var mask = clear is null ? dirty[word] : clear[n] & dirty[word];
             dirty[word] &= ~mask;
             taken[word] = mask;
@@ -444,17 +455,14 @@ public static class Operations
 
             flush = true;
             kvm.ReportConcurrently(slot, word, mask);
-            yield return new Step($"{ioctl}: KVM_MMU_LOCK", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
-            ctx.MmuLock.Take(ctx.Current, side);
             foreach (var step in Tdp(ctx).ClearDirtyPtMaskedConcurrently(ctx, slot.BaseGfn + ((ulong)word * 64), mask))
             {
                 yield return step;
             }
-
-            yield return new Step($"{ioctl}: KVM_MMU_UNLOCK");
-            ctx.MmuLock.Release(ctx.Current, side);
         }
 
+        yield return new Step($"{ioctl}: KVM_MMU_UNLOCK");
+        ctx.MmuLock.Release(ctx.Current, side);
         if (flush)
         {
             yield return new Step($"{ioctl}: kvm_flush_remote_tlbs_memslot");

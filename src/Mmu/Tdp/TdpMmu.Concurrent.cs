@@ -362,8 +362,9 @@ public sealed partial class TdpMmu
 
     /// <summary>
     /// clear_dirty_pt_masked() for one bitmap word as a concurrent step sequence, under the lock
-    /// the caller took (kvm_get_dirty_log_protect / kvm_clear_dirty_log_protect take
-    /// KVM_MMU_LOCK around kvm_arch_mmu_enable_log_dirty_pt_masked): for each 4K leaf of the
+    /// the caller took (kvm_get_dirty_log_protect / kvm_clear_dirty_log_protect hold KVM_MMU_LOCK
+    /// across their whole word loop, kvm_reset_dirty_gfn across one coalesced mask, around
+    /// kvm_arch_mmu_enable_log_dirty_pt_masked): for each 4K leaf of the
     /// mask that has dbit (D with PML, else W: kvm_mmu_write_protect_pt_masked), tdp_mmu_clear_spte_bits(), which
     /// clears it by atomic64_fetch_and when spte_needs_atomic_update() (the CPU may set D, the
     /// fast path W meanwhile) and by WRITE_ONCE of the walk's value otherwise.

@@ -870,7 +870,7 @@ public enum RaceKind
     /// <summary>An MMU notifier invalidation of a range around the gfn (tdp_mmu_zap_leafs under mmu_lock).</summary>
     Invalidate,
 
-    /// <summary>Userspace fetching the memslot's dirty log (KVM_GET_DIRTY_LOG, or KVM_CLEAR_DIRTY_LOG under manual protect).</summary>
+    /// <summary>Userspace fetching the memslot's dirty log (KVM_GET_DIRTY_LOG; under manual protect, KVM_GET_DIRTY_LOG's copy, then KVM_CLEAR_DIRTY_LOG of the pages it copied).</summary>
     FetchDirtyLog,
 
     /// <summary>Userspace turning dirty logging on for the memslot (KVM_SET_USER_MEMORY_REGION, KVM_MR_FLAGS_ONLY: the slot swap, then kvm_mmu_slot_apply_flags).</summary>

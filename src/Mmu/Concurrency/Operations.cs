@@ -332,21 +332,44 @@ public static class Operations
     }
 
     /// <summary>
-    /// Userspace fetches memslot <paramref name="slotId"/>'s dirty log: KVM_GET_DIRTY_LOG
-    /// (kvm_get_dirty_log_protect: under one KVM_MMU_LOCK, per set word, xchg the word to 0 and
-    /// re-protect its pages), or, with manual protect, KVM_CLEAR_DIRTY_LOG of the whole slot
-    /// (kvm_clear_dirty_log_protect: the same loop with atomic_long_fetch_andnot of the word);
-    /// kvm_flush_remote_tlbs_memslot() after the unlock, then the ioctl returns
-    /// (<see cref="ProtectDirtyWords"/>).
+    /// Userspace fetches memslot <paramref name="slotId"/>'s dirty log. Without manual protect it is
+    /// KVM_GET_DIRTY_LOG (kvm_get_dirty_log_protect: under one KVM_MMU_LOCK, per set word, xchg
+    /// the word to 0 and re-protect its pages; kvm_flush_remote_tlbs_memslot() after the unlock:
+    /// <see cref="ProtectDirtyWords"/>). With manual protect KVM_GET_DIRTY_LOG only copies the
+    /// bitmap: kvm_get_dirty_log_protect() then takes no lock, clears nothing and flushes nothing
+    /// ("no flush is needed until KVM_CLEAR_DIRTY_LOG"), so userspace knows the dirty pages from
+    /// the copy alone and re-arms exactly those by KVM_CLEAR_DIRTY_LOG of the whole slot with the
+    /// copy as its mask (kvm_clear_dirty_log_protect), as QEMU does: a page dirtied after the copy
+    /// stays pending. The copy is one step (copy_to_user reads the words one by one, but a race
+    /// with one fault touches one word, so one step loses none of its outcomes).
     /// </summary>
     public static ConcurrentThread FetchDirtyLog(ConcurrentKvm ctx, int slotId)
     {
         var kvm = ctx.Kvm;
         var slot = kvm.SlotById(slotId) ?? throw new ArgumentException($"no memslot {slotId}", nameof(slotId));
-        var dirty = slot.DirtyBitmap ?? throw new ArgumentException($"memslot {slotId} does not log dirty pages", nameof(slotId));
-        var manual = kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable);
-        var clear = manual ? Enumerable.Repeat(ulong.MaxValue, dirty.Length).ToArray() : null;
-        return new("userspace", ProtectDirtyWords(ctx, slot, manual ? "KVM_CLEAR_DIRTY_LOG" : "KVM_GET_DIRTY_LOG", 0, clear));
+        _ = slot.DirtyBitmap ?? throw new ArgumentException($"memslot {slotId} does not log dirty pages", nameof(slotId));
+        return new("userspace", kvm.ManualProtect.HasFlag(ManualDirtyLogProtect.Enable)
+            ? ManualFetchSteps(ctx, slot)
+            : ProtectDirtyWords(ctx, slot, "KVM_GET_DIRTY_LOG", 0, clear: null));
+    }
+
+    private static IEnumerable<Step> ManualFetchSteps(ConcurrentKvm ctx, KvmMemorySlot slot)
+    {
+        const string get = "KVM_GET_DIRTY_LOG";
+        var kvm = ctx.Kvm;
+        if (kvm.EnablePml)
+        {
+            yield return new Step($"{get}: kvm_arch_sync_dirty_log kicks the vCPUs");
+            kvm.SyncDirtyLog();
+        }
+
+        yield return new Step($"{get}: copy_to_user of the bitmap (manual protect: no lock, no clear, no flush)");
+        var copy = (ulong[])slot.DirtyBitmap!.Clone();
+        kvm.Log.Add($"{get} memslot {slot.Id} (manual protect): {Kvm.Kvm.DirtyRanges(slot.BaseGfn, copy)}");
+        foreach (var step in ProtectDirtyWords(ctx, slot, "KVM_CLEAR_DIRTY_LOG", 0, copy))
+        {
+            yield return step;
+        }
     }
 
     /// <summary>

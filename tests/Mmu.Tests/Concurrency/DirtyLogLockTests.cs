@@ -10,7 +10,9 @@ namespace SpecKit.Mmu.Tests.Concurrency;
 /// inside it. With the write lock no end state tells this from a lock taken per word (a fault's
 /// section under the read lock touches one word's pages, so it commutes with the other words'
 /// re-protection), so these tests read the trace: a fault that reaches read_lock(mmu_lock) while
-/// the ioctl is between two words spins until the ioctl's KVM_MMU_UNLOCK.
+/// the ioctl is between two words spins until the ioctl's KVM_MMU_UNLOCK. Under manual protect
+/// KVM_GET_DIRTY_LOG takes no lock at all and only copies; the CLEAR that follows re-arms what
+/// the copy holds.
 /// </summary>
 public class DirtyLogLockTests
 {
@@ -57,5 +59,35 @@ public class DirtyLogLockTests
 
         // The fault did run between the words up to its spin: it is the lock, not the schedule, that kept it out.
         Assert.Contains(threads.Take(take), t => t == 1);
+    }
+
+    [Fact]
+    public void Under_manual_protect_the_get_copies_without_the_lock_and_the_clear_rearms_only_what_it_copied()
+    {
+        // kvm_get_dirty_log_protect() with manual_dirty_log_protect: dirty_bitmap_buffer =
+        // dirty_bitmap, no KVM_MMU_LOCK, no xchg, no flush. vCPU 1's fault on gfn 0x50 runs whole
+        // between the copy and the clear; userspace never saw 0x50, so the clear leaves it pending.
+        Kvm.Kvm? kvm = null;
+        ConcurrentScenario Build()
+        {
+            kvm = new Kvm.Kvm(SpecModels.Base);
+            var vcpus = new[] { kvm.CreateVcpu(), kvm.CreateVcpu() };
+            Assert.Equal(0, kvm.EnableManualDirtyLogProtect(ManualDirtyLogProtect.Enable));
+            Assert.Equal(0, kvm.CreateMemslot(0, 0, 1024, MemoryRegionFlags.LogDirtyPages, 1));
+            kvm.Access(vcpus[0], 0x10, AccessKind.Write);
+            var ctx = new ConcurrentKvm(kvm);
+            return new ConcurrentScenario(ctx, [Operations.FetchDirtyLog(ctx, 0), Operations.Access(ctx, vcpus[1], 0x50, AccessKind.Write)], Operations.FinalCheck);
+        }
+
+        var solo = Scheduler.Replay(Build, "").Trace.Select(s => s.What).ToList();
+        Assert.StartsWith("KVM_GET_DIRTY_LOG: copy_to_user", solo[0], StringComparison.Ordinal);
+        Assert.DoesNotContain(solo, w => w.StartsWith("KVM_GET_DIRTY_LOG: KVM_MMU_LOCK", StringComparison.Ordinal));
+        var run = Scheduler.Replay(Build, "0" + new string('1', solo.Count));
+        Assert.True(run.Clean, run.Describe());
+        var steps = run.Trace.Select(s => s.What).ToList();
+        Assert.True(steps.IndexOf("read_lock(mmu_lock)") < steps.IndexOf("KVM_CLEAR_DIRTY_LOG: KVM_MMU_LOCK"), run.Describe());
+        var bitmap = kvm!.SlotById(0)!.DirtyBitmap!;
+        Assert.Equal(0UL, bitmap[0]);
+        Assert.Equal(1UL << (0x50 - 64), bitmap[1]);
     }
 }

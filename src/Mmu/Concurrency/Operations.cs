@@ -514,7 +514,11 @@ public static class Operations
     /// kvm_dirty_ring_reset() (dirty_ring.c) on each vCPU's ring, one step per entry it frees,
     /// with kvm_reset_dirty_gfn() re-protecting each coalesced mask under KVM_MMU_LOCK
     /// (kvm_arch_mmu_enable_log_dirty_pt_masked -> clear_dirty_pt_masked, an SPTE write a step),
-    /// and kvm_flush_remote_tlbs() if any entry was reset. api.rst: "the ioctl must be called
+    /// and kvm_flush_remote_tlbs() after mutex_unlock if any entry was reset. Unlike the bitmap
+    /// ioctls, the lock is taken per mask, not around the ring: the newest dirty_ring.c batches
+    /// entries only "to minimize mmu_lock contention", resets the last batch only "if (mask)",
+    /// and may cond_resched() between entries, a point the per-entry step already is; its
+    /// signal_pending() -EINTR and INT_MAX cap are not modelled. api.rst: "the ioctl must be called
     /// *before* reading the content of the dirty pages", so the harvested pages count as reported
     /// when the ioctl returns: a write before that is in what userspace reads, one after it must
     /// be pushed again (the checker's "dirty page lost").

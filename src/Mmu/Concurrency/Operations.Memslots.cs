@@ -25,6 +25,26 @@ public static partial class Operations
     /// </summary>
     public static ConcurrentThread DeleteMemslot(ConcurrentKvm ctx, int slotId) => new("userspace", SetMemslotSteps(ctx, CheckedSlot(ctx, slotId), newBaseGfn: null));
 
+    /// <summary>
+    /// Userspace moves memslot <paramref name="slotId"/> to <paramref name="newBaseGfn"/> while
+    /// vCPUs run (KVM_MR_MOVE): the same invalidation, wait and zap as a delete, then
+    /// kvm_move_memslot() publishes the slot at its new base over the same host memory and
+    /// waits again. A fault on the old GFNs retries until the move is done, then finds no slot
+    /// (MMIO); one on the new GFNs maps the slot's pages there. When the ioctl returns, every SPTE
+    /// and TLB entry over the old GFNs maps what the memslots map there now (nothing, but where
+    /// the new range overlaps the old), the same "deleted memslot still mapped" rule.
+    /// </summary>
+    public static ConcurrentThread MoveMemslot(ConcurrentKvm ctx, int slotId, ulong newBaseGfn)
+    {
+        var old = CheckedSlot(ctx, slotId);
+        if (ctx.Kvm.Memslots.FirstOrDefault(s => s.Id != slotId && s.BaseGfn < newBaseGfn + old.Npages && newBaseGfn < s.EndGfn) is { } overlap)
+        {
+            throw new ArgumentException($"[0x{newBaseGfn:x}, 0x{newBaseGfn + old.Npages:x}) overlaps {overlap}: KVM_SET_USER_MEMORY_REGION returns -EEXIST", nameof(newBaseGfn));
+        }
+
+        return new("userspace", SetMemslotSteps(ctx, old, newBaseGfn));
+    }
+
     private static KvmMemorySlot CheckedSlot(ConcurrentKvm ctx, int slotId)
     {
         var kvm = ctx.Kvm;
@@ -77,7 +97,14 @@ public static partial class Operations
         // kvm_swap_active_memslots() with its own wait for invalidations and SRCU readers.
         var change = newBaseGfn is { } gfn ? $"memslot {old.Id} at gfn 0x{gfn:x}" : $"the memslots without memslot {old.Id}";
         yield return new Step($"{(newBaseGfn is null ? "kvm_delete_memslot" : "kvm_move_memslot")}: kvm_swap_active_memslots, once no invalidation is active, publishes {change}", () => !kvm.MnInvalidationsActive);
-        kvm.DeleteMemslotConcurrently(invalid);
+        if (newBaseGfn is { } newBase)
+        {
+            kvm.MoveMemslotConcurrently(invalid, newBase);
+        }
+        else
+        {
+            kvm.DeleteMemslotConcurrently(invalid);
+        }
 
         if (ctx.SynchronizeSrcu)
         {

@@ -278,6 +278,20 @@ public sealed partial class Kvm
         Log.Add($"memslot {invalid.Id} deleted while vCPUs run");
     }
 
+    /// <summary>
+    /// kvm_move_memslot() after the zap: kvm_activate_memslot(kvm, invalid_slot, new) swaps in
+    /// the slot at <paramref name="baseGfn"/> over the same host memory, with its flags and dirty
+    /// bitmap (kvm_prepare_memory_region: "new->dirty_bitmap = old->dirty_bitmap").
+    /// </summary>
+    internal KvmMemorySlot MoveMemslotConcurrently(KvmMemorySlot invalid, ulong baseGfn)
+    {
+        var moved = new KvmMemorySlot(invalid.Id, baseGfn, invalid.Npages, invalid.Flags, invalid.UserspacePage) { DirtyBitmap = invalid.DirtyBitmap, Lineage = invalid.Lineage };
+        Memslots[Memslots.IndexOf(invalid)] = moved;
+        MemslotGeneration++;
+        Log.Add($"memslot {invalid.Id} moved to gfn 0x{baseGfn:x} while vCPUs run");
+        return moved;
+    }
+
     /// <summary>kvm_mmu_slot_apply_flags() has returned: the ioctl returns to userspace.</summary>
     internal void EndFlagsChangeConcurrently(KvmMemorySlot slot)
     {

@@ -221,9 +221,14 @@ public sealed partial class TdpMmu
                     yield break;
                 }
 
-                if (faultSlot is not { } slot || (write && slot.ReadOnly))
+                // A write to a read-only slot: __kvm_faultin_pfn gives KVM_PFN_ERR_RO_FAULT, and
+                // kvm_handle_error_pfn() RET_PF_EMULATE; the emulator's store to the slot exits to
+                // userspace (emulator_read_write_onepage). No SPTE changes.
+                var slot = faultSlot;
+                if (write && slot.ReadOnly)
                 {
-                    Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
+                    Kvm.Log.Add($"{what}: KVM_PFN_ERR_RO_FAULT, RET_PF_EMULATE");
+                    ctx.Outcomes.Add($"{what}: KVM_EXIT_MMIO (a write to a read-only memslot)");
                     yield break;
                 }
                 yield return new Step("__kvm_faultin_pfn: resolves the host page");

@@ -193,6 +193,10 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     public void AccessRacingDelete(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.DeleteMemslot(ctx, 0)]);
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace moves the memslot to gfn {gfn}")]
+    public void AccessRacingMove(int vcpu, ulong gfn, AccessKind access, ulong newBaseGfn) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.MoveMemslot(ctx, 0, newBaseGfn)]);
+
     [When("vCPU {int} faults gfn {gfn} for a {access} while write tracking is added for it")]
     public void AccessRacingWriteTrackAdd(int vcpu, ulong gfn, AccessKind access) =>
         Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.WriteTrackAdd(ctx, gfn)]);

@@ -65,6 +65,11 @@ internal static partial class SpecEmitter
                 extras.Add([$"    AfterYield: global::SpecKit.Mmu.Policy.YieldRestart.{afterYield[0]}"]);
             }
 
+            if (entries.TryGetValue("InvalidSlot", out var invalidSlot))
+            {
+                extras.Add([$"    InvalidSlot: global::SpecKit.Mmu.Policy.InvalidSlotFault.{invalidSlot[0]}"]);
+            }
+
             w.Line($"    Origin: {Literal(op.Origin)}{(extras.Count == 0 ? ");" : ",")}");
             for (var i = 0; i < extras.Count; i++)
             {

@@ -39,6 +39,7 @@ internal static class PolicyKeys
         ["SpteWrite"] = Names<VolatileSpteWrite>(),
         ["BumpsSequence"] = ["Yes", "No"],
         ["AfterYield"] = Names<YieldRestart>(),
+        ["InvalidSlot"] = Names<InvalidSlotFault>(),
     };
 
     /// <summary>Keys that take a list of values; the others take exactly one.</summary>
@@ -66,10 +67,11 @@ internal static class PolicyKeys
     /// Keys an operation gives only to differ from the kernel of today, each a group of its own:
     /// SpteWrite (how an exclusive write treats an SPTE with volatile bits, ba3a6120a4e7) and
     /// BumpsSequence (whether a standalone .change_pte() bumps mmu_notifier_seq, 828502d30073) and
-    /// AfterYield (where a walk goes on after yielding mmu_lock, 3a0f64de479c).
+    /// AfterYield (where a walk goes on after yielding mmu_lock, 3a0f64de479c) and InvalidSlot
+    /// (what a page fault does with a memslot being deleted or moved, e0c378684b65).
     /// Left out, the runtime does what the kernel does.
     /// </summary>
-    public static readonly string[][] HistoryKeys = [["SpteWrite"], ["BumpsSequence"], ["AfterYield"]];
+    public static readonly string[][] HistoryKeys = [["SpteWrite"], ["BumpsSequence"], ["AfterYield"], ["InvalidSlot"]];
 
     /// <summary>The groups of keys without defaults that an operation gives all together or not at all.</summary>
     public static readonly string[][] Groups = [RootKeys, SyncKeys, .. HistoryKeys];

@@ -13,7 +13,7 @@ namespace SpecKit.Mmu.Concurrency;
 /// taking mmu_lock as its operation's policy says (<see cref="MmuRules"/>), and the checks made
 /// when all are done.
 /// </summary>
-public static class Operations
+public static partial class Operations
 {
     /// <summary>A vCPU's access, faulting as kvm_tdp_page_fault() does (TDP MMU only).</summary>
     public static ConcurrentThread Access(ConcurrentKvm ctx, KvmVcpu vcpu, ulong gfn, AccessKind access) =>

@@ -249,6 +249,49 @@ public sealed partial class Kvm
         return slot;
     }
 
+    /// <summary>
+    /// The first swap of a KVM_MR_DELETE as the concurrent operation runs it
+    /// (Concurrency.Operations.DeleteMemslot): kvm_invalidate_memslot() copies
+    /// <paramref name="old"/> with KVM_MEMSLOT_INVALID (kvm_copy_memslot) and publishes the copy
+    /// (kvm_swap_active_memslots: rcu_assign_pointer, a new generation). vCPUs that read the old
+    /// slot go on with it until they leave kvm->srcu; a fault that finds the copy retries
+    /// (kvm_mmu_faultin_pfn).
+    /// </summary>
+    internal KvmMemorySlot InvalidateMemslotConcurrently(KvmMemorySlot old)
+    {
+        var invalid = old.AsInvalid();
+        Memslots[Memslots.IndexOf(old)] = invalid;
+        MemslotGeneration++;
+        Log.Add($"memslot {old.Id}: KVM_MEMSLOT_INVALID published while vCPUs run");
+        return invalid;
+    }
+
+    /// <summary>
+    /// kvm_delete_memslot() after the zap: kvm_activate_memslot(kvm, invalid_slot, NULL) swaps in
+    /// memslots without the slot (another generation); its dirty bitmap goes with it.
+    /// </summary>
+    internal void DeleteMemslotConcurrently(KvmMemorySlot invalid)
+    {
+        Memslots.Remove(invalid);
+        MemslotGeneration++;
+        ForgetLoggingOf(invalid);
+        Log.Add($"memslot {invalid.Id} deleted while vCPUs run");
+    }
+
+    /// <summary>
+    /// kvm_move_memslot() after the zap: kvm_activate_memslot(kvm, invalid_slot, new) swaps in
+    /// the slot at <paramref name="baseGfn"/> over the same host memory, with its flags and dirty
+    /// bitmap (kvm_prepare_memory_region: "new->dirty_bitmap = old->dirty_bitmap").
+    /// </summary>
+    internal KvmMemorySlot MoveMemslotConcurrently(KvmMemorySlot invalid, ulong baseGfn)
+    {
+        var moved = new KvmMemorySlot(invalid.Id, baseGfn, invalid.Npages, invalid.Flags, invalid.UserspacePage) { DirtyBitmap = invalid.DirtyBitmap, Lineage = invalid.Lineage };
+        Memslots[Memslots.IndexOf(invalid)] = moved;
+        MemslotGeneration++;
+        Log.Add($"memslot {invalid.Id} moved to gfn 0x{baseGfn:x} while vCPUs run");
+        return moved;
+    }
+
     /// <summary>kvm_mmu_slot_apply_flags() has returned: the ioctl returns to userspace.</summary>
     internal void EndFlagsChangeConcurrently(KvmMemorySlot slot)
     {

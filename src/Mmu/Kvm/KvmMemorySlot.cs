@@ -58,6 +58,13 @@ public sealed class KvmMemorySlot
 
     public bool ReadOnly => (Flags & MemoryRegionFlags.ReadOnly) != 0;
 
+    /// <summary>
+    /// KVM_MEMSLOT_INVALID (kvm_host.h, a flag only KVM sets): this is the copy of a slot that
+    /// KVM_SET_USER_MEMORY_REGION is deleting or moving, published by kvm_invalidate_memslot()
+    /// before the slot's SPTEs are zapped; it stays until the delete or move swaps it out.
+    /// </summary>
+    public bool Invalid { get; private init; }
+
     public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < EndGfn;
 
     /// <summary>__gfn_to_hva_memslot(): the user page behind <paramref name="gfn"/>.</summary>
@@ -74,6 +81,18 @@ public sealed class KvmMemorySlot
     /// and its dirty bitmap, until kvm_prepare_memory_region() changes that. The old slot stays
     /// what a vCPU that read it before the swap sees.
     /// </summary>
+    /// <summary>kvm_copy_memslot() of this slot with KVM_MEMSLOT_INVALID set (kvm_invalidate_memslot).</summary>
+    internal KvmMemorySlot AsInvalid() =>
+        new(Id, BaseGfn, Npages, Flags, UserspacePage)
+        {
+            Lineage = Lineage,
+            DirtyBitmap = DirtyBitmap,
+            Rmaps = Rmaps,
+            _writeTrack = _writeTrack,
+            _disallowLpage = _disallowLpage,
+            Invalid = true,
+        };
+
     internal KvmMemorySlot WithFlags(MemoryRegionFlags flags) =>
         new(Id, BaseGfn, Npages, flags, UserspacePage)
         {

@@ -65,6 +65,7 @@ public sealed record SyncSptePolicy(
 /// <param name="SpteWrite">How an exclusive write treats an SPTE with volatile bits (ZapLeafs, ClearDirtyPtMasked).</param>
 /// <param name="BumpsSequence">Whether a standalone .change_pte() bumps mmu_notifier_seq (ChangePte).</param>
 /// <param name="AfterYield">Where a TDP MMU walk goes on after yielding mmu_lock (the operations that yield).</param>
+/// <param name="InvalidSlot">What a page fault does with a KVM_MEMSLOT_INVALID slot (TdpPageFault).</param>
 public sealed record OperationPolicy(
     MmuOperation Operation,
     string Title,
@@ -82,7 +83,8 @@ public sealed record OperationPolicy(
     SyncSptePolicy? Sync = null,
     VolatileSpteWrite SpteWrite = VolatileSpteWrite.XchgWhenVolatile,
     bool BumpsSequence = true,
-    YieldRestart AfterYield = YieldRestart.Restart)
+    YieldRestart AfterYield = YieldRestart.Restart,
+    InvalidSlotFault InvalidSlot = InvalidSlotFault.Retry)
 {
     /// <summary>The operation's name as the spec spells it, for the log.</summary>
     public string Name => Operation.ToString();
@@ -122,6 +124,8 @@ public sealed record MmuRules
 
     public required OperationPolicy SyncSpte { get; init; }
 
+    public required OperationPolicy TdpPageFault { get; init; }
+
     /// <summary>The policy of <paramref name="operation"/>: for tools that walk every operation.</summary>
     public OperationPolicy this[MmuOperation operation] => operation switch
     {
@@ -137,6 +141,7 @@ public sealed record MmuRules
         MmuOperation.ChangePte => ChangePte,
         MmuOperation.UnmapGfnRange => UnmapGfnRange,
         MmuOperation.SyncSpte => SyncSpte,
+        MmuOperation.TdpPageFault => TdpPageFault,
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "no such operation"),
     };
 
@@ -155,6 +160,7 @@ public sealed record MmuRules
         MmuOperation.ChangePte => this with { ChangePte = policy },
         MmuOperation.UnmapGfnRange => this with { UnmapGfnRange = policy },
         MmuOperation.SyncSpte => this with { SyncSpte = policy },
+        MmuOperation.TdpPageFault => this with { TdpPageFault = policy },
         _ => throw new ArgumentOutOfRangeException(nameof(policy), policy.Operation, "no such operation"),
     };
 

@@ -51,6 +51,9 @@ namespace SpecKit.Mmu.Policy
 
         /// <summary>FNAME(sync_spte).</summary>
         SyncSpte,
+
+        /// <summary>kvm_tdp_mmu_page_fault() with kvm_mmu_faultin_pfn() before it.</summary>
+        TdpPageFault,
     }
 
     /// <summary>Which side of mmu_lock an operation holds (lockdep_assert_held / _read / _write), or none (RCU only).</summary>
@@ -169,5 +172,19 @@ namespace SpecKit.Mmu.Policy
 
         /// <summary>Before it: tdp_mmu_iter_cond_resched() restarted the iterator itself, and the loop's tdp_iter_next() then advanced it, so at min_level == root_level try_step_side() skipped the entry the walk had yielded at, unvisited.</summary>
         RestartThenAdvance,
+    }
+
+    /// <summary>
+    /// Key InvalidSlot: what a page fault does with a memslot that is being deleted or moved
+    /// (KVM_MEMSLOT_INVALID, published by kvm_invalidate_memslot before the slot's SPTEs are
+    /// zapped). An operation that does not give the key does what the kernel does now.
+    /// </summary>
+    public enum InvalidSlotFault
+    {
+        /// <summary>e0c378684b65 (2021, "KVM: x86/mmu: Retry page faults that hit an invalid memslot"): mmu.c kvm_mmu_faultin_pfn returns RET_PF_RETRY, so the vCPU re-enters the guest and faults again until the slot is gone.</summary>
+        Retry,
+
+        /// <summary>Before it: __gfn_to_hva_many() gave KVM_HVA_ERR_BAD for an invalid slot, so the pfn was KVM_PFN_NOSLOT and the fault went on as MMIO, installing an MMIO SPTE (make_mmio_spte) where a present SPTE of the old slot may still be.</summary>
+        AsNoSlot,
     }
 }

@@ -16,4 +16,4 @@ public readonly record struct TdpFault(
     AccessKind Access,
     bool HostWritable,
     bool HugePageDisallowed,
-    KvmMemorySlot Slot);
+    KvmMemorySlot? Slot);

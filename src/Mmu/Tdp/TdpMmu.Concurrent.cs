@@ -94,11 +94,20 @@ public sealed partial class TdpMmu
         var what = $"vCPU {vcpu.Id} {Verb(access)} gfn 0x{gfn:x}";
         var write = access == AccessKind.Write;
         var waitForInvalidation = false;
+        var waitForSlotUpdate = false;
         try
         {
             for (var attempt = 0; attempt < MaxConcurrentFaultAttempts; attempt++)
             {
-                yield return new Step("the CPU walks the SPTEs", waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0 : null);
+                // A retry on a KVM_MEMSLOT_INVALID slot faults the same way until the memslot
+                // update has replaced the slot: the faults in between change nothing, so the
+                // vCPU's next fault waits for it (having left kvm->srcu, which the update waits for).
+                yield return new Step(
+                    "the CPU walks the SPTEs",
+                    waitForInvalidation ? () => Kvm.MmuInvalidateInProgress == 0
+                    : waitForSlotUpdate ? () => Kvm.FindSlot(gfn) is not { Invalid: true }
+                    : null);
+                waitForSlotUpdate = false;
 
                 // vcpu_enter_guest() dropped kvm->srcu to enter the guest.
                 ctx.Srcu.ReadUnlockIfHeld(ctx.Current);
@@ -170,15 +179,58 @@ public sealed partial class TdpMmu
                     }
                 }
 
-                if (faultSlot is not { } slot || (write && slot.ReadOnly))
+                // kvm_mmu_faultin_pfn(): fault->mmu_seq = kvm->mmu_invalidate_seq; smp_rmb(); then the
+                // slot checks. "Retry the page fault if the gfn hit a memslot that is being deleted
+                // or moved. This ensures any existing SPTEs for the old memslot will be zapped
+                // before KVM inserts a new MMIO SPTE for the gfn": RET_PF_RETRY (mmu.c, since
+                // e0c378684b65; -EAGAIN for a prefault, which the model does not run here). Before
+                // it (policy TdpPageFault InvalidSlot AsNoSlot) the invalid slot gave
+                // KVM_PFN_NOSLOT, and the fault went on as one without a slot: MMIO.
+                yield return new Step("kvm_mmu_faultin_pfn: reads mmu_invalidate_seq");
+                var mmuSeq = Kvm.MmuInvalidateSeq;
+                if (faultSlot is { Invalid: true })
                 {
-                    Kvm.Log.Add($"{what}: emulated (no writable memslot), not modelled concurrently");
+                    if (Kvm.Rules.TdpPageFault.InvalidSlot == InvalidSlotFault.Retry)
+                    {
+                        Kvm.Log.Add($"{what}: memslot {faultSlot.Id} is KVM_MEMSLOT_INVALID, RET_PF_RETRY");
+                        yield return new Step("RET_PF_RETRY: the vCPU re-enters the guest (kvm_vcpu_srcu_read_unlock)");
+                        ctx.Srcu.ReadUnlockIfHeld(ctx.Current);
+                        waitForSlotUpdate = true;
+                        continue;
+                    }
+
+                    faultSlot = null;
+                }
+
+                if (faultSlot is null)
+                {
+                    var mmio = new PageFaultResult[1];
+                    foreach (var step in NoSlotFaultConcurrently(ctx, gfn, access, mmuSeq, mmio))
+                    {
+                        yield return step;
+                    }
+
+                    Kvm.Log.Add($"{what}: no memslot, RET_PF_{Upper(mmio[0])}");
+                    if (mmio[0] == PageFaultResult.Retry)
+                    {
+                        continue;
+                    }
+
+                    // RET_PF_EMULATE: the emulator finds no memslot either and exits to userspace.
+                    ctx.Outcomes.Add($"{what}: KVM_EXIT_MMIO");
                     yield break;
                 }
 
-                // kvm_mmu_faultin_pfn(): fault->mmu_seq = kvm->mmu_invalidate_seq; smp_rmb(); before the PFN.
-                yield return new Step("kvm_mmu_faultin_pfn: reads mmu_invalidate_seq");
-                var mmuSeq = Kvm.MmuInvalidateSeq;
+                // A write to a read-only slot: __kvm_faultin_pfn gives KVM_PFN_ERR_RO_FAULT, and
+                // kvm_handle_error_pfn() RET_PF_EMULATE; the emulator's store to the slot exits to
+                // userspace (emulator_read_write_onepage). No SPTE changes.
+                var slot = faultSlot;
+                if (write && slot.ReadOnly)
+                {
+                    Kvm.Log.Add($"{what}: KVM_PFN_ERR_RO_FAULT, RET_PF_EMULATE");
+                    ctx.Outcomes.Add($"{what}: KVM_EXIT_MMIO (a write to a read-only memslot)");
+                    yield break;
+                }
                 yield return new Step("__kvm_faultin_pfn: resolves the host page");
                 if (Kvm.FaultInPfn(slot, gfn, write) is not { } hostPte)
                 {
@@ -496,7 +548,7 @@ public sealed partial class TdpMmu
         // tdp_mmu_map_handle_target_level(): the spurious check, make_spte(), the cmpxchg.
         if (iter.IsPresent && iter.IsLast && Masks.Allows(iter.OldSpte, fault.Access))
         {
-            KvmWarn.On(TdpWalker.SpteToPfn(iter.OldSpte) != fault.Pfn, $"spurious fault at gfn 0x{gfn:x} maps a different PFN");
+            KvmWarn.On(fault.Slot is not null && TdpWalker.SpteToPfn(iter.OldSpte) != fault.Pfn, $"spurious fault at gfn 0x{gfn:x} maps a different PFN");
             result[0] = PageFaultResult.Spurious;
             yield break;
         }
@@ -504,15 +556,30 @@ public sealed partial class TdpMmu
         // make_spte() and the cmpxchg are two steps: what make_spte() read (the GFN's write
         // tracking, mmu_try_to_unsync_pages) may change before the cmpxchg, which compares only
         // the SPTE. Everything that tracks a GFN takes mmu_lock for write to close that window.
-        var access = (uint)Acc.ACC_ALL & (fault.Slot.ReadOnly ? ~(uint)Acc.ACC_WRITE_MASK : ~0u);
-        yield return new Step($"tdp_mmu_map_handle_target_level: make_spte for the {LevelName(fault.GoalLevel)} leaf");
-        var (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, fault.Slot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
+        // Without a slot: "if (unlikely(!fault->slot)) new_spte = make_mmio_spte(vcpu, iter->gfn,
+        // ACC_ALL);" with the memslots' generation, and "If a MMIO SPTE is installed, the MMIO
+        // will need to be emulated": RET_PF_EMULATE, installed or already there.
+        ulong newSpte;
+        var wrprot = false;
+        if (fault.Slot is not { } faultSlot)
+        {
+            yield return new Step($"tdp_mmu_map_handle_target_level: make_mmio_spte for the {LevelName(fault.GoalLevel)} leaf");
+            newSpte = Masks.MakeMmio(gfn, (uint)Acc.ACC_ALL, Kvm.MemslotGeneration);
+        }
+        else
+        {
+            var access = (uint)Acc.ACC_ALL & (faultSlot.ReadOnly ? ~(uint)Acc.ACC_WRITE_MASK : ~0u);
+            yield return new Step($"tdp_mmu_map_handle_target_level: make_spte for the {LevelName(fault.GoalLevel)} leaf");
+            (newSpte, wrprot) = MakeSpte(fault.GoalLevel, !AdEnabled, faultSlot, access, gfn, fault.Pfn, iter.OldSpte, prefetch: false, synchronizing: false, fault.HostWritable);
+        }
+
         if (newSpte == iter.OldSpte)
         {
             // tdp_mmu_map_handle_target_level(): "if (wrprot && fault->write) ret =
             // RET_PF_WRITE_PROTECTED;" follows the spurious result, so it overrides it ("If the
             // page fault was caused by a write but the page is write protected, emulation is needed").
-            result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
+            result[0] = fault.Slot is null ? PageFaultResult.Emulate
+                : wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Spurious;
             yield break;
         }
 
@@ -539,7 +606,47 @@ public sealed partial class TdpMmu
             FlushRemoteTlbs($"kvm_tdp_mmu_map: replaced a present SPTE at gfn 0x{iter.Gfn:x}");
         }
 
-        result[0] = wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Fixed;
+        result[0] = fault.Slot is null ? PageFaultResult.Emulate
+            : wrprot && fault.Access == AccessKind.Write ? PageFaultResult.WriteProtected : PageFaultResult.Fixed;
+    }
+
+    /// <summary>
+    /// A fault on a GFN no memslot holds (kvm_mmu_faultin_pfn -> kvm_handle_noslot_fault): with
+    /// MMIO caching and the GFN within the TDP MMU's reach (kvm_mmu_max_gfn) it goes on to
+    /// kvm_tdp_mmu_map at 4K, which installs an MMIO SPTE (tdp_mmu_map_handle_target_level:
+    /// make_mmio_spte), after is_page_fault_stale() under read_lock(mmu_lock) as any fault;
+    /// beyond it KVM emulates without caching (RET_PF_EMULATE).
+    /// </summary>
+    private IEnumerable<Step> NoSlotFaultConcurrently(ConcurrentKvm ctx, ulong gfn, AccessKind access, ulong mmuSeq, PageFaultResult[] result)
+    {
+        if (gfn >= TdpWalker.MaxGfnExclusive(RootLevel))
+        {
+            result[0] = PageFaultResult.Emulate;
+            yield break;
+        }
+
+        yield return new Step("read_lock(mmu_lock)", () => ctx.MmuLock.CanRead, SpinsOnMmuLock: true);
+        ctx.MmuLock.Take(ctx.Current, Policy.MmuLock.Read);
+        if (Kvm.MmuInvalidateRetryGfn(mmuSeq, gfn))
+        {
+            result[0] = PageFaultResult.Retry;
+        }
+        else
+        {
+            yield return new Step("rcu_read_lock");
+            ctx.Rcu.ReadLock(ctx.Current);
+            var fault = new TdpFault(gfn, Pfn: 0, ReqLevel: 1, GoalLevel: 1, access, HostWritable: false, HugePageDisallowed: false, Slot: null);
+            foreach (var step in MapConcurrently(ctx, fault, result))
+            {
+                yield return step;
+            }
+
+            yield return new Step("rcu_read_unlock");
+            ctx.Rcu.ReadUnlock(ctx.Current);
+        }
+
+        yield return new Step("read_unlock(mmu_lock)");
+        ctx.MmuLock.Release(ctx.Current, Policy.MmuLock.Read);
     }
 
     /// <summary>

@@ -317,7 +317,8 @@ public sealed partial class TdpMmu
     /// <summary>tdp_mmu_map_handle_target_level(): the spurious check, make_spte(), the install, and the flush a replaced leaf needs.</summary>
     private PageFaultResult MapTargetLevel(ref TdpIter iter, TdpFault fault)
     {
-        var (gfn, level, pfn, slot) = (fault.Gfn, fault.GoalLevel, fault.Pfn, fault.Slot);
+        var (gfn, level, pfn) = (fault.Gfn, fault.GoalLevel, fault.Pfn);
+        var slot = fault.Slot ?? throw new InvalidOperationException("the sequential fault maps a GFN without a memslot through MapMmio");
 
         // The spurious check: a present leaf that already allows the access (another vCPU fixed it).
         if (iter.IsPresent && iter.IsLast && Masks.Allows(iter.OldSpte, fault.Access))

@@ -103,6 +103,12 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [Given("the memslot logs dirty pages")]
     public void LogsDirtyPages() => _slotFlags |= MemoryRegionFlags.LogDirtyPages;
 
+    [Given("the memslot is read-only")]
+    public void ReadOnlySlot() => _slotFlags |= MemoryRegionFlags.ReadOnly;
+
+    [Given("the concurrent VM has the KVM_X86_QUIRK_SLOT_ZAP_ALL quirk disabled")]
+    public void NoSlotZapAll() => _beforeMemslot.Add(kvm => Assert.Equal(0, kvm.DisableQuirks(KvmX86Quirks.SlotZapAll)));
+
     [Given("the dirty log is protected manually")]
     public void ManualProtect() => _manualProtect = true;
 
@@ -180,6 +186,14 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [When("the MMU notifier invalidates gfns [{gfn}, {gfn}) while userspace enables dirty logging")]
     public void InvalidationRacingEnableLogging(ulong start, ulong end) =>
         Explore((ctx, _) => [Operations.Invalidate(ctx, start, end, "the host changes the pages"), Operations.EnableDirtyLogging(ctx, 0)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace deletes the memslot")]
+    public void AccessRacingDelete(int vcpu, ulong gfn, AccessKind access) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.DeleteMemslot(ctx, 0)]);
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace moves the memslot to gfn {gfn}")]
+    public void AccessRacingMove(int vcpu, ulong gfn, AccessKind access, ulong newBaseGfn) =>
+        Explore((ctx, v) => [Operations.Access(ctx, v[vcpu], gfn, access), Operations.MoveMemslot(ctx, 0, newBaseGfn)]);
 
     [When("vCPU {int} faults gfn {gfn} for a {access} while write tracking is added for it")]
     public void AccessRacingWriteTrackAdd(int vcpu, ulong gfn, AccessKind access) =>

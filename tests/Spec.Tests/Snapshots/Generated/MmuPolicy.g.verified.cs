@@ -23,5 +23,6 @@ public static partial class MmuPolicy
         ChangePte = ChangePte,
         UnmapGfnRange = UnmapGfnRange,
         SyncSpte = SyncSpte,
+        TdpPageFault = TdpPageFault,
     };
 }

@@ -22,6 +22,7 @@ public static partial class SpecModel
         "spec/layouts/mmio-spte.layout",
         "spec/layouts/spte-masks.layout",
         "spec/layouts/spte-values.layout",
+        "spec/policy/page-fault.policy",
         "spec/policy/shadow-sync.policy",
         "spec/policy/tdp-range-ops.policy",
         "spec/policy/tdx-unmap.policy",

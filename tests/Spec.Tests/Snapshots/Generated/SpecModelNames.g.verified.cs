@@ -26,6 +26,9 @@ public static class SpecModelNames
     /// <summary>Variant EptMmuWritableBit59: see <see cref="global::SpecKit.Mmu.Variants.EptMmuWritableBit59.SpecModel"/>.</summary>
     public const string EptMmuWritableBit59 = "EptMmuWritableBit59";
 
+    /// <summary>Variant InvalidMemslotAsMmio2021: see <see cref="global::SpecKit.Mmu.Variants.InvalidMemslotAsMmio2021.SpecModel"/>.</summary>
+    public const string InvalidMemslotAsMmio2021 = "InvalidMemslotAsMmio2021";
+
     /// <summary>Variant RemovedSpte: see <see cref="global::SpecKit.Mmu.Variants.RemovedSpte.SpecModel"/>.</summary>
     public const string RemovedSpte = "RemovedSpte";
 

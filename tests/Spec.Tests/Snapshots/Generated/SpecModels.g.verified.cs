@@ -16,6 +16,7 @@ public static partial class SpecModels
         global::SpecKit.Mmu.Variants.ChangePteStandaloneNoSeq.SpecModel.Info,
         global::SpecKit.Mmu.Variants.ClearDirtyRecordsDirty.SpecModel.Info,
         global::SpecKit.Mmu.Variants.EptMmuWritableBit59.SpecModel.Info,
+        global::SpecKit.Mmu.Variants.InvalidMemslotAsMmio2021.SpecModel.Info,
         global::SpecKit.Mmu.Variants.RemovedSpte.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SpteWriteOnce2022.SpecModel.Info,
         global::SpecKit.Mmu.Variants.SyncPage2022.SpecModel.Info,

@@ -23,6 +23,9 @@ public sealed record ExploreOptions(VmKind Kind, SpecModelInfo Model)
 
     public int MaxSteps { get; init; } = 50;
 
+    /// <summary>Under TDP, races of this kind only, drawn often (<see cref="OperationGen.Operations(VmKind, RaceKind?)"/>); null: the whole vocabulary.</summary>
+    public RaceKind? Race { get; init; }
+
     /// <summary>
     /// The sequence lengths sequence i may have, by i mod their count: short sequences first
     /// find the breaches that need few steps (and CsCheck shrinks them quickest), long ones
@@ -78,7 +81,7 @@ public static class Explorer
 {
     public static ExploreResult Explore(ExploreOptions options)
     {
-        var gens = options.Lengths.Select(l => OperationGen.Cases(options.Kind, Math.Min(options.MaxSteps, l))).ToArray();
+        var gens = options.Lengths.Select(l => OperationGen.Cases(options.Kind, Math.Min(options.MaxSteps, l), options.Race)).ToArray();
         var clock = Stopwatch.StartNew();
         var nextProgress = options.ProgressEvery;
         long sequences = 0, steps = 0;
@@ -99,7 +102,7 @@ public static class Explorer
             {
                 var shrunk = Shrink(gen, caseSeed, options.Model, failure, options.ShrinkTries, options.ShrinkCap);
                 var found = new Counterexample(shrunk.Case, shrunk.Seed, shrunk.Run, index, run.Steps.Count,
-                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index)), shrunk.Capped);
+                    FeaturePrinter.Counterexample(shrunk.Run, shrunk.Seed, options.Seed, index, options.MaxStepsOf(index), options.Race), shrunk.Capped);
                 var figures = new ExploreProgress(sequences, steps, clock.Elapsed, 1);
                 options.Progress?.Invoke(figures);
                 return new ExploreResult(figures, found);

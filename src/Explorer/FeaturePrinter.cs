@@ -10,14 +10,14 @@ namespace SpecKit.Explorer;
 public static class FeaturePrinter
 {
     /// <summary>A counterexample: its steps, then "the checker reports nothing", which the checker's report makes fail.</summary>
-    public static string Counterexample(RunResult run, string caseSeed, ulong runSeed, long index, int maxSteps)
+    public static string Counterexample(RunResult run, string caseSeed, ulong runSeed, long index, int maxSteps, RaceKind? race = null)
     {
         var failure = run.Failure ?? throw new ArgumentException("the run did not fail", nameof(run));
         var kind = run.Case.Setup.Kind == VmKind.Tdx ? "TDX" : run.Case.Setup.Kind.StepWord();
         var header = new List<string>
         {
             $"Found by the SpecKit explorer under the {run.Model} model on {kind}, shrunk by CsCheck to {run.Steps.Count} step(s).",
-            $"Rerun: speckit explore --model {run.Model} --mmu {run.Case.Setup.Kind.ToString().ToLowerInvariant()} --case {caseSeed} --max-steps {maxSteps}  (run seed {runSeed}, sequence {index})",
+            $"Rerun: speckit explore --model {run.Model} --mmu {run.Case.Setup.Kind.ToString().ToLowerInvariant()} --case {caseSeed} --max-steps {maxSteps}{(race is { } r ? $" --race {r}" : "")}  (run seed {runSeed}, sequence {index})",
             failure.IsException ? $"The model threw {failure.Rule}: {failure.Message}" : $"The checker: {failure.Message}",
         };
         var lines = Lines(run.Given, run.Steps);

@@ -71,10 +71,53 @@ public static class OperationGen
         (1, Gen.Select(SlotId, Offset, Gen.Bool).Select(Operation (s, o, a) => new WriteTrack(s, o, a))));
 
     private static Gen<Operation> Tdp => Gen.Frequency(
-        (3, Gen.Select(Gen.Select(Vcpu, SlotId, Offset, Access), Gen.Select(Gen.Enum<RaceKind>(), Vcpu, Gen.ULong[0, 3], Gen.Int[0, 1].Array[0, 16]))
-            .Select(Operation (a, b) => new RacedFaults(a.Item1, a.Item2, a.Item3, a.Item4, b.Item1, b.Item2, b.Item3, b.Item4))),
+        (3, Races(Gen.Enum<RaceKind>())),
+        (1, FarSlot),
         (1, Gen.Int[1, 4].Select(Operation (c) => new RecoverNx(c))),
         (1, Gen.Bool.Select(Operation (z) => new Roots(z))));
+
+    /// <summary>
+    /// The first gfn of the TDP root's second top-level entry (512 GiB, 2^27 pages, with 4-level
+    /// paging): memory there is what makes a walk at the root level (the mm's release,
+    /// tdp_mmu_zap_root) visit two entries, and yield between them.
+    /// </summary>
+    public const ulong SecondTopLevelEntry = 1UL << 27;
+
+    private static Gen<Operation> FarSlot => Gen.Select(SlotId, Gen.ULong[0, 4095], Gen.ULong[1, 700]).Select(Operation (s, b, n) => new CreateSlot(s, SecondTopLevelEntry + b, n));
+
+    /// <summary>
+    /// KVM_CLEAR_DIRTY_LOG's first_page and num_pages for a race: word-aligned mostly and anything
+    /// sometimes, as <see cref="ClearDirtyLog"/> draws them, but often from the slot's first page,
+    /// where the race's fault is, and to the slot's end, the only num_pages a slot of fewer than
+    /// 64 pages takes.
+    /// </summary>
+    private static readonly Gen<ulong> FirstPage = Gen.Frequency((3, Gen.Const(0UL)), (2, Gen.ULong[1, 3].Select(w => w * 64)), (1, Gen.ULong[0, 700]));
+
+    private static readonly Gen<ulong> NumPages = Gen.Frequency((2, Gen.ULong[0, 4].Select(w => w * 64)), (1, Gen.ULong[0, 720]), (2, Gen.Const(RacedFaults.RestOfSlot)));
+
+    /// <summary>A user bitmap's words: every page, a few low pages, or any bits.</summary>
+    private static readonly Gen<ulong[]> BitmapWords = Gen.Frequency((3, Gen.Const(ulong.MaxValue)), (1, Gen.ULong[0, 0xff]), (1, Gen.ULong)).Array[1, 3];
+
+    /// <summary>
+    /// A race's schedule decisions (<see cref="RacedFaults.Switches"/>): each drawn alone, or in
+    /// runs of one thread (up to 24 decisions, about as many steps as a fault takes to its
+    /// cmpxchg), so that a window a few steps wide (a fault between its ring push and its
+    /// install) is met often; CsCheck shrinks both towards fewer, shorter runs.
+    /// </summary>
+    private static readonly Gen<int[]> Switches = Gen.Frequency(
+        (1, Gen.Int[0, 1].Array[0, 16]),
+        (2, Gen.Select(Gen.Int[0, 1], Gen.Int[1, 24]).Array[1, 4].Select(runs => runs.SelectMany(r => Enumerable.Repeat(r.Item1, r.Item2)).ToArray())));
+
+    /// <summary>
+    /// A vCPU's fault raced against what <paramref name="kinds"/> draws, under a generated schedule
+    /// (<see cref="RacedFaults"/>), with KVM_CLEAR_DIRTY_LOG's arguments for that kind.
+    /// </summary>
+    public static Gen<Operation> Races(Gen<RaceKind> kinds) =>
+        Gen.Select(
+                Gen.Select(Vcpu, SlotId, Offset, Access),
+                Gen.Select(kinds, Vcpu, Gen.ULong[0, 3], Switches),
+                Gen.Select(FirstPage, NumPages, BitmapWords, Gen.Frequency((9, Gen.Const(false)), (1, Gen.Const(true)))))
+            .Select(Operation (a, b, c) => new RacedFaults(a.Item1, a.Item2, a.Item3, a.Item4, b.Item1, b.Item2, b.Item3, b.Item4, c.Item1, c.Item2, c.Item3, c.Item4));
 
     private static Gen<Operation> Tdx => Gen.Frequency(
         (2, Gen.Select(SlotId, Gen.ULong[0, 63], Count, Gen.Bool).Select(Operation (s, o, c, p) => new Convert(s, o, c, p))),
@@ -91,8 +134,17 @@ public static class OperationGen
         (1, Gen.Select(Vcpu, Gen.Enum<ControlBit>(), Gen.Bool).Select(Operation (v, b, on) => new SetControlBit(v, b, on))),
         (6, Gen.Select(Vcpu, Mapping, Gen.Frequency((3, Gen.Const(true)), (1, Gen.Const(false))), GuestKind, Vcpu, Gen.Frequency((3, Gen.Const(RacingGpteStore.SameMapping)), (1, Mapping)), ChangedFlags, Gen.Int[0, 4]).Select(Operation (v, i, u, k, o, t, f, a) => new RacingGpteStore(v, i, u, k, o, t, f, a))));
 
-    /// <summary>The operations a VM of <paramref name="kind"/> can do.</summary>
-    public static Gen<Operation> Operations(VmKind kind) => kind switch
+    /// <summary>
+    /// The operations a VM of <paramref name="kind"/> can do; with <paramref name="race"/>, under
+    /// TDP, the common ones and that race alone, drawn often: a search for what it can break.
+    /// </summary>
+    public static Gen<Operation> Operations(VmKind kind, RaceKind? race = null) => (kind, race) switch
+    {
+        (VmKind.Ept or VmKind.Npt, { } only) => Gen.Frequency((6, Common), (3, Races(Gen.Const(only))), (1, FarSlot)),
+        _ => Operations(kind),
+    };
+
+    private static Gen<Operation> Operations(VmKind kind) => kind switch
     {
         VmKind.Shadow => Gen.Frequency((3, Common), (4, Shadow)),
         VmKind.Tdx => Gen.Frequency((6, Common), (1, Tdp), (2, Tdx)),
@@ -146,6 +198,6 @@ public static class OperationGen
     }
 
     /// <summary>Whole cases: a VM of <paramref name="kind"/> and 1 to <paramref name="maxSteps"/> operations.</summary>
-    public static Gen<Case> Cases(VmKind kind, int maxSteps = 50) =>
-        Gen.Select(Setups(kind), Operations(kind).Array[1, maxSteps]).Select((setup, ops) => new Case(setup, ops));
+    public static Gen<Case> Cases(VmKind kind, int maxSteps = 50, RaceKind? race = null) =>
+        Gen.Select(Setups(kind), Operations(kind, race).Array[1, maxSteps]).Select((setup, ops) => new Case(setup, ops));
 }

@@ -878,6 +878,27 @@ public enum RaceKind
 
     /// <summary>Userspace turning dirty logging off for the memslot (the slot swap, then kvm_mmu_recover_huge_pages under read_lock(mmu_lock)).</summary>
     DisableDirtyLogging,
+
+    /// <summary>The primary MMU's clear_young over a range around the gfn (kvm_tdp_mmu_age_gfn_range: no mmu_lock, under RCU).</summary>
+    Age,
+
+    /// <summary>KVM_CLEAR_DIRTY_LOG of any first_page, num_pages and user bitmap (kvm_clear_dirty_log_protect, its errnos included).</summary>
+    ClearDirtyLog,
+
+    /// <summary>The host migrating the page behind a gfn (an invalidation of the page, the host PTE replaced inside it).</summary>
+    Migrate,
+
+    /// <summary>KSM merging the page behind a gfn (replace_page: inside an invalidation, or the standalone .change_pte() of older kernels).</summary>
+    KsmMerge,
+
+    /// <summary>Userspace harvesting every vCPU's dirty ring and calling KVM_RESET_DIRTY_RINGS (only in a VM with the ring).</summary>
+    HarvestAndResetDirtyRings,
+
+    /// <summary>kvm_write_track_add_gfn() on a gfn (KVMGT's write tracking: under write_lock(mmu_lock)).</summary>
+    WriteTrackAdd,
+
+    /// <summary>The mm's release (kvm_mmu_notifier_release -> kvm_mmu_zap_all: write_lock(mmu_lock), yielding to a fault that spins on it).</summary>
+    Release,
 }
 
 /// <summary>
@@ -887,19 +908,31 @@ public enum RaceKind
 /// decision (each point where both threads can run), the thread to run, 0 the fault and 1 the
 /// other, the second where the first cannot run; past its end each thread runs on while it can.
 /// CsCheck shrinks it towards no switch at all: the fault first, then the other. The printed
-/// step carries the schedule string the run took, which the step replays exactly. Not under a
-/// dirty ring (the model's concurrent paths run without vcpu_load) or TDX.
+/// step carries the schedule string the run took, which the step replays exactly.
+/// <see cref="Count"/> is the other fault's, the migrated or merged page's or the write-tracked
+/// gfn's distance from the fault's page, or the length of the invalidated or aged range;
+/// <see cref="FirstPage"/>, <see cref="NumPages"/> and <see cref="Bitmap"/> are
+/// KVM_CLEAR_DIRTY_LOG's arguments (the bitmap's words repeat to num_pages' length, one fewer
+/// with <see cref="ShortBitmap"/>: copy_from_user's -EFAULT).
+/// Not under TDX. In a VM with the dirty ring, a fault's steps run as its vCPU (vcpu_load), so
+/// its pushes go to its own ring; a vCPU whose ring is soft-full does not enter the guest
+/// (KVM_EXIT_DIRTY_RING_FULL), and the operations that need a dirty bitmap or change a slot's
+/// logging do not apply.
 /// </summary>
-public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Access, RaceKind Kind, int Other, ulong Count, int[] Switches) : Operation
+public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Access, RaceKind Kind, int Other, ulong Count, int[] Switches,
+    ulong FirstPage = 0, ulong NumPages = 0, ulong[]? Bitmap = null, bool ShortBitmap = false) : Operation
 {
+    /// <summary>A <see cref="NumPages"/> that means from first_page to the end of the slot (the only num_pages not a multiple of 64 the ioctl takes).</summary>
+    public const ulong RestOfSlot = ulong.MaxValue;
+
     public override Step? Apply(Machine m)
     {
-        if (m.Kvm.Tdp is null || m.Kvm.VmType == KvmVmType.Tdx || m.Kvm.DirtyRing is not null || GfnOf(m, Slot, Offset) is not { } gfn)
+        if (m.Kvm.Tdp is null || m.Kvm.VmType == KvmVmType.Tdx || GfnOf(m, Slot, Offset) is not { } gfn)
         {
             return null;
         }
 
-        if (RunningVcpu(m, Vcpu) is not { } v)
+        if (RunningVcpu(m, Vcpu) is not { } v || RingSoftFull(m, v))
         {
             return null;
         }
@@ -907,11 +940,14 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
         var ctx = new Mmu.Concurrency.ConcurrentKvm(m.Kvm);
         var fault = Mmu.Concurrency.Operations.Access(ctx, m.Vcpu(v), gfn, Access);
         var what = $"vCPU {v} faults gfn {Hex(gfn)} for a {Noun(Access)} while ";
+        var ring = m.Kvm.DirtyRing is not null;
+        var result = new int[1];
         Mmu.Concurrency.ConcurrentThread other;
+        Action? after = null;
         switch (Kind)
         {
             case RaceKind.Fault:
-                if (RunningVcpu(m, Other) is not { } o || o == v || GfnOf(m, Slot, Offset + Count) is not { } otherGfn)
+                if (RunningVcpu(m, Other) is not { } o || o == v || RingSoftFull(m, o) || GfnOf(m, Slot, Offset + Count) is not { } otherGfn)
                 {
                     return null;
                 }
@@ -925,7 +961,7 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 what += $"the MMU notifier invalidates gfns [{Hex(start)}, {Hex(end)})";
                 break;
             case RaceKind.FetchDirtyLog:
-                if (m.Kvm.SlotById(Slot) is not { DirtyBitmap: not null })
+                if (ring || m.Kvm.SlotById(Slot) is not { DirtyBitmap: not null })
                 {
                     return null;
                 }
@@ -934,7 +970,7 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 what += $"userspace fetches the dirty log of memslot {Slot}";
                 break;
             case RaceKind.EnableDirtyLogging:
-                if (m.Kvm.SlotById(Slot) is not { DirtyTracked: false, ReadOnly: false })
+                if (ring || m.Kvm.SlotById(Slot) is not { DirtyTracked: false, ReadOnly: false })
                 {
                     return null;
                 }
@@ -942,8 +978,8 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 other = Mmu.Concurrency.Operations.EnableDirtyLogging(ctx, Slot);
                 what += $"userspace enables dirty logging on memslot {Slot}";
                 break;
-            default:
-                if (m.Kvm.SlotById(Slot) is not { DirtyTracked: true, ReadOnly: false })
+            case RaceKind.DisableDirtyLogging:
+                if (ring || m.Kvm.SlotById(Slot) is not { DirtyTracked: true, ReadOnly: false })
                 {
                     return null;
                 }
@@ -951,13 +987,70 @@ public sealed record RacedFaults(int Vcpu, int Slot, ulong Offset, AccessKind Ac
                 other = Mmu.Concurrency.Operations.DisableDirtyLogging(ctx, Slot);
                 what += $"userspace disables dirty logging on memslot {Slot}";
                 break;
+            case RaceKind.Age:
+                var (ageStart, ageEnd) = Range(m, Slot, Offset, Count)!.Value;
+                other = Mmu.Concurrency.Operations.Age(ctx, ageStart, ageEnd);
+                what += $"the primary MMU ages gfns [{Hex(ageStart)}, {Hex(ageEnd)})";
+                break;
+            case RaceKind.ClearDirtyLog:
+                // Any arguments: the ioctl's own checks refuse what they refuse (-EINVAL, -ENOENT,
+                // -ENXIO under the ring, -EFAULT for a short bitmap), and the step says which.
+                var numPages = NumPages == RestOfSlot ? (m.Kvm.SlotById(Slot) is { } cleared ? cleared.Npages - Math.Min(FirstPage, cleared.Npages) : 64) : NumPages;
+                var words = (int)((numPages + 63) / 64);
+                var pattern = Bitmap is { Length: > 0 } b ? b : [ulong.MaxValue];
+                var bitmap = Enumerable.Range(0, Math.Max(0, words - (ShortBitmap ? 1 : 0))).Select(i => pattern[i % pattern.Length]).ToArray();
+                other = Mmu.Concurrency.Operations.ClearDirtyLog(ctx, Slot, FirstPage, numPages, bitmap, result);
+                what += $"KVM_CLEAR_DIRTY_LOG on memslot {Slot} from page {FirstPage} for {numPages} pages with the bitmap [{string.Join(", ", bitmap.Select(Hex))}]";
+                break;
+            case RaceKind.Migrate or RaceKind.KsmMerge:
+                // The page must be mapped in the host: KSM merges only a present page, and
+                // migration moves one (migrate_pages).
+                if (GfnOf(m, Slot, Offset + Count) is not { } page || m.UserPage(page) is not { } hvpn || m.Kvm.Host.Lookup(hvpn) is null)
+                {
+                    return null;
+                }
+
+                other = Kind == RaceKind.Migrate ? Mmu.Concurrency.Operations.Migrate(ctx, page) : Mmu.Concurrency.Operations.KsmMerge(ctx, page);
+                what += Kind == RaceKind.Migrate ? $"the host migrates the page behind gfn {Hex(page)}" : $"KSM merges the page behind gfn {Hex(page)}";
+                break;
+            case RaceKind.HarvestAndResetDirtyRings:
+                if (!ring)
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.HarvestAndResetDirtyRings(ctx);
+                what += "userspace harvests and resets the dirty rings";
+                break;
+            case RaceKind.WriteTrackAdd:
+                // KVMGT's tracking, as WriteTrack: no TDX guest, and the gfn in a memslot.
+                if (GfnOf(m, Slot, Offset + Count) is not { } tracked)
+                {
+                    return null;
+                }
+
+                other = Mmu.Concurrency.Operations.WriteTrackAdd(ctx, tracked);
+                what += $"write tracking is added for gfn {Hex(tracked)}";
+                after = () => m.ExternalWriteTracks[tracked] = m.ExternalWriteTracks.GetValueOrDefault(tracked) + 1;
+                break;
+            default:
+                other = Mmu.Concurrency.Operations.Release(ctx);
+                what += "the mm is released";
+                break;
         }
 
         var run = Mmu.Concurrency.Scheduler.Run(new Mmu.Concurrency.ConcurrentScenario(ctx, [fault, other], Mmu.Concurrency.Operations.FinalCheck), new SwitchChooser(Switches));
-        var step = When(m, $"{what}, in the schedule {run.Schedule}");
+        var text = Kind == RaceKind.ClearDirtyLog ? $"{what} returns {Errno(result[0])}, in the schedule {run.Schedule}" : $"{what}, in the schedule {run.Schedule}";
+        var step = When(m, text);
         KvmWarn.On(run.Warning is not null || run.Deadlock, $"{what}: {run.Warning ?? "deadlock"}");
+        after?.Invoke();
         return step with { Observation = m.Kvm.Tdp.LeafFor(gfn) is { } leaf ? $"0x{leaf.Spte:x}" : "none" };
     }
+
+    // kvm_dirty_ring_check_request() (dirty_ring.c), from vcpu_enter_guest(): a vCPU whose ring
+    // is soft-full exits with KVM_EXIT_DIRTY_RING_FULL before it runs the guest, so it takes no
+    // fault until userspace has harvested and reset.
+    private static bool RingSoftFull(Machine m, int vcpu) => m.Kvm.DirtyRing is not null && m.Kvm.RingOf(m.Kvm.Vcpus[vcpu]).SoftFull;
 
     private static string Noun(AccessKind access) => access switch
     {

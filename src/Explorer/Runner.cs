@@ -93,6 +93,9 @@ public static class Runner
 
     private static Failure Reported(int step, Mmu.Kvm.Violation v) => new(step, v.Rule, v.ToString(), false);
 
-    /// <summary>The {model} word: the base model is written "base" (ModelSwitch.BaseModel).</summary>
-    public static string ModelName(SpecModelInfo model) => model.Name;
+    /// <summary>
+    /// The {model} word: the base model is written "base" (ModelSwitch.BaseModel); a Lock mutant
+    /// by the model it edits (<see cref="LockMutants"/>: its Given steps say the edit).
+    /// </summary>
+    public static string ModelName(SpecModelInfo model) => model.Name.Split(LockMutants.Separator)[0];
 }

@@ -50,6 +50,15 @@ public sealed record VmSetup(
     {
         var kvm = m.Kvm;
         var steps = new List<string>();
+
+        // A Lock mutant (LockMutants.WithLock) runs the named model with one operation's Lock
+        // changed: the feature says so before it makes the VM, as a concurrent scenario does.
+        var named = SpecModels.Named(model).Rules;
+        foreach (var policy in kvm.Model.Rules.Operations.Where(p => p.Lock != named[p.Operation].Lock))
+        {
+            steps.Add($"the {policy.Operation} operation takes mmu_lock for {policy.Lock.ToString().ToLowerInvariant()}");
+        }
+
         var vcpus = Vcpus == 1 ? "1 vCPU" : $"{Vcpus} vCPUs";
         if (Kind == VmKind.Tdx)
         {

@@ -15,7 +15,7 @@ internal sealed class ExploreCommand : ICliCommand
 {
     public Command Create()
     {
-        var model = new Option<string>("--model") { Description = "The model to explore (a name of SpecKit.Mmu.SpecModelNames)", DefaultValueFactory = _ => "base" };
+        var model = new Option<string>("--model") { Description = "The model to explore (a name of SpecKit.Mmu.SpecModelNames, or one with a Lock edit: base+ClearDirtyPtMasked.Lock=Read)", DefaultValueFactory = _ => "base" };
         var mmu = new Option<string>("--mmu") { Description = "ept, npt, shadow or tdx", DefaultValueFactory = _ => "ept" };
         var seconds = new Option<int>("--seconds") { Description = "How long to explore", DefaultValueFactory = _ => 60 };
         var sequences = new Option<long?>("--sequences") { Description = "At most this many sequences (of this shard)" };
@@ -25,27 +25,30 @@ internal sealed class ExploreCommand : ICliCommand
         var maxSteps = new Option<int>("--max-steps") { Description = "The longest sequence", DefaultValueFactory = _ => 50 };
         var rerun = new Option<string?>("--case") { Description = "Rerun one case by the CsCheck seed a counterexample names (with its --max-steps)" };
         var against = new Option<string?>("--against") { Description = "Compare with this model instead of checking alone (e.g. base)" };
+        var race = new Option<string?>("--race") { Description = "Under TDP, race faults only against this RaceKind, drawn often (e.g. HarvestAndResetDirtyRings)" };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Where to write the counterexample (default: TestResults/explorer/<model>-<mmu>-<seed>.feature)" };
         var command = new Command("explore", "Explore random operation sequences under a model; shrink and print the first counterexample as a .feature")
         {
-            model, mmu, seconds, sequences, seed, shard, threads, maxSteps, rerun, against, output,
+            model, mmu, seconds, sequences, seed, shard, threads, maxSteps, rerun, against, race, output,
         };
         command.SetAction(r => Run(new Arguments(
             r.GetValue(model)!, r.GetValue(mmu)!, r.GetValue(seconds), r.GetValue(sequences), r.GetValue(seed), r.GetValue(shard)!,
-            Math.Max(1, r.GetValue(threads)), r.GetValue(maxSteps), r.GetValue(rerun), r.GetValue(against), r.GetValue(output))));
+            Math.Max(1, r.GetValue(threads)), r.GetValue(maxSteps), r.GetValue(rerun), r.GetValue(against), r.GetValue(output), r.GetValue(race))));
         return command;
     }
 
-    internal sealed record Arguments(string Model, string Mmu, int Seconds, long? Sequences, ulong Seed, string Shard, int Threads, int MaxSteps, string? Case, string? Against, FileInfo? Output);
+    internal sealed record Arguments(string Model, string Mmu, int Seconds, long? Sequences, ulong Seed, string Shard, int Threads, int MaxSteps, string? Case, string? Against, FileInfo? Output, string? Race = null);
 
     internal static int Run(Arguments a)
     {
         SpecModelInfo model;
         VmKind kind;
         int shard, shards;
+        RaceKind? race;
         try
         {
-            model = SpecModels.Named(a.Model);
+            model = LockMutants.Named(a.Model);
+            race = a.Race is { } r ? Enum.Parse<RaceKind>(r, ignoreCase: true) : null;
             kind = VmKinds.Parse(a.Mmu);
             var parts = a.Shard.Split('/');
             (shard, shards) = (int.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture));
@@ -62,17 +65,17 @@ internal sealed class ExploreCommand : ICliCommand
 
         if (a.Case is { } caseSeed)
         {
-            var c = SpecKit.Explorer.Explorer.Regenerate(OperationGen.Cases(kind, a.MaxSteps), caseSeed);
+            var c = SpecKit.Explorer.Explorer.Regenerate(OperationGen.Cases(kind, a.MaxSteps, race), caseSeed);
             var run = Runner.Run(c, model);
-            Console.WriteLine(run.Failure is null ? $"case {caseSeed}: {run.Steps.Count} steps, the checker reports nothing" : FeaturePrinter.Counterexample(run, caseSeed, a.Seed, -1, a.MaxSteps));
+            Console.WriteLine(run.Failure is null ? $"case {caseSeed}: {run.Steps.Count} steps, the checker reports nothing" : FeaturePrinter.Counterexample(run, caseSeed, a.Seed, -1, a.MaxSteps, race));
             return run.Failure is null ? 0 : 1;
         }
 
         var file = a.Output?.FullName ?? Path.Combine("TestResults", "explorer", $"{model.Name}-{kind.ToString().ToLowerInvariant()}-{a.Seed}-{shard}of{shards}.feature");
-        return a.Against is { } other ? Compare(a, SpecModels.Named(other), model, kind, file) : Explore(a, model, kind, shard, shards, file);
+        return a.Against is { } other ? Compare(a, SpecModels.Named(other), model, kind, file) : Explore(a, model, kind, shard, shards, file, race);
     }
 
-    private static int Explore(Arguments a, SpecModelInfo model, VmKind kind, int shard, int shards, string file)
+    private static int Explore(Arguments a, SpecModelInfo model, VmKind kind, int shard, int shards, string file, RaceKind? race)
     {
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
@@ -90,6 +93,7 @@ internal sealed class ExploreCommand : ICliCommand
                 Time = TimeSpan.FromSeconds(a.Seconds),
                 Sequences = a.Sequences is { } n ? (n + a.Threads - 1 - t) / a.Threads : long.MaxValue,
                 MaxSteps = a.MaxSteps,
+                Race = race,
                 Cancel = stop.Token,
                 Progress = p => figures[t] = p,
             });

@@ -108,13 +108,16 @@ public sealed class ConcurrentKvm(Kvm.Kvm kvm)
                 continue;
             }
 
-            // With the dirty ring the page must have an entry userspace has yet to harvest
-            // (api.rst, KVM_CAP_DIRTY_LOG_RING: a harvested page counts as read once
-            // KVM_RESET_DIRTY_RINGS returns, so only a write after that needs a new push).
+            // With the dirty ring the page must have an entry not yet reset (api.rst,
+            // KVM_CAP_DIRTY_LOG_RING: userspace calls KVM_RESET_DIRTY_RINGS "*before* reading
+            // the content of the dirty pages"): one userspace has yet to harvest, or one it has
+            // harvested and will reset before it reads the page, as the sequential checker
+            // holds (Kvm.CheckWriteLogged). A harvest and reset in this run resets every entry
+            // it harvests, so after it only a write past its return needs a new push.
             var offset = gfn - slot.BaseGfn;
             var pending = Kvm.DirtyRing is null
                 ? slot.DirtyBitmap is { } bitmap && (bitmap[offset / 64] & (1UL << (int)(offset % 64))) != 0
-                : Kvm.Vcpus.Any(v => Kvm.RingOf(v).Unharvested(slot.Lineage, offset));
+                : Kvm.Vcpus.Any(v => Kvm.RingOf(v).Outstanding(slot.Lineage, offset));
             if (!pending && !Kvm.PmlLogged(gfn))
             {
                 Kvm.Violate("dirty page lost", $"gfn 0x{gfn:x} was written after its last report and is not pending in the {(Kvm.DirtyRing is null ? "dirty bitmap" : "dirty ring")} or a PML log");

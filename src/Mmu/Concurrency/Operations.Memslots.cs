@@ -1,6 +1,7 @@
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.Tdx;
 using SpecKit.Uapi;
 
 namespace SpecKit.Mmu.Concurrency;
@@ -73,15 +74,20 @@ public static partial class Operations
         }
 
         // kvm_arch_flush_shadow_memslot() -> kvm_mmu_zap_memslot(): write_lock(mmu_lock),
-        // kvm_unmap_gfn_range() over the slot (tdp_mmu_zap_leafs), kvm_flush_remote_tlbs() if it
-        // zapped anything, write_unlock(mmu_lock).
+        // kvm_unmap_gfn_range() over the slot (tdp_mmu_zap_leafs on every root
+        // kvm_tdp_mmu_unmap_gfn_range names, the invalid ones too), kvm_flush_remote_tlbs() if
+        // it zapped anything, write_unlock(mmu_lock).
         const MmuLock side = MmuLock.Write;
         yield return new Step("kvm_mmu_zap_memslot: write_lock(mmu_lock)", () => ctx.MmuLock.CanTake(side), SpinsOnMmuLock: true);
         ctx.MmuLock.Take(ctx.Current, side);
         var flush = new bool[1];
-        foreach (var step in Tdp(ctx).ZapLeafsConcurrently(ctx, old.BaseGfn, old.EndGfn, side, flush))
+        var tdp = Tdp(ctx);
+        foreach (var root in tdp.UnmapRoots(UnmapCaller.MemslotZap))
         {
-            yield return step;
+            foreach (var step in tdp.ZapLeafsConcurrently(ctx, root, old.BaseGfn, old.EndGfn, side, flush))
+            {
+                yield return step;
+            }
         }
 
         if (flush[0])

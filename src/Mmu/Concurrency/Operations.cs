@@ -5,6 +5,7 @@ using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Shadow;
 using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdp;
+using SpecKit.Mmu.Tdx;
 
 namespace SpecKit.Mmu.Concurrency;
 
@@ -103,9 +104,13 @@ public static partial class Operations
     /// <summary>
     /// The process's mm goes away (exit_mmap -> kvm_mmu_notifier_release -> kvm_flush_shadow_all
     /// -> kvm_arch_flush_shadow_all -> kvm_mmu_zap_all): under write_lock(mmu_lock),
-    /// kvm_tdp_mmu_zap_all() zaps the root (tdp_mmu_zap_root), yielding to threads that spin on the
-    /// lock, then the flush. Every leaf that was there when it took the lock must be gone when it
-    /// drops it: one under an entry the walk never zapped survived kvm_tdp_mmu_zap_all (the
+    /// kvm_tdp_mmu_zap_all() zaps each root (tdp_mmu_zap_root), yielding to threads that spin on the
+    /// lock, then the flush. tdp_mmu.c: "Zap all direct roots, including invalid direct roots, as
+    /// all direct SPTEs must be dropped before returning to the caller"
+    /// (__for_each_tdp_mmu_root_yield_safe with KVM_DIRECT_ROOTS | KVM_INVALID_ROOTS): a root
+    /// kvm_tdp_mmu_invalidate_roots() left for the zap of invalidated roots is zapped here too.
+    /// Every leaf that was there when it took the lock must be gone when it drops it: one under
+    /// an entry the walk never zapped survived kvm_tdp_mmu_zap_all (the
     /// kernel's symptoms: kvm_mmu_uninit_tdp_mmu's WARN on a leaked page, or a freed host page
     /// still mapped). A leaf another thread installed meanwhile is that thread's, and not the
     /// zap's to have zapped.
@@ -122,9 +127,12 @@ public static partial class Operations
         var before = kvm.Mmu.Leaves().ToList();
         var flush = new bool[1];
         var zapped = new List<(ulong Start, ulong End)>();
-        foreach (var step in tdp.ZapRootConcurrently(ctx, side, flush, zapped))
+        foreach (var root in tdp.Roots.Where(r => !r.IsMirror).ToList())
         {
-            yield return step;
+            foreach (var step in tdp.ZapRootConcurrently(ctx, root, side, flush, zapped))
+            {
+                yield return step;
+            }
         }
 
         yield return new Step("kvm_mmu_zap_all: kvm_flush_remote_tlbs, write_unlock(mmu_lock)");
@@ -210,9 +218,16 @@ public static partial class Operations
         kvm.MmuInvalidateBegin($"invalidate_range_start gfns [0x{start:x}, 0x{end:x}) ({why})");
         kvm.MmuInvalidateRangeAdd(start, end);
         var flush = new bool[1];
-        foreach (var step in Tdp(ctx).ZapLeafsConcurrently(ctx, start, end, side, flush))
+
+        // kvm_tdp_mmu_unmap_gfn_range(): every root the range's filter names, and the invalid
+        // ones (a vCPU may still run on one until it reloads), as the sequential UnmapGfnRange.
+        var tdp = Tdp(ctx);
+        foreach (var root in tdp.UnmapRoots(UnmapCaller.HvaNotifier))
         {
-            yield return step;
+            foreach (var step in tdp.ZapLeafsConcurrently(ctx, root, start, end, side, flush))
+            {
+                yield return step;
+            }
         }
 
         if (flush[0])

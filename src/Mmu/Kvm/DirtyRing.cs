@@ -145,20 +145,6 @@ public sealed class DirtyRing(int size, int reserved)
         return harvested;
     }
 
-    /// <summary>Whether an entry for the page at <paramref name="offset"/> of slot <paramref name="lineage"/> is pushed and not yet harvested: userspace's next harvest reports it.</summary>
-    internal bool Unharvested(long lineage, ulong offset)
-    {
-        for (var i = FetchIndex; i < DirtyIndex; i++)
-        {
-            if (_lineages[i % (ulong)Size] == lineage && this[i].Offset == offset && this[i].Flags == KvmDirtyGfn.Dirty)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     /// <summary>Whether an entry for the page at <paramref name="offset"/> of slot <paramref name="lineage"/> is pushed and not yet reset.</summary>
     internal bool Outstanding(long lineage, ulong offset)
     {

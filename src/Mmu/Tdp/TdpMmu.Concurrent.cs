@@ -1,6 +1,7 @@
 using SpecKit.Mmu.Concurrency;
 using SpecKit.Mmu.Kvm;
 using SpecKit.Mmu.Policy;
+using SpecKit.Mmu.Tdx;
 using SpecKit.Mmu.X86;
 
 namespace SpecKit.Mmu.Tdp;
@@ -716,7 +717,7 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// tdp_mmu_zap_leafs() as a concurrent operation in [start, end) of the valid direct root: one
+    /// tdp_mmu_zap_leafs() as a concurrent operation in [start, end) of <paramref name="root"/>: one
     /// step per SPTE read and per zap, each zap by tdp_mmu_iter_set_spte(), which the kernel calls
     /// only under the write lock (lockdep_assert_held_write in tdp_mmu_zap_leafs and
     /// tdp_mmu_set_spte). The caller holds mmu_lock as its own policy says (UnmapGfnRange: the
@@ -727,13 +728,15 @@ public sealed partial class TdpMmu
     /// flush first or not, drop <paramref name="side"/> of the lock and take it again, restart the
     /// walk from the root at the next GFN).
     /// </summary>
-    public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, ulong start, ulong end, Policy.MmuLock side, bool[] flush)
+    public IEnumerable<Step> ZapLeafsConcurrently(ConcurrentKvm ctx, TdpRoot root, ulong start, ulong end, Policy.MmuLock side, bool[] flush)
     {
         var policy = Rules.ZapLeafs;
         ctx.AssertHeld(policy.Lock == Policy.MmuLock.None ? null : policy.Lock, policy.Name);
-        yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}");
+        yield return new Step($"{policy.Name}: tdp_iter_start at gfn 0x{start:x}{Of(root)}");
         ctx.Rcu.ReadLock(ctx.Current);
-        for (var iter = StartWalk(1, start); iter.Valid && iter.Gfn < end;)
+
+        // Its own iterator, not StartWalk: the faults running beside it walk the valid root.
+        for (var iter = TdpIter.Start(Tables, root.TablePfn, RootLevel, 1, start, root.GfnBits); iter.Valid && iter.Gfn < end;)
         {
             if (ShouldYield(ctx, policy, iter, side))
             {
@@ -964,8 +967,9 @@ public sealed partial class TdpMmu
     }
 
     /// <summary>
-    /// tdp_mmu_zap_root() of the valid direct root as kvm_tdp_mmu_zap_all() runs it, under
-    /// mmu_lock for write, as a concurrent operation: a walk at the root level only
+    /// tdp_mmu_zap_root() of a direct root (<paramref name="root"/>, valid or invalid) as
+    /// kvm_tdp_mmu_zap_all() runs it, under mmu_lock for write, as a concurrent operation: a walk
+    /// at the root level only
     /// (min_level == root_level, __tdp_mmu_zap_root), each present entry zapped by
     /// tdp_mmu_iter_set_spte(), which tears its tables down with it (handle_removed_pt). It yields
     /// at the top of each iteration as tdp_mmu_iter_cond_resched() does when another thread spins
@@ -975,12 +979,14 @@ public sealed partial class TdpMmu
     /// so they run in the step before. The GFN range under each entry it zapped is added to
     /// <paramref name="zapped"/>; <paramref name="flush"/> says whether a flush is owed.
     /// </summary>
-    public IEnumerable<Step> ZapRootConcurrently(ConcurrentKvm ctx, Policy.MmuLock side, bool[] flush, List<(ulong Start, ulong End)> zapped)
+    public IEnumerable<Step> ZapRootConcurrently(ConcurrentKvm ctx, TdpRoot root, Policy.MmuLock side, bool[] flush, List<(ulong Start, ulong End)> zapped)
     {
         var policy = Rules.ZapRoot;
-        yield return new Step($"{policy.Name}: tdp_iter_start at the root level");
+        yield return new Step($"{policy.Name}: tdp_iter_start at the root level{Of(root)}");
         ctx.Rcu.ReadLock(ctx.Current);
-        for (var iter = StartWalk(RootLevel, 0); iter.Valid;)
+
+        // Its own iterator, not StartWalk: the faults running beside it walk the valid root.
+        for (var iter = TdpIter.Start(Tables, root.TablePfn, RootLevel, RootLevel, 0, root.GfnBits); iter.Valid;)
         {
             if (ShouldYield(ctx, policy, iter, side))
             {
@@ -1008,6 +1014,28 @@ public sealed partial class TdpMmu
         }
 
         ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
+    // Which root a walk is in is news only where there is more than one.
+    private string Of(TdpRoot root) => Roots.Count > 1 ? $" of the {root}" : "";
+
+    /// <summary>
+    /// The roots kvm_tdp_mmu_unmap_gfn_range() walks for <paramref name="caller"/>, as
+    /// <see cref="UnmapGfnRange"/> picks them (the spec's UnmapGfnRange RootFilter and
+    /// InvalidRoots: tdp_mmu.c adds KVM_INVALID_ROOTS, since a vCPU may still run on a root that
+    /// kvm_tdp_mmu_invalidate_roots() marked until it reloads).
+    /// </summary>
+    public List<TdpRoot> UnmapRoots(UnmapCaller caller)
+    {
+        var design = UnmapDesign.For(Rules);
+        var range = design.CallerRange(Kvm.IsMirrored, caller, null).Range;
+        if (range is null)
+        {
+            return [];
+        }
+
+        var decision = design.UnmapRootTypes(Kvm.IsMirrored, range);
+        return Roots.Where(r => decision.ZapsRoot(r.Role)).ToList();
     }
 
     // tdp_mmu_iter_cond_resched()'s test: the walk has made progress since it last yielded

@@ -17,7 +17,7 @@ namespace SpecKit.Behaviour.Steps;
 /// each from a fresh VM built the same way, and the Then steps read what the exploration found.
 /// </summary>
 [Binding]
-public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context)
+public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context, VmWorld world)
 {
     /// <summary>The preemption bound of the feature's explorations (CHESS): small enough for the suite's budget.</summary>
     public const int PreemptionBound = 2;
@@ -29,7 +29,6 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     private ExplorationResult? _result;
     private readonly List<Action<Kvm>> _setup = [];
     private readonly List<Action<Kvm>> _beforeMemslot = [];
-    private readonly List<(MmuOperation Operation, MmuLock Side)> _lockEdits = [];
     private MemoryRegionFlags _slotFlags = MemoryRegionFlags.None;
     private bool _manualProtect;
     private int? _ringEntries;
@@ -75,8 +74,13 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
     [ParameterType("lock_side", @"\w+", Words = ["read", "write"], Description = "read or write")]
     public static MmuLock LockSide(string text) => text == "write" ? MmuLock.Write : MmuLock.Read;
 
+    /// <summary>A one-key edit of the spec's lock policy for the VM the scenario makes next, concurrent or not (<see cref="VmWorld.LockEdits"/>).</summary>
     [Given("the {operation} operation takes mmu_lock for {lock_side}")]
-    public void OperationTakesLock(MmuOperation operation, MmuLock side) => _lockEdits.Add((operation, side));
+    public void OperationTakesLock(MmuOperation operation, MmuLock side)
+    {
+        Assert.True(world.Current is null, "a lock edit changes the VM the scenario makes next: give it before 'Given a VM ...'");
+        world.LockEdits.Add((operation, side));
+    }
 
     [Given("before the operations vCPU {int} has faulted gfn {gfn} for a {access}")]
     public void BeforeFault(int vcpu, ulong gfn, AccessKind access) => _setup.Add(kvm => kvm.Access(kvm.Vcpus[vcpu], gfn, access));
@@ -263,11 +267,7 @@ public sealed class ConcurrencySteps(ModelSwitch models, ScenarioContext context
 
     private ConcurrentScenario Build()
     {
-        var info = _model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'");
-        foreach (var (operation, side) in _lockEdits)
-        {
-            info = info with { Rules = info.Rules.With(info.Rules[operation] with { Lock = side }) };
-        }
+        var info = world.Edited(_model ?? throw new InvalidOperationException("no VM yet: start with 'Given a concurrent VM ...'"));
 
         var kvm = new Kvm(info, _mmu);
         if (_ringEntries is { } entries)

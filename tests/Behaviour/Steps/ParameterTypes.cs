@@ -163,6 +163,10 @@ public static class ParameterTypes
     [ParameterType("schedule", "[0-9]+", Description = "a schedule: the thread of each step, one digit each")]
     public static string Schedule(string text) => text;
 
+    /// <summary><c>{bitmap}</c>: a user bitmap's 64-bit words, lowest pages first, as KVM_CLEAR_DIRTY_LOG reads it: [0xffffffffffffffff, 0x5], or [] for none.</summary>
+    [ParameterType("bitmap", @"\[(?:0x[0-9a-fA-F]+(?:, 0x[0-9a-fA-F]+)*)?\]", Description = "a user bitmap's 64-bit words: [0xff, 0x0]")]
+    public static ulong[] Bitmap(string text) => text is "[]" ? [] : text[1..^1].Split(", ").Select(ParseNumber).ToArray();
+
     /// <summary><c>{tracking}</c>: whether a guest table's gfn is write-tracked.</summary>
     [ParameterType("tracking", @"\S+", Words = ["write-tracked", "untracked"])]
     public static bool WriteTracked(string text) => text == "write-tracked";

@@ -36,6 +36,39 @@ public sealed class ScheduleSteps(VmWorld world)
     public void FaultRacingDisableLogging(int vcpu, ulong gfn, AccessKind access, int slot, string schedule) =>
         Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.DisableDirtyLogging(ctx, slot));
 
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the primary MMU ages gfns [{gfn}, {gfn}), in the schedule {schedule}")]
+    public void FaultRacingAging(int vcpu, ulong gfn, AccessKind access, ulong start, ulong end, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.Age(ctx, start, end));
+
+    /// <summary>KVM_CLEAR_DIRTY_LOG with the user's bitmap as written; the step also asserts the ioctl's result.</summary>
+    [When("vCPU {int} faults gfn {gfn} for a {access} while KVM_CLEAR_DIRTY_LOG on memslot {int} from page {int} for {int} pages with the bitmap {bitmap} returns {errno}, in the schedule {schedule}")]
+    public void FaultRacingClearDirtyLog(int vcpu, ulong gfn, AccessKind access, int slot, int firstPage, int numPages, ulong[] bitmap, int errno, string schedule)
+    {
+        var result = new int[1];
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.ClearDirtyLog(ctx, slot, (ulong)firstPage, (ulong)numPages, bitmap, result));
+        Assert.Equal(VmSteps.Errno(errno), VmSteps.Errno(result[0]));
+    }
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the host migrates the page behind gfn {gfn}, in the schedule {schedule}")]
+    public void FaultRacingMigration(int vcpu, ulong gfn, AccessKind access, ulong page, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.Migrate(ctx, page));
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while KSM merges the page behind gfn {gfn}, in the schedule {schedule}")]
+    public void FaultRacingKsm(int vcpu, ulong gfn, AccessKind access, ulong page, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.KsmMerge(ctx, page));
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while userspace harvests and resets the dirty rings, in the schedule {schedule}")]
+    public void FaultRacingRingReset(int vcpu, ulong gfn, AccessKind access, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.HarvestAndResetDirtyRings(ctx));
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while write tracking is added for gfn {gfn}, in the schedule {schedule}")]
+    public void FaultRacingWriteTrackAdd(int vcpu, ulong gfn, AccessKind access, ulong tracked, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.WriteTrackAdd(ctx, tracked));
+
+    [When("vCPU {int} faults gfn {gfn} for a {access} while the mm is released, in the schedule {schedule}")]
+    public void FaultRacingRelease(int vcpu, ulong gfn, AccessKind access, string schedule) =>
+        Run(schedule, ctx => Operations.Access(ctx, world.Vcpu(vcpu), gfn, access), ctx => Operations.Release(ctx));
+
     private void Run(string schedule, Func<ConcurrentKvm, ConcurrentThread> first, Func<ConcurrentKvm, ConcurrentThread> second)
     {
         var ctx = new ConcurrentKvm(Kvm);

@@ -3,6 +3,7 @@ using SpecKit.Kernel;
 using SpecKit.Mmu;
 using SpecKit.Mmu.Guest;
 using SpecKit.Mmu.Kvm;
+using SpecKit.Mmu.Policy;
 using SpecKit.Mmu.Tdp;
 using SpecKit.Mmu.X86;
 using SpecKit.Uapi;
@@ -103,9 +104,27 @@ public sealed class VmWorld(ModelSwitch models, ScenarioContext context) : IScen
     /// <summary>The user pages each memslot id was made over, kept after a delete: a VMM's mapping outlives its memslot.</summary>
     public Dictionary<int, ulong> UserPagesOf { get; } = [];
 
+    /// <summary>
+    /// The scenario's one-key edits of the spec's lock policy (<c>Given the {operation} operation
+    /// takes mmu_lock for {lock_side}</c>), which the VM made next runs under, as a concurrent VM
+    /// does: how an explorer counterexample found under a Lock mutant names its model.
+    /// </summary>
+    public List<(MmuOperation Operation, MmuLock Side)> LockEdits { get; } = [];
+
+    /// <summary>The model <paramref name="model"/> names, with <see cref="LockEdits"/> applied.</summary>
+    public SpecModelInfo Edited(SpecModelInfo model)
+    {
+        foreach (var (operation, side) in LockEdits)
+        {
+            model = model with { Rules = model.Rules.With(model.Rules[operation] with { Lock = side }) };
+        }
+
+        return model;
+    }
+
     public void Create(string model, int vcpus, MmuKind mmu = MmuKind.TdpEpt, int ringEntries = 0, KvmVmType vmType = KvmVmType.Default)
     {
-        _kvm = Made(new Kvm(models.Info(model), mmu, vmType), ringEntries, vcpus);
+        _kvm = Made(new Kvm(Edited(models.Info(model)), mmu, vmType), ringEntries, vcpus);
         _guest = mmu == MmuKind.Shadow ? new GuestKernel(_kvm) : null;
         _backends.Add(new Backend("model", new ModelVm(_kvm)));
         if (!OnKernel)

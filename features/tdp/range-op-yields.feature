@@ -22,3 +22,21 @@ Feature: Which TDP MMU walks yield mmu_lock, and what they flush first
     And the log has no line with "before yielding"
     And no SPTE is present
     And the log matches the snapshot
+
+  # With PML, kvm_mmu_slot_apply_flags() clears D on the slot's leaves first
+  # (kvm_mmu_slot_leaf_clear_dirty -> clear_dirty_gfn_range), and that walk yields at a present
+  # leaf: "if (tdp_mmu_iter_cond_resched(kvm, &iter, false, true)) continue;". The write-protect
+  # walk after it (PG_LEVEL_2M and up) never reaches a 4K GFN, so the yield at 0x100 is the
+  # clear-dirty walk's or no walk's. Policy ClearDirtyGfnRange: Yield WithoutFlush.
+  Scenario: With PML the clear-dirty walk of logging's start yields at a 4K leaf
+    Given a VM with 1 vCPU
+    And PML is on
+    And eager page splitting is off
+    And memslot 0 maps 512 pages at gfn 0x0 with 4K host pages
+    And vCPU 0 has written gfn 0x10
+    And vCPU 0 has written gfn 0x100
+    When dirty logging is enabled on memslot 0 with mmu_lock contended at gfn 0x100, while vCPU 0 writes gfn 0x10
+    Then the log has a line with "ClearDirtyGfnRange: mmu_lock dropped at gfn 0x100"
+    And the log has no line with "before yielding"
+    And the checker reports nothing
+    And the log matches the snapshot

@@ -40,3 +40,18 @@ Feature: Which TDP MMU walks yield mmu_lock, and what they flush first
     And the log has no line with "before yielding"
     And the checker reports nothing
     And the log matches the snapshot
+
+  # Eager page splitting (kvm_mmu_slot_try_split_huge_pages, on by default) runs before the
+  # write-protect walk and yields too: tdp_mmu_split_huge_pages_root "if
+  # (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared)) continue;", here at the second 2M
+  # page, so the vCPU writes it while it is still huge. Policy SplitHugePages: Yield WithoutFlush.
+  Scenario: Eager page splitting yields between huge pages, before the write-protect walk
+    Given a VM with 1 vCPU
+    And memslot 0 maps 1024 pages at gfn 0x0 with 2M host pages
+    And vCPU 0 has written gfn 0x10
+    And vCPU 0 has written gfn 0x210
+    When dirty logging is enabled on memslot 0 with mmu_lock contended at gfn 0x200, while vCPU 0 writes gfn 0x210
+    Then the log has a line with "SplitHugePages: mmu_lock dropped at gfn 0x200"
+    And the log has no line with "WrprotGfnRange: mmu_lock dropped"
+    And the checker reports nothing
+    And the log matches the snapshot

@@ -230,11 +230,14 @@ public sealed partial class TdpMmu : X86Mmu
 
     /// <summary>
     /// The yield point of a range operation (tdp_mmu_iter_cond_resched): the scenario decides when
-    /// mmu_lock is contended; a pending flush happens first when the policy says so.
+    /// mmu_lock is contended; a pending flush happens first when the policy says so. As in the
+    /// kernel, a walk that has made no progress since it started or last yielded
+    /// ("if (iter->next_last_level_gfn == iter->yielded_gfn) return false;") does not look at
+    /// contention at all, so it leaves the scenario's contention point to a walk that can yield.
     /// </summary>
     internal bool CondResched(ref TdpIter iter, OperationPolicy policy, ref bool flush)
     {
-        if (policy.Yield == YieldPolicy.No || !Kvm.Contention.ShouldYield(iter.Gfn) || !iter.CanYield)
+        if (policy.Yield == YieldPolicy.No || !iter.CanYield || !Kvm.Contention.ShouldYield(iter.Gfn))
         {
             return false;
         }

@@ -380,7 +380,10 @@ public abstract class X86Mmu
     /// <summary>
     /// The end of a policy-driven walk, the same in both MMUs: the log line naming the kernel
     /// function, the flush a policy with Flush Always does itself, and the result: the pending
-    /// flush for Flush OnChange (the caller's to do or carry), else whether any SPTE changed.
+    /// flush for Flush OnChange (the caller's to do or carry), none for Flush Never (the change
+    /// "never needs a TLB flush", so the walk reports none owed, as kvm_tdp_mmu_age_gfn_range's
+    /// result is young-ness, not a flush), else whether any SPTE changed (Caller; Always, which
+    /// flushed already).
     /// </summary>
     protected bool EndWalk(OperationPolicy policy, string function, string change, List<ulong>? gfns, bool changed, bool flush)
     {
@@ -390,7 +393,12 @@ public abstract class X86Mmu
             FlushRemoteTlbs(policy.Name);
         }
 
-        return policy.Flush == FlushPolicy.OnChange ? flush : changed;
+        return policy.Flush switch
+        {
+            FlushPolicy.OnChange => flush,
+            FlushPolicy.Never => false,
+            _ => changed,
+        };
     }
 
     /// <summary>What a policy's Changes do to an SPTE, for the log: "zapped", "cleared W", "cleared W MMU-W".</summary>

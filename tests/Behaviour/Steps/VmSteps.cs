@@ -133,6 +133,22 @@ public sealed class VmSteps(VmWorld world, ScenarioContext context)
     [When("the process's mm is released")]
     public void Release() => Kvm.Release();
 
+    [When("the process's mm is released with mmu_lock contended at gfn {gfn}")]
+    public void ReleaseContended(ulong contendedAt)
+    {
+        Kvm.Contention.At(contendedAt);
+        Kvm.Release();
+    }
+
+    /// <summary>What a range operation logged of its walk: which walk dropped mmu_lock where, and what it flushed first.</summary>
+    [Then("the log has a line with {string}")]
+    public void LogHas(string text) =>
+        Assert.True(Kvm.Log.Any(line => line.Contains(text, StringComparison.Ordinal)), $"no line of the log holds \"{text}\"");
+
+    [Then("the log has no line with {string}")]
+    public void LogHasNot(string text) =>
+        Assert.True(!Kvm.Log.Any(line => line.Contains(text, StringComparison.Ordinal)), $"a line of the log holds \"{text}\"");
+
     /// <summary>One KVM_RUN per access, as the model's vCPU takes them: a store of 0 or a load, 4 bytes at the page's start.</summary>
     private void Touch(int vcpu, IEnumerable<ulong> gfns, bool write) => world.Each(b => string.Join("; ", gfns.Select(gfn =>
         b.Run(world, vcpu, [write ? GuestAccess.Write(gfn << 12, 0) : GuestAccess.Read(gfn << 12)]))));

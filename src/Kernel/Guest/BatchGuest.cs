@@ -2,6 +2,25 @@ using SpecKit.Uapi;
 
 namespace SpecKit.Kernel.Guest;
 
+/// <summary>
+/// The paging controls a test can turn on with <c>KernelVcpu.EnablePaging</c>, besides CR0.PG,
+/// CR4.PAE and EFER.LME (SDM Vol. 3A 2.5 and 4.1.3).
+/// </summary>
+[Flags]
+internal enum PagingControls
+{
+    None = 0,
+
+    /// <summary>CR0.WP: a supervisor store to a page without R/W faults.</summary>
+    WriteProtect = 1 << 0,
+
+    /// <summary>EFER.NXE: bit 63 of an entry is XD; without it bit 63 is reserved.</summary>
+    NoExecute = 1 << 1,
+
+    /// <summary>CR4.SMAP: a supervisor load from a user page faults (EFLAGS.AC is 0 in the batch guest).</summary>
+    Smap = 1 << 2,
+}
+
 /// <summary>The operations a mailbox entry asks the guest to perform.</summary>
 internal enum GuestOp : uint
 {

@@ -119,10 +119,12 @@ public sealed unsafe class GuestPagingTests : KernelTest
         var vcpu = Paged(PagingControls.WriteProtect);
         var before = Walk(va, leaf);
 
-        Assert.Equal([0xBEEFUL, 9], Done(vcpu.Run([GuestAccess.Read(va + 0x5008), GuestAccess.Write(va + 0x7000, 9)])).Values);
-
-        Assert.Equal(9u, Peek(pa + 0x7000));
+        Assert.Equal([0xBEEFUL], Done(vcpu.Run([GuestAccess.Read(va + 0x5008)])).Values);
         var expected = Accessed(before, leaf);
+        Assert.Equal(expected, Walk(va, leaf));
+
+        Done(vcpu.Run([GuestAccess.Write(va + 0x7000, 9)]));
+        Assert.Equal(9u, Peek(pa + 0x7000));
         expected[^1] |= leaf == Leaf.Pde2M ? GuestPde2M.DirtyMask : GuestPdpte1G.DirtyMask;
         Assert.Equal(expected, Walk(va, leaf));
     }

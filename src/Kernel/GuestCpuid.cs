@@ -14,17 +14,14 @@ public enum GuestCpuFeature
 
     /// <summary>CPUID.80000001H:EDX[26] (Page1GB): PS in a PDPTE.</summary>
     Gbpages,
-
-    /// <summary>CPUID.(EAX=07H,ECX=0):EBX[20] (SMAP): CR4.SMAP.</summary>
-    Smap,
 }
 
 /// <summary>
 /// KVM_GET_SUPPORTED_CPUID, read once: what KVM can show a guest. A vCPU gets all of it through
 /// KVM_SET_CPUID2 before it enters paged mode, because KVM checks EFER and CR4 against the
-/// guest's CPUID, not the host's (__kvm_valid_efer(), __cr4_reserved_bits() in x86.h), and its
-/// walker derives the reserved bits from it (reset_guest_rsvds_bits_mask(): XD without NX,
-/// PS in a PDPTE without GBPAGES).
+/// guest's CPUID, not the host's (__kvm_valid_efer() wants LM for EFER.LME), and under shadow
+/// paging its walker takes PS in a PDPTE for a reserved bit unless the guest's CPUID has
+/// GBPAGES (mmu.c reset_guest_rsvds_bits_mask() -> __reset_rsvds_bits_mask(): gbpages_bit_rsvd).
 /// </summary>
 internal static unsafe class GuestCpuid
 {
@@ -34,12 +31,12 @@ internal static unsafe class GuestCpuid
 
     public static bool Has(GuestCpuFeature feature)
     {
-        var (function, register, bit) = feature switch
+        const uint extended = 0x8000_0001;
+        var bit = feature switch
         {
-            GuestCpuFeature.LongMode => (0x8000_0001u, 'd', 29),
-            GuestCpuFeature.Nx => (0x8000_0001u, 'd', 20),
-            GuestCpuFeature.Gbpages => (0x8000_0001u, 'd', 26),
-            GuestCpuFeature.Smap => (7u, 'b', 20),
+            GuestCpuFeature.LongMode => 29,
+            GuestCpuFeature.Nx => 20,
+            GuestCpuFeature.Gbpages => 26,
             _ => throw new ArgumentOutOfRangeException(nameof(feature)),
         };
         if (!Supported.Value.IsOk)
@@ -49,10 +46,9 @@ internal static unsafe class GuestCpuid
 
         foreach (var e in Supported.Value.Value)
         {
-            if (e.Function == function && e.Index == 0)
+            if (e.Function == extended)
             {
-                var value = register == 'b' ? e.Ebx : e.Edx;
-                return (value & (1u << bit)) != 0;
+                return (e.Edx & (1u << bit)) != 0;
             }
         }
 

@@ -17,10 +17,13 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
     private const ulong Cr0Wp = 1UL << 16;
     private const ulong Cr0Pg = 1UL << 31;
     private const ulong Cr4Pae = 1UL << 5;
-    private const ulong Cr4Smap = 1UL << 21;
     private const ulong EferLme = 1UL << 8;
     private const ulong EferLma = 1UL << 10;
     private const ulong EferNxe = 1UL << 11;
+
+    /// <summary>EFLAGS: bit 1 is always 1; IOPL (bits 13:12) 3 lets CPL 3 use OUT (SDM Vol. 1 3.4.3).</summary>
+    private const ulong Rflags = 0x2;
+    private const ulong RflagsIopl3 = 0x3000;
 
     private readonly KernelVm _vm;
     private readonly int _fd;
@@ -30,6 +33,7 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
     private readonly ulong _mailboxGpa;
     private readonly VcpuRunner _runner;
     private IReadOnlyList<GuestAccess>? _batch;
+    private ulong _rflags = Rflags;
     private bool _mmioReadPending;
     private uint _mmioLen;
 
@@ -109,11 +113,23 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
         }
 
         sregs.Cr3 = cr3;
-        sregs.Cr4 |= Cr4Pae | (controls.HasFlag(PagingControls.Smap) ? Cr4Smap : 0);
+        sregs.Cr4 |= Cr4Pae;
         sregs.Cr0 |= Cr0Pe | Cr0Pg | (controls.HasFlag(PagingControls.WriteProtect) ? Cr0Wp : 0);
         sregs.Efer |= EferLme | EferLma | (controls.HasFlag(PagingControls.NoExecute) ? EferNxe : 0);
         sregs.Idt = default;
-        return Sys.Result(Libc.Ioctl(_fd, KvmIoctl.KVM_SET_SREGS, (nint)(&sregs)));
+        if (controls.HasFlag(PagingControls.User))
+        {
+            sregs.Cs = sregs.Cs with { Selector = (ushort)(sregs.Cs.Selector | 3), Dpl = 3 };
+            sregs.Ds = sregs.Es = sregs.Fs = sregs.Gs = sregs.Ss = sregs.Ss with { Selector = (ushort)(sregs.Ss.Selector | 3), Dpl = 3 };
+        }
+
+        var result = Sys.Result(Libc.Ioctl(_fd, KvmIoctl.KVM_SET_SREGS, (nint)(&sregs)));
+        if (result.IsOk && controls.HasFlag(PagingControls.User))
+        {
+            _rflags = Rflags | RflagsIopl3;
+        }
+
+        return result;
     }
 
     /// <summary>CR2: after a fault, the linear address that faulted.</summary>
@@ -168,7 +184,7 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
         var regs = new KvmRegs
         {
             Rip = BatchGuest.CodeGpa,
-            Rflags = 0x2,
+            Rflags = _rflags,
             Rcx = _mailboxGpa,
             Rsi = _mailboxGpa + BatchGuest.EntriesOffset,
         };

@@ -163,29 +163,53 @@ public sealed unsafe class GuestPagingTests : KernelTest
     }
 
     /// <summary>
-    /// Under CR4.SMAP a supervisor load from a user page (U/S set in every entry of its walk)
-    /// faults when EFLAGS.AC is 0 (SDM Vol. 3A 4.6.1; permission_fault()'s smap term, from the
-    /// ACC_USER_MASK walk_addr_generic ANDs over the levels); no entry gets Accessed.
+    /// At CPL 3 every access needs U/S in every entry of its walk (SDM Vol. 3A 4.6.1;
+    /// permission_fault() with PFERR_USER_MASK against the ACC_USER_MASK walk_addr_generic ANDs
+    /// over the levels): with U/S everywhere, the batch's code, mailbox and data included, a load
+    /// goes through and gets Accessed; one supervisor entry, in the leaf or in a table above it,
+    /// and it faults, setting no Accessed bit.
     /// </summary>
-    [KvmTheory(Needs = [GuestCpuFeature.LongMode, GuestCpuFeature.Smap])]
-    [InlineData(Leaf.Pte4K)]
-    [InlineData(Leaf.Pde2M)]
-    [KvmInlineData(Leaf.Pdpte1G, Needs = [GuestCpuFeature.Gbpages])]
-    public void A_supervisor_load_from_a_user_page_faults_under_CR4_SMAP(Leaf leaf)
+    [KvmTheory(Needs = [GuestCpuFeature.LongMode])]
+    [InlineData(Leaf.Pte4K, false)]
+    [InlineData(Leaf.Pte4K, true)]
+    [InlineData(Leaf.Pde2M, false)]
+    [KvmInlineData(Leaf.Pdpte1G, false, Needs = [GuestCpuFeature.Gbpages])]
+    public void At_CPL_3_a_load_needs_U_S_in_every_entry_of_its_walk(Leaf leaf, bool inTable)
     {
-        const ulong userTable = Table | GuestPteNonLeaf.UserMask;
-        var (va, pa) = leaf switch
-        {
-            Leaf.Pte4K => Map4K(userTable, userTable, userTable, Leaf4K | GuestPte4K.UserMask),
-            Leaf.Pde2M => (Va2M, MapAt(Va2M, Pa2M, userTable, userTable, Leaf2M | GuestPde2M.UserMask)),
-            _ => (Va1G, MapAt(Va1G, Pa1G, userTable, Leaf1G | GuestPdpte1G.UserMask)),
-        };
+        var (va, pa) = MapUser(this, leaf, supervisorAt: null);
         Poke(pa + 0x10, 0x77);
-        var vcpu = Paged(PagingControls.Smap);
+        var vcpu = Paged(PagingControls.User | PagingControls.WriteProtect);
         var before = Walk(va, leaf);
+        Assert.Equal([0x77UL], Done(vcpu.Run([GuestAccess.Read(va + 0x10)])).Values);
+        Assert.Equal(Accessed(before, leaf), Walk(va, leaf));
 
-        AssertFaults(vcpu, vcpu.Run([GuestAccess.Read(va + 0x10)]), va + 0x10);
-        Assert.Equal(before[1..], Walk(va, leaf)[1..]);
+        using var second = new GuestPagingTests();
+        var (va2, _) = MapUser(second, leaf, supervisorAt: inTable ? 1 : 0);
+        var supervisor = second.Paged(PagingControls.User | PagingControls.WriteProtect);
+        before = second.Walk(va2, leaf);
+        AssertFaults(supervisor, supervisor.Run([GuestAccess.Read(va2 + 0x10)]), va2 + 0x10);
+        Assert.Equal(before[1..], second.Walk(va2, leaf)[1..]);
+
+        // supervisorAt: which entry, counted up from the leaf, lacks U/S (null: none).
+        static (ulong Va, ulong Pa) MapUser(GuestPagingTests t, Leaf leaf, int? supervisorAt)
+        {
+            const ulong userTable = Table | GuestPteNonLeaf.UserMask;
+            t.SystemMapping(Leaf2M | GuestPde2M.UserMask, userTable);
+            var (va, pa, leafUser, levels) = leaf switch
+            {
+                Leaf.Pte4K => (Va4K, Pa4K, GuestPte4K.UserMask, 4),
+                Leaf.Pde2M => (Va2M, Pa2M, GuestPde2M.UserMask, 3),
+                _ => (Va1G, Pa1G, GuestPdpte1G.UserMask, 2),
+            };
+            var bits = Enumerable.Repeat(userTable, levels - 1).Append(LeafBits(leaf) | leafUser).ToArray();
+            if (supervisorAt is { } up)
+            {
+                bits[^(up + 1)] &= ~(up == 0 ? leafUser : GuestPteNonLeaf.UserMask);
+            }
+
+            t.Tables.Map(va, pa, bits);
+            return (va, pa);
+        }
     }
 
     /// <summary>
@@ -245,10 +269,10 @@ public sealed unsafe class GuestPagingTests : KernelTest
     };
 
     /// <summary>The code and mailboxes through one 2M page at their own address, 0xFFE00000.</summary>
-    private void SystemMapping(ulong leaf)
+    private void SystemMapping(ulong leaf, ulong table = Table)
     {
         const ulong start = BatchGuest.SystemGpa & ~((1UL << 21) - 1);
-        Tables.Map(start, start, Table, Table, leaf);
+        Tables.Map(start, start, table, table, leaf);
     }
 
     private (ulong Va, ulong Pa) Map(Leaf leaf, ulong leafBits) => leaf switch

@@ -17,8 +17,12 @@ internal enum PagingControls
     /// <summary>EFER.NXE: bit 63 of an entry is XD; without it bit 63 is reserved.</summary>
     NoExecute = 1 << 1,
 
-    /// <summary>CR4.SMAP: a supervisor load from a user page faults (EFLAGS.AC is 0 in the batch guest).</summary>
-    Smap = 1 << 2,
+    /// <summary>
+    /// CPL 3: the batch runs in user mode, CS, SS and the data segments at DPL 3 (selectors with
+    /// RPL 3) and EFLAGS.IOPL 3 so that its closing OUT is allowed; every page it touches, its
+    /// code and mailbox included, must then be a user page.
+    /// </summary>
+    User = 1 << 2,
 }
 
 /// <summary>The operations a mailbox entry asks the guest to perform.</summary>

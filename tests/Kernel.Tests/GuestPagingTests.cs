@@ -213,10 +213,10 @@ public sealed unsafe class GuestPagingTests : KernelTest
     }
 
     /// <summary>
-    /// Without EFER.NXE bit 63 is reserved in every entry (SDM Vol. 3A 4.5.4, Table 4-20 etc.;
-    /// reset_guest_rsvds_bits_mask() adds it to rsvd_bits_mask when !guest_can_use(NX)), so a
-    /// load through an XD leaf faults; G and PAT are never reserved, so the same load through a
-    /// leaf with them set goes through.
+    /// Without EFER.NXE bit 63 is reserved in every entry (SDM Vol. 3A 4.5.4, Tables 4-15 to 4-20;
+    /// mmu.c __reset_rsvds_bits_mask(): high_bits_rsvd |= rsvd_bits(63, 63) when !is_efer_nx(),
+    /// checked by FNAME(is_rsvd_bits_set) in the walk), so a load through an XD leaf faults; G and
+    /// PAT are never reserved, so the same load through a leaf with them set goes through.
     /// </summary>
     [KvmTheory(Needs = [GuestCpuFeature.LongMode])]
     [InlineData(Leaf.Pte4K)]

@@ -50,8 +50,10 @@ public sealed unsafe class GuestPagingTests : KernelTest
         Pdpte1G,
     }
 
+    private MemoryRegionFlags _lowFlags;
+
     private GuestMemslots Memory => _memory ??= new GuestMemslots(
-        (0, Memslot(0, 0, LowPages), LowPages * Page),
+        (0, Memslot(0, 0, LowPages, _lowFlags), LowPages * Page),
         (Pa1G, Memslot(1, Pa1G, HighPages), HighPages * Page));
 
     /// <summary>The tables, with the code and mailboxes mapped by one 2M page at their own address.</summary>
@@ -101,6 +103,25 @@ public sealed unsafe class GuestPagingTests : KernelTest
         var expected = Accessed(before, Leaf.Pte4K);
         expected[^1] |= GuestPte4K.DirtyMask;
         Assert.Equal(expected, Walk(Va4K, Leaf.Pte4K));
+    }
+
+    /// <summary>
+    /// The walk's A/D updates are guest-memory writes: FNAME(update_accessed_dirty_bits) marks
+    /// the gfn of each table whose entry it changed dirty (kvm_vcpu_mark_page_dirty(), called
+    /// from kvm_try_cmpxchg_user() in newer kernels), so with dirty logging a load dirties exactly
+    /// the page-table pages (the code fetch's and mailbox's walks share the root and set A or D in
+    /// their own tables) and not the page it read. The model's IGuestMemory promises the same.
+    /// </summary>
+    [KvmFact(Needs = [GuestCpuFeature.LongMode])]
+    public void A_load_dirty_logs_the_tables_whose_entries_got_Accessed_and_not_the_page_it_read()
+    {
+        _lowFlags = MemoryRegionFlags.LogDirtyPages;
+        Tables.Map(Va4K, Pa4K, Table, Table, Table, Leaf4K);
+        var vcpu = Paged(PagingControls.WriteProtect);
+
+        Done(vcpu.Run([GuestAccess.Read(Va4K)]));
+
+        Assert.Equal(DirtyBitmap.Of(LowPages, [.. Tables.TableGfns]), Vm.GetDirtyLog(new MemslotId(0)).Value);
     }
 
     /// <summary>

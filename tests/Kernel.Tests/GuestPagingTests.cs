@@ -204,7 +204,7 @@ public sealed unsafe class GuestPagingTests : KernelTest
         Assert.Equal([0x77UL], Done(vcpu.Run([GuestAccess.Read(va + 0x10)])).Values);
         Assert.Equal(Accessed(before, leaf), Walk(va, leaf));
 
-        using var second = new GuestPagingTests();
+        using var second = FreshVm();
         var (va2, _) = MapUser(second, leaf, supervisorAt: inTable ? 1 : 0);
         var supervisor = second.Paged(PagingControls.User | PagingControls.WriteProtect);
         before = second.Walk(va2, leaf);
@@ -255,7 +255,7 @@ public sealed unsafe class GuestPagingTests : KernelTest
         Poke(pa + 0x10, 0x88);
         Assert.Equal([0x88UL], Done(Paged(PagingControls.None).Run([GuestAccess.Read(va + 0x10)])).Values);
 
-        using var second = new GuestPagingTests();
+        using var second = FreshVm();
         var (va2, pa2) = second.Map(leaf, LeafBits(leaf) | xd);
         second.Poke(pa2 + 0x10, 0x88);
         var vcpu = second.Paged(PagingControls.None);
@@ -276,11 +276,14 @@ public sealed unsafe class GuestPagingTests : KernelTest
         var vcpu = Paged(PagingControls.NoExecute | PagingControls.WriteProtect);
         Assert.Equal([3UL, 3], Done(vcpu.Run([GuestAccess.Write(Va4K, 3), GuestAccess.Read(Va4K)])).Values);
 
-        using var second = new GuestPagingTests();
+        using var second = FreshVm();
         second.SystemMapping(Leaf2M | GuestPde2M.NxMask);
         var fetching = second.Paged(PagingControls.NoExecute);
         AssertFaults(fetching, fetching.Run([GuestAccess.Read(Va4K)]), BatchGuest.CodeGpa);
     }
+
+    /// <summary>A triple fault leaves a VM shut down, so a faulting case after a passing one gets a VM and tables of its own.</summary>
+    private static GuestPagingTests FreshVm() => new();
 
     private static ulong LeafBits(Leaf leaf) => leaf switch
     {

@@ -18,8 +18,8 @@ public enum GuestCpuFeature
 
 /// <summary>
 /// KVM_GET_SUPPORTED_CPUID, read once: what KVM can show a guest. A vCPU gets all of it through
-/// KVM_SET_CPUID2 before it enters paged mode, because KVM checks EFER and CR4 against the
-/// guest's CPUID, not the host's (__kvm_valid_efer() wants LM for EFER.LME), and under shadow
+/// KVM_SET_CPUID2 before it enters paged mode, because KVM checks EFER against the guest's
+/// CPUID, not the host's (__kvm_valid_efer() wants LM for EFER.LME, NX for EFER.NXE), and under shadow
 /// paging its walker takes PS in a PDPTE for a reserved bit unless the guest's CPUID has
 /// GBPAGES (mmu.c reset_guest_rsvds_bits_mask() -> __reset_rsvds_bits_mask(): gbpages_bit_rsvd).
 /// </summary>

@@ -95,9 +95,11 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
     /// at their own addresses; the batch's addresses are then linear ones. The IDT is empty
     /// (limit 0), so a fault is a triple fault: KVM_RUN ends with KVM_EXIT_SHUTDOWN
     /// (<see cref="VcpuExit.Unexpected"/>) and CR2 holds the faulting address.
-    /// kvm_is_valid_sregs() accepts EFER.LME only if the guest's CPUID has LM, so the vCPU first
-    /// gets KVM's supported CPUID (<see cref="GuestCpuid"/>); KVM_SET_SREGS then resets the MMU
-    /// context for the new mode (kvm_mmu_reset_context() from __set_sregs_common()).
+    /// EFER.LME and EFER.NXE are valid only if the guest's CPUID has LM and NX (x86.c
+    /// __kvm_valid_efer(); newer kernels check it in kvm_is_valid_sregs() too), and the walker
+    /// takes its reserved bits from the guest's CPUID, so the vCPU first gets all of KVM's
+    /// supported CPUID (<see cref="GuestCpuid"/>); KVM_SET_SREGS then resets the MMU for the new
+    /// CR0, CR4 and EFER (__set_sregs_common()).
     /// </summary>
     internal KvmResult EnablePaging(ulong cr3, PagingControls controls = PagingControls.None)
     {

@@ -12,6 +12,19 @@ namespace SpecKit.Kernel;
 /// </summary>
 internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
 {
+    // SDM Vol. 3A 2.5 (CR0, CR4) and 2.2.1 (IA32_EFER).
+    private const ulong Cr0Pe = 1UL << 0;
+    private const ulong Cr0Wp = 1UL << 16;
+    private const ulong Cr0Pg = 1UL << 31;
+    private const ulong Cr4Pae = 1UL << 5;
+    private const ulong EferLme = 1UL << 8;
+    private const ulong EferLma = 1UL << 10;
+    private const ulong EferNxe = 1UL << 11;
+
+    /// <summary>EFLAGS: bit 1 is always 1; IOPL (bits 13:12) 3 lets CPL 3 use OUT (SDM Vol. 1 3.4.3).</summary>
+    private const ulong Rflags = 0x2;
+    private const ulong RflagsIopl3 = 0x3000;
+
     private readonly KernelVm _vm;
     private readonly int _fd;
     private readonly byte* _run;
@@ -20,6 +33,7 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
     private readonly ulong _mailboxGpa;
     private readonly VcpuRunner _runner;
     private IReadOnlyList<GuestAccess>? _batch;
+    private ulong _rflags = Rflags;
     private bool _mmioReadPending;
     private uint _mmioLen;
 
@@ -72,6 +86,66 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
         return Enter();
     }
 
+    /// <summary>
+    /// Turns paging on for the batch guest, which then makes its accesses through the page
+    /// tables at <paramref name="cr3"/>: 4-level paging in IA-32e compatibility mode (EFER.LME,
+    /// CR4.PAE, CR0.PG with the 32-bit code segment, CS.L = 0), so the code stays the same and
+    /// the tables are the x86-64 ones the model walks (SDM Vol. 3A 4.5, 5.2.1). The caller builds
+    /// the tables in guest memory, mapping the code and mailboxes at <see cref="BatchGuest.SystemGpa"/>
+    /// at their own addresses; the batch's addresses are then linear ones. The IDT is empty
+    /// (limit 0), so a fault is a triple fault: KVM_RUN ends with KVM_EXIT_SHUTDOWN
+    /// (<see cref="VcpuExit.Unexpected"/>) and CR2 holds the faulting address.
+    /// EFER.LME and EFER.NXE are valid only if the guest's CPUID has LM and NX (x86.c
+    /// __kvm_valid_efer(); newer kernels check it in kvm_is_valid_sregs() too), and the walker
+    /// takes its reserved bits from the guest's CPUID, so the vCPU first gets all of KVM's
+    /// supported CPUID (<see cref="GuestCpuid"/>); KVM_SET_SREGS then resets the MMU for the new
+    /// CR0, CR4 and EFER (__set_sregs_common()).
+    /// </summary>
+    internal KvmResult EnablePaging(ulong cr3, PagingControls controls = PagingControls.None)
+    {
+        if (GuestCpuid.SetAll(_fd) is { IsOk: false } cpuid)
+        {
+            return cpuid;
+        }
+
+        KvmSregs sregs;
+        if (Libc.Ioctl(_fd, KvmIoctl.KVM_GET_SREGS, (nint)(&sregs)) < 0)
+        {
+            return KvmResult.Fail((Errno)Libc.Errno);
+        }
+
+        sregs.Cr3 = cr3;
+        sregs.Cr4 |= Cr4Pae;
+        sregs.Cr0 |= Cr0Pe | Cr0Pg | (controls.HasFlag(PagingControls.WriteProtect) ? Cr0Wp : 0);
+        sregs.Efer |= EferLme | EferLma | (controls.HasFlag(PagingControls.NoExecute) ? EferNxe : 0);
+        sregs.Idt = default;
+        if (controls.HasFlag(PagingControls.User))
+        {
+            sregs.Cs = sregs.Cs with { Selector = (ushort)(sregs.Cs.Selector | 3), Dpl = 3 };
+            sregs.Ds = sregs.Es = sregs.Fs = sregs.Gs = sregs.Ss = sregs.Ss with { Selector = (ushort)(sregs.Ss.Selector | 3), Dpl = 3 };
+        }
+
+        var result = Sys.Result(Libc.Ioctl(_fd, KvmIoctl.KVM_SET_SREGS, (nint)(&sregs)));
+        if (result.IsOk && controls.HasFlag(PagingControls.User))
+        {
+            _rflags = Rflags | RflagsIopl3;
+        }
+
+        return result;
+    }
+
+    /// <summary>CR2: after a fault, the linear address that faulted.</summary>
+    internal ulong Cr2
+    {
+        get
+        {
+            KvmSregs sregs;
+            return Libc.Ioctl(_fd, KvmIoctl.KVM_GET_SREGS, (nint)(&sregs)) < 0
+                ? throw new InvalidOperationException($"KVM_GET_SREGS: -{(Errno)Libc.Errno}")
+                : sregs.Cr2;
+        }
+    }
+
     public IReadOnlyList<DirtyGfn> PeekDirtyRing() => Ring?.Peek() ?? [];
 
     public IReadOnlyList<DirtyGfn> HarvestDirtyRing(int max = int.MaxValue) => Ring?.Harvest(max) ?? [];
@@ -112,7 +186,7 @@ internal sealed unsafe class KernelVcpu : IKvmVcpu, IDisposable
         var regs = new KvmRegs
         {
             Rip = BatchGuest.CodeGpa,
-            Rflags = 0x2,
+            Rflags = _rflags,
             Rcx = _mailboxGpa,
             Rsi = _mailboxGpa + BatchGuest.EntriesOffset,
         };

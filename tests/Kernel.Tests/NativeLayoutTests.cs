@@ -29,6 +29,8 @@ public sealed class NativeLayoutTests
         Assert.Equal(24, Unsafe.SizeOf<KvmSegment>());
         Assert.Equal(16, Unsafe.SizeOf<KvmDtable>());
         Assert.Equal(312, Unsafe.SizeOf<KvmSregs>());
+        Assert.Equal(40, Unsafe.SizeOf<KvmCpuidEntry2>());
+        Assert.Equal(8, Unsafe.SizeOf<KvmCpuid2>());
         Assert.Equal(152, Unsafe.SizeOf<Sigaction>());
     }
 
@@ -39,6 +41,7 @@ public sealed class NativeLayoutTests
         Assert.Equal((nuint)0xAE01, KvmIoctl.KVM_CREATE_VM);
         Assert.Equal((nuint)0xAE03, KvmIoctl.KVM_CHECK_EXTENSION);
         Assert.Equal((nuint)0xAE04, KvmIoctl.KVM_GET_VCPU_MMAP_SIZE);
+        Assert.Equal((nuint)0xC008AE05, KvmIoctl.KVM_GET_SUPPORTED_CPUID);
         Assert.Equal((nuint)0xAE41, KvmIoctl.KVM_CREATE_VCPU);
         Assert.Equal((nuint)0x4010AE42, KvmIoctl.KVM_GET_DIRTY_LOG);
         Assert.Equal((nuint)0x4020AE46, KvmIoctl.KVM_SET_USER_MEMORY_REGION);
@@ -53,6 +56,7 @@ public sealed class NativeLayoutTests
         Assert.Equal((nuint)0x4090AE82, KvmIoctl.KVM_SET_REGS);
         Assert.Equal((nuint)0x8138AE83, KvmIoctl.KVM_GET_SREGS);
         Assert.Equal((nuint)0x4138AE84, KvmIoctl.KVM_SET_SREGS);
+        Assert.Equal((nuint)0x4008AE90, KvmIoctl.KVM_SET_CPUID2);
     }
 
     [Fact]

@@ -2,6 +2,29 @@ using SpecKit.Uapi;
 
 namespace SpecKit.Kernel.Guest;
 
+/// <summary>
+/// The paging controls a test can turn on with <c>KernelVcpu.EnablePaging</c>, besides CR0.PG,
+/// CR4.PAE and EFER.LME (SDM Vol. 3A 2.5 and 4.1.3).
+/// </summary>
+[Flags]
+internal enum PagingControls
+{
+    None = 0,
+
+    /// <summary>CR0.WP: a supervisor store to a page without R/W faults.</summary>
+    WriteProtect = 1 << 0,
+
+    /// <summary>EFER.NXE: bit 63 of an entry is XD; without it bit 63 is reserved.</summary>
+    NoExecute = 1 << 1,
+
+    /// <summary>
+    /// CPL 3: the batch runs in user mode, CS, SS and the data segments at DPL 3 (selectors with
+    /// RPL 3) and EFLAGS.IOPL 3 so that its closing OUT is allowed; every page it touches, its
+    /// code and mailbox included, must then be a user page.
+    /// </summary>
+    User = 1 << 2,
+}
+
 /// <summary>The operations a mailbox entry asks the guest to perform.</summary>
 internal enum GuestOp : uint
 {

@@ -54,6 +54,7 @@ internal static class KvmIoctl
     public static readonly nuint KVM_CREATE_VM = Ioc.IO(Kvmio, 0x01);
     public static readonly nuint KVM_CHECK_EXTENSION = Ioc.IO(Kvmio, 0x03);
     public static readonly nuint KVM_GET_VCPU_MMAP_SIZE = Ioc.IO(Kvmio, 0x04);
+    public static readonly nuint KVM_GET_SUPPORTED_CPUID = Ioc.IOWR<KvmCpuid2>(Kvmio, 0x05);
 
     // ioctls for VM fds
     public static readonly nuint KVM_CREATE_VCPU = Ioc.IO(Kvmio, 0x41);
@@ -72,6 +73,7 @@ internal static class KvmIoctl
     public static readonly nuint KVM_SET_REGS = Ioc.IOW<KvmRegs>(Kvmio, 0x82);
     public static readonly nuint KVM_GET_SREGS = Ioc.IOR<KvmSregs>(Kvmio, 0x83);
     public static readonly nuint KVM_SET_SREGS = Ioc.IOW<KvmSregs>(Kvmio, 0x84);
+    public static readonly nuint KVM_SET_CPUID2 = Ioc.IOW<KvmCpuid2>(Kvmio, 0x90);
 
     /// <summary>KVM_DIRTY_LOG_PAGE_OFFSET: the dirty ring is mmap'd at this page offset of the vCPU fd.</summary>
     public const long KVM_DIRTY_LOG_PAGE_OFFSET = 64;

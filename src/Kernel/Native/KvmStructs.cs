@@ -151,6 +151,25 @@ internal unsafe struct KvmSregs
     public fixed ulong InterruptBitmap[4];
 }
 
+/// <summary>struct kvm_cpuid_entry2 (x86).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmCpuidEntry2
+{
+    public uint Function;
+    public uint Index;
+    public uint Flags;
+    public uint Eax, Ebx, Ecx, Edx;
+    public fixed uint Padding[3];
+}
+
+/// <summary>struct kvm_cpuid2 (x86), without its trailing entries[nent].</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KvmCpuid2
+{
+    public uint Nent;
+    public uint Padding;
+}
+
 /// <summary>
 /// struct kvm_run, the vCPU fd's mmap'd page: the fields the backend reads and writes, by
 /// offset (the exit union starts at 32 on x86).

@@ -156,7 +156,7 @@ public class CoverageTests
         var other = All.Where(KernelStage.Judges).Skip(1).First();
         var results = new MutationResults(
             [
-                new(swap.Id) { ExplorerRan = true, ExploredSequences = 937, KernelTests = ["SpecKit.Kernel.Tests.GuestPagingTests.A_read_sets_Accessed", "SpecKit.Kernel.Tests.GuestPagingTests.A_write_sets_Dirty"] },
+                new(swap.Id) { ExplorerRan = true, ExploredSequences = 937, KernelRan = true, KernelTests = ["SpecKit.Kernel.Tests.GuestPagingTests.A_read_sets_Accessed", "SpecKit.Kernel.Tests.GuestPagingTests.A_write_sets_Dirty"] },
                 new(other.Id) { ExplorerRan = true, ExploredSequences = 937, KernelNotRun = "no /dev/kvm on this machine" },
             ],
             TimeSpan.FromSeconds(1),
@@ -165,6 +165,10 @@ public class CoverageTests
         Assert.Equal((2, 1, 0, 0, 1, 1), (figures.Mutants, figures.Killed, figures.ByScenarios, figures.ByExplorerOnly, figures.ByKernelOnly, figures.Survived));
         Assert.Equal("the kernel backend, the swap applied to the base: 2 test(s) failed: GuestPagingTests.A_read_sets_Accessed; GuestPagingTests.A_write_sets_Dirty", CoverageReport.Describe(swap, results.Of(swap.Id)));
         Assert.Contains("kernel stage: no /dev/kvm on this machine", CoverageReport.Describe(other, results.Of(other.Id)), StringComparison.Ordinal);
+
+        // Judged by the kernel alone (the explorer and the behaviour suite not asked for), a verdict still counts.
+        var kernelOnly = new MutationResults([new(swap.Id) { BehaviourNotRun = "--no-behaviour", KernelRan = true }], TimeSpan.FromSeconds(1), "a budget");
+        Assert.Equal(Verdict.Survived, CoverageReport.Of(swap, kernelOnly.Of(swap.Id)));
     }
 
     [Fact]

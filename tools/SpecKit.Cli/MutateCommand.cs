@@ -168,7 +168,7 @@ internal sealed class MutateCommand : ICliCommand
             Log(clock, $"kernel: {judged.Count} mutant(s) applied to the base in {stage.Root}, each judged by {KernelStage.Filter}");
             foreach (var (id, k) in stage.Run(judged, m => Log(clock, m)))
             {
-                results[id] = results[id] with { KernelTests = k.KernelTests, KernelNotRun = k.KernelNotRun };
+                results[id] = results[id] with { KernelRan = k.KernelRan, KernelTests = k.KernelTests, KernelNotRun = k.KernelNotRun };
             }
 
             Log(clock, $"kernel: {judged.Count(m => results[m.Id].KernelTests.Count > 0)} of {judged.Count} killed");

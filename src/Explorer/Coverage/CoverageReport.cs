@@ -28,7 +28,7 @@ public enum Verdict
 public static class CoverageReport
 {
     public static Verdict Of(Mutant mutant, MutantResult? result) =>
-        result is null || (!result.ExplorerRan && result.BehaviourNotRun is not null && result.Rejected is null) ? Verdict.NotRun
+        result is null || (!result.ExplorerRan && result.BehaviourNotRun is not null && result.Rejected is null && !result.KernelRan) ? Verdict.NotRun
         : result.Rejected is not null ? Verdict.Killed // no model exists, so no note can be wrong about it
         : result.Killed ? (mutant.Note is null ? Verdict.Killed : Verdict.KilledDespiteNote)
         : mutant.Note is { Unread: true } ? Verdict.DrivesNothing

@@ -68,7 +68,7 @@ public sealed class KernelStage(string repoRoot, string root)
                     var verdict = Judge(scratch);
                     results[mutant.Id] = verdict.Error is { } why
                         ? new MutantResult(mutant.Id) { KernelNotRun = why }
-                        : new MutantResult(mutant.Id) { KernelTests = verdict.Failed };
+                        : new MutantResult(mutant.Id) { KernelRan = true, KernelTests = verdict.Failed };
                     log($"kernel {i + 1}/{mutants.Count} {mutant.Id}: {(verdict.Error ?? (verdict.Failed.Count > 0 ? $"{verdict.Failed.Count} test(s) fail" : "all pass"))}");
                 }
                 finally

@@ -47,6 +47,9 @@ public sealed record MutantResult(string Id)
     /// </summary>
     public IReadOnlyList<string> KernelTests { get; init; } = [];
 
+    /// <summary>The kernel stage judged the mutant (its tests ran with it applied to the base).</summary>
+    public bool KernelRan { get; init; }
+
     /// <summary>Why the kernel stage gave a mutant it judges no verdict (no /dev/kvm, --no-kernel, its build failed).</summary>
     public string? KernelNotRun { get; init; }
 

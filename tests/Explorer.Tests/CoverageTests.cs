@@ -117,6 +117,61 @@ public class CoverageTests
     }
 
     [Fact]
+    public void A_layout_swap_as_an_edit_of_the_base_file_changes_the_two_lines_the_variant_restates()
+    {
+        Assert.All(All, m =>
+        {
+            if (m.Kind == MutantKind.Policy)
+            {
+                Assert.Empty(m.BaseEdit);
+                Assert.Null(m.Layout);
+                return;
+            }
+
+            var layout = Spec.Layouts.Single(l => l.Name == m.Layout);
+            var body = m.VariantText.Split('\n')[3..^1];
+            var file = File.ReadAllLines(Path.Combine(RepoPaths.Root, m.File));
+            Assert.Equal(2, m.BaseEdit.Count);
+            Assert.Equal(m.Line, m.BaseEdit[0].Line);
+            foreach (var (line, text) in m.BaseEdit)
+            {
+                Assert.NotEqual(file[line - 1], text);
+                Assert.Equal(body[line - layout.Line], text);
+            }
+        });
+    }
+
+    [Fact]
+    public void The_kernel_stage_judges_exactly_the_layouts_of_the_guest_s_page_tables()
+    {
+        var guest = Spec.Layouts.Where(l => l.File == "spec/layouts/guest-pte.layout").Select(l => l.Name).Order(StringComparer.Ordinal);
+        Assert.Equal(guest, KernelStage.JudgedLayouts.Order(StringComparer.Ordinal));
+        Assert.All(All, m => Assert.Equal(m.File == "spec/layouts/guest-pte.layout", KernelStage.Judges(m)));
+    }
+
+    [Fact]
+    public void A_mutant_only_the_kernel_backend_kills_is_killed_and_says_which_tests()
+    {
+        var swap = All.First(KernelStage.Judges);
+        var other = All.Where(KernelStage.Judges).Skip(1).First();
+        var results = new MutationResults(
+            [
+                new(swap.Id) { ExplorerRan = true, ExploredSequences = 937, KernelRan = true, KernelTests = ["SpecKit.Kernel.Tests.GuestPagingTests.A_read_sets_Accessed", "SpecKit.Kernel.Tests.GuestPagingTests.A_write_sets_Dirty"] },
+                new(other.Id) { ExplorerRan = true, ExploredSequences = 937, KernelNotRun = "no /dev/kvm on this machine" },
+            ],
+            TimeSpan.FromSeconds(1),
+            "a budget");
+        var figures = CoverageReport.Count([swap, other], results);
+        Assert.Equal((2, 1, 0, 0, 1, 1), (figures.Mutants, figures.Killed, figures.ByScenarios, figures.ByExplorerOnly, figures.ByKernelOnly, figures.Survived));
+        Assert.Equal("the kernel backend, the swap applied to the base: 2 test(s) failed: GuestPagingTests.A_read_sets_Accessed; GuestPagingTests.A_write_sets_Dirty", CoverageReport.Describe(swap, results.Of(swap.Id)));
+        Assert.Contains("kernel stage: no /dev/kvm on this machine", CoverageReport.Describe(other, results.Of(other.Id)), StringComparison.Ordinal);
+
+        // Judged by the kernel alone (the explorer and the behaviour suite not asked for), a verdict still counts.
+        var kernelOnly = new MutationResults([new(swap.Id) { BehaviourNotRun = "--no-behaviour", KernelRan = true }], TimeSpan.FromSeconds(1), "a budget");
+        Assert.Equal(Verdict.Survived, CoverageReport.Of(swap, kernelOnly.Of(swap.Id)));
+    }
+
+    [Fact]
     public void Coverage_notes_are_read_with_their_key_values_and_reason()
     {
         var policy = new List<PolicyLine>();

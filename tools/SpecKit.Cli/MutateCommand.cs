@@ -9,7 +9,8 @@ namespace SpecKit.Cli;
 /// spec-coverage report. Every mutant of the spec (src/Explorer/Coverage/Mutants.cs) is built as a
 /// variant in one build of a scratch copy; each is run under the explorer (in the scratch build's
 /// own <c>speckit</c>, where the mutants are models) and under the behaviour suite
-/// (<c>SPECKIT_MODEL</c>), and the verdicts become docs/spec-coverage.md.
+/// (<c>SPECKIT_MODEL</c>); the guest PTE layout's swaps, which no model reads, are judged by the
+/// real kernel (<see cref="KernelStage"/>); and the verdicts become docs/spec-coverage.md.
 /// </summary>
 internal sealed class MutateCommand : ICliCommand
 {
@@ -24,13 +25,14 @@ internal sealed class MutateCommand : ICliCommand
         var allScenarios = new Option<bool>("--all-scenarios") { Description = "Run every scenario under every mutant (default: stop at the first that differs)" };
         var noBehaviour = new Option<bool>("--no-behaviour") { Description = "Skip the behaviour suite (the explorer's verdicts only)" };
         var noExplorer = new Option<bool>("--no-explorer") { Description = "Skip the explorer (the behaviour suite's verdicts only)" };
+        var noKernel = new Option<bool>("--no-kernel") { Description = "Skip the kernel stage (the guest PTE layout's swaps judged on /dev/kvm, each applied to the base and built)" };
         var scratch = new Option<DirectoryInfo?>("--scratch") { Description = "The scratch copy (default: TestResults/mutate/repo; kept, so the next build is incremental)" };
         var fromResults = new Option<bool>("--from-results") { Description = "Write the report again from the last run's TestResults/mutate/results.json (the spec's notes and lines as they are now) without running anything" };
         var exploreStage = new Option<FileInfo?>("--explore-stage") { Description = "Internal: explore the mutants this file lists, in this build", Hidden = true };
         var results = new Option<FileInfo?>("--results") { Description = "Internal: where --explore-stage writes its verdicts", Hidden = true };
         var command = new Command("mutate", "Spec coverage: build every one-line mutant of spec/, run the behaviour suite and the explorer under each, write docs/spec-coverage.md")
         {
-            output, only, shard, list, sequences, threads, allScenarios, noBehaviour, noExplorer, scratch, fromResults, exploreStage, results,
+            output, only, shard, list, sequences, threads, allScenarios, noBehaviour, noExplorer, noKernel, scratch, fromResults, exploreStage, results,
         };
         command.SetAction(r =>
         {
@@ -40,12 +42,12 @@ internal sealed class MutateCommand : ICliCommand
             }
 
             return Run(new Arguments(r.GetValue(output), r.GetValue(only), r.GetValue(shard), r.GetValue(list), r.GetValue(sequences), Math.Max(1, r.GetValue(threads)), r.GetValue(allScenarios),
-                !r.GetValue(noBehaviour), !r.GetValue(noExplorer), r.GetValue(scratch), r.GetValue(fromResults)));
+                !r.GetValue(noBehaviour), !r.GetValue(noExplorer), !r.GetValue(noKernel), r.GetValue(scratch), r.GetValue(fromResults)));
         });
         return command;
     }
 
-    internal sealed record Arguments(FileInfo? Output, string? Only, string? Shard, bool List, long Sequences, int Threads, bool AllScenarios, bool Behaviour, bool Explorer, DirectoryInfo? Scratch, bool FromResults);
+    internal sealed record Arguments(FileInfo? Output, string? Only, string? Shard, bool List, long Sequences, int Threads, bool AllScenarios, bool Behaviour, bool Explorer, bool Kernel, DirectoryInfo? Scratch, bool FromResults);
 
     internal static int Run(Arguments a)
     {
@@ -157,8 +159,30 @@ internal sealed class MutateCommand : ICliCommand
             }
         }
 
+        // The kernel stage: the mutants no model reads, each applied to the base of a copy of its own.
+        var judged = mutants.Where(m => KernelStage.Judges(m) && !rejected.ContainsKey(m.Id)).ToList();
+        var kernelSkipped = !a.Kernel ? "the kernel stage was not asked for (--no-kernel)" : KernelStage.Unavailable;
+        if (judged.Count > 0 && kernelSkipped is null)
+        {
+            var stage = new KernelStage(root, Path.Combine(Path.GetDirectoryName(scratch.Root)!, "kernel-repo"));
+            Log(clock, $"kernel: {judged.Count} mutant(s) applied to the base in {stage.Root}, each judged by {KernelStage.Filter}");
+            foreach (var (id, k) in stage.Run(judged, m => Log(clock, m)))
+            {
+                results[id] = results[id] with { KernelRan = k.KernelRan, KernelTests = k.KernelTests, KernelNotRun = k.KernelNotRun };
+            }
+
+            Log(clock, $"kernel: {judged.Count(m => results[m.Id].KernelTests.Count > 0)} of {judged.Count} killed");
+        }
+        else
+        {
+            foreach (var m in judged)
+            {
+                results[m.Id] = results[m.Id] with { KernelNotRun = kernelSkipped };
+            }
+        }
+
         var partial = mutants.Count < all.Count ? $"**partial: {mutants.Count} of the {all.Count} mutants** ({string.Join(", ", new[] { a.Only is { } o ? $"--only {o}" : null, a.Shard is { } sh ? $"--shard {sh}" : null }.Where(x => x is not null))}), " : "";
-        var budget = $"{partial}{mutants.Count} mutants and the control built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? $"under each mutant, as `SPECKIT_MODEL` runs it, in one process{(a.AllScenarios ? "" : ", stopping at the first scenario that differs")}" : "not run")}";
+        var budget = $"{partial}{mutants.Count} mutants and the control built in one build; the explorer {(a.Explorer ? $"from seed {MutantExplorer.Seed}, {a.Sequences} sequences each on EPT, NPT and TDX and {Math.Max(1, a.Sequences / 8)} under shadow paging, stopping at the first counterexample" : "not run")}; the behaviour suite {(a.Behaviour ? $"under each mutant, as `SPECKIT_MODEL` runs it, in one process{(a.AllScenarios ? "" : ", stopping at the first scenario that differs")}" : "not run")}; the kernel stage {(judged.Count == 0 ? "judged none (no guest PTE layout swap among them)" : kernelSkipped is null ? $"on {judged.Count} guest PTE layout swap(s), each applied to the base spec and judged by tests/Kernel.Tests' GuestPagingTests on /dev/kvm" : $"not run: {kernelSkipped}")}";
         var run = new MutationResults([.. mutants.Select(m => results[m.Id])], clock.Elapsed, budget) { Control = results[control.Id] };
         Log(clock, $"the control: {run.Control.Scenarios.Count} scenario(s) and {run.Control.FailedTests.Count} test(s) differ, explorer {(run.Control.Explorer is { } ck ? ck.Rule : "nothing")}{(run.Control.ExplorerAlsoUnderBase.Count > 0 ? $", {run.Control.ExplorerAlsoUnderBase.Count} case(s) the base fails too" : "")}");
         Directory.CreateDirectory(Path.GetDirectoryName(saved)!);

@@ -28,14 +28,14 @@ public enum Verdict
 public static class CoverageReport
 {
     public static Verdict Of(Mutant mutant, MutantResult? result) =>
-        result is null || (!result.ExplorerRan && result.BehaviourNotRun is not null && result.Rejected is null) ? Verdict.NotRun
+        result is null || (!result.ExplorerRan && result.BehaviourNotRun is not null && result.Rejected is null && !result.KernelRan) ? Verdict.NotRun
         : result.Rejected is not null ? Verdict.Killed // no model exists, so no note can be wrong about it
         : result.Killed ? (mutant.Note is null ? Verdict.Killed : Verdict.KilledDespiteNote)
         : mutant.Note is { Unread: true } ? Verdict.DrivesNothing
         : mutant.Note is not null ? Verdict.Equivalent
         : Verdict.Survived;
 
-    public sealed record Figures(int Mutants, int Killed, int ByScenarios, int ByExplorerOnly, int Refused, int Equivalent, int DrivesNothing, int Survived, int KilledDespiteNote, int NotRun)
+    public sealed record Figures(int Mutants, int Killed, int ByScenarios, int ByExplorerOnly, int Refused, int Equivalent, int DrivesNothing, int Survived, int KilledDespiteNote, int NotRun, int ByKernelOnly = 0)
     {
         /// <summary>The mutants the spec does not excuse, which the target says must all be killed.</summary>
         public int Counted => Mutants - Equivalent - DrivesNothing - NotRun;
@@ -58,7 +58,8 @@ public static class CoverageReport
             Is(Verdict.DrivesNothing),
             Is(Verdict.Survived),
             Is(Verdict.KilledDespiteNote),
-            Is(Verdict.NotRun));
+            Is(Verdict.NotRun),
+            killed.Count(x => !x.Result!.KilledByScenarios && x.Result.Explorer is null && x.Result.Rejected is null && x.Result.KernelTests.Count > 0));
     }
 
     public static string Write(IReadOnlyList<Mutant> mutants, MutationResults results)
@@ -72,13 +73,16 @@ public static class CoverageReport
         text.Append("are built at once as variants of a scratch copy. A mutant is killed when a behaviour scenario comes out\n");
         text.Append("differently under it (`SPECKIT_MODEL`'s `differs` verdict) and not under the control (the base under another\n");
         text.Append("name, below), when the explorer's checker reports something under it on a case the base passes, or when the\n");
-        text.Append("spec generator refuses it. A survivor is excused only by what the spec records beside the\n");
+        text.Append("spec generator refuses it. The guest's PTE layouts, which the model reads only through the base's types (so no\n");
+        text.Append("variant of them drives a model), are judged by the real kernel: each swap applied to the base spec of a copy,\n");
+        text.Append("built, and tests/Kernel.Tests' GuestPagingTests run on /dev/kvm, whose walker uses the architectural bits.\n");
+        text.Append("A survivor is excused only by what the spec records beside the\n");
         text.Append("line: `Equivalent` (the mutant cannot behave differently, and why) or `Unread` (the runtime reads the key,\n");
         text.Append("or the `Changes` values listed, nowhere for that operation today); a killed mutant with such a note means the note is wrong.\n\n");
         text.Append(CultureInfo.InvariantCulture, $"The run: {results.Budget}; it took {Duration(results.Took)}.\n\n");
-        text.Append("| mutants | killed | by scenarios | by the explorer only | refused by the spec generator | equivalent | drives nothing today | survived | killed despite a note | not run |\n");
-        text.Append("|---|---|---|---|---|---|---|---|---|---|\n");
-        text.Append(CultureInfo.InvariantCulture, $"| {f.Mutants} | {f.Killed + f.KilledDespiteNote} | {f.ByScenarios} | {f.ByExplorerOnly} | {f.Refused} | {f.Equivalent} | {f.DrivesNothing} | {f.Survived} | {f.KilledDespiteNote} | {f.NotRun} |\n\n");
+        text.Append("| mutants | killed | by scenarios | by the explorer only | by the kernel backend only | refused by the spec generator | equivalent | drives nothing today | survived | killed despite a note | not run |\n");
+        text.Append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        text.Append(CultureInfo.InvariantCulture, $"| {f.Mutants} | {f.Killed + f.KilledDespiteNote} | {f.ByScenarios} | {f.ByExplorerOnly} | {f.ByKernelOnly} | {f.Refused} | {f.Equivalent} | {f.DrivesNothing} | {f.Survived} | {f.KilledDespiteNote} | {f.NotRun} |\n\n");
         text.Append(CultureInfo.InvariantCulture, $"Kill ratio (killed over the mutants the spec does not excuse): **{f.Ratio}**.\n\n");
         text.Append(Calibration(results));
 
@@ -165,7 +169,7 @@ public static class CoverageReport
             Verdict.NotRun => "not run",
             Verdict.Equivalent => "equivalent: " + note,
             Verdict.DrivesNothing => "drives nothing today: " + note,
-            Verdict.Survived => $"**survived** ({result!.ExploredSequences:N0} explorer sequences{(result.BehaviourNotRun is { } why ? "; " + why : "")}{Uncounted(result)}{AlsoUnderBase(result)})",
+            Verdict.Survived => $"**survived** ({result!.ExploredSequences:N0} explorer sequences{(result.BehaviourNotRun is { } why ? "; " + why : "")}{(result.KernelNotRun is { } kernel ? "; kernel stage: " + kernel : "")}{Uncounted(result)}{AlsoUnderBase(result)})",
             Verdict.KilledDespiteNote => $"**killed despite the note** ({note}): {Kills(result!)}",
             _ => Kills(result!),
         };
@@ -197,6 +201,11 @@ public static class CoverageReport
         if (r.Explorer is { } k)
         {
             parts.Add($"explorer ({k.Kind}, {k.Steps.Count} steps): {k.Rule}");
+        }
+
+        if (r.KernelTests.Count > 0)
+        {
+            parts.Add($"the kernel backend, the swap applied to the base: {r.KernelTests.Count} test(s) failed: {string.Join("; ", r.KernelTests.Take(3).Select(t => t.Replace("SpecKit.Kernel.Tests.", "", StringComparison.Ordinal)))}{(r.KernelTests.Count > 3 ? $"; +{r.KernelTests.Count - 3} more" : "")}");
         }
 
         return string.Join(" · ", parts);

@@ -41,9 +41,21 @@ public sealed record MutantResult(string Id)
     /// <summary>Scenarios that differ under the mutant and under the control too (<see cref="Mutants.Control"/>): not counted.</summary>
     public IReadOnlyList<string> Uncounted { get; init; } = [];
 
+    /// <summary>
+    /// The kernel backend's tests that fail with the mutant applied to the base spec (<see cref="KernelStage"/>):
+    /// the real kernel's walker judging the bits of a layout the model reads only through the base's types.
+    /// </summary>
+    public IReadOnlyList<string> KernelTests { get; init; } = [];
+
+    /// <summary>The kernel stage judged the mutant (its tests ran with it applied to the base).</summary>
+    public bool KernelRan { get; init; }
+
+    /// <summary>Why the kernel stage gave a mutant it judges no verdict (no /dev/kvm, --no-kernel, its build failed).</summary>
+    public string? KernelNotRun { get; init; }
+
     public bool KilledByScenarios => Scenarios.Count > 0 || FailedTests.Count > 0;
 
-    public bool Killed => Rejected is not null || KilledByScenarios || Explorer is not null;
+    public bool Killed => Rejected is not null || KilledByScenarios || Explorer is not null || KernelTests.Count > 0;
 }
 
 /// <summary>The whole run's results, as saved between the stages (TestResults/mutate/results.json).</summary>

@@ -21,6 +21,16 @@ public sealed record Mutant(string Id, MutantKind Kind, string File, int Line, s
 {
     public string Extension => Kind == MutantKind.Policy ? ".policy" : ".layout";
 
+    /// <summary>
+    /// The mutant as an edit of the base file itself (line number and new text, for a layout swap
+    /// its two field lines): what a user's one-line edit of <see cref="File"/> would be, for the
+    /// judges that read the base's generated types rather than a model (<see cref="KernelStage"/>).
+    /// </summary>
+    public IReadOnlyList<(int Line, string Text)> BaseEdit { get; init; } = [];
+
+    /// <summary>The layout a swap changes (its Layout name), or null for a policy mutant.</summary>
+    public string? Layout { get; init; }
+
     public override string ToString() => $"{File}:{Line} {Subject} {From} -> {To}";
 }
 
@@ -161,7 +171,13 @@ public static class Mutants
             text.Append(number == a.Line ? WithBits(line, a.BitsText, b.BitsText) : number == b.Line ? WithBits(line, b.BitsText, a.BitsText) : line).Append('\n');
         }
 
-        return new Mutant(id, MutantKind.LayoutSwap, a.File, a.Line, $"{layout.Name}.{a.Name}", $"{a.Name} {a.BitsText}, {b.Name} {b.BitsText} (line {b.Line})", $"{a.Name} {b.BitsText}, {b.Name} {a.BitsText}", text.ToString(), null);
+        var lineA = WithBits(layout.Text[a.Line - layout.Line], a.BitsText, b.BitsText);
+        var lineB = WithBits(layout.Text[b.Line - layout.Line], b.BitsText, a.BitsText);
+        return new Mutant(id, MutantKind.LayoutSwap, a.File, a.Line, $"{layout.Name}.{a.Name}", $"{a.Name} {a.BitsText}, {b.Name} {b.BitsText} (line {b.Line})", $"{a.Name} {b.BitsText}, {b.Name} {a.BitsText}", text.ToString(), null)
+        {
+            BaseEdit = [(a.Line, lineA), (b.Line, lineB)],
+            Layout = layout.Name,
+        };
     }
 
     /// <summary>The line with its bits token (the second word) replaced, columns kept where the widths allow.</summary>

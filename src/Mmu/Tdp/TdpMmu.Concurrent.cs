@@ -252,20 +252,15 @@ public sealed partial class TdpMmu
                 }
                 else
                 {
-                    yield return new Step("rcu_read_lock");
-                    ctx.Rcu.ReadLock(ctx.Current);
                     var reqLevel = HugePageAdjust(slot, gfn);
                     var hugePageDisallowed = access == AccessKind.Fetch && Kvm.NxHugePages;
                     var goalLevel = hugePageDisallowed ? 1 : reqLevel;
                     var hostPfn = hostPte.Pfn & ~(TdpWalker.PagesPerHpage(goalLevel) - 1);
                     var fault = new TdpFault(gfn, hostPfn, reqLevel, goalLevel, access, hostPte.Writable, hugePageDisallowed, slot);
-                    foreach (var step in MapConcurrently(ctx, fault, result))
+                    foreach (var step in MapUnderRcuConcurrently(ctx, fault, result))
                     {
                         yield return step;
                     }
-
-                    yield return new Step("rcu_read_unlock");
-                    ctx.Rcu.ReadUnlock(ctx.Current);
                 }
 
                 yield return new Step("read_unlock(mmu_lock)");
@@ -465,6 +460,21 @@ public sealed partial class TdpMmu
         }
     }
 
+    // kvm_tdp_mmu_map() walks inside its own rcu_read_lock(): a table a zap has unlinked is freed
+    // only after a grace period (tdp_mmu_free_sp_rcu_callback), so the walk never meets freed memory.
+    private IEnumerable<Step> MapUnderRcuConcurrently(ConcurrentKvm ctx, TdpFault fault, PageFaultResult[] result)
+    {
+        yield return new Step("rcu_read_lock");
+        ctx.Rcu.ReadLock(ctx.Current);
+        foreach (var step in MapConcurrently(ctx, fault, result))
+        {
+            yield return step;
+        }
+
+        yield return new Step("rcu_read_unlock");
+        ctx.Rcu.ReadUnlock(ctx.Current);
+    }
+
     /// <summary>
     /// kvm_tdp_mmu_map() on the shared path: walk to the goal level reading each SPTE, retry on a
     /// frozen one ("if (is_frozen_spte(iter.old_spte)) goto retry"), link a new table or split a
@@ -634,16 +644,11 @@ public sealed partial class TdpMmu
         }
         else
         {
-            yield return new Step("rcu_read_lock");
-            ctx.Rcu.ReadLock(ctx.Current);
             var fault = new TdpFault(gfn, Pfn: 0, ReqLevel: 1, GoalLevel: 1, access, HostWritable: false, HugePageDisallowed: false, Slot: null);
-            foreach (var step in MapConcurrently(ctx, fault, result))
+            foreach (var step in MapUnderRcuConcurrently(ctx, fault, result))
             {
                 yield return step;
             }
-
-            yield return new Step("rcu_read_unlock");
-            ctx.Rcu.ReadUnlock(ctx.Current);
         }
 
         yield return new Step("read_unlock(mmu_lock)");

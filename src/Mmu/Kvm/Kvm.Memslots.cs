@@ -168,7 +168,7 @@ public sealed partial class Kvm
     private void MoveSlot(KvmMemorySlot old, ulong baseGfn, MemoryRegionFlags flags)
     {
         FlushShadowMemslot(old);
-        var moved = new KvmMemorySlot(old.Id, baseGfn, old.Npages, flags, old.UserspacePage) { DirtyBitmap = old.DirtyBitmap, Lineage = old.Lineage };
+        var moved = old.MovedTo(baseGfn, flags);
         Memslots[Memslots.IndexOf(old)] = moved;
         MemslotGeneration++;
         Log.Add($"memslot {old.Id} moved to gfn 0x{baseGfn:x}");
@@ -285,7 +285,7 @@ public sealed partial class Kvm
     /// </summary>
     internal KvmMemorySlot MoveMemslotConcurrently(KvmMemorySlot invalid, ulong baseGfn)
     {
-        var moved = new KvmMemorySlot(invalid.Id, baseGfn, invalid.Npages, invalid.Flags, invalid.UserspacePage) { DirtyBitmap = invalid.DirtyBitmap, Lineage = invalid.Lineage };
+        var moved = invalid.MovedTo(baseGfn, invalid.Flags);
         Memslots[Memslots.IndexOf(invalid)] = moved;
         MemslotGeneration++;
         Log.Add($"memslot {invalid.Id} moved to gfn 0x{baseGfn:x} while vCPUs run");

@@ -74,6 +74,9 @@ public sealed class KvmMemorySlot
     private Dictionary<ulong, int> _writeTrack = [];
     private Dictionary<(int Level, ulong Index), int> _disallowLpage = [];
 
+    /// <summary>kvm_copy_memslot() of this slot with KVM_MEMSLOT_INVALID set (kvm_invalidate_memslot).</summary>
+    internal KvmMemorySlot AsInvalid() => Copy(Flags, invalid: true);
+
     /// <summary>
     /// The new slot of a KVM_MR_FLAGS_ONLY change as kvm_set_memslot() makes it: a copy with
     /// <paramref name="flags"/>, which keeps the old slot's arch metadata
@@ -81,19 +84,18 @@ public sealed class KvmMemorySlot
     /// and its dirty bitmap, until kvm_prepare_memory_region() changes that. The old slot stays
     /// what a vCPU that read it before the swap sees.
     /// </summary>
-    /// <summary>kvm_copy_memslot() of this slot with KVM_MEMSLOT_INVALID set (kvm_invalidate_memslot).</summary>
-    internal KvmMemorySlot AsInvalid() =>
-        new(Id, BaseGfn, Npages, Flags, UserspacePage)
-        {
-            Lineage = Lineage,
-            DirtyBitmap = DirtyBitmap,
-            Rmaps = Rmaps,
-            _writeTrack = _writeTrack,
-            _disallowLpage = _disallowLpage,
-            Invalid = true,
-        };
+    internal KvmMemorySlot WithFlags(MemoryRegionFlags flags) => Copy(flags, invalid: false);
 
-    internal KvmMemorySlot WithFlags(MemoryRegionFlags flags) =>
+    /// <summary>
+    /// The new slot of a KVM_MR_MOVE: the same host memory at <paramref name="baseGfn"/>, with
+    /// <paramref name="flags"/> and the old slot's dirty bitmap (kvm_prepare_memory_region:
+    /// "new->dirty_bitmap = old->dirty_bitmap"); its arch metadata starts afresh, as
+    /// kvm_arch_prepare_memory_region() allocates it for the new range.
+    /// </summary>
+    internal KvmMemorySlot MovedTo(ulong baseGfn, MemoryRegionFlags flags) =>
+        new(Id, baseGfn, Npages, flags, UserspacePage) { DirtyBitmap = DirtyBitmap, Lineage = Lineage };
+
+    private KvmMemorySlot Copy(MemoryRegionFlags flags, bool invalid) =>
         new(Id, BaseGfn, Npages, flags, UserspacePage)
         {
             Lineage = Lineage,
@@ -101,6 +103,7 @@ public sealed class KvmMemorySlot
             Rmaps = Rmaps,
             _writeTrack = _writeTrack,
             _disallowLpage = _disallowLpage,
+            Invalid = invalid,
         };
 
     /// <summary>kvm_gfn_is_write_tracked().</summary>
